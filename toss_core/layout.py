@@ -1,0 +1,121 @@
+"""Where every artifact lives, computed once from the config.
+
+The CLI and the Dagster assets both ask a `Layout` for paths, so they always read and write the same
+files. Relative paths in the config are resolved against `root` (the working directory by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from toss_core.config import TossConfig
+
+FAMILIES = ("nn", "gbdt")
+
+
+@dataclass(frozen=True)
+class Layout:
+    cfg: TossConfig
+    root: Path = Path(".")
+
+    def _resolve(self, p: str | Path) -> Path:
+        p = Path(p)
+        return p if p.is_absolute() else self.root / p
+
+    # raw inputs -----------------------------------------------------------------------------------
+    @property
+    def train_path(self) -> Path:
+        return self._resolve(self.cfg.data.train_path)
+
+    @property
+    def test_path(self) -> Path:
+        return self._resolve(self.cfg.data.test_path)
+
+    @property
+    def truth_path(self) -> Path:
+        """Ground truth of the synthetic test set (ID, clicked, p_true); absent for real data."""
+        return self.test_path.with_name("test_truth.parquet")
+
+    # shard caches ---------------------------------------------------------------------------------
+    @property
+    def cache_dir(self) -> Path:
+        return self._resolve(self.cfg.data.cache_dir)
+
+    @property
+    def train_manifest(self) -> Path:
+        return self.cache_dir / self.cfg.data.manifest_train
+
+    @property
+    def test_manifest(self) -> Path:
+        return self.cache_dir / self.cfg.data.manifest_test
+
+    @property
+    def train_cache(self) -> Path:
+        return self.train_manifest.parent
+
+    @property
+    def test_cache(self) -> Path:
+        return self.test_manifest.parent
+
+    # run outputs ----------------------------------------------------------------------------------
+    @property
+    def run_dir(self) -> Path:
+        return self._resolve(self.cfg.logging.log_dir) / self.cfg.exp_name
+
+    @property
+    def folds_path(self) -> Path:
+        return self.run_dir / "folds.npy"
+
+    @property
+    def folds_meta_path(self) -> Path:
+        return self.run_dir / "folds.json"
+
+    @property
+    def covis_train(self) -> Path:
+        return self.run_dir / "covis" / "train"
+
+    @property
+    def covis_test(self) -> Path:
+        return self.run_dir / "covis" / "test"
+
+    def family_dir(self, family: str = "nn") -> Path:
+        if family not in FAMILIES:
+            raise ValueError(f"unknown model family '{family}', expected one of {FAMILIES}")
+        return self.run_dir if family == "nn" else self.run_dir / family
+
+    def checkpoint(self, fold: int, family: str = "nn") -> Path:
+        suffix = "pt" if family == "nn" else "txt"
+        return self.family_dir(family) / f"ckpt_fold_{fold}.{suffix}"
+
+    def resume_checkpoint(self, fold: int) -> Path:
+        return self.run_dir / f"ckpt_fold_{fold}.last.pt"
+
+    def oof_path(self, fold: int, family: str = "nn") -> Path:
+        """Validation-row predictions of one fold: npz with `index`, `logit`, `label`, `metrics` (json)."""
+        return self.family_dir(family) / f"oof_fold_{fold}.npz"
+
+    def test_logits_path(self, fold: int, family: str = "nn") -> Path:
+        return self.family_dir(family) / f"test_logits_fold_{fold}.npy"
+
+    def train_log(self, fold: int) -> Path:
+        return self.run_dir / f"train_log_fold_{fold}.csv"
+
+    def tb_dir(self, fold: int) -> Path:
+        return self.run_dir / "tb" / f"fold_{fold}"
+
+    @property
+    def ensemble_path(self) -> Path:
+        return self.run_dir / "ensemble.json"
+
+    @property
+    def test_pred_path(self) -> Path:
+        return self.run_dir / "test_pred.npy"
+
+    @property
+    def submission_path(self) -> Path:
+        return self.run_dir / "submission.csv"
+
+    @property
+    def diagnostics_dir(self) -> Path:
+        return self.run_dir / "diagnostics"

@@ -1,0 +1,104 @@
+"""Small results returned by the pipeline steps: paths and metrics, never tensors.
+
+The CLI prints them and the Dagster assets turn them into metadata, so their fields are plain values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+Metrics = dict[str, float]  # keys: AP, WLL, Score, AUC (and n, pos_rate where useful)
+
+
+@dataclass
+class _Result:
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class RawResult(_Result):
+    train_path: Path
+    test_path: Path
+    train_rows: int
+    test_rows: int
+    generated: bool
+    train_fingerprint: str
+    test_fingerprint: str
+    truth_path: Path | None = None
+    oracle: Metrics | None = None
+
+
+@dataclass
+class CacheResult(_Result):
+    kind: str
+    manifest_path: Path
+    n_rows: int
+    n_shards: int
+    bytes: int
+    fingerprint: str
+    reused: bool
+    seconds: float
+    collisions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class FoldsResult(_Result):
+    path: Path
+    n_splits: int
+    method: str
+    fold_sizes: list[int]
+    fold_positives: list[int]
+
+
+@dataclass
+class CovisResult(_Result):
+    train_dir: Path
+    test_dir: Path
+    feature_names: list[str]
+    reused: bool
+    seconds: float
+
+
+@dataclass
+class FoldResult(_Result):
+    fold: int
+    family: str
+    checkpoint: Path
+    oof_path: Path
+    test_logits_path: Path
+    metrics: Metrics
+    prior_score: float
+    best_epoch: int
+    seconds: float
+
+
+@dataclass
+class EnsembleResult(_Result):
+    path: Path
+    method: str
+    weights: dict[str, float]
+    oof_uncalibrated: Metrics
+    oof_calibrated: Metrics
+    members: dict[str, Metrics]
+    calibrator: dict[str, float]
+    families: dict[str, Metrics] = field(default_factory=dict)
+
+
+@dataclass
+class SubmissionResult(_Result):
+    path: Path
+    n_rows: int
+    mean_prediction: float
+    preview: list[dict[str, Any]]
+    test_metrics: Metrics | None = None
+
+
+@dataclass
+class DiagnosticsResult(_Result):
+    report_path: Path
+    reliability_png: Path
+    histogram_png: Path
+    metrics: dict[str, Metrics]
