@@ -68,7 +68,6 @@ class FoldResult(_Result):
     family: str
     checkpoint: Path
     oof_path: Path
-    test_logits_path: Path
     metrics: Metrics
     prior_score: float
     best_epoch: int

@@ -1,0 +1,35 @@
+"""Shared fixtures: every test works in its own temporary root with data the project generates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from toss_core.config import TossConfig, load_config
+from toss_core.layout import Layout
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "cfgs" / "smoke.yaml"
+
+
+def make_config(*overrides: str, path: Path = SMOKE) -> TossConfig:
+    """The smoke config with `key=value` overrides (same syntax as `toss --set`)."""
+    return load_config(path, list(overrides))
+
+
+@pytest.fixture
+def smoke_layout(tmp_path: Path) -> Layout:
+    """A fresh smoke config whose relative paths resolve under this test's tmp_path."""
+    return Layout(make_config(), root=tmp_path)
+
+
+@pytest.fixture(scope="session")
+def smoke_cached(tmp_path_factory: pytest.TempPathFactory) -> Layout:
+    """Smoke data generated and cached once per session (read-only for tests: copy before mutating)."""
+    from toss_core import pipeline
+
+    layout = Layout(make_config(), root=tmp_path_factory.mktemp("smoke_cached"))
+    pipeline.prepare_raw(layout.cfg, layout)
+    pipeline.build_caches(layout.cfg, layout)
+    return layout
