@@ -1,0 +1,110 @@
+"""The config is strict: typos and bad values are errors that name the key and the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from toss_core.atomic import atomic_path, write_json
+from toss_core.config import ConfigError, TossConfig, load_config
+from toss_core.layout import Layout
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["smoke", "demo", "dare_qnn_next", "v3_base"])
+def test_shipped_configs_validate(name: str) -> None:
+    cfg = load_config(REPO / "cfgs" / f"{name}.yaml")
+    assert cfg.exp_name == name
+
+
+def test_unknown_key_names_key_file_and_nearest(tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text("sequence:\n  top_kk: 4\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert "sequence.top_kk" in msg and str(path) in msg and "sequence.top_k" in msg
+
+
+def test_unknown_section_suggests_nearest_section(tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text("trian:\n  epochs: 1\n")
+    with pytest.raises(ConfigError, match="did you mean 'train'"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("sequence.top_k=0", "top_k must be a positive"),
+        ("model.qnn_alpha.heads=3", "must divide the field width"),
+        ("sequence.query_mode=S3", "sequence.query_mode"),
+        ("train.lr=-1", "train.lr"),
+        ("sequence.query_same_vocab=[nope]", "not in query_key"),
+    ],
+)
+def test_bad_values_fail_clearly(override: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(REPO / "cfgs" / "smoke.yaml", [override])
+
+
+def test_overrides_are_typed_and_nested() -> None:
+    cfg = load_config(None, ["train.epochs=5", "sequence.col=null", "cv.composite_group=[a, b]"])
+    assert cfg.train.epochs == 5
+    assert cfg.sequence.col is None
+    assert cfg.cv.composite_group == ["a", "b"]
+
+
+def test_override_without_equals_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="key.path=value"):
+        load_config(None, ["train.epochs"])
+
+
+def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)
+
+
+def test_section_fingerprint_tracks_only_named_sections() -> None:
+    base = TossConfig()
+    other_train = load_config(None, ["train.epochs=9"])
+    other_seq = load_config(None, ["sequence.max_len=7"])
+    assert base.section_fingerprint("sequence") == other_train.section_fingerprint("sequence")
+    assert base.section_fingerprint("sequence") != other_seq.section_fingerprint("sequence")
+
+
+def test_layout_resolves_relative_paths_under_root(tmp_path: Path) -> None:
+    layout = Layout(load_config(REPO / "cfgs" / "smoke.yaml"), root=tmp_path)
+    assert layout.train_cache == tmp_path / "cache/smoke/train"
+    assert layout.checkpoint(1) == tmp_path / "runs/smoke/ckpt_fold_1.pt"
+    assert layout.oof_path(0, "gbdt") == tmp_path / "runs/smoke/gbdt/oof_fold_0.npz"
+    with pytest.raises(ValueError, match="unknown model family"):
+        layout.family_dir("xgb")
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash mid-write")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+    write_json(target, {"a": 1})
+    assert target.read_text().strip().startswith("{")
+
+
+def test_atomic_path_replaces_a_directory(tmp_path: Path) -> None:
+    target = tmp_path / "cache"
+    target.mkdir()
+    (target / "old.npy").write_text("old")
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        (tmp / "new.npy").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["new.npy"]
+    assert [p.name for p in tmp_path.iterdir()] == ["cache"]
