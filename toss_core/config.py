@@ -34,6 +34,7 @@ class SyntheticConfig(_Strict):
     test_rows: int = Field(5_000, gt=0)
     seed: int = 0
     chunk_rows: int = Field(200_000, gt=0)
+    seq_len_scale: float = Field(1.0, gt=0, description="scales the median seq length (1.0 = Toss-like 450)")
 
 
 class DataConfig(_Strict):
@@ -226,6 +227,12 @@ class GBDTConfig(_Strict):
     num_boost_round: int = Field(500, ge=1)
     early_stopping_rounds: int = Field(50, ge=1)
     id_encoding: Literal["native", "target", "frequency"] = "target"
+    id_cols: list[str] | None = Field(
+        None, description="cat columns treated as ids by id_encoding; None = cardinality > id_min_cardinality"
+    )
+    id_min_cardinality: int = Field(200, ge=1, description="cat columns with more ids than this are id columns")
+    te_smoothing: float = Field(50.0, ge=0, description="target encoding: prior weight in pseudo-rows")
+    te_inner_folds: int = Field(5, ge=2, description="target encoding: inner folds over the training rows")
 
 
 class TossConfig(_Strict):

@@ -1,0 +1,215 @@
+"""Co-visitation features: hand-checked maths, the out-of-fold leak test, and the cache round trip."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import make_config
+
+from toss_core.config import ConfigError
+from toss_core.features.cooc import CovisAccumulator, prune_top_n
+from toss_core.features.covis import fit, make_plan, transform
+from toss_core.features.seqstats import sequence_features
+from toss_core.features.target import TargetAccumulator, pair_keys, recent_distinct_tokens
+
+V = 6
+# Three left-aligned rows, 0 = padding: [1 2 3], [2 3], [4 4 1].
+SEQ = np.array([[1, 2, 3, 0], [2, 3, 0, 0], [4, 4, 1, 0]], dtype=np.int32)
+LEN = np.array([3, 2, 3], dtype=np.int32)
+
+
+def _fit(window: int, weights: str = "count", tau: float = 1.0, top_n: int = V, seq=SEQ, lengths=LEN):
+    acc = CovisAccumulator(V, window=window, recency_tau=tau, weights=weights)
+    acc.add(seq, lengths)
+    return acc.finish(top_n)
+
+
+def _sym(entries: dict[tuple[int, int], float]) -> np.ndarray:
+    m = np.zeros((V, V))
+    for (a, b), w in entries.items():
+        m[a, b] = m[b, a] = w
+    return m
+
+
+def test_covis_counts_window_1_and_2():
+    np.testing.assert_allclose(_fit(1).covis, _sym({(1, 2): 1, (2, 3): 2, (1, 4): 1}))
+    # window 2 adds (1,3) from row 0 and the second (4,1) pair of row 2; (4,4) is a self pair, dropped.
+    np.testing.assert_allclose(_fit(2).covis, _sym({(1, 2): 1, (2, 3): 2, (1, 4): 2, (1, 3): 1}))
+
+
+def test_covis_recency_weights():
+    # weight exp(-age/tau), age = positions of the newer token before the end of its row.
+    got = _fit(1, weights="recency", tau=1.0).covis
+    np.testing.assert_allclose(got, _sym({(1, 2): math.exp(-1), (2, 3): 2.0, (1, 4): 1.0}), rtol=1e-6)
+    got2 = _fit(2, weights="recency", tau=2.0).covis
+    # row 2: (4,1) at d=1 (age 0) and d=2 (age 0); row 0: (1,3) age 0, (1,2) age 1, (2,3) age 0.
+    want = _sym({(1, 2): math.exp(-0.5), (2, 3): 2.0, (1, 4): 2.0, (1, 3): 1.0})
+    np.testing.assert_allclose(got2, want, rtol=1e-6)
+
+
+def test_transitions_and_popularity():
+    model = _fit(1)
+    assert model.transition[2, 3] == 1.0 and model.transition[1, 2] == 1.0
+    assert model.transition[4, 4] == 0.5 and model.transition[4, 1] == 0.5
+    np.testing.assert_allclose(model.transition.sum(axis=1), [0, 1, 1, 0, 1, 0])
+    np.testing.assert_array_equal(model.popularity, [0, 2, 2, 2, 2, 0])
+
+
+def test_padding_never_counted():
+    base = _fit(2, weights="recency")
+    # Garbage after seq_len and extra padding columns must change nothing.
+    noisy = np.concatenate([SEQ, np.zeros((3, 5), np.int32)], axis=1)
+    noisy[1, 2:5] = 5
+    other = _fit(2, weights="recency", seq=noisy)
+    np.testing.assert_array_equal(base.covis, other.covis)
+    np.testing.assert_array_equal(base.transition, other.transition)
+    np.testing.assert_array_equal(base.popularity, other.popularity)
+    assert base.popularity[0] == 0 and not base.covis[0].any() and not base.covis[:, 5].any()
+    feats = sequence_features(noisy, LEN, LEN, base, 2, ["n_unique", "entropy", "covis_sum"])
+    ref = sequence_features(SEQ, LEN, LEN, base, 2, ["n_unique", "entropy", "covis_sum"])
+    for name in ref:
+        np.testing.assert_array_equal(feats[name], ref[name])
+
+
+def test_top_n_pruning():
+    mat = np.array([[0, 5, 1, 3], [5, 0, 2, 0], [1, 2, 0, 4], [3, 0, 4, 0]], dtype=float)
+    kept = prune_top_n(mat, 2)
+    np.testing.assert_array_equal(kept, [[0, 5, 0, 3], [5, 0, 2, 0], [0, 2, 0, 4], [3, 0, 4, 0]])
+    assert (np.count_nonzero(kept, axis=1) <= 2).all()
+    np.testing.assert_array_equal(prune_top_n(mat, 10), mat)
+    model = _fit(2, top_n=1)
+    assert (np.count_nonzero(model.covis, axis=1) <= 1).all()
+    assert model.covis[1, 4] == 2  # token 1's strongest neighbour survives
+
+
+def test_row_stats_by_hand():
+    model = _fit(1)
+    seq = np.vstack([SEQ, [[5, 0, 0, 0], [0, 0, 0, 0]]]).astype(np.int32)
+    lengths = np.array([3, 2, 3, 1, 0])
+    raw = np.array([3, 40, 3, 1, 0])
+    names = ["covis_sum", "covis_max", "covis_mean", "transition_prob", "seq_len", "n_unique", "entropy"]
+    names += ["diversity", "last_token"]
+    f = sequence_features(seq, lengths, raw, model, 1, names)
+    # row 0: recent {3}, rest [1, 2]: C[3,1] = 0, C[3,2] = 2.
+    np.testing.assert_allclose(f["covis_sum"], [2, 2, 2, 0, 0])  # row 2: recent {1}, rest [4, 4]
+    np.testing.assert_allclose(f["covis_max"], [2, 2, 1, 0, 0])
+    np.testing.assert_allclose(f["covis_mean"], [1, 2, 1, 0, 0])
+    np.testing.assert_allclose(f["transition_prob"], [1, 1, 0.5, 0, 0])
+    np.testing.assert_allclose(f["seq_len"], np.log1p(raw))
+    np.testing.assert_allclose(f["n_unique"], [3, 2, 2, 1, 0])
+    h2 = -(2 / 3 * math.log(2 / 3) + 1 / 3 * math.log(1 / 3))
+    np.testing.assert_allclose(f["entropy"], [math.log(3), math.log(2), h2, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(f["diversity"], [1, 1, 2 / 3, 1, 0])
+    np.testing.assert_allclose(f["last_token"], np.log1p([2, 2, 2, 0, 0]))
+    # last_k = 2 on row 0: recent {3, 2}, rest [1]: C[3,1] + C[2,1] = 0 + 1.
+    f2 = sequence_features(seq, lengths, raw, model, 2, ["covis_sum", "covis_mean"])
+    assert f2["covis_sum"][0] == 1 and f2["covis_mean"][0] == 0.5
+
+
+def test_recent_distinct_tokens():
+    seq = np.array([[1, 2, 2, 2, 0], [3, 0, 0, 0, 0], [0, 0, 0, 0, 0]])
+    got = recent_distinct_tokens(seq, np.array([4, 1, 0]), 3)
+    assert [sorted(set(r) - {0}) for r in got.tolist()] == [[2], [3], []]
+
+
+# ---- out of fold target statistics --------------------------------------------------------------------
+
+
+def _leak_data(n: int = 90, leak_row: int = 7):
+    """Random sequences over tokens 1..8 plus one row whose only token (9) appears nowhere else, label 1."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 6, n)
+    seq = np.where(np.arange(6)[None, :] < lengths[:, None], rng.integers(1, 9, (n, 6)), 0).astype(np.int32)
+    seq[leak_row] = [9, 0, 0, 0, 0, 0]
+    lengths[leak_row] = 1
+    label = (rng.random(n) < 0.3).astype(np.float32)
+    label[leak_row] = 1.0
+    cat = np.ones((n, 1), np.int32)  # one ad-field value everywhere, so the token alone decides the key
+    folds = (np.arange(n) % 3).astype(np.int64)
+    arrays = {"seq": seq, "seq_len": lengths.astype(np.int32), "seq_len_raw": lengths.astype(np.int32)}
+    return {**arrays, "cat": cat, "label": label}, folds
+
+
+class _ArrayCache:
+    """Just enough of ShardedCache for `fit`: a manifest and shards of in-memory arrays."""
+
+    def __init__(self, arrays: dict, shard_rows: int):
+        self.arrays = arrays
+        self.n_rows = len(arrays["label"])
+        self.shard_rows = shard_rows
+        self.manifest = {
+            "columns": {"seq": "seq", "cat": ["inventory_id"]},
+            "fields": {k: {} for k in arrays},
+            "cat_cardinalities": [3],
+            "seq_vocab_size": 10,
+            "max_len": 6,
+        }
+
+    def iter_shards(self, fields=None):
+        for start in range(0, self.n_rows, self.shard_rows):
+            yield start, {k: self.arrays[k][start : start + self.shard_rows] for k in fields or self.arrays}
+
+
+def test_out_of_fold_target_rate_has_no_leak():
+    m = 5.0
+    cfg = make_config(
+        "features.covis.last_k=1",
+        "features.covis.stats=[target_rate]",
+        "features.covis.target_fields=[inventory_id]",
+        f"features.covis.target_smoothing={m}",
+    )
+    arrays, folds = _leak_data()
+    cache = _ArrayCache(arrays, shard_rows=40)
+    plan = make_plan(cfg, cache.manifest)
+    assert plan.names == ["target_rate_inventory_id"]
+    fitted = fit(cfg, cache, plan, folds)
+    oof = transform(cfg, plan, fitted, arrays, folds)[:, 0]
+    in_fold = transform(cfg, plan, fitted, arrays, None)[:, 0]  # every train row, own label included
+
+    label, leak = arrays["label"], 7
+    other = folds != folds[leak]
+    prior_other = label[other].mean()
+    assert oof[leak] == pytest.approx(prior_other)  # token 9 is unseen outside its fold: the prior
+    prior_all = label.mean()
+    leaked = (1.0 + m * prior_all) / (1.0 + m)
+    assert in_fold[leak] == pytest.approx(leaked)  # the in-fold feature reveals the label ...
+    assert abs(in_fold[leak] - oof[leak]) > 0.1  # ... so this test would catch a leak
+
+    # Every train row: its statistics come from the other folds only (brute force over the small data).
+    last = arrays["seq"][np.arange(len(label)), arrays["seq_len"] - 1]
+    for row in range(len(label)):
+        mask = (folds != folds[row]) & (last == last[row])
+        p = label[folds != folds[row]].mean()
+        want = (label[mask].sum() + m * p) / (mask.sum() + m)
+        assert oof[row] == pytest.approx(want), row
+
+    # A test row with the leaky token uses all train rows.
+    test_arrays = {k: v[[leak]] for k, v in arrays.items() if k != "label"}
+    assert transform(cfg, plan, fitted, test_arrays, None)[0, 0] == pytest.approx(leaked)
+
+
+def test_target_table_streams_like_one_batch():
+    rng = np.random.default_rng(1)
+    keys = pair_keys(rng.integers(0, 20, (500, 3)), rng.integers(0, 7, 500), 7)
+    labels, folds = rng.random(500) < 0.2, rng.integers(0, 4, 500)
+    one, many = TargetAccumulator(4), TargetAccumulator(4)
+    one.add(keys, labels, folds)
+    for sl in (slice(0, 123), slice(123, 400), slice(400, 500)):
+        many.add(keys[sl], labels[sl], folds[sl])
+    a, b = one.finish(), many.finish()
+    np.testing.assert_array_equal(a.keys, b.keys)
+    np.testing.assert_allclose(a.counts, b.counts)
+    np.testing.assert_allclose(a.rate(keys, folds, 3.0), b.rate(keys, folds, 3.0))
+    assert a.counts.sum() == (keys >= 0).sum()
+
+
+def test_plan_rejects_unknown_stat_and_field():
+    manifest = _ArrayCache(_leak_data()[0], 40).manifest
+    with pytest.raises(ConfigError, match=r"features\.covis\.stats"):
+        make_plan(make_config("features.covis.stats=[covis_summ]"), manifest)
+    with pytest.raises(ConfigError, match="hour"):
+        make_plan(make_config("features.covis.target_fields=[hour]"), manifest)
+    no_seq = {**manifest, "columns": {"seq": None, "cat": ["inventory_id"]}}
+    assert make_plan(make_config(), no_seq).names == []

@@ -1,0 +1,210 @@
+"""The Dagster definitions without running the pipeline: lineage, partitions, resource, schedule, sensor.
+
+TOSS_CONFIG is set before toss_assets is imported: the fold partitions come from the config that the
+code location loads (cfgs/smoke.yaml: 2 folds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from conftest import REPO, SMOKE
+
+os.environ["TOSS_CONFIG"] = str(SMOKE)
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from toss_assets.definitions import defs
+from toss_assets.jobs import RANGE_END_TAG, RANGE_START_TAG
+from toss_assets.resources import TossConfigResource, resolve_config_path
+from toss_assets.schedules import nightly_rerun
+from toss_assets.sensors import raw_data_changed
+from toss_core.config import ConfigError
+
+BIN = Path(sys.executable).parent  # the venv's console scripts (dagster, dg, dagster-webserver)
+
+# The lineage of DESIGN.md with the real order cache → folds → covis → fold models.
+EXPECTED_DEPS = {
+    "raw_train": set(),
+    "raw_test": set(),
+    "train_cache": {"raw_train"},
+    "test_cache": {"raw_test", "train_cache"},
+    "folds": {"train_cache"},
+    "covis_features": {"folds", "train_cache", "test_cache"},
+    "fold_model": {"train_cache", "folds", "covis_features"},
+    "gbdt_fold_model": {"train_cache", "folds", "covis_features"},
+    "ensemble": {"fold_model", "gbdt_fold_model", "test_cache"},
+    "submission": {"ensemble", "test_cache"},
+    "diagnostics": {"submission", "ensemble"},
+}
+GROUPS = {
+    "data": {"raw_train", "raw_test", "train_cache", "test_cache"},
+    "features": {"covis_features"},
+    "training": {"folds", "fold_model", "gbdt_fold_model"},
+    "ensemble": {"ensemble", "submission", "diagnostics"},
+}
+
+
+def dagster_env(home: Path) -> dict[str, str]:
+    """Environment for a Dagster subprocess: the smoke config and a throwaway instance with our yaml."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    return {**os.environ, "DAGSTER_HOME": str(home), "TOSS_CONFIG": str(SMOKE)}
+
+
+def test_lineage_groups_and_metadata():
+    graph = defs.resolve_asset_graph()
+    nodes = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    assert set(nodes) == set(EXPECTED_DEPS)
+    for name, node in nodes.items():
+        assert {k.to_user_string() for k in node.parent_keys} == EXPECTED_DEPS[name], name
+        assert node.code_version, name
+        assert node.owners == ["team:toss-ml"], name
+        assert node.description, name
+    for group, members in GROUPS.items():
+        assert {n for n, node in nodes.items() if node.group_name == group} == members
+
+
+def test_fold_partitions_pool_and_gpu_request_come_with_the_training_assets():
+    graph = defs.resolve_asset_graph()
+    for name in ("fold_model", "gbdt_fold_model"):
+        node = graph.get(dg.AssetKey(name))
+        assert node.partitions_def.get_partition_keys() == ["fold_0", "fold_1"]  # smoke: cv.n_splits = 2
+        assert node.pools == {"gpu"}
+    fold_model = defs.get_assets_def("fold_model")
+    tags = fold_model.op.tags
+    k8s = tags["dagster-k8s/config"]
+    k8s = json.loads(k8s) if isinstance(k8s, str) else k8s
+    assert k8s["container_config"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    for name in ("raw_train", "ensemble", "diagnostics"):
+        assert graph.get(dg.AssetKey(name)).partitions_def is None
+
+
+def test_checks_cover_the_spec_and_only_the_submission_check_blocks():
+    specs = {
+        (spec.asset_key.to_user_string(), spec.name): spec
+        for checks_def in defs.asset_checks or []
+        for spec in checks_def.check_specs
+    }
+    assert set(specs) == {
+        ("raw_train", "schema_as_configured"),
+        ("raw_test", "schema_as_configured"),
+        ("train_cache", "integrity"),
+        ("test_cache", "integrity"),
+        ("fold_model", "score_above_prior"),
+        ("gbdt_fold_model", "score_above_prior"),
+        ("submission", "submission_valid"),
+    }
+    assert [key for key, spec in specs.items() if spec.blocking] == [("submission", "submission_valid")]
+
+
+def test_jobs_schedule_and_sensor_are_registered_and_off_by_default():
+    assert defs.resolve_job_def("toss_pipeline").partitions_def.get_partition_keys() == ["fold_0", "fold_1"]
+    training = defs.resolve_job_def("toss_fold_training")
+    assert {k.to_user_string() for k in training.asset_layer.executable_asset_keys} == {
+        "fold_model",
+        "gbdt_fold_model",
+    }
+    schedule = defs.resolve_schedule_def("nightly_rerun")
+    sensor = defs.resolve_sensor_def("raw_data_changed")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    assert schedule.job_name == sensor.job_name == "toss_pipeline"
+
+
+def test_nightly_schedule_requests_every_fold_then_the_rest_in_one_run(tmp_path):
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2026, 1, 2, 2, tzinfo=timezone.utc)
+        )
+        request = nightly_rerun(context)
+    assert request.run_key == "nightly-2026-01-02"
+    assert request.partition_key_range == dg.PartitionKeyRange("fold_0", "fold_1")
+    # one run over the whole job, so Dagster orders the fold step before ensemble and submission
+    assert request.asset_selection is None
+
+
+def test_config_path_resolution(monkeypatch, tmp_path):
+    monkeypatch.delenv("TOSS_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_config_path() == REPO / "cfgs" / "demo.yaml"  # default, found from any directory
+    monkeypatch.setenv("TOSS_CONFIG", "cfgs/smoke.yaml")
+    assert resolve_config_path() == REPO / "cfgs" / "smoke.yaml"
+    (tmp_path / "cfgs").mkdir()
+    local = tmp_path / "cfgs" / "smoke.yaml"
+    local.write_text("exp_name: local\n")
+    assert resolve_config_path() == Path("cfgs/smoke.yaml")  # the working directory wins
+    assert TossConfigResource().load().exp_name == "local"
+    assert resolve_config_path("elsewhere.yaml") == Path("elsewhere.yaml")
+    with pytest.raises(ConfigError, match=r"elsewhere\.yaml"):
+        TossConfigResource(config_path="elsewhere.yaml").load()
+
+
+def test_resource_overrides_and_root(tmp_path):
+    toss = TossConfigResource(
+        config_path=str(SMOKE), overrides=["train.epochs=2", "exp_name=x"], root=str(tmp_path)
+    )
+    layout = toss.layout()
+    assert layout.cfg.train.epochs == 2
+    assert layout.submission_path == tmp_path / "runs" / "x" / "submission.csv"
+    with pytest.raises(ConfigError, match="trian"):
+        TossConfigResource(config_path=str(SMOKE), overrides=["trian.epochs=2"]).load()
+
+
+def _parquet_config(tmp_path: Path) -> TossConfigResource:
+    for name in ("train", "test"):
+        pq.write_table(pa.table({"x": [1, 2, 3]}), tmp_path / f"{name}.parquet")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        "data:\n  source: parquet\n"
+        f"  train_path: {tmp_path / 'train.parquet'}\n  test_path: {tmp_path / 'test.parquet'}\n"
+    )
+    return TossConfigResource(config_path=str(cfg), root=str(tmp_path))
+
+
+def test_sensor_starts_one_full_run_when_the_raw_parquet_changes(tmp_path):
+    toss = _parquet_config(tmp_path)
+
+    def tick(cursor):
+        context = dg.build_sensor_context(cursor=cursor, resources={"toss": toss})
+        return raw_data_changed(context), context.cursor
+
+    first, cursor = tick(None)
+    assert isinstance(first, dg.SkipReason) and "first tick" in first.skip_message
+    same, cursor2 = tick(cursor)
+    assert isinstance(same, dg.SkipReason) and "unchanged" in same.skip_message
+    assert cursor2 == cursor
+    pq.write_table(pa.table({"x": [1, 2, 3, 4]}), tmp_path / "train.parquet")
+    changed, cursor3 = tick(cursor)
+    assert isinstance(changed, dg.RunRequest)
+    assert changed.tags[RANGE_START_TAG] == "fold_0" and changed.tags[RANGE_END_TAG] == "fold_1"
+    assert changed.tags["toss/changed"] == "train"
+    assert json.loads(cursor3)["train"] != json.loads(cursor)["train"]
+
+
+def test_sensor_skips_synthetic_data(tmp_path):
+    context = dg.build_sensor_context(
+        resources={"toss": TossConfigResource(config_path=str(SMOKE), root=str(tmp_path))}
+    )
+    result = raw_data_changed(context)
+    assert isinstance(result, dg.SkipReason) and "synthetic" in result.skip_message
+
+
+@pytest.mark.slow
+def test_definitions_validate_and_dg_check_defs(tmp_path):
+    env = dagster_env(tmp_path / "home")
+    for cmd in (
+        [str(BIN / "dagster"), "definitions", "validate", "-m", "toss_assets.definitions"],
+        [str(BIN / "dg"), "check", "defs"],
+    ):
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,131 @@
+"""Ensemble methods on a hand-computed example, stacking weights, and the ensemble step's errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_config
+
+from toss_core.config import CalibrationConfig, EnsembleConfig
+from toss_core.ensemble import METHODS, build_ensemble, combine, fold_weights, score_weights
+from toss_core.errors import ArtifactError
+from toss_core.layout import Layout
+from toss_core.stacking import calibrated_score, fit_family_weights, simplex_grid
+
+L = np.log(3.0)  # σ(L) = 3/4, σ(−L) = 1/4, σ(5L) = 243/244
+# 3 members × 4 rows of logits
+Z = np.array(
+    [
+        [0.0, L, -L, 0.0],  # p = [.5, .75, .25, .5]
+        [L, L, 0.0, -L],  # p = [.75, .75, .5, .25]
+        [-L, 0.0, L, 5 * L],  # p = [.25, .5, .75, .99590]
+    ]
+)
+
+
+def test_logit_mean():
+    # column means of the logits: [0, 2L/3, 0, 4L/3]
+    np.testing.assert_allclose(combine(Z, "logit_mean"), [0.0, 2 * L / 3, 0.0, 4 * L / 3], atol=1e-12)
+
+
+def test_mean_of_probabilities():
+    # mean p = [.5, 2/3, .5, (.5 + .25 + .99590)/3 = .58197] → logit = [0, ln 2, 0, 0.33085]
+    np.testing.assert_allclose(combine(Z, "mean"), [0.0, np.log(2.0), 0.0, 0.330854], atol=1e-6)
+
+
+def test_geometric_mean_of_probabilities():
+    # (.5·.75·.25)^(1/3) = (3/32)^(1/3) = .45428 → logit −0.18339;
+    # (.75·.75·.5)^(1/3) = .65519 → 0.64191; row 3: (.5·.25·.99590)^(1/3) = .49932 → −0.00274
+    np.testing.assert_allclose(
+        combine(Z, "geom_mean"), [-0.183392, 0.641911, -0.183392, -0.002736], atol=1e-6
+    )
+
+
+def test_median_and_trim_mean():
+    # medians of [0, L, −L], [L, L, 0], [−L, 0, L], [0, −L, 5L] = [0, L, 0, 0]
+    np.testing.assert_allclose(combine(Z, "median"), [0.0, L, 0.0, 0.0], atol=1e-12)
+    # trim_ratio 0.34 drops floor(0.34·3) = 1 member at each end: the median of 3
+    np.testing.assert_allclose(combine(Z, "trim_mean", trim_ratio=0.34), [0.0, L, 0.0, 0.0], atol=1e-12)
+    # trim_ratio 0.1 drops none: the plain mean
+    np.testing.assert_allclose(combine(Z, "trim_mean", trim_ratio=0.1), combine(Z, "logit_mean"), atol=1e-12)
+
+
+def test_rank_average_keeps_its_order_on_the_logit_scale():
+    # ranks per member (ties averaged): [2.5, 4, 1, 2.5], [3.5, 3.5, 2, 1], [1, 2, 3, 4]
+    # mean rank = [2.33, 3.17, 2.00, 2.50] → order: row 2 < row 0 < row 3 < row 1
+    # sorted logit_mean values [0, 0, 2L/3, 4L/3] assigned in that order → [0, 4L/3, 0, 2L/3]
+    out = combine(Z, "rank_avg")
+    np.testing.assert_allclose(out, [0.0, 4 * L / 3, 0.0, 2 * L / 3], atol=1e-12)
+    np.testing.assert_allclose(np.sort(out), np.sort(combine(Z, "logit_mean")), atol=1e-12)
+
+
+def test_rank_average_gives_tied_rows_one_value():
+    # member 2 reverses member 1: every row has mean rank 2 → all rows share the mean logit
+    z = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+    np.testing.assert_allclose(combine(z, "rank_avg"), [2.0, 2.0, 2.0])
+
+
+def test_weighted_with_explicit_and_score_weights():
+    # weights [2, 1, 1] → [.5, .25, .25]: row 1 = L/2 + L/4 + 0 = 3L/4, row 2 = −L/2 + L/4 = −L/4,
+    # row 3 = −L/4 + 5L/4 = L
+    np.testing.assert_allclose(combine(Z, "weighted", [2, 1, 1]), [0.0, 0.75 * L, -0.25 * L, L], atol=1e-12)
+    # scores .30/.31/.29 at T = 0.01 → w ∝ [e^30, e^31, e^29] ∝ [1, e, 1/e]
+    expected = np.array([1.0, np.e, 1.0 / np.e]) / (1.0 + np.e + 1.0 / np.e)
+    np.testing.assert_allclose(score_weights([0.30, 0.31, 0.29], 0.01), expected)
+    cfg = EnsembleConfig(method="weighted", val_weight_temperature=0.01)
+    np.testing.assert_allclose(fold_weights(cfg, [0.30, 0.31, 0.29]), expected)
+    assert fold_weights(EnsembleConfig(method="median"), [0.3, 0.3, 0.3]) is None
+
+
+def test_method_errors():
+    with pytest.raises(ValueError, match="needs weights"):
+        combine(Z, "weighted")
+    with pytest.raises(ValueError, match="takes no weights"):
+        combine(Z, "median", weights=[1, 1, 1])
+    with pytest.raises(ValueError, match="unknown ensemble method"):
+        combine(Z, "vote")
+    with pytest.raises(ValueError, match="non-negative"):
+        combine(Z, "logit_mean", weights=[1, -1, 1])
+    assert set(METHODS) == set(EnsembleConfig.model_fields["method"].annotation.__args__)
+
+
+def test_stacking_prefers_the_informative_member():
+    rng = np.random.default_rng(0)
+    n = 8_000
+    signal = rng.normal(0.0, 1.5, n)
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(signal - 3.5)))).astype(np.float32)
+    members = np.stack([signal - 3.5, rng.normal(0.0, 1.5, n) - 3.5])  # informative, noise
+    cal = CalibrationConfig()
+    result = fit_family_weights(members, y, cal, resolution=10)
+    assert result.weights[0] >= 0.9
+    assert result.score > calibrated_score(members.mean(axis=0), y, cal) + 0.01
+    assert result.score == pytest.approx(result.grid_scores.max())
+
+
+def test_simplex_grid():
+    grid = simplex_grid(3, 4)
+    assert grid.shape == (15, 3)  # C(4 + 2, 2)
+    np.testing.assert_allclose(grid.sum(axis=1), 1.0)
+    assert (grid >= 0).all()
+
+
+def test_no_checkpoints_names_the_directory(smoke_layout: Layout):
+    with pytest.raises(ArtifactError, match=f"No checkpoints found in {smoke_layout.run_dir}"):
+        build_ensemble(smoke_layout.cfg, smoke_layout, ["nn"])
+
+
+def test_fold_trained_on_another_cache_is_refused(smoke_cached: Layout, tmp_path):
+    import torch
+    from toss_core.data.reader import ShardedCache
+
+    layout = Layout(make_config(f"data.cache_dir={smoke_cached.cache_dir}", "cv.n_splits=2"), root=tmp_path)
+    current = ShardedCache(layout.train_cache).fingerprint
+    layout.run_dir.mkdir(parents=True)
+    for fold in range(2):
+        fp = "0123456789abcdef" if fold == 1 else current
+        torch.save(
+            {"cache_fingerprint": fp, "covis_fingerprint": None, "spec": {"dense_cols": []}},
+            layout.checkpoint(fold),
+        )
+    with pytest.raises(ArtifactError, match=f"trained on cache 0123456789abcdef.*is {current}"):
+        build_ensemble(layout.cfg, layout, ["nn"])

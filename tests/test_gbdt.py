@@ -1,0 +1,198 @@
+"""LightGBM family: id encodings stay out of fold, OOF rows are never trained on, artifacts are checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_config
+
+from toss_core.errors import ArtifactError
+from toss_core.gbdt.features import IdEncoder, frequency_values, oof_target_matrix, oof_target_values
+from toss_core.layout import Layout
+
+
+def test_frequency_encoding_values() -> None:
+    ids = np.array([1, 1, 2, 3, 3, 3, 0, 1])
+    enc = IdEncoder.fit("frequency", ["ad"], ids[:, None], [6], np.zeros(8, np.float32), 10.0)
+    got = enc.transform(np.array([[1], [3], [2], [5], [0]]))
+    np.testing.assert_allclose(got[:, 0], [3 / 8, 3 / 8, 1 / 8, 0.0, 1 / 8])
+    assert enc.feature_names == ["ad__freq"]
+    np.testing.assert_allclose(frequency_values(np.array([4]), np.array([0, 0, 0, 0, 2.0]), 4), [0.5])
+
+
+def test_target_encoding_full_statistics_for_new_rows() -> None:
+    ids = np.array([[1], [1], [1], [2]])
+    labels = np.array([1, 1, 0, 0], np.float32)
+    enc = IdEncoder.fit("target", ["ad"], ids, [4], labels, smoothing=2.0)
+    got = enc.transform(np.array([[1], [3]]))
+    prior = 0.5
+    np.testing.assert_allclose(got[:, 0], [3 / 4, 0.0])  # frequency
+    # smoothed rate; an unseen id gets the prior
+    np.testing.assert_allclose(got[:, 1], [(2 + 2 * prior) / (3 + 2), prior])
+
+
+def test_target_encoding_is_out_of_fold() -> None:
+    """A unique id whose only row is a click must be encoded with the prior in its own inner fold."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    ids = rng.integers(1, 20, n)
+    labels = (rng.random(n) < 0.05).astype(np.float32)
+    ids[123], labels[123] = 99, 1.0  # the leak probe: seen once, clicked
+    oof = oof_target_values(ids, labels, 100, n_inner=5, smoothing=10.0, seed=3)
+    assert abs(oof[123] - labels.mean()) < 0.01
+    full = IdEncoder.fit("target", ["ad"], ids[:, None], [100], labels, 10.0).transform(np.array([[99]]))
+    assert full[0, 1] > oof[123] + 0.03  # the in-fold statistic would have leaked the click
+    # A frequent id still gets its real rate out of fold.
+    ids2 = np.where(rng.random(n) < 0.5, 7, 8)
+    labels2 = np.where(ids2 == 7, rng.random(n) < 0.3, rng.random(n) < 0.01).astype(np.float32)
+    m = oof_target_matrix(ids2[:, None], labels2, [10], n_inner=4, smoothing=5.0, seed=1)
+    assert abs(m[ids2 == 7, 0].mean() - 0.3) < 0.05 and m[ids2 == 8, 0].mean() < 0.05
+
+
+def test_encoder_roundtrip(tmp_path: Path) -> None:
+    ids = np.array([[1, 2], [2, 2], [1, 0]])
+    enc = IdEncoder.fit("target", ["a", "b"], ids, [3, 4], np.array([1, 0, 0], np.float32), 1.0)
+    enc.save(tmp_path / "enc.npz")
+    back = IdEncoder.load(tmp_path / "enc.npz", json.loads(json.dumps(enc.describe())))
+    np.testing.assert_array_equal(back.transform(ids), enc.transform(ids))
+    with pytest.raises(ArtifactError, match="missing"):
+        IdEncoder.load(tmp_path / "nope.npz", enc.describe())
+
+
+def _gbdt_layout(smoke_cached: Layout, tmp_path: Path, *overrides: str) -> Layout:
+    """A run under tmp_path that reads the shared (read-only) smoke caches."""
+    cfg = make_config(
+        f"data.cache_dir={smoke_cached.cache_dir}",
+        f"data.train_path={smoke_cached.train_path}",
+        f"data.test_path={smoke_cached.test_path}",
+        "gbdt.enabled=true",
+        "gbdt.num_boost_round=40",
+        "gbdt.early_stopping_rounds=10",
+        "gbdt.params={num_leaves: 7, min_data_in_leaf: 20, learning_rate: 0.1}",
+        "train.num_threads=1",
+        *overrides,
+    )
+    return Layout(cfg, root=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> tuple[Layout, dict]:
+    """Fold 0 trained once (target encoding, no covis), recording the rows each matrix was built from."""
+    import lightgbm as lgb
+
+    from toss_core import pipeline
+    from toss_core.gbdt import train as gtrain
+
+    layout = _gbdt_layout(smoke_cached, tmp_path_factory.mktemp("gbdt"), "features.covis.enabled=false")
+    pipeline.assign_folds(layout.cfg, layout)
+    seen: dict = {"rows": [], "labels": []}
+    real_build, real_dataset = gtrain.build_matrix, lgb.Dataset
+
+    def recording_build(plan, cache, rows, *args, **kwargs):
+        seen["rows"].append(np.array(rows))
+        return real_build(plan, cache, rows, *args, **kwargs)
+
+    def recording_dataset(data, label=None, *args, **kwargs):
+        seen["labels"].append(np.array(label))
+        return real_dataset(data, label, *args, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(gtrain, "build_matrix", recording_build)
+    mp.setattr(lgb, "Dataset", recording_dataset)
+    try:
+        seen["result"] = pipeline.train_fold(layout.cfg, 0, layout, "gbdt")
+    finally:
+        mp.undo()
+    return layout, seen
+
+
+def test_oof_rows_are_never_trained_on(trained: tuple[Layout, dict]) -> None:
+    from toss_core.data.reader import ShardedCache
+    from toss_core.train.folds import load_folds
+
+    layout, seen = trained
+    folds = load_folds(layout)
+    labels = ShardedCache(layout.train_cache).read_field("label")
+    train_rows, valid_rows = seen["rows"]
+    np.testing.assert_array_equal(train_rows, np.flatnonzero(folds != 0))
+    np.testing.assert_array_equal(valid_rows, np.flatnonzero(folds == 0))
+    np.testing.assert_array_equal(seen["labels"][0], labels[train_rows])  # the training Dataset's labels
+    with np.load(layout.oof_path(0, "gbdt")) as z:
+        assert z["index"].dtype == np.int64 and z["logit"].dtype == np.float32
+        np.testing.assert_array_equal(z["index"], valid_rows)
+        np.testing.assert_array_equal(z["label"], labels[valid_rows])
+        assert np.isfinite(z["logit"]).all() and z["logit"].std() > 0
+
+
+def test_sidecar_and_result(trained: tuple[Layout, dict]) -> None:
+    from toss_core.data.reader import ShardedCache
+
+    layout, seen = trained
+    result = seen["result"]
+    assert result.family == "gbdt" and result.checkpoint == layout.checkpoint(0, "gbdt")
+    assert result.checkpoint.read_text().startswith("tree")
+    meta = json.loads(result.checkpoint.with_suffix(".json").read_text())
+    assert meta["cache_fingerprint"] == ShardedCache(layout.train_cache).fingerprint
+    assert meta["encoder"]["method"] == "target" and meta["encoder"]["columns"]
+    assert set(meta["metrics"]) >= {"AUC", "AP", "WLL", "Score"} and meta["params"]["seed"] == layout.cfg.seed
+    assert 0.5 < result.metrics["AUC"] <= 1.0
+
+
+def test_predict_test_shape_and_fingerprint(trained: tuple[Layout, dict], tmp_path: Path) -> None:
+    import shutil
+
+    from toss_core.data.reader import ShardedCache
+    from toss_core.gbdt.train import predict_test
+
+    layout, _ = trained
+    logits = predict_test(layout.cfg, layout, 0)
+    assert logits.shape == (ShardedCache(layout.test_cache).n_rows,) and np.isfinite(logits).all()
+    np.testing.assert_array_equal(logits, predict_test(layout.cfg, layout, 0))
+
+    other = Layout(layout.cfg, root=tmp_path)  # same caches, a copy of the run with a foreign fingerprint
+    shutil.copytree(layout.family_dir("gbdt"), other.family_dir("gbdt"))
+    sidecar = other.checkpoint(0, "gbdt").with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**meta, "cache_fingerprint": "not-this-cache"}))
+    with pytest.raises(ArtifactError, match="retrain"):
+        predict_test(other.cfg, other, 0)
+    other.checkpoint(0, "gbdt").unlink()
+    with pytest.raises(ArtifactError, match="missing"):
+        predict_test(other.cfg, other, 0)
+    with pytest.raises(ArtifactError, match="missing"):
+        predict_test(other.cfg, other, 1)
+
+
+@pytest.mark.parametrize("encoding", ["native", "frequency"])
+def test_other_encodings_train_and_predict(smoke_cached: Layout, tmp_path: Path, encoding: str) -> None:
+    from toss_core import pipeline
+    from toss_core.gbdt.train import load_sidecar, predict_test
+
+    layout = _gbdt_layout(
+        smoke_cached, tmp_path, "features.covis.enabled=false", f"gbdt.id_encoding={encoding}"
+    )
+    pipeline.assign_folds(layout.cfg, layout)
+    pipeline.train_fold(layout.cfg, 1, layout, "gbdt")
+    meta = load_sidecar(layout, 1)
+    plan = meta["plan"]
+    if encoding == "native":
+        assert meta["encoder"] is None and plan["id_cols"] == [] and "l_feat_14" in plan["native_cols"]
+    else:
+        assert "l_feat_14" in plan["id_cols"] and plan["id_encoder_features"][0].endswith("__freq")
+    assert np.isfinite(predict_test(layout.cfg, layout, 1)).all()
+
+
+def test_covis_features_enter_the_design(smoke_cached: Layout, tmp_path: Path) -> None:
+    from toss_core import pipeline
+    from toss_core.gbdt.train import load_sidecar, predict_test
+
+    layout = _gbdt_layout(smoke_cached, tmp_path)
+    pipeline.assign_folds(layout.cfg, layout)
+    covis = pipeline.build_covis(layout.cfg, layout)
+    pipeline.train_fold(layout.cfg, 0, layout, "gbdt")
+    meta = load_sidecar(layout, 0)
+    assert meta["plan"]["dense_cols"] == list(covis.feature_names) and meta["covis_fingerprint"]
+    assert predict_test(layout.cfg, layout, 0).shape == (layout.cfg.data.synthetic.test_rows,)

@@ -1,0 +1,223 @@
+"""build_model, the QNN-α layer and loss, the baselines: shapes, formulas by hand, masking, bad configs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import make_config
+
+from toss_core.data.spec import FeatureSpec
+from toss_core.models import build_model
+from toss_core.models.qnn_alpha import QuadraticLayer, self_ensemble_loss
+
+CAT_COLS = [
+    "gender",
+    "age_group",
+    "inventory_id",
+    "day_of_week",
+    "hour",
+    "l_feat_14",
+    "l_feat_12",
+    "l_feat_11",
+]
+CARDS = [3, 9, 19, 8, 25, 40, 60, 30]
+VOCAB = 30
+
+
+def make_spec(seq: bool = True, qtok: tuple[str, ...] = (), dense: int = 2) -> FeatureSpec:
+    return FeatureSpec(
+        cat_cols=CAT_COLS,
+        cat_cardinalities=CARDS,
+        num_cols=[f"feat_a_{i}" for i in range(5)],
+        isna_cols=["feat_a_1", "feat_a_2"],
+        seq_col="seq" if seq else None,
+        seq_vocab_size=VOCAB if seq else 0,
+        max_len=16 if seq else 0,
+        qtok_cols=list(qtok),
+        dense_cols=[f"covis_{i}" for i in range(dense)],
+    )
+
+
+def make_batch(spec: FeatureSpec, n: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    batch = {
+        "cat": torch.stack([torch.randint(0, c, (n,), generator=gen) for c in spec.cat_cardinalities], 1),
+        "num": torch.randn(n, len(spec.num_cols), generator=gen) * 50,
+        "isna": torch.randint(0, 2, (n, len(spec.isna_cols)), generator=gen).float(),
+        "dense": torch.rand(n, len(spec.dense_cols), generator=gen),
+    }
+    if spec.has_sequence:
+        seq_len = torch.randint(0, spec.max_len + 1, (n,), generator=gen)
+        seq_len[:3] = torch.tensor([0, 1, 2])
+        seq = torch.randint(1, spec.seq_vocab_size, (n, spec.max_len), generator=gen)
+        batch["seq"] = seq * (torch.arange(spec.max_len) < seq_len[:, None])
+        batch["seq_len"] = seq_len
+    if spec.qtok_cols:
+        batch["qtok"] = torch.randint(1, spec.seq_vocab_size, (n, len(spec.qtok_cols)), generator=gen)
+    return batch
+
+
+def build(*overrides: str, spec: FeatureSpec | None = None, head: str | None = None) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model(spec or make_spec(), make_config(*overrides), head).eval()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "head"),
+    [
+        ((), None),
+        (("model.head=mlp",), None),
+        (("model.qnn_alpha.enabled=false",), None),
+        ((), "dcnv2"),
+        (("model.qnn_alpha.pair_grouping=field", "model.qnn_alpha.heads=4"), None),
+        (("model.qnn_alpha.use_se=true", "model.qnn_alpha.proj_dim=4", "model.qnn_alpha.norm=batch"), None),
+        (("model.qnn_alpha.norm=none", "model.qnn_alpha.use_residual=false"), None),
+        (("sequence.query_mode=S1", "sequence.attn_dim=4", "model.cat_embedding_dims={l_feat_14: 12}"), None),
+        (("sequence.transformer_block=true", "sequence.full_softmax=true", "model.dare_dropout=0.2"), None),
+    ],
+)
+def test_model_variants_give_finite_logits_and_ignore_padding(
+    overrides: tuple[str, ...], head: str | None
+) -> None:
+    spec = make_spec()
+    model = build(*overrides, spec=spec, head=head)
+    batch = make_batch(spec)
+    logits = model(batch)
+    assert logits.shape == (8,) and torch.isfinite(logits).all()
+    pad = torch.arange(spec.max_len) >= batch["seq_len"][:, None]
+    batch["seq"] = torch.where(pad, torch.randint(1, VOCAB, batch["seq"].shape), batch["seq"])
+    torch.testing.assert_close(model(batch), logits, rtol=0, atol=1e-6)
+    model.train()
+    model(batch).sum().backward()
+    assert all(p.grad is not None for p in model.head.parameters())
+
+
+def test_head_choice_builds_the_named_head() -> None:
+    assert type(build().head).__name__ == "QNNAlpha"
+    assert type(build("model.head=mlp").head).__name__ == "MLPHead"
+    assert type(build("model.qnn_alpha.enabled=false").head).__name__ == "MLPHead"
+    assert type(build(head="dcnv2").head).__name__ == "DCNv2Head"
+
+
+def test_model_without_sequence() -> None:
+    spec = make_spec(seq=False, dense=0)
+    model = build(spec=spec)
+    assert model.dare is None
+    assert model.n_fields == len(CAT_COLS) + 5 + 1  # cat + numeric + one null-mask field
+    batch = make_batch(spec)
+    assert "seq" not in batch
+    assert model(batch).shape == (8,)
+
+
+def test_sequence_changes_the_logit() -> None:
+    spec = make_spec()
+    model = build(spec=spec)
+    batch = make_batch(spec)
+    other = dict(batch, seq_len=torch.full_like(batch["seq_len"], spec.max_len))
+    assert not torch.allclose(model(batch), model(other))
+
+
+def test_same_vocab_query_reads_qtok_through_the_attention_table() -> None:
+    spec = make_spec(qtok=("inventory_id",))
+    model = build("sequence.query_same_vocab=[inventory_id]", "sequence.query_mode=S1", spec=spec)
+    assert model.query_cat_idx.tolist() == [CAT_COLS.index("l_feat_14")]
+    batch = make_batch(spec)
+    model(batch).sum().backward()
+    grad = model.dare.attn_table.weight.grad
+    assert grad[batch["qtok"][:, 0]].abs().sum(1).gt(0).all()
+    changed = dict(batch, qtok=(batch["qtok"] % (VOCAB - 1)) + 1)
+    assert not torch.allclose(model(batch), model(changed))
+
+
+def test_pair_grouping_none_and_field_differ() -> None:
+    spec = make_spec()
+    batch = make_batch(spec)
+    none = build("model.qnn_alpha.heads=2", spec=spec)
+    field = build("model.qnn_alpha.heads=2", "model.qnn_alpha.pair_grouping=field", spec=spec)
+    assert sum(p.numel() for p in field.parameters()) < sum(p.numel() for p in none.parameters())
+    assert not torch.allclose(none(batch), field(batch))
+
+
+def test_quadratic_layer_none_matches_the_formula() -> None:
+    torch.manual_seed(0)
+    heads, rank, n_fields, width = 2, 3, 3, 4
+    layer = QuadraticLayer(n_fields, width, heads, rank, None, 0.0, "none", True)
+    x = torch.randn(5, n_fields * width)
+    h = F.gelu(x @ layer.linear.weight.T + layer.linear.bias).view(5, heads, rank, -1)
+    expected = (x.view(5, heads, 1, -1) * h).sum(2).reshape(5, -1) + x
+    torch.testing.assert_close(layer(x), expected)
+
+
+@pytest.mark.parametrize("n_fields", [4, 5])
+def test_quadratic_layer_field_grouping_keeps_pairs_within_groups(n_fields: int) -> None:
+    torch.manual_seed(0)
+    width, heads = 2, 2
+    layer = QuadraticLayer(n_fields, width, heads, 2, [3, 2] if n_fields == 5 else [2, 2], 0.0, "none", False)
+    x = torch.randn(6, n_fields * width)
+    split = (3 if n_fields == 5 else 2) * width  # group 0 = the first fields, group 1 the rest
+    y = x.clone()
+    y[:, split:] += torch.randn(6, n_fields * width - split)
+    out_x, out_y = layer(x), layer(y)
+    torch.testing.assert_close(out_x[:, :split], out_y[:, :split])  # group 0 never sees group 1
+    assert not torch.allclose(out_x[:, split:], out_y[:, split:])
+    # group 0 by hand: its own coordinates times GELU of its own block of W
+    g0 = x[:, :split]
+    slot = layer.weight.shape[1]
+    h = F.gelu(g0 @ layer.weight[0][:split] + layer.bias[0]).view(6, 2, slot)[:, :, :split]
+    torch.testing.assert_close(out_x[:, :split], (g0.unsqueeze(1) * h).sum(1))
+
+
+def test_self_ensemble_loss_matches_formula() -> None:
+    z1 = torch.tensor([0.3, -1.2, 2.0, 0.0])
+    z2 = torch.tensor([-0.5, 0.4, 1.0, 3.0])
+    y = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    w = 0.3
+    p1, p2, pe = torch.sigmoid(z1), torch.sigmoid(z2), torch.sigmoid((z1 + z2) / 2)
+
+    def bce(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return -(t * torch.log(p) + (1 - t) * torch.log(1 - p)).mean()
+
+    expected = bce(pe, y) + w * (bce(p1, pe) + bce(p2, pe))
+    torch.testing.assert_close(self_ensemble_loss(z1, z2, y, w), expected)
+    # ŷ is detached inside the consistency terms: z1's gradient is the ensemble term plus its own pull only
+    z1.requires_grad_(True)
+    self_ensemble_loss(z1, z2, y, w).backward()
+    torch.testing.assert_close(z1.grad, (0.5 * (pe - y) + w * (p1 - pe)) / 4)
+
+
+def test_tiny_model_overfits_a_tiny_batch() -> None:
+    spec = make_spec()
+    model = build("model.qnn_alpha.dropout=0.0", spec=spec).train()
+    batch = make_batch(spec, n=32, seed=3)
+    y = (torch.arange(32) % 2).float()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(30):
+        opt.zero_grad()
+        loss = self_ensemble_loss(model(batch), model(batch), y, 0.1)
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert F.binary_cross_entropy_with_logits(model(batch), y).item() < 0.05
+
+
+@pytest.mark.parametrize(
+    ("overrides", "head", "key"),
+    [
+        (("sequence.attn_dim=0",), None, "sequence.attn_dim"),
+        (("sequence.query_key=[feat_a_0]",), None, "sequence.query_key"),
+        (("sequence.query_same_vocab=[inventory_id]",), None, "sequence.query_same_vocab"),
+        (("model.cat_embedding_dims={nope: 4}",), None, "model.cat_embedding_dims"),
+        (("model.cat_embedding_dims={hour: 0}",), None, "model.cat_embedding_dims"),
+        ((), "transformer", "model head"),
+    ],
+)
+def test_bad_configs_raise_naming_the_key(overrides: tuple[str, ...], head: str | None, key: str) -> None:
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        build(*overrides, head=head)
+
+
+def test_field_grouping_needs_as_many_fields_as_heads() -> None:
+    spec = FeatureSpec([], [], ["a", "b"], [], None, 0, 0)  # two numeric fields
+    with pytest.raises(ValueError, match=r"model\.qnn_alpha\.heads=4"):
+        build("model.qnn_alpha.pair_grouping=field", "model.qnn_alpha.heads=4", spec=spec)

@@ -1,0 +1,56 @@
+"""`toss run` end to end on the smoke config, then `toss blend` and `toss score` on its submission."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import SMOKE, make_config
+
+from toss_core.cli import main
+from toss_core.layout import Layout
+from toss_core.submission import read_submission
+
+
+def test_infer_without_checkpoints_names_the_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q", "infer", "--cfg", str(SMOKE)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("toss: error: No checkpoints found in runs/smoke")
+
+
+@pytest.mark.slow
+def test_run_produces_a_valid_submission_and_diagnostics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q", "run", "--cfg", str(SMOKE)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    layout = Layout(make_config(), root=tmp_path)
+
+    test_ids = pl.read_parquet(layout.test_path, columns=["ID"])["ID"]
+    sub = read_submission(layout.submission_path, test_ids)  # raises unless valid
+    assert sub.height == test_ids.len() == 800
+    ensemble = json.loads(layout.ensemble_path.read_text())
+    assert ensemble["oof_calibrated"]["WLL"] < ensemble["oof_uncalibrated"]["WLL"]
+    assert ensemble["calibrator"]["b"] > 1.0  # the prior shift a BCE model needs
+    for fold in range(2):
+        assert np.load(layout.test_logits_path(fold)).shape == (800,)
+
+    assert Path(result["report_path"]).is_file() and Path(result["reliability_png"]).is_file()
+    assert {"nn/fold_0", "nn/fold_1", "ensemble/oof_calibrated", "test"} <= set(result["metrics"])
+    assert "| test |" in Path(result["report_path"]).read_text()
+
+    blended = tmp_path / "blend.csv"
+    sub_path = str(layout.submission_path)
+    assert main(["-q", "blend", "--sub1", sub_path, "--sub2", sub_path, "--out", str(blended)]) == 0
+    np.testing.assert_allclose(read_submission(blended)["clicked"], sub["clicked"], rtol=1e-9)
+    capsys.readouterr()
+    assert main(["-q", "score", "--sub", sub_path, "--truth", str(layout.truth_path)]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["Score"] == pytest.approx(result["metrics"]["test"]["Score"])

@@ -1,0 +1,284 @@
+"""Training: EMA, schedule, sampler and prefetch on their own, then whole folds on the smoke cache."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_config
+from torch import nn
+from toss_core.data.reader import ShardedCache
+
+from toss_core.config import SamplerConfig
+from toss_core.data.spec import FeatureSpec
+from toss_core.errors import ArtifactError
+from toss_core.layout import Layout
+from toss_core.metrics import prior_only_score
+from toss_core.results import FoldResult
+from toss_core.train import loop
+from toss_core.train.batches import prefetched
+from toss_core.train.ema import EMA, ema_decay
+from toss_core.train.folds import assign_folds, load_folds
+from toss_core.train.loop import train_fold, validation_metrics
+from toss_core.train.predict import load_checkpoint, predict_logits
+from toss_core.train.sampler import epoch_batches, log_odds, prior_logit_offset, steps_per_epoch
+from toss_core.train.schedule import MIN_LR_RATIO, lr_multiplier, warmup_cosine
+
+# ---- EMA ---------------------------------------------------------------------------------------------
+
+
+def test_ema_update_math():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    ema = EMA(model, decay=0.9)
+    start = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+        model[1].running_mean.fill_(5.0)
+    ema.update(model)
+    d0 = ema_decay(0.9, 0)
+    assert d0 == pytest.approx(0.1)  # warm-up: (1 + 0) / (10 + 0)
+    for s, p0, p in zip(ema.module.parameters(), start, model.parameters(), strict=True):
+        torch.testing.assert_close(s, d0 * p0 + (1 - d0) * p.detach())
+    torch.testing.assert_close(ema.module[1].running_mean, torch.full((2,), 5.0))  # buffers copied
+    assert ema_decay(0.9, 1000) == 0.9  # the configured decay once warmed up
+    before = [s.clone() for s in ema.module.parameters()]
+    ema.update(model)
+    d1 = ema_decay(0.9, 1)
+    for s, b, p in zip(ema.module.parameters(), before, model.parameters(), strict=True):
+        torch.testing.assert_close(s, d1 * b + (1 - d1) * p.detach())
+    clone = EMA(model, decay=0.5)
+    clone.load_state_dict(ema.state_dict())
+    assert clone.updates == 2 and clone.decay == 0.9
+
+
+# ---- schedule ----------------------------------------------------------------------------------------
+
+
+def test_warmup_then_cosine():
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = warmup_cosine(opt, steps_per_epoch=10, epochs=4, warmup_epochs=0.5)  # 5 warm-up steps of 40
+    lrs = []
+    for _ in range(40):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert lrs[5] == pytest.approx(1.0)
+    tail = np.array(lrs[5:])
+    assert (np.diff(tail) <= 1e-12).all()  # cosine never increases
+    assert lrs[-1] < 0.02 and lr_multiplier(40, 5, 40) == pytest.approx(MIN_LR_RATIO)
+    assert lr_multiplier(5 + 35 // 2, 5, 40) == pytest.approx(0.5 * (1 + MIN_LR_RATIO), abs=0.05)
+    assert lr_multiplier(0, 0, 10) == pytest.approx(1.0)  # no warm-up
+
+
+# ---- sampler -----------------------------------------------------------------------------------------
+
+
+def _labels(n: int, rate: float, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).random(n) < rate).astype(np.float32)
+
+
+def test_balanced_sampler_hits_pos_fraction():
+    y = _labels(20_000, 0.02)
+    rows = np.arange(y.size) + 100  # row ids need not start at 0
+    sampler = SamplerConfig(type="balanced", pos_fraction=0.25)
+    batches = epoch_batches(rows, y, sampler, 200, np.random.default_rng(0))
+    assert batches.shape == (steps_per_epoch(y.size, int(y.sum()), sampler, 200), 200)
+    frac = y[batches - 100].mean(axis=1)
+    assert np.allclose(frac, 0.25)
+    negatives = rows[y == 0]
+    assert np.isin(negatives, batches).all()  # one epoch covers every negative
+
+
+def test_plain_sampler_is_a_shuffle():
+    rows = np.arange(1000)
+    batches = epoch_batches(rows, _labels(1000, 0.1), SamplerConfig(), 128, np.random.default_rng(0))
+    assert batches.shape == (8, 128)
+    assert np.array_equal(np.unique(batches), rows)
+
+
+def test_prior_offset_restores_base_rate():
+    """A constant model trained on balanced batches learns logit(pos_fraction); the offset brings its
+    probability back to the training base rate."""
+    y = _labels(20_000, 0.03, seed=1)
+    sampler = SamplerConfig(type="balanced", pos_fraction=0.3)
+    bias = nn.Parameter(torch.zeros(()))
+    opt = torch.optim.Adam([bias], lr=0.05)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        for batch in epoch_batches(np.arange(y.size), y, sampler, 256, rng):
+            target = torch.from_numpy(y[batch])
+            loss = nn.functional.binary_cross_entropy_with_logits(bias.expand_as(target), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    assert bias.item() == pytest.approx(log_odds(0.3), abs=0.1)
+    offset = prior_logit_offset(sampler, float(y.mean()))
+    assert torch.sigmoid(bias + offset).item() == pytest.approx(y.mean(), rel=0.1)
+    assert prior_logit_offset(SamplerConfig(), 0.03) == 0.0
+
+
+# ---- prefetch ----------------------------------------------------------------------------------------
+
+
+class _Source:
+    def __init__(self, fail_at: int | None = None):
+        self.fail_at = fail_at
+
+    def take(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        if self.fail_at is not None and rows[0] == self.fail_at:
+            raise ValueError("broken shard")
+        return {"x": rows * 2}
+
+
+def test_prefetch_order_errors_and_early_exit():
+    batches = [np.array([i]) for i in range(20)]
+    out = [b["x"][0] for b in prefetched(_Source(), batches, depth=3)]
+    assert out == [2 * i for i in range(20)]
+    with pytest.raises(ValueError, match="broken shard"):
+        list(prefetched(_Source(fail_at=5), batches, depth=2))
+    gen = prefetched(_Source(), batches, depth=1)
+    next(gen)
+    gen.close()  # the worker must stop instead of blocking on a full queue
+    assert math.isclose(next(iter(prefetched(_Source(), batches, depth=0)))["x"][0], 0)
+
+
+# ---- whole folds on the smoke cache ------------------------------------------------------------------
+
+
+def _fold_layout(smoke: Layout, root: Path, *overrides: str) -> Layout:
+    """A run under `root` on the shared smoke data and caches, with its folds assigned."""
+    cfg = make_config(
+        f"data.train_path={smoke.train_path}",
+        f"data.test_path={smoke.test_path}",
+        f"data.cache_dir={smoke.cache_dir}",
+        "features.covis.enabled=false",
+        "train.epochs=2",
+        "train.early_stop_patience=5",
+        *overrides,
+    )
+    layout = Layout(cfg, root=root)
+    assign_folds(cfg, layout)
+    return layout
+
+
+@pytest.fixture(scope="module")
+def reference(smoke_cached, tmp_path_factory) -> tuple[Layout, FoldResult]:
+    """Fold 0 trained without interruption, TensorBoard on."""
+    layout = _fold_layout(smoke_cached, tmp_path_factory.mktemp("reference"), "logging.tb=true")
+    return layout, train_fold(layout.cfg, layout, 0)
+
+
+def _oof(layout: Layout) -> dict[str, np.ndarray]:
+    with np.load(layout.oof_path(0)) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_fold_outputs(reference):
+    layout, result = reference
+    folds = load_folds(layout)
+    oof = _oof(layout)
+    np.testing.assert_array_equal(oof["index"], np.flatnonzero(folds == 0))  # exactly the validation rows
+    labels = ShardedCache(layout.train_cache).read_field("label")
+    np.testing.assert_array_equal(oof["label"], labels[folds == 0])
+    assert json.loads(str(oof["metrics"]))["Score"] == pytest.approx(result.metrics["Score"])
+    assert result.metrics["n"] == oof["index"].size and 0 <= result.best_epoch < 2
+    assert result.prior_score == pytest.approx(prior_only_score(oof["label"]))
+    assert result.metrics == pytest.approx(
+        {
+            **validation_metrics(oof["label"], oof["logit"], result_prior(layout)),
+            "n": result.metrics["n"],
+            "pos_rate": float(oof["label"].mean()),
+        }
+    )
+    assert not layout.resume_checkpoint(0).exists()
+    log_rows = list(csv.DictReader(layout.train_log(0).open()))
+    epoch_rows = [r for r in log_rows if r["Score"]]
+    assert [int(r["epoch"]) for r in epoch_rows] == [0, 1]
+    assert len(log_rows) > len(epoch_rows)  # verbose-step rows too (smoke: every 5 steps)
+    assert list(layout.tb_dir(0).glob("events.out.tfevents.*"))
+
+    ckpt = torch.load(layout.checkpoint(0), weights_only=True)
+    assert {
+        "model_state",
+        "ema_state",
+        "config",
+        "spec",
+        "logit_offset",
+        "best_metrics",
+        "best_epoch",
+        "cache_fingerprint",
+        "covis_fingerprint",
+    } <= set(ckpt)
+    assert ckpt["logit_offset"] == 0.0 and ckpt["ema_state"] is not None and ckpt["covis_fingerprint"] is None
+    model, _ = load_checkpoint(layout.checkpoint(0), "cpu")
+    cache = ShardedCache(layout.train_cache)
+    spec = FeatureSpec.from_dict(ckpt["spec"])
+    again = predict_logits(model, cache, None, 512, "cpu", ckpt["logit_offset"], spec=spec, rows=oof["index"])
+    np.testing.assert_allclose(again, oof["logit"], rtol=1e-5, atol=1e-5)
+
+
+def result_prior(layout: Layout) -> float:
+    return float(torch.load(layout.checkpoint(0), weights_only=True)["train_prior"])
+
+
+def test_same_seed_same_metrics(reference, smoke_cached, tmp_path):
+    ref_layout, ref = reference
+    layout = _fold_layout(smoke_cached, tmp_path, "deterministic=true", "logging.tb=true")
+    result = train_fold(layout.cfg, layout, 0)
+    assert result.metrics == ref.metrics
+    np.testing.assert_array_equal(_oof(layout)["logit"], _oof(ref_layout)["logit"])
+    assert not torch.are_deterministic_algorithms_enabled()  # restored after the run
+
+
+def test_resume_after_interruption(reference, smoke_cached, tmp_path, monkeypatch):
+    ref_layout, ref = reference
+    layout = _fold_layout(smoke_cached, tmp_path, "logging.tb=true")
+    real_save = loop.save_resume_state
+
+    def save_then_crash(trainer):
+        real_save(trainer)
+        raise RuntimeError("simulated crash after epoch 1")
+
+    monkeypatch.setattr(loop, "save_resume_state", save_then_crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_fold(layout.cfg, layout, 0)
+    assert layout.resume_checkpoint(0).is_file() and not layout.checkpoint(0).exists()
+    monkeypatch.setattr(loop, "save_resume_state", real_save)
+    result = train_fold(layout.cfg, layout, 0)
+    assert result.metrics == pytest.approx(ref.metrics, rel=1e-5)
+    np.testing.assert_allclose(_oof(layout)["logit"], _oof(ref_layout)["logit"], rtol=1e-5, atol=1e-5)
+    assert not layout.resume_checkpoint(0).exists()
+    rows = list(csv.DictReader(layout.train_log(0).open()))
+    assert len(rows) == len(list(csv.DictReader(ref_layout.train_log(0).open())))
+
+
+def test_balanced_sampler_offset_in_checkpoint(smoke_cached, tmp_path):
+    layout = _fold_layout(
+        smoke_cached,
+        tmp_path,
+        "sampler.type=balanced",
+        "sampler.pos_fraction=0.3",
+        "train.epochs=1",
+        "logging.csv_log=false",
+    )
+    train_fold(layout.cfg, layout, 0)
+    ckpt = torch.load(layout.checkpoint(0), weights_only=True)
+    assert ckpt["logit_offset"] == pytest.approx(log_odds(ckpt["train_prior"]) - log_odds(0.3))
+    assert not layout.train_log(0).exists()
+    model, _ = load_checkpoint(layout.checkpoint(0), "cpu")
+    oof = _oof(layout)
+    raw = predict_logits(model, ShardedCache(layout.train_cache), None, 512, "cpu", 0.0, rows=oof["index"])
+    np.testing.assert_allclose(oof["logit"], raw + ckpt["logit_offset"], rtol=1e-5, atol=1e-5)
+
+
+def test_missing_checkpoint_is_an_artifact_error(tmp_path):
+    with pytest.raises(ArtifactError, match="ckpt_fold_3"):
+        load_checkpoint(tmp_path / "ckpt_fold_3.pt")

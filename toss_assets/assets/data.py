@@ -1,0 +1,90 @@
+"""Group `data`: the raw Parquet files and their NPY shard caches."""
+
+import dagster as dg
+
+from toss_assets import metadata as md
+from toss_assets.assets.common import OWNERS, SINGLE_RUN, cache_metadata
+from toss_assets.resources import TossConfigResource
+from toss_core import pipeline
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "raw_train",
+            description="Training Parquet (data.train_path): validated, or generated when "
+            "data.source = synthetic.",
+            group_name="data",
+            kinds={"parquet"},
+            owners=OWNERS,
+            code_version="1",
+        ),
+        dg.AssetSpec(
+            "raw_test",
+            description="Test Parquet (data.test_path) with the ID column and no label.",
+            group_name="data",
+            kinds={"parquet"},
+            owners=OWNERS,
+            code_version="1",
+        ),
+    ],
+    backfill_policy=SINGLE_RUN,
+)
+def raw_data(context: dg.AssetExecutionContext, toss: TossConfigResource):
+    """One pipeline.prepare_raw call backs both files: the generator writes them together."""
+    layout = toss.layout()
+    r = pipeline.prepare_raw(layout.cfg, layout)
+    context.log.info(f"raw data: {r.train_rows} train rows, {r.test_rows} test rows, generated={r.generated}")
+    oracle = md.metrics(r.oracle, "oracle/") if r.oracle else {}
+    yield dg.MaterializeResult(
+        asset_key="raw_train",
+        metadata={
+            "rows": dg.MetadataValue.int(r.train_rows),
+            "path": md.path(r.train_path),
+            "fingerprint": dg.MetadataValue.text(r.train_fingerprint),
+            "generated": dg.MetadataValue.bool(r.generated),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="raw_test",
+        metadata={
+            "rows": dg.MetadataValue.int(r.test_rows),
+            "path": md.path(r.test_path),
+            "fingerprint": dg.MetadataValue.text(r.test_fingerprint),
+            "generated": dg.MetadataValue.bool(r.generated),
+            **({"truth": md.path(r.truth_path)} if r.truth_path else {}),
+            **oracle,
+        },
+    )
+
+
+@dg.asset(
+    deps=["raw_train"],
+    group_name="data",
+    kinds={"numpy"},
+    owners=OWNERS,
+    code_version="1",
+    backfill_policy=SINGLE_RUN,
+)
+def train_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """NPY shard cache of the training rows; reused when its fingerprint matches the inputs."""
+    layout = toss.layout()
+    r = pipeline.build_cache(layout.cfg, "train", layout)
+    context.log.info(f"train cache: {r.n_rows} rows in {r.n_shards} shards, reused={r.reused}")
+    return dg.MaterializeResult(metadata=cache_metadata(r))
+
+
+@dg.asset(
+    deps=["raw_test", "train_cache"],
+    group_name="data",
+    kinds={"numpy"},
+    owners=OWNERS,
+    code_version="1",
+    backfill_policy=SINGLE_RUN,
+)
+def test_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """NPY shard cache of the test rows, encoded with the train cache's statistics."""
+    layout = toss.layout()
+    r = pipeline.build_cache(layout.cfg, "test", layout)
+    context.log.info(f"test cache: {r.n_rows} rows in {r.n_shards} shards, reused={r.reused}")
+    return dg.MaterializeResult(metadata=cache_metadata(r))

@@ -1,0 +1,83 @@
+"""Group `ensemble`: the calibrated fold ensemble, the submission file and its diagnostics."""
+
+import dagster as dg
+
+from toss_assets import metadata as md
+from toss_assets.assets.common import OWNERS, SINGLE_RUN
+from toss_assets.resources import TossConfigResource
+from toss_core import pipeline
+
+
+@dg.asset(
+    deps=["fold_model", "gbdt_fold_model", "test_cache"],
+    group_name="ensemble",
+    kinds={"pytorch"},
+    owners=OWNERS,
+    code_version="1",
+    backfill_policy=SINGLE_RUN,
+)
+def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """Fold-wise test logits of every enabled family combined, calibrator fitted on OOF logits."""
+    layout = toss.layout()
+    r = pipeline.ensemble(layout.cfg, layout)
+    before, after = r.oof_uncalibrated.get("Score"), r.oof_calibrated.get("Score")
+    context.log.info(f"ensemble ({r.method}): OOF Score {before} → {after} after calibration")
+    return dg.MaterializeResult(
+        metadata={
+            "method": dg.MetadataValue.text(r.method),
+            **md.metrics(r.oof_uncalibrated, "oof_uncalibrated/"),
+            **md.metrics(r.oof_calibrated, "oof_calibrated/"),
+            "weights": dg.MetadataValue.json(r.weights),
+            "members": md.metrics_table(r.members, "member"),
+            **({"families": md.metrics_table(r.families, "family")} if r.families else {}),
+            "calibrator": dg.MetadataValue.json(r.calibrator),
+            "path": md.path(r.path),
+        }
+    )
+
+
+@dg.asset(
+    deps=["ensemble", "test_cache"],
+    group_name="ensemble",
+    kinds={"csv"},
+    owners=OWNERS,
+    code_version="1",
+    backfill_policy=SINGLE_RUN,
+)
+def submission(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """runs/<exp_name>/submission.csv (ID,clicked); the blocking check guards everything downstream."""
+    layout = toss.layout()
+    r = pipeline.write_submission(layout.cfg, layout)
+    context.log.info(f"submission: {r.n_rows} rows, mean prediction {r.mean_prediction:.5f} → {r.path}")
+    return dg.MaterializeResult(
+        metadata={
+            "rows": dg.MetadataValue.int(r.n_rows),
+            "mean_prediction": dg.MetadataValue.float(float(r.mean_prediction)),
+            "preview": md.preview_table(r.preview),
+            "path": md.path(r.path),
+            **md.metrics(r.test_metrics, "test/"),
+        }
+    )
+
+
+@dg.asset(
+    deps=["submission", "ensemble"],
+    group_name="ensemble",
+    kinds={"matplotlib"},
+    owners=OWNERS,
+    code_version="1",
+    backfill_policy=SINGLE_RUN,
+)
+def diagnostics(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """Per-fold and OOF metrics, reliability diagram and prediction histogram, shown on this page."""
+    layout = toss.layout()
+    r = pipeline.diagnose(layout.cfg, layout)
+    context.log.info(f"diagnostics: {r.report_path}")
+    return dg.MaterializeResult(
+        metadata={
+            "metrics": md.metrics_table(r.metrics, "model"),
+            "reliability": md.image(r.reliability_png, "Reliability diagram"),
+            "histogram": md.image(r.histogram_png, "Prediction histogram"),
+            "report": md.path(r.report_path),
+        }
+    )

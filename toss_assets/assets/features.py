@@ -1,0 +1,36 @@
+"""Group `features`: co-visitation, sequence and out-of-fold target statistics."""
+
+import dagster as dg
+
+from toss_assets import metadata as md
+from toss_assets.assets.common import OWNERS, SINGLE_RUN, skipped
+from toss_assets.resources import TossConfigResource
+from toss_core import pipeline
+
+
+@dg.asset(
+    deps=["folds", "train_cache", "test_cache"],
+    group_name="features",
+    kinds={"numpy"},
+    owners=OWNERS,
+    code_version="1",
+    backfill_policy=SINGLE_RUN,
+)
+def covis_features(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """Shard-aligned dense features; the target statistics need the folds, hence folds → covis."""
+    layout = toss.layout()
+    if not layout.cfg.features.covis.enabled:
+        return skipped(context, "features.covis.enabled is false: models train without dense features")
+    r = pipeline.build_covis(layout.cfg, layout)
+    context.log.info(f"covis: {len(r.feature_names)} features, reused={r.reused}")
+    return dg.MaterializeResult(
+        metadata={
+            "features": dg.MetadataValue.int(len(r.feature_names)),
+            "feature_names": dg.MetadataValue.json(list(r.feature_names)),
+            "reused": dg.MetadataValue.bool(r.reused),
+            "seconds": dg.MetadataValue.float(round(r.seconds, 3)),
+            "train_dir": md.path(r.train_dir),
+            "test_dir": md.path(r.test_dir),
+            "bytes": dg.MetadataValue.int(md.dir_bytes(r.train_dir) + md.dir_bytes(r.test_dir)),
+        }
+    )

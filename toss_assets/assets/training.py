@@ -1,0 +1,119 @@
+"""Group `training`: the fold assignment and one model per fold partition and family.
+
+The fold assets run every partition of a run in one step (single-run backfill policy) and record each
+fold's metrics on its own partition, so the UI shows per-fold AP/WLL/Score. They sit in the `gpu` pool:
+dagster.yaml caps how many training steps run at once across runs.
+"""
+
+import dagster as dg
+
+from toss_assets import metadata as md
+from toss_assets.assets.common import OWNERS, SINGLE_RUN, skipped
+from toss_assets.partitions import FOLD_PARTITIONS, fold_index
+from toss_assets.resources import TossConfigResource
+from toss_core import pipeline
+from toss_core.config import TossConfig
+from toss_core.errors import ArtifactError
+from toss_core.layout import Layout
+
+TRAIN_POOL = "gpu"
+# Read by dagster-k8s's k8s_job_executor (docs/scale_out.md): the fold step's pod asks for one GPU.
+# Outside Kubernetes it is an inert tag.
+GPU_STEP_TAGS = {
+    "dagster-k8s/config": {"container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}}}
+}
+
+
+@dg.asset(
+    deps=["train_cache"],
+    group_name="training",
+    kinds={"numpy"},
+    owners=OWNERS,
+    code_version="1",
+    backfill_policy=SINGLE_RUN,
+)
+def folds(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """The fold of every training row (cv.*), computed once so every later step agrees."""
+    layout = toss.layout()
+    r = pipeline.assign_folds(layout.cfg, layout)
+    context.log.info(f"folds: {r.n_splits} ({r.method}), sizes {r.fold_sizes}")
+    return dg.MaterializeResult(
+        metadata={
+            "n_splits": dg.MetadataValue.int(r.n_splits),
+            "method": dg.MetadataValue.text(r.method),
+            "fold_sizes": dg.MetadataValue.json(list(r.fold_sizes)),
+            "fold_positives": dg.MetadataValue.json(list(r.fold_positives)),
+            "path": md.path(r.path),
+        }
+    )
+
+
+def _require_matching_folds(cfg: TossConfig) -> None:
+    n_parts = len(FOLD_PARTITIONS.get_partition_keys())
+    if cfg.cv.n_splits != n_parts:
+        raise ArtifactError(
+            f"cv.n_splits is {cfg.cv.n_splits} in this run's config but the code location has {n_parts} "
+            "fold partitions: set cv.n_splits in the YAML (not per run) and reload the code location"
+        )
+
+
+def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: str) -> dg.MaterializeResult:
+    """Train every fold partition of this run; each partition gets its own metrics as metadata."""
+    cfg = layout.cfg
+    _require_matching_folds(cfg)
+    scores = {}
+    for key in context.partition_keys:
+        r = pipeline.train_fold(cfg, fold_index(key), layout, family)
+        context.log.info(
+            f"{family} {key}: Score {r.metrics.get('Score', float('nan')):.5f} "
+            f"(prior-only {r.prior_score:.5f}), best epoch {r.best_epoch}, {r.seconds:.1f}s"
+        )
+        context.add_asset_metadata(
+            {
+                **md.metrics(r.metrics),
+                "prior_score": dg.MetadataValue.float(float(r.prior_score)),
+                "best_epoch": dg.MetadataValue.int(int(r.best_epoch)),
+                "seconds": dg.MetadataValue.float(round(r.seconds, 3)),
+                "checkpoint": md.path(r.checkpoint),
+                "oof": md.path(r.oof_path),
+            },
+            partition_key=key,
+        )
+        scores[key] = r.metrics
+    return dg.MaterializeResult(
+        metadata={"family": dg.MetadataValue.text(family), "folds_in_run": md.metrics_table(scores, "fold")}
+    )
+
+
+@dg.asset(
+    deps=["train_cache", "folds", "covis_features"],
+    partitions_def=FOLD_PARTITIONS,
+    backfill_policy=SINGLE_RUN,
+    pool=TRAIN_POOL,
+    op_tags=GPU_STEP_TAGS,
+    group_name="training",
+    kinds={"pytorch"},
+    owners=OWNERS,
+    code_version="1",
+)
+def fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """DARE + QNN-α trained on one fold: checkpoint and out-of-fold logits under runs/<exp_name>/."""
+    return train_partitions(context, toss.layout(), "nn")
+
+
+@dg.asset(
+    deps=["train_cache", "folds", "covis_features"],
+    partitions_def=FOLD_PARTITIONS,
+    backfill_policy=SINGLE_RUN,
+    pool=TRAIN_POOL,
+    group_name="training",
+    kinds={"lightgbm"},
+    owners=OWNERS,
+    code_version="1",
+)
+def gbdt_fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """LightGBM on the same folds and features; skipped (and ignored by the ensemble) unless gbdt.enabled."""
+    layout = toss.layout()
+    if not layout.cfg.gbdt.enabled:
+        return skipped(context, "gbdt.enabled is false: the ensemble uses the neural folds only")
+    return train_partitions(context, layout, "gbdt")

@@ -1,0 +1,153 @@
+"""Asset checks: each one answers a question a user would otherwise answer by opening files.
+
+Raw schema (columns and dtypes as configured), cache integrity (complete manifest, checksums, row counts
+equal to the Parquet's), each fold beating the prior-only Score, and the blocking submission check: when
+the submission is invalid, nothing downstream of it runs.
+"""
+
+from typing import Any
+
+import dagster as dg
+
+from toss_assets import metadata as md
+from toss_assets.partitions import FOLD_PARTITIONS
+from toss_assets.resources import TossConfigResource
+from toss_core.errors import TossError
+
+
+def _failed(exc: Exception, **extra: Any) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=False, description=str(exc), metadata={"error": dg.MetadataValue.text(str(exc)), **extra}
+    )
+
+
+def _raw_schema_check(asset: str, kind: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset,
+        name="schema_as_configured",
+        description=f"The {kind} Parquet has the configured label/id, categorical, numeric and sequence "
+        "columns with usable dtypes.",
+    )
+    def _check(toss: TossConfigResource) -> dg.AssetCheckResult:
+        from toss_core.data.raw import check_raw_schema
+
+        layout = toss.layout()
+        path = layout.train_path if kind == "train" else layout.test_path
+        problems = check_raw_schema(path, layout.cfg, kind)
+        return dg.AssetCheckResult(
+            passed=not problems,
+            description="; ".join(problems) or None,
+            metadata={"path": md.path(path), "problems": dg.MetadataValue.json(problems)},
+        )
+
+    return _check
+
+
+def _cache_integrity_check(asset: str, kind: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset,
+        name="integrity",
+        description="Manifest complete, shard checksums verified, row count equal to the source Parquet's.",
+    )
+    def _check(toss: TossConfigResource) -> dg.AssetCheckResult:
+        import pyarrow.parquet as pq
+        from toss_core.data.reader import ShardedCache
+
+        layout = toss.layout()
+        if kind == "train":
+            root, source = layout.train_cache, layout.train_path
+        else:
+            root, source = layout.test_cache, layout.test_path
+        try:
+            cache = ShardedCache(root)
+            cache.verify()
+        except TossError as exc:
+            return _failed(exc, cache=md.path(root))
+        parquet_rows = pq.read_metadata(source).num_rows
+        return dg.AssetCheckResult(
+            passed=cache.n_rows == parquet_rows,
+            description=None
+            if cache.n_rows == parquet_rows
+            else f"{root} holds {cache.n_rows} rows but {source} has {parquet_rows}",
+            metadata={
+                "cache_rows": dg.MetadataValue.int(cache.n_rows),
+                "parquet_rows": dg.MetadataValue.int(parquet_rows),
+                "fingerprint": dg.MetadataValue.text(cache.fingerprint),
+            },
+        )
+
+    return _check
+
+
+def latest_fold_metadata(instance: dg.DagsterInstance, asset: str) -> dict[str, dict[str, Any]]:
+    """The metadata of each fold partition's latest materialization (folds never built are absent)."""
+    found = {}
+    for key in FOLD_PARTITIONS.get_partition_keys():
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[key]), limit=1
+        ).records
+        if records and records[0].asset_materialization is not None:
+            found[key] = {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+    return found
+
+
+def _beats_prior_check(asset: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset,
+        name="score_above_prior",
+        description="Every trained fold's validation Score beats predicting the training click rate.",
+    )
+    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        trained = {k: m for k, m in latest_fold_metadata(context.instance, asset).items() if "Score" in m}
+        if not trained:
+            return dg.AssetCheckResult(passed=True, description="no trained fold (family disabled)")
+        weak = sorted(k for k, m in trained.items() if not m["Score"] > m["prior_score"])
+        table = {k: {"Score": m["Score"], "prior": m["prior_score"]} for k, m in trained.items()}
+        return dg.AssetCheckResult(
+            passed=not weak,
+            description=f"not above the prior-only Score: {', '.join(weak)}" if weak else None,
+            metadata={"folds": md.metrics_table(table, "fold")},
+        )
+
+    return _check
+
+
+@dg.asset_check(
+    asset="submission",
+    blocking=True,
+    description="One row per test ID, the same IDs as the test Parquet, finite predictions in [0, 1]. "
+    "Blocking: diagnostics (and anything else downstream) does not run when it fails.",
+)
+def submission_valid(toss: TossConfigResource) -> dg.AssetCheckResult:
+    import polars as pl
+
+    from toss_core.submission import validate_submission
+
+    layout = toss.layout()
+    id_col = layout.cfg.data.id_col
+    expected = pl.read_parquet(layout.test_path, columns=[id_col])[id_col]
+    try:
+        summary = validate_submission(layout.submission_path, expected)
+    except TossError as exc:
+        return _failed(exc, path=md.path(layout.submission_path))
+    return dg.AssetCheckResult(
+        passed=True,
+        metadata={
+            "rows": dg.MetadataValue.int(summary["n_rows"]),
+            "expected_rows": dg.MetadataValue.int(expected.len()),
+            "min": dg.MetadataValue.float(summary["min"]),
+            "max": dg.MetadataValue.float(summary["max"]),
+            "mean": dg.MetadataValue.float(summary["mean"]),
+        },
+    )
+
+
+ALL_CHECKS = [
+    _raw_schema_check("raw_train", "train"),
+    _raw_schema_check("raw_test", "test"),
+    _cache_integrity_check("train_cache", "train"),
+    _cache_integrity_check("test_cache", "test"),
+    _beats_prior_check("fold_model"),
+    _beats_prior_check("gbdt_fold_model"),
+    submission_valid,
+]

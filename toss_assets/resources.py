@@ -1,0 +1,56 @@
+"""The one Dagster resource: which toss config a run uses, and where its artifacts live.
+
+The YAML is named by the `config_path` field, else the `TOSS_CONFIG` environment variable, else
+`cfgs/demo.yaml`. A relative path is looked up in the working directory first and then in the repository
+root, so `dagster dev` started from elsewhere still finds the shipped configs. `overrides` are the same
+`key.path=value` strings as `toss --set`; give them in the launchpad's run config to change one run:
+
+    resources: {toss: {config: {overrides: ["train.epochs=1"]}}}
+
+Artifact paths (data, caches, runs) resolve against `root`, default the working directory: the same
+files the `toss` CLI reads and writes when started from that directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from toss_core.config import TossConfig, load_config
+from toss_core.layout import Layout
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = "cfgs/demo.yaml"
+CONFIG_ENV = "TOSS_CONFIG"
+
+
+def resolve_config_path(path: str | None = None) -> Path:
+    """The config file a run uses: explicit path, else $TOSS_CONFIG, else cfgs/demo.yaml."""
+    p = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    in_repo = REPO_ROOT / p
+    return in_repo if in_repo.exists() else p
+
+
+class TossConfigResource(dg.ConfigurableResource):
+    """The validated toss config and the Layout of its artifacts, shared by every asset of a run."""
+
+    config_path: str | None = Field(
+        default=None, description=f"YAML config; default ${CONFIG_ENV}, then {DEFAULT_CONFIG}"
+    )
+    overrides: list[str] = Field(
+        default_factory=list, description="key.path=value overrides, as `toss --set` (value read as YAML)"
+    )
+    root: str | None = Field(
+        default=None, description="directory that relative artifact paths resolve against; default: cwd"
+    )
+
+    def load(self) -> TossConfig:
+        return load_config(resolve_config_path(self.config_path), list(self.overrides))
+
+    def layout(self) -> Layout:
+        return Layout(self.load(), Path(self.root) if self.root else Path.cwd())

@@ -1,0 +1,275 @@
+"""Write and read the NPY shard caches (format "toss-shards/1", contract in toss_core.data.spec).
+
+`ShardWriter` writes one `.npy` file per field per shard into a temporary directory and checksums each
+file as it is written; `commit` writes manifest.json last and renames the directory into place, so a
+directory with a manifest is always complete. `ShardedCache` memory-maps the shards and gathers rows by
+global index with one fancy-index per touched shard, never a Python loop over rows.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toss_core.atomic import atomic_path
+from toss_core.data.spec import FeatureSpec
+from toss_core.errors import ArtifactError
+
+FORMAT = "toss-shards/1"
+MANIFEST = "manifest.json"
+CHECKSUM = "crc32"  # zlib.crc32 of the whole .npy file: ~3 GB/s, enough to catch torn or corrupted files
+_RESERVED = ("format", "kind", "n_rows", "fields", "shards", "checksum")
+_READ_BLOCK = 1 << 24
+
+
+def _crc_file(path: Path) -> str:
+    crc = 0
+    with path.open("rb") as fh:
+        while block := fh.read(_READ_BLOCK):
+            crc = zlib.crc32(block, crc)
+    return f"{crc:08x}"
+
+
+def _save_npy(path: Path, array: np.ndarray) -> str:
+    """Write `array` as .npy and return the crc32 of the file's bytes without reading the file back."""
+    array = np.ascontiguousarray(array)
+    with path.open("wb") as fh:
+        np.lib.format.write_array(fh, array, allow_pickle=False)
+        header_len = fh.tell() - array.nbytes
+    with path.open("rb") as fh:
+        crc = zlib.crc32(fh.read(header_len))
+    crc = zlib.crc32(memoryview(array).cast("B"), crc) if array.nbytes else crc
+    return f"{crc:08x}"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions recorded in every manifest, so a cache built by other libraries can be told apart."""
+    import polars
+    import pyarrow
+
+    from toss_core import __version__ as toss_version
+
+    return {
+        "toss": toss_version,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "polars": polars.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+
+
+class ShardWriter:
+    """Write shards into a temporary sibling of `out_dir`; only `commit` makes them visible.
+
+    Use as a context manager (or call `abort`): an exception inside the block removes the temporary
+    directory and leaves any existing cache at `out_dir` untouched.
+    """
+
+    def __init__(self, out_dir: str | Path, kind: str):
+        self.out_dir = Path(out_dir)
+        self.kind = kind
+        self._stack = ExitStack()
+        self.tmp_dir: Path = self._stack.enter_context(atomic_path(self.out_dir))
+        self.tmp_dir.mkdir(parents=True)
+        self._fields: dict[str, dict[str, Any]] = {}
+        self._shards: list[dict[str, Any]] = []
+        self.n_rows = 0
+        self.bytes = 0
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.abort(exc)
+
+    def add(self, arrays: dict[str, np.ndarray]) -> None:
+        """Write one shard; every shard must carry the same fields with the same dtypes and row shapes."""
+        if not arrays:
+            raise ValueError("ShardWriter.add: a shard needs at least one field")
+        rows = {name: len(a) for name, a in arrays.items()}
+        if len(set(rows.values())) != 1:
+            raise ValueError(f"ShardWriter.add: fields disagree on the number of rows: {rows}")
+        layout = {name: {"dtype": a.dtype.str, "shape": list(a.shape[1:])} for name, a in arrays.items()}
+        if not self._fields:
+            self._fields = layout
+        else:
+            self._check_layout(layout)
+        index = len(self._shards)
+        files = {}
+        for name, array in arrays.items():
+            rel = f"{name}.{index:05d}.npy"
+            files[name] = {"path": rel, CHECKSUM: _save_npy(self.tmp_dir / rel, array)}
+            self.bytes += array.nbytes
+        n = next(iter(rows.values()))
+        self._shards.append({"index": index, "rows": n, "offset": self.n_rows, "files": files})
+        self.n_rows += n
+
+    def _check_layout(self, layout: dict[str, dict[str, Any]]) -> None:
+        if set(layout) != set(self._fields):
+            raise ValueError(f"ShardWriter.add: fields {sorted(layout)} differ from {sorted(self._fields)}")
+        for name, spec in layout.items():
+            want = self._fields[name]
+            if spec["shape"] != want["shape"]:
+                raise ValueError(f"ShardWriter.add: field '{name}' shape {spec['shape']} != {want['shape']}")
+            if spec["dtype"] != want["dtype"]:
+                if np.dtype(spec["dtype"]).kind == "U" == np.dtype(want["dtype"]).kind:
+                    want["dtype"] = max(spec["dtype"], want["dtype"], key=lambda d: np.dtype(d).itemsize)
+                else:
+                    raise ValueError(f"ShardWriter.add: field '{name}' dtype {spec['dtype']} != {want['dtype']}")
+
+    def commit(self, manifest_extra: dict[str, Any]) -> Path:
+        """Write manifest.json (last) and atomically rename the directory onto `out_dir`."""
+        clash = set(manifest_extra) & set(_RESERVED)
+        if clash:
+            raise ValueError(f"ShardWriter.commit: manifest_extra may not set {sorted(clash)}")
+        manifest: dict[str, Any] = {
+            "columns": {},
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "versions": library_versions(),
+            **manifest_extra,
+            "format": FORMAT,
+            "kind": self.kind,
+            "n_rows": self.n_rows,
+            "checksum": CHECKSUM,
+            "fields": self._fields,
+            "shards": self._shards,
+        }
+        (self.tmp_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
+        self._stack.close()
+        return self.out_dir
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Drop everything written so far (the temporary directory is removed)."""
+        self._stack.__exit__(type(exc) if exc else RuntimeError, exc or RuntimeError("aborted"), None)
+
+
+def read_manifest(root: str | Path) -> dict[str, Any]:
+    """Load and check a cache manifest; ArtifactError when it is missing, torn or of an unknown format."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no cache manifest (the cache was never built or its build did not finish)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: unreadable cache manifest: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ArtifactError(f"{path}: expected cache format '{FORMAT}', found {found!r}")
+    missing = [k for k in ("n_rows", "fields", "shards") if k not in manifest]
+    if missing:
+        raise ArtifactError(f"{path}: incomplete cache manifest, missing keys {missing}")
+    return manifest
+
+
+class ShardedCache:
+    """Read-only view of a shard cache: memory-mapped fields, row gathers by global index."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        self.n_rows: int = int(self.manifest["n_rows"])
+        self.fields: list[str] = list(self.manifest["fields"])
+        self._shards: list[dict[str, Any]] = self.manifest["shards"]
+        self.offsets = np.array([s["offset"] for s in self._shards] + [self.n_rows], dtype=np.int64)
+        self._maps: dict[tuple[int, str], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self.n_rows
+
+    @property
+    def spec(self) -> FeatureSpec:
+        return FeatureSpec.from_manifest(self.manifest, dense_cols=self.manifest["columns"].get("dense"))
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.manifest.get("fingerprint", {}).get("cache", ""))
+
+    @property
+    def n_shards(self) -> int:
+        return len(self._shards)
+
+    def _field_names(self, fields: Sequence[str] | None) -> list[str]:
+        names = list(fields) if fields is not None else self.fields
+        unknown = [f for f in names if f not in self.manifest["fields"]]
+        if unknown:
+            raise KeyError(f"{self.root}: no field(s) {unknown} in this cache; it has {self.fields}")
+        return names
+
+    def _dtype(self, name: str) -> np.dtype:
+        return np.dtype(self.manifest["fields"][name]["dtype"])
+
+    def shard(self, index: int, name: str) -> np.ndarray:
+        """One field of one shard, memory-mapped (opened once, then cached)."""
+        key = (index, name)
+        if key not in self._maps:
+            path = self.root / self._shards[index]["files"][name]["path"]
+            try:
+                array = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise ArtifactError(f"{path}: unreadable shard file: {exc}") from exc
+            if len(array) != self._shards[index]["rows"]:
+                raise ArtifactError(f"{path}: {len(array)} rows, manifest says {self._shards[index]['rows']}")
+            self._maps[key] = array
+        return self._maps[key]
+
+    def take(self, idx: np.ndarray, fields: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Rows at global indices `idx` (any order, repeats allowed), as in-memory arrays in `idx` order."""
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        names = self._field_names(fields)
+        if len(idx) and (idx.min() < 0 or idx.max() >= self.n_rows):
+            bad = idx[(idx < 0) | (idx >= self.n_rows)][0]
+            raise IndexError(f"{self.root}: row index {bad} out of range [0, {self.n_rows})")
+        shard_of = np.searchsorted(self.offsets, idx, side="right") - 1
+        order = np.argsort(shard_of, kind="stable")
+        cuts = np.searchsorted(shard_of[order], np.arange(self.n_shards + 1))
+        out = {}
+        for name in names:
+            row_shape = tuple(self.manifest["fields"][name]["shape"])
+            out[name] = np.empty((len(idx), *row_shape), dtype=self._dtype(name))
+        for s in np.flatnonzero(np.diff(cuts)):
+            pos = order[cuts[s] : cuts[s + 1]]
+            local = idx[pos] - self.offsets[s]
+            for name in names:
+                out[name][pos] = self.shard(int(s), name)[local]
+        return out
+
+    def read_field(self, name: str) -> np.ndarray:
+        """A whole field concatenated over shards (meant for the small per-row fields: label, id, seq_len)."""
+        self._field_names([name])
+        parts = [self.shard(i, name) for i in range(self.n_shards)]
+        if not parts:
+            row_shape = tuple(self.manifest["fields"][name]["shape"])
+            return np.empty((0, *row_shape), dtype=self._dtype(name))
+        return np.concatenate(parts)
+
+    def iter_shards(self, fields: Sequence[str] | None = None) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """(first global row, {field: memory-mapped array}) per shard, in row order."""
+        names = self._field_names(fields)
+        for i in range(self.n_shards):
+            yield int(self.offsets[i]), {name: self.shard(i, name) for name in names}
+
+    def verify(self) -> int:
+        """Recompute every file's checksum; ArtifactError naming the first bad file. Returns files checked."""
+        algo = self.manifest.get("checksum", CHECKSUM)
+        if algo != CHECKSUM:
+            raise ArtifactError(f"{self.root}: unknown checksum '{algo}', expected '{CHECKSUM}'")
+        checked = 0
+        for shard in self._shards:
+            for name, entry in shard["files"].items():
+                path = self.root / entry["path"]
+                if not path.is_file():
+                    raise ArtifactError(f"{path}: shard file of field '{name}' is missing")
+                found = _crc_file(path)
+                if found != entry[CHECKSUM]:
+                    raise ArtifactError(f"{path}: checksum mismatch, manifest {entry[CHECKSUM]}, file {found}")
+                checked += 1
+        return checked

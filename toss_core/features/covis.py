@@ -1,0 +1,313 @@
+"""Co-visitation, sequence and out-of-fold target features, written as shard-aligned `dense` caches.
+
+`build_covis_features(cfg, layout)` runs after the caches and the folds exist:
+1. fit: one streaming pass over the train cache accumulates the label-free token statistics
+   (co-visitation, transitions, popularity; toss_core.features.cooc) and the per-fold (token, ad-field value)
+   click counts (toss_core.features.target);
+2. transform: per-row features for every train shard (target rates out of fold) and every test shard
+   (target rates from all train rows), standardised with the train mean/std so they feed a network well;
+3. write: layout.covis_train / layout.covis_test through ShardWriter (kind "features", field `dense`
+   float32 [n, n_feat], one shard per base-cache shard, manifest columns.dense = feature names).
+
+The result is reused when its fingerprint (base caches, fold assignment, features.covis section) matches.
+Feature definitions: toss_core.features.seqstats (sequence statistics) and toss_core.features.target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toss_core.config import ConfigError, TossConfig
+from toss_core.errors import ArtifactError
+from toss_core.features.cooc import CovisAccumulator, CovisModel
+from toss_core.features.seqstats import SEQ_STATS, sequence_features
+from toss_core.features.target import TargetAccumulator, TargetTable, pair_keys, recent_distinct_tokens
+from toss_core.layout import Layout
+from toss_core.progress import Progress
+from toss_core.results import CovisResult
+
+log = logging.getLogger("toss")
+
+COVIS_FORMAT = "toss-covis/1"
+TARGET_STAT = "target_rate"
+# Elements per work array ([rows, max(max_len, vocab)]) while a shard is processed in row chunks.
+_CHUNK_ELEMENTS = 1 << 21
+
+
+@dataclass(frozen=True)
+class TargetField:
+    name: str
+    column: int  # index into the cache's `cat` field
+    cardinality: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What applies to this config and cache: the sequence stats and the target fields, in output order."""
+
+    seq_stats: list[str]
+    target_fields: list[TargetField]
+    names: list[str]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def needs_sequence(self) -> bool:
+        return bool(self.seq_stats or self.target_fields)
+
+
+def make_plan(cfg: TossConfig, manifest: dict) -> Plan:
+    """Resolve features.covis.stats against the cache: unknown names are errors, inapplicable ones skipped."""
+    cov = cfg.features.covis
+    valid = (*SEQ_STATS, TARGET_STAT)
+    unknown = [s for s in cov.stats if s not in valid]
+    if unknown:
+        raise ConfigError(f"features.covis.stats: unknown stat(s) {unknown}; valid stats are {list(valid)}")
+    has_seq = manifest.get("columns", {}).get("seq") is not None and "seq" in manifest.get("fields", {})
+    if not has_seq:
+        return Plan(seq_stats=[], target_fields=[], names=[], skipped=list(dict.fromkeys(cov.stats)))
+    cat_cols = list(manifest["columns"].get("cat", []))
+    cards = manifest.get("cat_cardinalities", [])
+    targets: list[TargetField] = []
+    if TARGET_STAT in cov.stats:
+        for name in cov.target_fields:
+            if name not in cat_cols:
+                raise ConfigError(
+                    f"features.covis.target_fields names '{name}', which is not a cat column of the train "
+                    f"cache (cat columns: {cat_cols})"
+                )
+            i = cat_cols.index(name)
+            targets.append(TargetField(name=name, column=i, cardinality=int(cards[i])))
+    seq_stats: list[str] = []
+    names: list[str] = []
+    for stat in dict.fromkeys(cov.stats):
+        if stat == TARGET_STAT:
+            names.extend(f"{TARGET_STAT}_{t.name}" for t in targets)
+        else:
+            seq_stats.append(stat)
+            names.append(stat)
+    return Plan(seq_stats=seq_stats, target_fields=targets, names=names)
+
+
+@dataclass
+class Fitted:
+    """Everything the transform reads: the token model and one target table per ad field."""
+
+    model: CovisModel | None
+    tables: dict[str, TargetTable]
+
+
+def _row_chunks(n_rows: int, width: int) -> Iterator[slice]:
+    step = max(256, _CHUNK_ELEMENTS // max(width, 1))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
+
+
+def _fields_for(plan: Plan, train: bool) -> list[str]:
+    fields = ["seq", "seq_len", "seq_len_raw"]
+    if plan.target_fields:
+        fields += ["cat"] + (["label"] if train else [])
+    return fields
+
+
+def fit(cfg: TossConfig, cache, plan: Plan, folds: np.ndarray | None) -> Fitted:
+    """One streaming pass over the train cache: token statistics and per-fold target counts."""
+    cov = cfg.features.covis
+    vocab = int(cache.manifest["seq_vocab_size"])
+    width = max(vocab, int(cache.manifest.get("max_len", 1)))
+    acc = CovisAccumulator(vocab, cov.window, cov.recency_tau, cov.weights)
+    n_folds = int(folds.max()) + 1 if folds is not None and folds.size else 1
+    targets = {t.name: TargetAccumulator(n_folds) for t in plan.target_fields}
+    progress = Progress("covis fit", cache.n_rows)
+    for offset, arrays in cache.iter_shards(_fields_for(plan, train=True)):
+        n = len(arrays["seq_len"])
+        for sl in _row_chunks(n, width):
+            seq, seq_len = arrays["seq"][sl], arrays["seq_len"][sl]
+            acc.add(seq, seq_len)
+            if targets:
+                recent = recent_distinct_tokens(seq, seq_len, cov.last_k)
+                fold_ids = folds[offset + sl.start : offset + sl.stop]
+                for t in plan.target_fields:
+                    keys = pair_keys(recent, arrays["cat"][sl, t.column], t.cardinality)
+                    targets[t.name].add(keys, arrays["label"][sl], fold_ids)
+        progress.update(n)
+    progress.finish()
+    return Fitted(model=acc.finish(cov.top_n), tables={k: a.finish() for k, a in targets.items()})
+
+
+def transform(
+    cfg: TossConfig, plan: Plan, fitted: Fitted, arrays: dict, folds: np.ndarray | None
+) -> np.ndarray:
+    """Raw (unstandardised) features float64 [n, n_feat] of one shard; folds None = test rows."""
+    cov = cfg.features.covis
+    n = len(arrays["seq_len"]) if plan.needs_sequence else _n_rows(arrays)
+    out = np.zeros((n, len(plan.names)))
+    if not plan.names:
+        return out
+    width = max(fitted.model.vocab, arrays["seq"].shape[1])
+    for sl in _row_chunks(n, width):
+        seq, seq_len = arrays["seq"][sl], arrays["seq_len"][sl]
+        raw_len = arrays["seq_len_raw"][sl]
+        cols = sequence_features(seq, seq_len, raw_len, fitted.model, cov.last_k, plan.seq_stats)
+        if plan.target_fields:
+            recent = recent_distinct_tokens(seq, seq_len, cov.last_k)
+            fold_ids = None if folds is None else folds[sl]
+            for t in plan.target_fields:
+                keys = pair_keys(recent, arrays["cat"][sl, t.column], t.cardinality)
+                rate = fitted.tables[t.name].rate(keys, fold_ids, cov.target_smoothing)
+                cols[f"{TARGET_STAT}_{t.name}"] = rate
+        out[sl] = np.stack([cols[name] for name in plan.names], axis=1)
+    return out
+
+
+def _n_rows(arrays: dict) -> int:
+    return len(next(iter(arrays.values())))
+
+
+def _folds_identity(layout: Layout) -> dict | None:
+    if not layout.folds_meta_path.is_file():
+        return None
+    return json.loads(layout.folds_meta_path.read_text())
+
+
+def fingerprint(cfg: TossConfig, train_fp: str, test_fp: str, folds_meta: dict | None) -> str:
+    """Identity of the feature caches: what they were computed from and with which settings."""
+    payload = {
+        "format": COVIS_FORMAT,
+        "train_cache": train_fp,
+        "test_cache": test_fp,
+        "folds": folds_meta,
+        "features.covis": cfg.section_fingerprint("features.covis"),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _existing(path: Path, fp: str, n_rows: int):
+    """The feature cache at `path` if it is complete and matches `fp`, else None."""
+    from toss_core.data.reader import ShardedCache
+
+    if not (path / "manifest.json").is_file():
+        return None
+    try:
+        cache = ShardedCache(path)
+    except ArtifactError as exc:
+        log.info("covis: %s is not usable (%s); rebuilding", path, exc)
+        return None
+    if cache.fingerprint != fp or cache.n_rows != n_rows:
+        return None
+    return cache
+
+
+def _manifest_extra(plan: Plan, fp: str, inputs: str, mean: np.ndarray, std: np.ndarray, info: dict) -> dict:
+    return {
+        "columns": {"dense": list(plan.names)},
+        "fingerprint": {"input": inputs, "config": fp, "cache": fp},
+        "standardize": {"mean": mean.tolist(), "std": std.tolist()},
+        "covis": info,
+    }
+
+
+def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
+    """Build (or reuse) the train and test feature caches; see the module docstring."""
+    from toss_core.data.reader import ShardedCache, ShardWriter
+
+    start = time.perf_counter()
+    train = ShardedCache(layout.train_cache)
+    test = ShardedCache(layout.test_cache)
+    plan = make_plan(cfg, train.manifest)
+    folds_meta = _folds_identity(layout) if plan.target_fields else None
+    fp = fingerprint(cfg, train.fingerprint, test.fingerprint, folds_meta)
+    if _existing(layout.covis_train, fp, train.n_rows) and _existing(layout.covis_test, fp, test.n_rows):
+        log.info(
+            "covis: reusing %s (fingerprint %s, %d features)", layout.covis_train.parent, fp, len(plan.names)
+        )
+        return CovisResult(
+            train_dir=layout.covis_train,
+            test_dir=layout.covis_test,
+            feature_names=list(plan.names),
+            reused=True,
+            seconds=time.perf_counter() - start,
+        )
+    if plan.skipped:
+        log.info("covis: the caches have no sequence column; skipped %s", plan.skipped)
+    if not plan.names:
+        log.info("covis: no feature applies to this config; writing empty-width feature caches")
+    else:
+        log.info("covis: computing %d features: %s", len(plan.names), plan.names)
+
+    folds = None
+    if plan.target_fields:
+        from toss_core.train.folds import load_folds
+
+        folds = load_folds(layout).astype(np.int64)
+        if folds.shape != (train.n_rows,):
+            raise ArtifactError(
+                f"{layout.folds_path} holds {folds.size} fold ids, the train cache has {train.n_rows} rows"
+            )
+    fitted = fit(cfg, train, plan, folds) if plan.needs_sequence else Fitted(model=None, tables={})
+    info = _fit_info(fitted, plan)
+    inputs = f"{train.fingerprint}+{test.fingerprint}"
+    fields = _fields_for(plan, train=True) if plan.needs_sequence else ["label"]
+    test_fields = _fields_for(plan, train=False) if plan.needs_sequence else ["id"]
+    n_feat = len(plan.names)
+
+    layout.covis_train.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=layout.covis_train.parent, prefix=".raw-") as tmp:
+        # Train features are computed once, kept raw on disk, then standardised with their own mean/std.
+        total, total_sq, raw_paths = np.zeros(n_feat), np.zeros(n_feat), []
+        progress = Progress("covis train features", train.n_rows)
+        for offset, arrays in train.iter_shards(fields):
+            shard_folds = None if folds is None else folds[offset : offset + _n_rows(arrays)]
+            raw = transform(cfg, plan, fitted, arrays, shard_folds)
+            total += raw.sum(axis=0)
+            total_sq += np.square(raw).sum(axis=0)
+            path = Path(tmp) / f"raw_{len(raw_paths):05d}.npy"
+            np.save(path, raw)
+            raw_paths.append(path)
+            progress.update(len(raw))
+        progress.finish()
+        mean = total / max(train.n_rows, 1)
+        std = np.sqrt(np.maximum(total_sq / max(train.n_rows, 1) - mean**2, 0.0))
+        std = np.where(std > 1e-12, std, 1.0)
+        extra = _manifest_extra(plan, fp, inputs, mean, std, info)
+
+        writer = ShardWriter(layout.covis_train, "features")
+        for path in raw_paths:
+            writer.add({"dense": ((np.load(path) - mean) / std).astype(np.float32)})
+        writer.commit(extra)
+
+    writer = ShardWriter(layout.covis_test, "features")
+    progress = Progress("covis test features", test.n_rows)
+    for _, arrays in test.iter_shards(test_fields):
+        raw = transform(cfg, plan, fitted, arrays, None)
+        writer.add({"dense": ((raw - mean) / std).astype(np.float32)})
+        progress.update(len(raw))
+    writer.commit(extra)
+    seconds = time.perf_counter() - start
+    progress.finish(f"covis built in {seconds:.1f}s")
+    return CovisResult(
+        train_dir=layout.covis_train,
+        test_dir=layout.covis_test,
+        feature_names=list(plan.names),
+        reused=False,
+        seconds=seconds,
+    )
+
+
+def _fit_info(fitted: Fitted, plan: Plan) -> dict:
+    """Small facts about the fit for the manifest (and the Dagster metadata that reads it)."""
+    info: dict = {"target_fields": [t.name for t in plan.target_fields]}
+    if fitted.model is not None:
+        info["vocab"] = fitted.model.vocab
+        info["covis_nonzero"] = int(np.count_nonzero(fitted.model.covis))
+    for name, table in fitted.tables.items():
+        info[f"{TARGET_STAT}_{name}"] = {"keys": len(table.keys), "prior": table.prior}
+    return info

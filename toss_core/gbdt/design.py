@@ -1,0 +1,186 @@
+"""The LightGBM design matrix, assembled shard by shard from the NPY cache (no Parquet, no row loops).
+
+Columns, in order: low-cardinality categoricals (LightGBM native categorical), id-column encodings
+(frequency / target, see features.py; in `native` mode the ids are native categoricals too), numerics,
+null masks, the raw sequence length and the co-visitation features when enabled. The same plan builds
+the training, validation and test matrices, so their columns always line up.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from toss_core.config import GBDTConfig
+from toss_core.data.spec import FeatureSpec
+from toss_core.errors import ArtifactError, DataError
+from toss_core.gbdt.features import IdEncoder
+
+
+def _safe(name: str) -> str:
+    """LightGBM rejects JSON punctuation in feature names."""
+    return re.sub(r"[^0-9A-Za-z_]", "_", name)
+
+
+@dataclass(frozen=True)
+class DesignPlan:
+    cat_cols: list[str]
+    native_cols: list[str]
+    id_cols: list[str]
+    id_encoder_features: list[str]
+    num_cols: list[str]
+    isna_cols: list[str]
+    seq_len_raw: bool
+    dense_cols: list[str]
+
+    @classmethod
+    def build(
+        cls,
+        spec: FeatureSpec,
+        gcfg: GBDTConfig,
+        cache_fields: list[str],
+        dense_cols: list[str],
+    ) -> DesignPlan:
+        """Pick which categoricals are ids (explicit gbdt.id_cols, else cardinality > id_min_cardinality)."""
+        if gcfg.id_cols is not None:
+            unknown = sorted(set(gcfg.id_cols) - set(spec.cat_cols))
+            if unknown:
+                raise DataError(
+                    f"gbdt.id_cols names {unknown}, which are not cache cat columns {spec.cat_cols}"
+                )
+            ids = [c for c in spec.cat_cols if c in gcfg.id_cols]
+        else:
+            ids = [
+                c
+                for c, card in zip(spec.cat_cols, spec.cat_cardinalities, strict=True)
+                if card > gcfg.id_min_cardinality
+            ]
+        if gcfg.id_encoding == "native":
+            ids = []
+        per_col = {"native": [], "frequency": ["freq"], "target": ["freq", "te"]}[gcfg.id_encoding]
+        return cls(
+            cat_cols=list(spec.cat_cols),
+            native_cols=[c for c in spec.cat_cols if c not in ids],
+            id_cols=ids,
+            id_encoder_features=[f"{c}__{k}" for c in ids for k in per_col],
+            num_cols=list(spec.num_cols),
+            isna_cols=list(spec.isna_cols) if "isna" in cache_fields else [],
+            seq_len_raw="seq_len_raw" in cache_fields,
+            dense_cols=list(dense_cols),
+        )
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = [f"cat__{c}" for c in self.native_cols]
+        names += list(self.id_encoder_features)
+        names += [f"num__{c}" for c in self.num_cols]
+        names += [f"isna__{c}" for c in self.isna_cols]
+        names += ["seq_len_raw"] if self.seq_len_raw else []
+        names += [f"dense__{c}" for c in self.dense_cols]
+        return [_safe(n) for n in names]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [_safe(f"cat__{c}") for c in self.native_cols]
+
+    @property
+    def cache_fields(self) -> list[str]:
+        fields = ["cat"] if self.cat_cols else []
+        fields += ["num"] if self.num_cols else []
+        fields += ["isna"] if self.isna_cols else []
+        fields += ["seq_len_raw"] if self.seq_len_raw else []
+        return fields
+
+    def column_index(self, cols: list[str]) -> np.ndarray:
+        return np.array([self.cat_cols.index(c) for c in cols], dtype=np.int64)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict) -> DesignPlan:
+        return cls(**payload)
+
+    def check_cache(self, spec: FeatureSpec, dense_cols: list[str], what: str) -> None:
+        """Refuse a cache whose columns differ from the ones this plan was built on."""
+        found = {"cat": spec.cat_cols, "num": spec.num_cols, "dense": dense_cols}
+        expected = {"cat": self.cat_cols, "num": self.num_cols, "dense": self.dense_cols}
+        for key, cols in expected.items():
+            if list(found[key]) != list(cols):
+                raise ArtifactError(f"{what}: {key} columns {found[key]} differ from the model's {cols}")
+
+    def block(
+        self,
+        arrays: dict[str, np.ndarray],
+        local: np.ndarray | slice,
+        encoder: IdEncoder | None,
+        oof_te: np.ndarray | None,
+        dense: np.ndarray | None,
+    ) -> np.ndarray:
+        """Design rows for the `local` rows of one shard's arrays."""
+        parts: list[np.ndarray] = []
+        if self.cat_cols:
+            cat = np.asarray(arrays["cat"][local])
+            if self.native_cols:
+                parts.append(cat[:, self.column_index(self.native_cols)].astype(np.float32))
+            if self.id_cols:
+                if encoder is None:
+                    raise ArtifactError("the design plan encodes id columns but no id encoder was given")
+                parts.append(encoder.transform(cat[:, self.column_index(self.id_cols)], oof_te))
+        if self.num_cols:
+            parts.append(np.asarray(arrays["num"][local], dtype=np.float32))
+        if self.isna_cols:
+            parts.append(np.asarray(arrays["isna"][local], dtype=np.float32))
+        if self.seq_len_raw:
+            parts.append(np.asarray(arrays["seq_len_raw"][local], dtype=np.float32)[:, None])
+        if self.dense_cols:
+            if dense is None:
+                raise ArtifactError("the design plan uses co-visitation features but none were given")
+            parts.append(np.asarray(dense, dtype=np.float32))
+        return np.concatenate(parts, axis=1)
+
+
+def iter_design(
+    plan: DesignPlan,
+    cache,
+    rows: np.ndarray | None,
+    encoder: IdEncoder | None,
+    oof_te: np.ndarray | None = None,
+    dense_cache=None,
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield (start, stop, block) over the cache's shards: block = design rows rows[start:stop] (sorted
+    global row ids), or of every row when `rows` is None (then start/stop are global offsets)."""
+    for offset, arrays in cache.iter_shards(plan.cache_fields):
+        n = len(next(iter(arrays.values()))) if arrays else 0
+        if rows is None:
+            a, b, local = offset, offset + n, slice(None)
+            global_rows = np.arange(offset, offset + n)
+        else:
+            a, b = np.searchsorted(rows, [offset, offset + n])
+            if a == b:
+                continue
+            global_rows = rows[a:b]
+            local = global_rows - offset
+        te = None if oof_te is None else oof_te[a:b]
+        dense = None if dense_cache is None else dense_cache.take(global_rows, ["dense"])["dense"]
+        yield int(a), int(b), plan.block(arrays, local, encoder, te, dense)
+
+
+def build_matrix(
+    plan: DesignPlan,
+    cache,
+    rows: np.ndarray,
+    encoder: IdEncoder | None,
+    oof_te: np.ndarray | None = None,
+    dense_cache=None,
+) -> np.ndarray:
+    """The float32 design matrix of `rows` (sorted global ids), filled shard by shard."""
+    if len(rows) and np.any(np.diff(rows) <= 0):
+        raise ValueError("build_matrix needs strictly increasing row ids")
+    out = np.empty((len(rows), len(plan.feature_names)), dtype=np.float32)
+    for a, b, block in iter_design(plan, cache, rows, encoder, oof_te, dense_cache):
+        out[a:b] = block
+    return out

@@ -1,0 +1,43 @@
+"""Baseline heads over the same field embeddings as QNN-α: a plain MLP and DCN-v2 (cross network + deep).
+
+Both take fields [B, F, W] and return one logit [B]. They reuse `model.qnn_alpha` sizes so a throughput
+comparison is like for like: the MLP uses mlp_hidden/dropout; DCN-v2 stacks n_layers full-rank cross
+layers in parallel with the mlp_hidden deep tower (the DCN-v2 "parallel" structure), then one Linear.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from toss_core.config import QNNAlphaConfig
+from toss_core.models.layers import MLP, CrossLayerV2
+
+
+class MLPHead(nn.Module):
+    """Flattened fields -> MLP(mlp_hidden) -> one logit."""
+
+    def __init__(self, n_fields: int, field_dim: int, cfg: QNNAlphaConfig) -> None:
+        super().__init__()
+        self.mlp = MLP(n_fields * field_dim, cfg.mlp_hidden, cfg.dropout, out_dim=1)
+
+    def forward(self, fields: torch.Tensor) -> torch.Tensor:
+        return self.mlp(fields.flatten(1)).squeeze(-1)
+
+
+class DCNv2Head(nn.Module):
+    """DCN-v2: x0 = flattened fields; cross tower (n_layers CrossLayerV2) ∥ deep tower -> Linear -> logit."""
+
+    def __init__(self, n_fields: int, field_dim: int, cfg: QNNAlphaConfig) -> None:
+        super().__init__()
+        dim = n_fields * field_dim
+        self.cross = nn.ModuleList([CrossLayerV2(dim) for _ in range(cfg.n_layers)])
+        self.deep = MLP(dim, cfg.mlp_hidden, cfg.dropout)
+        self.out = nn.Linear(dim + self.deep.out_dim, 1)
+
+    def forward(self, fields: torch.Tensor) -> torch.Tensor:
+        x0 = fields.flatten(1)
+        x = x0
+        for layer in self.cross:
+            x = layer(x0, x)
+        return self.out(torch.cat([x, self.deep(x0)], dim=1)).squeeze(-1)

@@ -1,0 +1,122 @@
+"""Small building blocks the models are composed from (embeddings, projections, MLP, SE, cross layers).
+
+Every block works on field tensors [B, F, W] (F fields of width W) or flat vectors [B, D]; all are
+vectorised over fields with einsum, so no block loops over columns at run time.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+EMB_INIT_STD = 0.05
+"""Initial std of embedding tables: small, so ~150 fields summed by the first layer start near zero."""
+
+
+class FieldProjection(nn.Module):
+    """An independent linear map per field: [B, F, in_dim] -> [B, F, out_dim] (one einsum)."""
+
+    def __init__(self, n_fields: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_fields, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.zeros(n_fields, out_dim))
+        nn.init.uniform_(self.weight, -(in_dim**-0.5), in_dim**-0.5)
+
+    def forward(self, fields: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bfi,fio->bfo", fields, self.weight) + self.bias
+
+
+class CategoricalFields(nn.Module):
+    """Categorical ids [B, C] -> fields [B, C, width].
+
+    Columns that share an embedding width share one table (rows offset per column); a column whose width
+    differs from `width` is projected to it by a per-field linear map. Id 0 is the column's null/unknown
+    value and has its own learned row.
+    """
+
+    def __init__(self, cardinalities: list[int], dims: list[int], width: int) -> None:
+        super().__init__()
+        self.tables = nn.ModuleList()
+        self.projections = nn.ModuleList()
+        for i, dim in enumerate(sorted(set(dims))):
+            cols = [c for c, d in enumerate(dims) if d == dim]
+            cards = torch.tensor([cardinalities[c] for c in cols])
+            offsets = torch.cumsum(cards, 0) - cards
+            self.register_buffer(f"cols_{i}", torch.tensor(cols), persistent=False)
+            self.register_buffer(f"offsets_{i}", offsets, persistent=False)
+            table = nn.Embedding(int(cards.sum()), dim)
+            nn.init.normal_(table.weight, std=EMB_INIT_STD)
+            self.tables.append(table)
+            self.projections.append(FieldProjection(len(cols), dim, width) if dim != width else nn.Identity())
+        order = [c for dim in sorted(set(dims)) for c, d in enumerate(dims) if d == dim]
+        self.register_buffer("inverse", torch.argsort(torch.tensor(order)), persistent=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        parts = []
+        for i, (table, proj) in enumerate(zip(self.tables, self.projections, strict=True)):
+            cols = getattr(self, f"cols_{i}")
+            parts.append(proj(table(ids[:, cols] + getattr(self, f"offsets_{i}"))))
+        return torch.cat(parts, dim=1)[:, self.inverse]
+
+
+def signed_log1p(x: torch.Tensor) -> torch.Tensor:
+    """sign(x)·log1p(|x|): tames heavy tails without train statistics; monotone, keeps 0 at 0."""
+    return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
+class NumericFields(nn.Module):
+    """Each numeric column becomes one field: signed_log1p(value) · w_j + b_j  ([B, N] -> [B, N, width])."""
+
+    def __init__(self, n_features: int, width: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_features, width) * EMB_INIT_STD)
+        self.bias = nn.Parameter(torch.randn(n_features, width) * EMB_INIT_STD)
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return signed_log1p(values).unsqueeze(-1) * self.weight + self.bias
+
+
+class MLP(nn.Module):
+    """Linear -> ReLU -> Dropout blocks; with `out_dim` a final plain Linear (e.g. to one logit)."""
+
+    def __init__(self, in_dim: int, hidden: list[int], dropout: float, out_dim: int | None = None) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for h in hidden:
+            layers += [nn.Linear(in_dim, h), nn.ReLU(), nn.Dropout(dropout)]
+            in_dim = h
+        if out_dim is not None:
+            layers.append(nn.Linear(in_dim, out_dim))
+            in_dim = out_dim
+        self.net = nn.Sequential(*layers)
+        self.out_dim = in_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class SqueezeExcitation(nn.Module):
+    """Field re-weighting (FiBiNET-style): mean-pool each field, a 2-layer bottleneck, sigmoid·2 scales.
+
+    The scale is 2·sigmoid so that an untrained layer (logits near 0) leaves fields roughly unchanged.
+    """
+
+    def __init__(self, n_fields: int, reduction: int) -> None:
+        super().__init__()
+        hidden = max(1, n_fields // reduction)
+        self.net = nn.Sequential(nn.Linear(n_fields, hidden), nn.ReLU(), nn.Linear(hidden, n_fields))
+
+    def forward(self, fields: torch.Tensor) -> torch.Tensor:
+        scale = 2.0 * torch.sigmoid(self.net(fields.mean(dim=-1)))
+        return fields * scale.unsqueeze(-1)
+
+
+class CrossLayerV2(nn.Module):
+    """DCN-v2 cross layer: x_{l+1} = x_0 ⊙ (W x_l + b) + x_l (full-rank W)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, dim)
+
+    def forward(self, x0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return x0 * self.linear(x) + x

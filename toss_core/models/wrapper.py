@@ -1,0 +1,136 @@
+"""The CTR model: every input becomes fields of one common width, a head turns the fields into a logit.
+
+Fields, in this order (the order matters only for qnn_alpha.pair_grouping = "field"):
+  categorical  one per data.cat_cols column: an embedding of width model.cat_embedding_dims[col] (default
+               model.emb_dim), projected to the field width when the two differ;
+  sequence     DARE's [target, interest, target ⊙ interest] (3 fields, projected from model.emb_dim), only
+               when the cache has a sequence column;
+  numeric      one per numeric column: signed_log1p(x) · w + b (values arrive imputed but unscaled; the
+               signed log tames heavy tails without needing train statistics);
+  null mask    ONE field: a Linear over the whole 0/1 null-mask vector (nulls come in blocks, so the
+               pattern is what carries information);
+  dense        one per co-visitation feature (spec.dense_cols), embedded like the numeric columns.
+Field width = model.qnn_alpha.feature_embed_dim. Head: QNN-α, an MLP or DCN-v2 (baselines.py).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from toss_core.config import TossConfig
+from toss_core.data.spec import FeatureSpec
+from toss_core.models.baselines import DCNv2Head, MLPHead
+from toss_core.models.dare import DAREEncoder
+from toss_core.models.layers import CategoricalFields, FieldProjection, NumericFields
+from toss_core.models.qnn_alpha import QNNAlpha
+
+HEADS = {"qnn_alpha": QNNAlpha, "mlp": MLPHead, "dcnv2": DCNv2Head}
+
+
+class CTRModel(nn.Module):
+    """batch dict (contract in toss_core/models/__init__.py) -> logits [B]."""
+
+    def __init__(self, spec: FeatureSpec, cfg: TossConfig, head: str) -> None:
+        super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"model head must be one of {sorted(HEADS)}, got {head!r}")
+        width = cfg.model.qnn_alpha.feature_embed_dim
+        n_fields = 0
+
+        self.cat = None
+        if spec.cat_cols:
+            dims = _cat_dims(spec, cfg)
+            self.cat = CategoricalFields(spec.cat_cardinalities, dims, width)
+            n_fields += len(spec.cat_cols)
+
+        self.dare = None
+        if spec.has_sequence:
+            self.dare, q_cat, q_tok = _build_dare(spec, cfg, width)
+            self.register_buffer("query_cat_idx", torch.tensor(q_cat, dtype=torch.long), persistent=False)
+            self.register_buffer("query_tok_idx", torch.tensor(q_tok, dtype=torch.long), persistent=False)
+            emb = cfg.model.emb_dim
+            self.dare_proj = FieldProjection(3, emb, width) if emb != width else nn.Identity()
+            n_fields += 3
+
+        self.num = NumericFields(len(spec.num_cols), width) if spec.num_cols else None
+        self.isna = nn.Linear(len(spec.isna_cols), width) if spec.isna_cols else None
+        self.dense = NumericFields(len(spec.dense_cols), width) if spec.dense_cols else None
+        n_fields += len(spec.num_cols) + (1 if spec.isna_cols else 0) + len(spec.dense_cols)
+        if n_fields == 0:
+            raise ValueError("the feature spec has no categorical, numeric, sequence or dense column")
+        self.n_fields = n_fields
+        self.head = HEADS[head](n_fields, width, cfg.model.qnn_alpha)
+
+    def fields(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """All inputs as fields [B, F, width] (what the head sees)."""
+        parts = []
+        cat = None
+        if self.cat is not None:
+            cat = self.cat(batch["cat"])
+            parts.append(cat)
+        if self.dare is not None:
+            query_fields = cat[:, self.query_cat_idx] if self.query_cat_idx.numel() else None
+            query_tokens = batch["qtok"][:, self.query_tok_idx] if self.query_tok_idx.numel() else None
+            seq_fields = self.dare(batch["seq"], batch["seq_len"], query_fields, query_tokens)
+            parts.append(self.dare_proj(seq_fields))
+        if self.num is not None:
+            parts.append(self.num(batch["num"]))
+        if self.isna is not None:
+            parts.append(self.isna(batch["isna"].to(self.isna.weight.dtype)).unsqueeze(1))
+        if self.dense is not None:
+            parts.append(self.dense(batch["dense"]))
+        return torch.cat(parts, dim=1)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.head(self.fields(batch))
+
+
+def _cat_dims(spec: FeatureSpec, cfg: TossConfig) -> list[int]:
+    custom = cfg.model.cat_embedding_dims
+    unknown = sorted(set(custom) - set(spec.cat_cols))
+    if unknown:
+        raise ValueError(
+            f"model.cat_embedding_dims names {unknown}, which are not categorical columns {spec.cat_cols}"
+        )
+    bad = {col: dim for col, dim in custom.items() if dim <= 0}
+    if bad:
+        raise ValueError(f"model.cat_embedding_dims must be positive widths, got {bad}")
+    return [custom.get(col, cfg.model.emb_dim) for col in spec.cat_cols]
+
+
+def _build_dare(spec: FeatureSpec, cfg: TossConfig, width: int) -> tuple[DAREEncoder, list[int], list[int]]:
+    """The DARE encoder and where its query-key columns come from (cat field index / qtok column index)."""
+    s = cfg.sequence
+    q_cat, q_tok = [], []
+    for col in s.query_key:
+        if col in s.query_same_vocab:
+            if col not in spec.qtok_cols:
+                raise ValueError(
+                    f"sequence.query_same_vocab names '{col}' but the cache has no query-token column for it "
+                    f"(qtok columns: {spec.qtok_cols}); rebuild the cache with this config"
+                )
+            q_tok.append(spec.qtok_cols.index(col))
+        elif col in spec.cat_cols:
+            q_cat.append(spec.cat_cols.index(col))
+        else:
+            raise ValueError(
+                f"sequence.query_key column '{col}' is neither a categorical column {spec.cat_cols} "
+                "nor listed in sequence.query_same_vocab"
+            )
+    dare = DAREEncoder(
+        vocab_size=spec.seq_vocab_size,
+        emb_dim=cfg.model.emb_dim,
+        attn_dim=s.attn_dim if s.attn_dim is not None else cfg.model.emb_dim,
+        top_k=s.top_k,
+        recency_tau=s.recency_tau,
+        query_mode=s.query_mode,
+        n_query_fields=len(q_cat),
+        query_field_dim=width,
+        n_query_tokens=len(q_tok),
+        recent_k=s.recent_k,
+        full_softmax=s.full_softmax,
+        dropout=cfg.model.dare_dropout,
+        tfm=s.tfm if s.transformer_block else None,
+    )
+    return dare, q_cat, q_tok

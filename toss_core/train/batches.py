@@ -1,0 +1,117 @@
+"""Batches from the memory-mapped shard cache: vectorised row gathers, tensors, optional prefetch.
+
+Only the rows of a batch are read (ShardedCache.take); indices are sorted first so that reads walk each
+memory-mapped shard forward. A background thread can gather the next batches while the model trains on
+the current one (numpy's gathers release the GIL).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import torch
+
+from toss_core.config import TossConfig
+from toss_core.data.spec import FeatureSpec
+
+_LONG_FIELDS = {"cat", "seq", "seq_len", "qtok"}
+
+
+def model_spec(cfg: TossConfig, cache, dense_cache=None) -> FeatureSpec:
+    """The spec a model is built from: the cache's, without the sequence when sequence.col is null
+    (the no-DARE ablation on a cache that has one), plus the co-visitation columns when they are used."""
+    dense_cols = list(dense_cache.manifest["columns"]["dense"]) if dense_cache is not None else []
+    spec = FeatureSpec.from_manifest(cache.manifest, dense_cols=dense_cols)
+    if cfg.sequence.col is None and spec.seq_col is not None:
+        spec = dataclasses.replace(spec, seq_col=None, max_len=0, qtok_cols=[])
+    return spec
+
+
+def feature_fields(spec: FeatureSpec, available: Iterable[str]) -> list[str]:
+    """Cache fields a model built from `spec` reads (dense comes from the co-visitation cache)."""
+    wanted = ["cat", "num"]
+    if spec.isna_cols:
+        wanted.append("isna")
+    if spec.has_sequence:
+        wanted += ["seq", "seq_len"]
+    if spec.qtok_cols:
+        wanted.append("qtok")
+    have = set(available)
+    return [f for f in wanted if f in have]
+
+
+class BatchSource:
+    """Gathers rows of the base cache (and the aligned `dense` cache) by global index."""
+
+    def __init__(self, cache, fields: list[str], dense_cache=None, label: bool = False):
+        self.cache = cache
+        self.dense_cache = dense_cache
+        self.fields = [*fields, *(["label"] if label else [])]
+
+    def take(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        rows = np.sort(rows)
+        arrays = self.cache.take(rows, self.fields)
+        if self.dense_cache is not None:
+            arrays["dense"] = self.dense_cache.take(rows, ["dense"])["dense"]
+        return arrays
+
+
+def to_tensors(arrays: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    """Model-ready tensors: ids as int64, everything else float32, moved to `device`."""
+    pin = device.type == "cuda"
+    out = {}
+    for name, arr in arrays.items():
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+        t = t.long() if name in _LONG_FIELDS else t.float()
+        out[name] = t.pin_memory().to(device, non_blocking=True) if pin else t
+    return out
+
+
+def prefetched(
+    source: BatchSource, batches: Iterable[np.ndarray], depth: int
+) -> Iterator[dict[str, np.ndarray]]:
+    """source.take over `batches`, `depth` batches ahead in a background thread (depth 0: inline)."""
+    if depth <= 0:
+        for rows in batches:
+            yield source.take(rows)
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: object) -> bool:
+        """Hand one item over unless the consumer has gone away."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for rows in batches:
+                if not put(source.take(rows)):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put(exc)
+
+    thread = threading.Thread(target=work, name="toss-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()

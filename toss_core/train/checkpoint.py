@@ -1,0 +1,37 @@
+"""Checkpoint files: written atomically, loaded with weights_only (plain containers and tensors only).
+
+Two kinds per fold: the final checkpoint (layout.checkpoint, the contract in the project README) and the
+resume state (layout.resume_checkpoint: everything needed to continue an interrupted fold after its last
+finished epoch), which is deleted once the fold finishes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from toss_core.atomic import atomic_path
+from toss_core.errors import ArtifactError
+
+
+def save(path: Path, payload: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """ArtifactError when the file is missing or unreadable (a truncated file never has the final name)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"checkpoint {path} is missing: train this fold first (`toss train --fold K`)")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:
+        raise ArtifactError(f"checkpoint {path} cannot be read: {exc}") from exc
+
+
+def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of a state dict (kept as the best-so-far weights)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}

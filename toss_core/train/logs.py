@@ -1,0 +1,58 @@
+"""Per-fold training logs: train_log_fold_K.csv (logging.csv_log) and TensorBoard events (logging.tb).
+
+The CSV rows live in memory (and in the resume state) and the whole file is rewritten atomically, so a
+resumed fold never carries rows from steps it redid.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from toss_core.atomic import write_text
+from toss_core.config import LoggingConfig
+
+CSV_COLUMNS = ("epoch", "step", "loss", "lr", "AP", "WLL", "Score", "rows_per_s")
+
+
+class FoldLog:
+    """Rows for the CSV and scalars for TensorBoard of one fold."""
+
+    def __init__(
+        self, cfg: LoggingConfig, csv_path: Path, tb_dir: Path, rows: list[dict[str, Any]], step: int
+    ):
+        self.cfg = cfg
+        self.csv_path = csv_path
+        self.rows = rows
+        self.writer = None
+        if cfg.tb:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step drops events a previous, interrupted attempt wrote after the resumed step
+            self.writer = SummaryWriter(log_dir=str(tb_dir), purge_step=step if step > 0 else None)
+
+    def add(self, row: dict[str, Any]) -> None:
+        """One CSV row (missing columns left empty) and its numeric values as TensorBoard scalars."""
+        self.rows.append({k: row.get(k, "") for k in CSV_COLUMNS})
+        if self.writer is not None:
+            prefix = "val" if "Score" in row else "train"
+            for key in ("loss", "lr", "AP", "WLL", "Score", "rows_per_s"):
+                if key in row:
+                    self.writer.add_scalar(f"{prefix}/{key}", float(row[key]), int(row["step"]))
+
+    def flush(self) -> None:
+        if self.cfg.csv_log:
+            buf = io.StringIO()
+            writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(self.rows)
+            write_text(self.csv_path, buf.getvalue())
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self) -> None:
+        self.flush()
+        if self.writer is not None:
+            self.writer.close()

@@ -1,0 +1,369 @@
+"""Training one fold of the neural model (DARE + QNN-α or an MLP head) on the shard cache.
+
+AdamW with warm-up + cosine, gradient clipping, AMP on CUDA, optional torch.compile, EMA weights,
+early stopping on the validation Score, and an optional balanced sampler whose prior shift is undone by
+`logit_offset` (stored in the checkpoint and already added to the OOF logits, which are therefore
+log-odds at the true training prior). After every epoch the whole training state is saved to
+layout.resume_checkpoint(fold), so an interrupted fold continues from its last finished epoch; the file
+is deleted when the fold finishes.
+
+Validation metrics: the OOF logits sit at the ~2% base rate, where WLL is poor by construction; the
+calibration step moves them to the 50:50 prior WLL rewards. So "AP/WLL/Score/AUC" (used for early
+stopping, and comparable with metrics.prior_only_score) are measured after the Bayes prior shift
+base rate → 0.5 (metrics.prior_shift); "WLL_raw/Score_raw" are those of the uncorrected OOF logits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from toss_core.atomic import atomic_path
+from toss_core.config import TossConfig
+from toss_core.layout import Layout
+from toss_core.progress import Progress
+from toss_core.results import FoldResult
+from toss_core.train import checkpoint
+from toss_core.train.batches import BatchSource, feature_fields, model_spec, prefetched, to_tensors
+from toss_core.train.ema import EMA
+from toss_core.train.folds import load_folds
+from toss_core.train.logs import FoldLog
+from toss_core.train.predict import predict_logits
+from toss_core.train.runtime import amp_dtype, autocast, resolve_device, seed_everything, torch_runtime
+from toss_core.train.sampler import epoch_batches, prior_logit_offset, steps_per_epoch
+from toss_core.train.schedule import warmup_cosine
+
+log = logging.getLogger("toss")
+
+# Config that shapes a fold's training; a resume state saved under other values is not reused.
+TRAINING_KEYS = ("seed", "deterministic", "amp", "use_compile", "data", "sequence", "model", "train", "cv")
+TRAINING_KEYS += ("sampler", "ema", "features")
+PREFETCH_BATCHES = 2  # batches gathered ahead by a background thread (bench/results/train.md)
+
+
+def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
+    """Train fold `fold` (validation = rows whose saved fold id is `fold`); write checkpoint, OOF, logs."""
+    with torch_runtime(cfg):
+        return FoldTrainer(cfg, layout, fold).run()
+
+
+def validation_metrics(labels: np.ndarray, logits: np.ndarray, train_prior: float) -> dict[str, float]:
+    """Metrics of true-prior logits: shifted to the 50:50 prior (AP, WLL, Score, AUC) and raw (*_raw)."""
+    from toss_core.metrics import evaluate_logits, prior_shift
+
+    raw = evaluate_logits(labels, logits)
+    shifted = evaluate_logits(labels, prior_shift(logits, train_prior, 0.5))
+    return {**shifted, "WLL_raw": raw["WLL"], "Score_raw": raw["Score"]}
+
+
+@dataclass
+class FoldState:
+    """Everything besides module/optimiser state that a resumed fold needs."""
+
+    epoch: int = 0  # next epoch to run
+    step: int = 0
+    bad_epochs: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    best_model: dict[str, torch.Tensor] | None = None
+    best_ema: dict[str, torch.Tensor] | None = None
+    best_logits: torch.Tensor | None = None
+    log_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+class FoldData:
+    """The caches, the feature spec and the row split of one fold."""
+
+    def __init__(self, cfg: TossConfig, layout: Layout, fold: int):
+        from toss_core.data.reader import ShardedCache
+
+        self.cache = ShardedCache(layout.train_cache)
+        self.dense_cache = ShardedCache(layout.covis_train) if cfg.features.covis.enabled else None
+        self.covis_fingerprint = self.dense_cache.fingerprint if self.dense_cache is not None else None
+        self.spec = model_spec(cfg, self.cache, self.dense_cache)
+        folds = load_folds(layout)
+        self.labels = self.cache.read_field("label").astype(np.float32)
+        self.val_rows = np.flatnonzero(folds == fold).astype(np.int64)
+        self.train_rows = np.flatnonzero(folds != fold).astype(np.int64)
+        self.train_labels = self.labels[self.train_rows]
+        self.val_labels = self.labels[self.val_rows]
+        self.train_prior = float(self.train_labels.mean())
+        self.source = BatchSource(
+            self.cache, feature_fields(self.spec, self.cache.fields), self.dense_cache, True
+        )
+
+
+class FoldTrainer:
+    """One fold's model, optimiser, schedule, EMA and resumable state; `run` trains it to the end."""
+
+    def __init__(self, cfg: TossConfig, layout: Layout, fold: int, head: str | None = None):
+        """`head` overrides cfg.model.head (the benchmark's DCN-v2 baseline)."""
+        from toss_core.models import build_model
+
+        self.cfg, self.layout, self.fold, tc = cfg, layout, fold, cfg.train
+        self.started = time.perf_counter()
+        self.device = resolve_device(cfg.device)
+        self.amp = amp_dtype(cfg.amp, self.device)
+        self.data = d = FoldData(cfg, layout, fold)
+        self.prefetch = PREFETCH_BATCHES
+        self.offset = prior_logit_offset(cfg.sampler, d.train_prior)
+        n_pos = int((d.train_labels > 0.5).sum())
+        self.steps_per_epoch = steps_per_epoch(d.train_rows.size, n_pos, cfg.sampler, tc.batch_size)
+
+        seed_everything(cfg.seed + fold)
+        self.model = build_model(d.spec, cfg, head).to(self.device)
+        self.ema = EMA(self.model, cfg.ema.decay) if cfg.ema.enabled else None
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        self.scheduler = warmup_cosine(self.optimizer, self.steps_per_epoch, tc.epochs, tc.warmup_epochs)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
+        payload = [
+            cfg.section_fingerprint(*TRAINING_KEYS),
+            fold,
+            head,
+            d.cache.fingerprint,
+            d.covis_fingerprint,
+        ]
+        self.identity = hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+        self.state = self._resume()
+        self.forward = torch.compile(self.model) if cfg.use_compile else self.model
+        self.loss_fn = _loss_fn(cfg)
+        self.log = FoldLog(
+            cfg.logging, layout.train_log(fold), layout.tb_dir(fold), self.state.log_rows, self.state.step
+        )
+        remaining = (tc.epochs - self.state.epoch) * self.steps_per_epoch * tc.batch_size
+        self.progress = Progress(f"fold {fold}", remaining, every_s=math.inf)
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    def run(self) -> FoldResult:
+        d, tc, st = self.data, self.cfg.train, self.state
+        log.info(
+            "fold %d: %d train rows (prior %.4f), %d validation rows, %d steps/epoch, device %s, amp %s, "
+            "logit offset %.3f",
+            self.fold,
+            d.train_rows.size,
+            d.train_prior,
+            d.val_rows.size,
+            self.steps_per_epoch,
+            self.device,
+            self.amp,
+            self.offset,
+        )
+        while st.epoch < tc.epochs and st.bad_epochs < tc.early_stop_patience:
+            epoch = st.epoch
+            loss, rows_per_s = self.train_epoch(epoch)
+            logits, metrics = self.validate()
+            st.epoch += 1
+            if metrics["Score"] > st.best_score:
+                st.best_score, st.best_epoch, st.bad_epochs = metrics["Score"], epoch, 0
+                st.best_metrics = metrics
+                st.best_model = checkpoint.cpu_state(self.model)
+                st.best_ema = checkpoint.cpu_state(self.ema.module) if self.ema is not None else None
+                st.best_logits = torch.from_numpy(logits)
+            else:
+                st.bad_epochs += 1
+            lr = self.scheduler.get_last_lr()[0]
+            scores = {k: metrics[k] for k in ("AP", "WLL", "Score")}
+            self.log.add(
+                {"epoch": epoch, "step": st.step, "loss": loss, "lr": lr, **scores, "rows_per_s": rows_per_s}
+            )
+            self.log.flush()
+            log.info(
+                "fold %d epoch %d/%d: AP %.5f WLL %.5f Score %.5f (best %.5f @ epoch %d) | %.0f rows/s",
+                self.fold,
+                epoch + 1,
+                tc.epochs,
+                metrics["AP"],
+                metrics["WLL"],
+                metrics["Score"],
+                st.best_score,
+                st.best_epoch + 1,
+                rows_per_s,
+            )
+            if st.epoch < tc.epochs and st.bad_epochs < tc.early_stop_patience:
+                save_resume_state(self)
+        return self.finish()
+
+    def train_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass of the sampler; returns (mean loss, training rows/s)."""
+        d = self.data
+        rng = np.random.default_rng([self.cfg.seed, self.fold, epoch])
+        batches = epoch_batches(
+            d.train_rows, d.train_labels, self.cfg.sampler, self.cfg.train.batch_size, rng
+        )
+        return self.train_batches(batches, epoch)
+
+    def train_batches(self, batches: np.ndarray, epoch: int) -> tuple[float, float]:
+        """Optimiser steps over `batches` [steps, batch_size] of row ids; returns (mean loss, rows/s)."""
+        st = self.state
+        self.model.train()
+        start = time.perf_counter()
+        epoch_loss, window, window_n = 0.0, torch.zeros((), device=self.device), 0
+        for arrays in prefetched(self.data.source, batches, self.prefetch):
+            batch = to_tensors(arrays, self.device)
+            target = batch.pop("label")
+            self.step(batch, target, window)
+            window_n += 1
+            self.progress.update(target.shape[0])
+            if st.step % self.cfg.logging.verbose_steps == 0:
+                epoch_loss += self._report(epoch, window.item(), window_n)
+                window.zero_()
+                window_n = 0
+        epoch_loss += window.item()  # also waits for queued device work, so the rate below is honest
+        return epoch_loss / len(batches), batches.size / max(time.perf_counter() - start, 1e-9)
+
+    def step(self, batch: dict[str, torch.Tensor], target: torch.Tensor, loss_acc: torch.Tensor) -> None:
+        """One optimiser step (AMP, clipping, schedule, EMA); adds the loss to `loss_acc` without a sync."""
+        with autocast(self.device, self.amp):
+            loss = self.loss_fn(self.forward, batch, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.train.grad_clip_norm:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        self.state.step += 1
+        loss_acc += loss.detach()
+
+    def _report(self, epoch: int, loss_sum: float, n: int) -> float:
+        """CSV/TensorBoard row and a progress line every logging.verbose_steps steps; returns loss_sum."""
+        st = self.state
+        lr = self.scheduler.get_last_lr()[0]
+        self.log.add(
+            {
+                "epoch": epoch,
+                "step": st.step,
+                "loss": loss_sum / n,
+                "lr": lr,
+                "rows_per_s": self.progress.rate,
+            }
+        )
+        best = f"{st.best_score:.5f}" if st.best_epoch >= 0 else "n/a"
+        extra = (
+            f"epoch {epoch + 1}/{self.cfg.train.epochs} loss {loss_sum / n:.4f} lr {lr:.2e} best Score {best}"
+        )
+        log.info(self.progress.line(extra))
+        return loss_sum
+
+    def validate(self) -> tuple[np.ndarray, dict[str, float]]:
+        """True-prior logits of the validation rows (EMA weights when ema.eval_with_ema) and their metrics."""
+        d = self.data
+        use_ema = self.ema is not None and self.cfg.ema.eval_with_ema
+        logits = predict_logits(
+            self.ema.module if use_ema else self.model,
+            d.cache,
+            d.dense_cache,
+            self.cfg.train.eval_batch_size,
+            self.device,
+            self.offset,
+            spec=d.spec,
+            rows=d.val_rows,
+            amp_dtype=self.amp,
+        )
+        return logits, validation_metrics(d.val_labels, logits, d.train_prior)
+
+    # ---- outputs ----------------------------------------------------------------------------------
+    def finish(self) -> FoldResult:
+        """Write OOF and checkpoint of the best epoch, close the logs, drop the resume state."""
+        from toss_core.metrics import prior_only_score
+
+        d, st, layout = self.data, self.state, self.layout
+        metrics = {**st.best_metrics, "n": float(d.val_rows.size), "pos_rate": float(d.val_labels.mean())}
+        with atomic_path(layout.oof_path(self.fold)) as tmp, open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                index=d.val_rows,
+                logit=st.best_logits.numpy().astype(np.float32),
+                label=d.val_labels,
+                metrics=np.array(json.dumps(metrics)),
+            )
+        ckpt = {
+            "model_state": st.best_model,
+            "ema_state": st.best_ema,
+            "config": self.cfg.model_dump(mode="json"),
+            "spec": d.spec.to_dict(),
+            "logit_offset": float(self.offset),
+            "best_metrics": st.best_metrics,
+            "best_epoch": st.best_epoch,
+            "cache_fingerprint": d.cache.fingerprint,
+            "covis_fingerprint": d.covis_fingerprint,
+            "fold": self.fold,
+            "train_prior": d.train_prior,
+        }
+        checkpoint.save(layout.checkpoint(self.fold), ckpt)
+        self.log.close()
+        layout.resume_checkpoint(self.fold).unlink(missing_ok=True)
+        return FoldResult(
+            fold=self.fold,
+            family="nn",
+            checkpoint=layout.checkpoint(self.fold),
+            oof_path=layout.oof_path(self.fold),
+            metrics=metrics,
+            prior_score=float(prior_only_score(d.val_labels)),
+            best_epoch=st.best_epoch,
+            seconds=time.perf_counter() - self.started,
+        )
+
+    def _resume(self) -> FoldState:
+        """Load the resume state into model, optimiser, ... when it belongs to this run; else start fresh."""
+        path = self.layout.resume_checkpoint(self.fold)
+        if not path.is_file():
+            return FoldState()
+        saved = checkpoint.load(path, "cpu")
+        if saved.get("identity") != self.identity:
+            log.info("fold %d: %s was saved under another config or cache; starting afresh", self.fold, path)
+            path.unlink()
+            return FoldState()
+        self.model.load_state_dict(saved["model"])
+        if self.ema is not None and saved["ema"] is not None:
+            self.ema.load_state_dict(saved["ema"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["rng_torch"])
+        if saved["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["rng_cuda"])
+        state = FoldState(**saved["state"])
+        log.info(
+            "fold %d: resuming after epoch %d (step %d) from %s", self.fold, state.epoch, state.step, path
+        )
+        return state
+
+
+def save_resume_state(trainer: FoldTrainer) -> None:
+    """Everything needed to continue after the epoch just finished (written atomically)."""
+    payload = {
+        "identity": trainer.identity,
+        "state": asdict(trainer.state),
+        "model": trainer.model.state_dict(),
+        "ema": trainer.ema.state_dict() if trainer.ema is not None else None,
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": trainer.scheduler.state_dict(),
+        "scaler": trainer.scaler.state_dict(),
+        "rng_torch": torch.get_rng_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    checkpoint.save(trainer.layout.resume_checkpoint(trainer.fold), payload)
+
+
+def _loss_fn(cfg: TossConfig):
+    """QNN-α's self-ensemble loss (two dropout passes) when configured, plain BCE otherwise."""
+    weight = cfg.model.qnn_alpha.aux_head_weight
+    if cfg.model.head == "qnn_alpha" and cfg.model.qnn_alpha.enabled and weight > 0:
+        from toss_core.models.qnn_alpha import self_ensemble_loss
+
+        return lambda fwd, batch, y: self_ensemble_loss(fwd(batch).float(), fwd(batch).float(), y, weight)
+    return lambda fwd, batch, y: F.binary_cross_entropy_with_logits(fwd(batch).float(), y)

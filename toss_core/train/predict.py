@@ -1,0 +1,67 @@
+"""Inference on a shard cache: rebuild a model from its checkpoint and compute true-prior logits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from toss_core.data.spec import FeatureSpec
+from toss_core.train import checkpoint
+from toss_core.train.batches import BatchSource, feature_fields, prefetched, to_tensors
+from toss_core.train.runtime import autocast
+
+
+def load_checkpoint(
+    path: str | Path, device: torch.device | str = "cpu"
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model of a fold checkpoint in eval mode on `device` (EMA weights when the run evaluated with
+    them and saved them), and the checkpoint dict. ArtifactError when the file is missing."""
+    from toss_core.config import TossConfig
+    from toss_core.models import build_model
+
+    ckpt = checkpoint.load(Path(path), "cpu")
+    cfg = TossConfig.model_validate(ckpt["config"])
+    model = build_model(FeatureSpec.from_dict(ckpt["spec"]), cfg)
+    use_ema = cfg.ema.eval_with_ema and ckpt.get("ema_state") is not None
+    model.load_state_dict(ckpt["ema_state"] if use_ema else ckpt["model_state"])
+    return model.to(device).eval(), ckpt
+
+
+@torch.no_grad()
+def predict_logits(
+    model: torch.nn.Module,
+    cache,
+    dense_cache,
+    batch_size: int,
+    device: torch.device | str,
+    logit_offset: float,
+    *,
+    spec: FeatureSpec | None = None,
+    rows: np.ndarray | None = None,
+    amp_dtype: torch.dtype | None = None,
+) -> np.ndarray:
+    """Logits (raw model logits + logit_offset, i.e. true-prior log-odds) for `rows` of `cache` (all rows
+    in cache order by default). `spec` limits the fields read to those the model uses; by default every
+    feature field of the cache is read."""
+    device = torch.device(device)
+    rows = (
+        np.arange(cache.n_rows, dtype=np.int64) if rows is None else np.sort(np.asarray(rows, dtype=np.int64))
+    )
+    spec = spec or FeatureSpec.from_manifest(cache.manifest)
+    source = BatchSource(cache, feature_fields(spec, cache.fields), dense_cache)
+    was_training = model.training
+    model.eval()
+    out = np.empty(rows.size, dtype=np.float32)
+    chunks = [rows[i : i + batch_size] for i in range(0, rows.size, batch_size)]
+    start = 0
+    for arrays in prefetched(source, chunks, depth=2):
+        with autocast(device, amp_dtype):
+            logits = model(to_tensors(arrays, device)).float()
+        n = logits.shape[0]
+        out[start : start + n] = logits.cpu().numpy()
+        start += n
+    model.train(was_training)
+    return out + np.float32(logit_offset)
