@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import make_config
 
+from toss_core import pipeline
 from toss_core.config import ConfigError
+from toss_core.data.reader import ShardedCache
 from toss_core.features.cooc import CovisAccumulator, prune_top_n
-from toss_core.features.covis import fit, make_plan, transform
+from toss_core.features.covis import build_covis_features, fit, make_plan, transform
 from toss_core.features.seqstats import sequence_features
 from toss_core.features.target import TargetAccumulator, pair_keys, recent_distinct_tokens
+from toss_core.layout import Layout
+from toss_core.train.folds import load_folds
 
 V = 6
 # Three left-aligned rows, 0 = padding: [1 2 3], [2 3], [4 4 1].
@@ -213,3 +219,95 @@ def test_plan_rejects_unknown_stat_and_field():
         make_plan(make_config("features.covis.target_fields=[hour]"), manifest)
     no_seq = {**manifest, "columns": {"seq": None, "cat": ["inventory_id"]}}
     assert make_plan(make_config(), no_seq).names == []
+
+
+# ---- the feature caches on the smoke data ------------------------------------------------------------
+
+
+def _layout_on(smoke_cached: Layout, tmp_path: Path, *overrides: str) -> Layout:
+    """A layout that reads the shared smoke caches and writes folds and features under tmp_path."""
+    shared = smoke_cached
+    cfg = make_config(
+        f"data.cache_dir={shared.cache_dir.resolve()}",
+        f"data.train_path={shared.train_path.resolve()}",
+        f"data.test_path={shared.test_path.resolve()}",
+        *overrides,
+    )
+    layout = Layout(cfg, root=tmp_path)
+    pipeline.assign_folds(cfg, layout)
+    return layout
+
+
+def test_feature_caches_are_shard_aligned_and_standardised(smoke_cached, tmp_path):
+    layout = _layout_on(smoke_cached, tmp_path)
+    result = build_covis_features(layout.cfg, layout)
+    seq_names = [s for s in layout.cfg.features.covis.stats if s != "target_rate"]
+    assert result.feature_names == [*seq_names, "target_rate_inventory_id", "target_rate_l_feat_14"]
+    assert not result.reused
+    for base_dir, feat_dir in ((layout.train_cache, result.train_dir), (layout.test_cache, result.test_dir)):
+        base, feats = ShardedCache(base_dir), ShardedCache(feat_dir)
+        assert [s["rows"] for s in feats.manifest["shards"]] == [s["rows"] for s in base.manifest["shards"]]
+        assert feats.manifest["columns"]["dense"] == result.feature_names
+        dense = feats.read_field("dense")
+        assert dense.dtype == np.float32 and dense.shape == (base.n_rows, len(result.feature_names))
+        assert np.isfinite(dense).all()
+    train_dense = ShardedCache(result.train_dir).read_field("dense")
+    np.testing.assert_allclose(train_dense.mean(axis=0), 0.0, atol=1e-4)
+    varying = train_dense.std(axis=0) > 0
+    assert varying.sum() >= len(result.feature_names) - 1
+    np.testing.assert_allclose(train_dense.std(axis=0)[varying], 1.0, atol=1e-3)
+
+
+def test_written_target_rates_are_out_of_fold(smoke_cached, tmp_path):
+    """The written train rates equal a direct OOF transform (fold ids line up with every shard)."""
+    layout = _layout_on(smoke_cached, tmp_path, "features.covis.stats=[target_rate]")
+    result = build_covis_features(layout.cfg, layout)
+    feats = ShardedCache(result.train_dir)
+    scale = feats.manifest["standardize"]
+    written = feats.read_field("dense") * np.array(scale["std"]) + np.array(scale["mean"])
+    train = ShardedCache(layout.train_cache)
+    plan = make_plan(layout.cfg, train.manifest)
+    folds = load_folds(layout).astype(np.int64)
+    fitted = fit(layout.cfg, train, plan, folds)
+    arrays = train.take(np.arange(train.n_rows), ["seq", "seq_len", "seq_len_raw", "cat", "label"])
+    np.testing.assert_allclose(
+        written, transform(layout.cfg, plan, fitted, arrays, folds), rtol=1e-5, atol=1e-6
+    )
+    in_fold = transform(layout.cfg, plan, fitted, arrays, None)
+    assert np.abs(in_fold - written).max() > 1e-4  # OOF really differs from statistics that saw the label
+
+
+def test_reuse_and_rebuild_on_config_change(smoke_cached, tmp_path):
+    layout = _layout_on(smoke_cached, tmp_path)
+    first = build_covis_features(layout.cfg, layout)
+    again = build_covis_features(layout.cfg, layout)
+    assert again.reused and again.feature_names == first.feature_names
+    before = ShardedCache(first.train_dir).read_field("dense")
+    changed = Layout(
+        layout.cfg.model_copy(update={"features": make_config("features.covis.window=1").features})
+    )
+    changed = Layout(changed.cfg, root=tmp_path)
+    changed.cfg.data.cache_dir = layout.cfg.data.cache_dir
+    rebuilt = build_covis_features(changed.cfg, changed)
+    assert not rebuilt.reused
+    after = ShardedCache(rebuilt.train_dir).read_field("dense")
+    assert not np.allclose(before, after)
+
+
+def test_no_sequence_config_writes_empty_width_caches(smoke_cached, tmp_path, caplog):
+    cfg = make_config(
+        "sequence.col=null",
+        f"data.train_path={smoke_cached.train_path.resolve()}",
+        f"data.test_path={smoke_cached.test_path.resolve()}",
+    )
+    layout = Layout(cfg, root=tmp_path)
+    pipeline.build_caches(cfg, layout)
+    pipeline.assign_folds(cfg, layout)
+    with caplog.at_level(logging.INFO, logger="toss"):
+        result = build_covis_features(cfg, layout)
+    assert result.feature_names == []
+    assert "no feature applies" in caplog.text
+    for base_dir, feat_dir in ((layout.train_cache, result.train_dir), (layout.test_cache, result.test_dir)):
+        dense = ShardedCache(feat_dir).read_field("dense")
+        assert dense.shape == (ShardedCache(base_dir).n_rows, 0)
+    assert build_covis_features(cfg, layout).reused

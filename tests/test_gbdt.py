@@ -12,6 +12,7 @@ from conftest import make_config
 from toss_core.errors import ArtifactError
 from toss_core.gbdt.features import IdEncoder, frequency_values, oof_target_matrix, oof_target_values
 from toss_core.layout import Layout
+from toss_core.metrics import evaluate_logits
 
 
 def test_frequency_encoding_values() -> None:
@@ -138,7 +139,9 @@ def test_sidecar_and_result(trained: tuple[Layout, dict]) -> None:
     assert meta["cache_fingerprint"] == ShardedCache(layout.train_cache).fingerprint
     assert meta["encoder"]["method"] == "target" and meta["encoder"]["columns"]
     assert set(meta["metrics"]) >= {"AUC", "AP", "WLL", "Score"} and meta["params"]["seed"] == layout.cfg.seed
-    assert 0.5 < result.metrics["AUC"] <= 1.0
+    with np.load(layout.oof_path(0, "gbdt")) as z:
+        assert result.metrics == pytest.approx(evaluate_logits(z["label"], z["logit"]))
+        assert json.loads(str(z["metrics"])) == pytest.approx(result.metrics)
 
 
 def test_predict_test_shape_and_fingerprint(trained: tuple[Layout, dict], tmp_path: Path) -> None:

@@ -170,3 +170,10 @@ def test_score_submission_missing_column(tmp_path: Path, truth_file: Path):
     pl.DataFrame({"ID": ["TEST_0000000"], "prob": [0.1]}).write_csv(sub)
     with pytest.raises(ValueError, match=r"nocol.csv: missing column\(s\) \['clicked'\]"):
         score_submission(sub, truth_file)
+
+
+def test_score_submission_unreadable_csv(tmp_path: Path, truth_file: Path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=r"empty\.csv: not a readable CSV"):
+        score_submission(empty, truth_file)

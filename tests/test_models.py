@@ -221,3 +221,14 @@ def test_field_grouping_needs_as_many_fields_as_heads() -> None:
     spec = FeatureSpec([], [], ["a", "b"], [], None, 0, 0)  # two numeric fields
     with pytest.raises(ValueError, match=r"model\.qnn_alpha\.heads=4"):
         build("model.qnn_alpha.pair_grouping=field", "model.qnn_alpha.heads=4", spec=spec)
+
+
+def test_state_dict_round_trip_rebuilds_the_same_model() -> None:
+    spec = make_spec(qtok=("inventory_id",))
+    overrides = ("sequence.query_same_vocab=[inventory_id]", "model.cat_embedding_dims={hour: 4}")
+    model = build(*overrides, spec=spec)
+    model.dare.recency_beta.data.fill_(0.3)
+    fresh = build_model(FeatureSpec.from_dict(spec.to_dict()), make_config(*overrides)).eval()
+    fresh.load_state_dict(model.state_dict())
+    batch = make_batch(spec)
+    torch.testing.assert_close(fresh(batch), model(batch))

@@ -74,7 +74,7 @@ def test_synthetic_regenerates_when_a_file_was_replaced(tmp_path: Path):
 
 def test_synthetic_paths_must_be_where_the_generator_writes(tmp_path: Path):
     cfg = make_config(*SMALL, "data.test_path=elsewhere/test.parquet")
-    with pytest.raises(DataError, match="data.test_path"):
+    with pytest.raises(DataError, match=r"data\.test_path"):
         prepare_raw(cfg, Layout(cfg, root=tmp_path))
 
 
@@ -170,8 +170,9 @@ def test_unusable_dtypes_are_reported(synthetic: Layout, tmp_path: Path):
     path = tmp_path / "typed.parquet"
     pq.write_table(table, path)
     problems = check_raw_schema(path, make_config(), "train")
-    assert problems == [f"{path}: sequence column 'seq' has type list<item: int32>, expected a string of "
-                        "comma-separated integer tokens"]  # fmt: skip
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{path}: sequence column 'seq' has type list<")
+    assert problems[0].endswith("expected a string of comma-separated integer tokens")
     numeric_strings = _rewrite(synthetic.train_path, tmp_path / "str.parquet", feat_a_1=pl.Utf8)
     assert check_raw_schema(numeric_strings, make_config(), "train") == []
 

@@ -51,6 +51,7 @@ def _cache_integrity_check(asset: str, kind: str) -> dg.AssetChecksDefinition:
     )
     def _check(toss: TossConfigResource) -> dg.AssetCheckResult:
         import pyarrow.parquet as pq
+
         from toss_core.data.reader import ShardedCache
 
         layout = toss.layout()
@@ -60,7 +61,7 @@ def _cache_integrity_check(asset: str, kind: str) -> dg.AssetChecksDefinition:
             root, source = layout.test_cache, layout.test_path
         try:
             cache = ShardedCache(root)
-            cache.verify()
+            files_checked = cache.verify()
         except TossError as exc:
             return _failed(exc, cache=md.path(root))
         parquet_rows = pq.read_metadata(source).num_rows
@@ -72,6 +73,7 @@ def _cache_integrity_check(asset: str, kind: str) -> dg.AssetChecksDefinition:
             metadata={
                 "cache_rows": dg.MetadataValue.int(cache.n_rows),
                 "parquet_rows": dg.MetadataValue.int(parquet_rows),
+                "files_checksummed": dg.MetadataValue.int(files_checked),
                 "fingerprint": dg.MetadataValue.text(cache.fingerprint),
             },
         )

@@ -1,32 +1,68 @@
 """The toss code location: `dagster dev -w workspace.yaml`, or `-m toss_assets.definitions`.
 
+Two environment variables, read when the code location loads, adapt it to a cluster
+(docs/scale_out.md):
+- TOSS_EXECUTOR=k8s runs every step in its own Kubernetes pod (dagster-k8s's k8s_job_executor;
+  needs the `scale` extra). Default: multiprocess, each step in its own local process.
+- TOSS_FOLD_RUNS=per_fold makes a backfill launch one run per fold partition (so each fold gets its
+  own run, pod and GPU) instead of one run over all folds. The single-run default is what lets
+  `dagster asset materialize --select '*' --partition-range …` run the whole graph from a shell.
+
 Import stays light (no torch): the multiprocess executor re-imports this module for every step, and
 toss_core imports its heavy modules inside the step functions.
 """
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from toss_assets.assets import ALL_ASSETS
+from toss_assets.assets.training import fold_model, gbdt_fold_model
 from toss_assets.checks import ALL_CHECKS
 from toss_assets.jobs import toss_fold_training, toss_pipeline
 from toss_assets.resources import TossConfigResource
 from toss_assets.schedules import nightly_rerun
 from toss_assets.sensors import raw_data_changed
 
+EXECUTOR_ENV = "TOSS_EXECUTOR"
+FOLD_RUNS_ENV = "TOSS_FOLD_RUNS"
 
-def build_definitions(executor: dg.ExecutorDefinition | None = None) -> dg.Definitions:
-    """The definitions; `executor` swaps the run executor (e.g. dagster-k8s's k8s_job_executor)."""
+
+def executor_named(name: str) -> dg.ExecutorDefinition | None:
+    """`multiprocess` (Dagster's default) or `k8s`."""
+    if name == "multiprocess":
+        return None
+    if name == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    raise ValueError(f"{EXECUTOR_ENV}={name!r}: expected 'multiprocess' or 'k8s'")
+
+
+def build_definitions(executor: str = "multiprocess", fold_runs: str = "single") -> dg.Definitions:
+    """The definitions for one executor and one fold-run policy (`single` or `per_fold`)."""
+    if fold_runs not in ("single", "per_fold"):
+        raise ValueError(f"{FOLD_RUNS_ENV}={fold_runs!r}: expected 'single' or 'per_fold'")
+    assets = list(ALL_ASSETS)
+    if fold_runs == "per_fold":
+        per_fold = dg.BackfillPolicy.multi_run(1)
+        assets = [
+            a.with_attributes(backfill_policy=per_fold) if a in (fold_model, gbdt_fold_model) else a
+            for a in assets
+        ]
     return dg.Definitions(
-        assets=ALL_ASSETS,
+        assets=assets,
         asset_checks=ALL_CHECKS,
         jobs=[toss_pipeline, toss_fold_training],
         schedules=[nightly_rerun],
         sensors=[raw_data_changed],
         resources={"toss": TossConfigResource()},
-        executor=executor,
+        executor=executor_named(executor),
     )
 
 
-defs = build_definitions()
+defs = build_definitions(
+    executor=os.environ.get(EXECUTOR_ENV, "multiprocess"), fold_runs=os.environ.get(FOLD_RUNS_ENV, "single")
+)

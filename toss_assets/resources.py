@@ -7,8 +7,8 @@ root, so `dagster dev` started from elsewhere still finds the shipped configs. `
 
     resources: {toss: {config: {overrides: ["train.epochs=1"]}}}
 
-Artifact paths (data, caches, runs) resolve against `root`, default the working directory: the same
-files the `toss` CLI reads and writes when started from that directory.
+Artifact paths (data, caches, runs) resolve against `root`, else `$TOSS_ROOT`, else the working
+directory: the same files the `toss` CLI reads and writes when started from that directory.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from toss_core.layout import Layout
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = "cfgs/demo.yaml"
 CONFIG_ENV = "TOSS_CONFIG"
+ROOT_ENV = "TOSS_ROOT"
 
 
 def resolve_config_path(path: str | None = None) -> Path:
@@ -46,11 +47,13 @@ class TossConfigResource(dg.ConfigurableResource):
         default_factory=list, description="key.path=value overrides, as `toss --set` (value read as YAML)"
     )
     root: str | None = Field(
-        default=None, description="directory that relative artifact paths resolve against; default: cwd"
+        default=None,
+        description=f"directory relative artifact paths resolve against; default ${ROOT_ENV}, then cwd",
     )
 
     def load(self) -> TossConfig:
         return load_config(resolve_config_path(self.config_path), list(self.overrides))
 
     def layout(self) -> Layout:
-        return Layout(self.load(), Path(self.root) if self.root else Path.cwd())
+        root = self.root or os.environ.get(ROOT_ENV)
+        return Layout(self.load(), Path(root) if root else Path.cwd())

@@ -111,7 +111,7 @@ class SequenceConfig(_Strict):
 
 
 class QNNAlphaConfig(_Strict):
-    enabled: bool = True
+    enabled: bool = Field(True, description="false = the MLP head even when model.head is qnn_alpha")
     feature_embed_dim: int = Field(16, gt=0)
     n_layers: int = Field(2, ge=1)
     heads: int = Field(2, ge=1)
@@ -123,8 +123,14 @@ class QNNAlphaConfig(_Strict):
     se_reduction: int = Field(4, ge=1)
     use_residual: bool = True
     norm: Literal["none", "batch", "layer"] = "layer"
-    pair_grouping: Literal["none", "field"] = "none"
-    aux_head_weight: float = Field(0.1, ge=0.0)
+    pair_grouping: Literal["none", "field"] = Field(
+        "none",
+        description="none: each quadratic head pairs its coordinates with the whole input; field: the fields "
+        "are cut into `heads` contiguous groups and each head pairs only within its group (block-diagonal)",
+    )
+    aux_head_weight: float = Field(
+        0.1, ge=0.0, description="weight of the self-ensemble consistency terms (two dropout passes)"
+    )
 
 
 class ModelConfig(_Strict):

@@ -280,9 +280,7 @@ def _nn_test_logits(cfg: TossConfig, layout: Layout, fold: int, test) -> np.ndar
         )
 
 
-def fold_test_logits(
-    cfg: TossConfig, layout: Layout, family: str, fold: int, test, train_fp: str
-) -> np.ndarray:
+def fold_test_logits(cfg: TossConfig, layout: Layout, family: str, fold: int, test) -> np.ndarray:
     """Compute one fold's test logits and save them to layout.test_logits_path(fold, family)."""
     if family == "nn":
         logits = _nn_test_logits(cfg, layout, fold, test)
@@ -367,6 +365,12 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
     from toss_core.data.reader import ShardedCache
 
     train, test = ShardedCache(layout.train_cache), ShardedCache(layout.test_cache)
+    test_made_from = test.manifest.get("fingerprint", {}).get("train_cache")
+    if test_made_from != train.fingerprint:
+        raise ArtifactError(
+            f"test cache {layout.test_cache} was built with the statistics of train cache {test_made_from}, "
+            f"but the current train cache {layout.train_cache} is {train.fingerprint}: rebuild the test cache"
+        )
     for family in families:
         for fold in range(cfg.cv.n_splits):
             _check_fingerprints(layout, family, fold, train.fingerprint)

@@ -147,8 +147,11 @@ def score_submission(sub_csv: str | Path, truth_parquet: str | Path) -> dict[str
     for path in (sub_csv, truth_parquet):
         if not path.is_file():
             raise ValueError(f"{path}: file not found")
-    sub = pl.read_csv(sub_csv, schema_overrides={"ID": pl.Utf8})
-    truth = pl.read_parquet(truth_parquet, columns=None)
+    try:
+        sub = pl.read_csv(sub_csv, schema_overrides={"ID": pl.Utf8})
+    except pl.exceptions.PolarsError as exc:
+        raise ValueError(f"{sub_csv}: not a readable CSV ({exc})") from exc
+    truth = pl.read_parquet(truth_parquet)
     for path, frame in ((sub_csv, sub), (truth_parquet, truth)):
         missing = [c for c in ("ID", "clicked") if c not in frame.columns]
         if missing:

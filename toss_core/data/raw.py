@@ -171,9 +171,11 @@ def prepare_raw(cfg: TossConfig, layout: Layout) -> RawResult:
     if not problems:
         train_num = resolve_numeric_columns(cfg, pq.ParquetFile(train).schema_arrow.names)
         test_names = set(pq.ParquetFile(test).schema_arrow.names)
-        missing = [c for c in train_num if c not in test_names]
-        if missing:
-            problems.append(f"{test}: missing numeric column(s) present in {train.name}: {missing}")
+        problems += [
+            f"{test}: missing numeric column '{c}' (present in {train})"
+            for c in train_num
+            if c not in test_names
+        ]
     if problems:
         raise DataError("raw data problems:\n  " + "\n  ".join(problems))
     truth = layout.truth_path

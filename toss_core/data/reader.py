@@ -8,6 +8,7 @@ global index with one fancy-index per touched shard, never a Python loop over ro
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import platform
 import time
@@ -55,8 +56,10 @@ def library_versions() -> dict[str, str]:
     import polars
     import pyarrow
 
-    from toss_core import __version__ as toss_version
-
+    try:
+        toss_version = importlib.metadata.version("toss")
+    except importlib.metadata.PackageNotFoundError:
+        toss_version = "unknown"
     return {
         "toss": toss_version,
         "python": platform.python_version(),
@@ -84,6 +87,10 @@ class ShardWriter:
         self.n_rows = 0
         self.bytes = 0
 
+    @property
+    def n_shards(self) -> int:
+        return len(self._shards)
+
     def __enter__(self) -> ShardWriter:
         return self
 
@@ -108,7 +115,7 @@ class ShardWriter:
         for name, array in arrays.items():
             rel = f"{name}.{index:05d}.npy"
             files[name] = {"path": rel, CHECKSUM: _save_npy(self.tmp_dir / rel, array)}
-            self.bytes += array.nbytes
+            self.bytes += (self.tmp_dir / rel).stat().st_size
         n = next(iter(rows.values()))
         self._shards.append({"index": index, "rows": n, "offset": self.n_rows, "files": files})
         self.n_rows += n
@@ -124,7 +131,9 @@ class ShardWriter:
                 if np.dtype(spec["dtype"]).kind == "U" == np.dtype(want["dtype"]).kind:
                     want["dtype"] = max(spec["dtype"], want["dtype"], key=lambda d: np.dtype(d).itemsize)
                 else:
-                    raise ValueError(f"ShardWriter.add: field '{name}' dtype {spec['dtype']} != {want['dtype']}")
+                    raise ValueError(
+                        f"ShardWriter.add: field '{name}' dtype {spec['dtype']} != {want['dtype']}"
+                    )
 
     def commit(self, manifest_extra: dict[str, Any]) -> Path:
         """Write manifest.json (last) and atomically rename the directory onto `out_dir`."""
@@ -143,20 +152,27 @@ class ShardWriter:
             "fields": self._fields,
             "shards": self._shards,
         }
-        (self.tmp_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
+        try:
+            (self.tmp_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str))
+        except BaseException as exc:
+            self.abort(exc)
+            raise
         self._stack.close()
         return self.out_dir
 
     def abort(self, exc: BaseException | None = None) -> None:
         """Drop everything written so far (the temporary directory is removed)."""
-        self._stack.__exit__(type(exc) if exc else RuntimeError, exc or RuntimeError("aborted"), None)
+        exc = exc or RuntimeError("ShardWriter aborted")
+        self._stack.__exit__(type(exc), exc, exc.__traceback__)
 
 
 def read_manifest(root: str | Path) -> dict[str, Any]:
     """Load and check a cache manifest; ArtifactError when it is missing, torn or of an unknown format."""
     path = Path(root) / MANIFEST
     if not path.is_file():
-        raise ArtifactError(f"{path}: no cache manifest (the cache was never built or its build did not finish)")
+        raise ArtifactError(
+            f"{path}: no cache manifest (the cache was never built or its build did not finish)"
+        )
     try:
         manifest = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -270,6 +286,8 @@ class ShardedCache:
                     raise ArtifactError(f"{path}: shard file of field '{name}' is missing")
                 found = _crc_file(path)
                 if found != entry[CHECKSUM]:
-                    raise ArtifactError(f"{path}: checksum mismatch, manifest {entry[CHECKSUM]}, file {found}")
+                    raise ArtifactError(
+                        f"{path}: checksum mismatch, manifest {entry[CHECKSUM]}, file {found}"
+                    )
                 checked += 1
         return checked

@@ -11,7 +11,8 @@ Manifest contract (written by toss_core.data.cache, read here and by toss_core.d
       "n_rows": int,
       "fields": {name: {"dtype": str, "shape": [per-row dims]}},   # cat, num, isna, seq, seq_len, qtok,
                                                                    # label (train), id (test), dense (features)
-      "shards": [{"index": i, "rows": n, "offset": first_row, "files": {field: {"path": str, "sha256": str}}}],
+      "checksum": "crc32",                                         # algorithm of the per-file checksums
+      "shards": [{"index": i, "rows": n, "offset": first_row, "files": {field: {"path": str, "crc32": str}}}],
       "columns": {"cat": [...], "num": [...], "isna": [...], "qtok": [...], "dense": [...],
                   "seq": str | None, "label": str | None, "id": str | None},
       "cat_cardinalities": [int, ...],   # ids per cat column, 0 = null/unknown included

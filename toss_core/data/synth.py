@@ -21,6 +21,9 @@ lognormal: median 450·seq_len_scale, σ = 0.9, clipped to [1, 14000].
 
 The ad hierarchy: creative (l_feat_12, 5000) → ad set (l_feat_14, 3200) → campaign (l_feat_11, 1500);
 a row's creative is drawn from a lognormal popularity. Each ad set targets one interest cluster.
+l_feat_2..10 are creative attributes, l_feat_1/13/16 are Bernoulli(0.3/0.5/0.15); the other numeric
+columns are driven by a 4-dimensional user factor plus noise. Columns not in the table below carry
+no direct effect (only their correlation with the user factor).
 
 True click logit η = b0 + Σ effects below; p_true = sigmoid(η); clicked ~ Bernoulli(p_true).
 x_col is the standardised latent value behind a numeric column (the column itself is a monotone
@@ -35,12 +38,12 @@ transform of it: identity, exp, count or rate), `recent` = the last RECENT_K = 1
 | ad set / campaign / creative  | tables on l_feat_14 / l_feat_11 / l_feat_12               | sd .45/.35/.2 |
 | l_feat_1 (binary)             | +0.3·l_feat_1                                             | 0.3       |
 | history_a_1 (saturating)      | 0.6·tanh(1.5·x)                                           | ±0.6      |
-| feat_a_3 (hinge)              | 0.4·max(x, 0)                                             | ≈0.4/sd   |
+| feat_a_3 (hinge)              | 0.4·max(x, 0)                                             | 0.4 per sd|
 | history_b_2 (quadratic)       | −0.25·x²                                                  | 0.25      |
 | feat_e_3 (periodic; 10% null) | 0.3·sin(2x)                                               | ±0.3      |
 | inventory × age_group         | table [18, 8]                                             | sd 0.3    |
 | hour × inventory              | +0.5 at night (0–5 h) for 4 inventories                   | 0.5       |
-| history_a_1 × l_feat_16       | 0.4·x·l_feat_16                                           | 0.4/sd    |
+| history_a_1 × l_feat_16       | 0.4·x·l_feat_16                                           | 0.4 per sd|
 | target-aware sequence         | 2.0 · share of `recent` in the ad set's cluster           | 0 … 2.0   |
 | inventory × recent interests  | mean over `recent` of G[inventory, token cluster]         | sd 0.4    |
 | sequence length               | 0.3·tanh((ln len − ln median)/0.9)                        | ±0.3      |
@@ -69,7 +72,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from toss_core.atomic import atomic_path, write_json
-from toss_core.metrics import evaluate_logits, prior_only_score, prior_shift
+from toss_core.metrics import evaluate_logits, prior_only_score, prior_shift, sigmoid
 from toss_core.progress import Progress
 
 log = logging.getLogger("toss")
@@ -117,6 +120,7 @@ ID_FEATS = {"l_feat_11": "campaign", "l_feat_12": "creative", "l_feat_14": "adse
 BINARY_FEATS = {"l_feat_1": 0.3, "l_feat_13": 0.5, "l_feat_16": 0.15}  # P(value = 1)
 AD_FEATS = [f"l_feat_{i}" for i in range(2, 11)]  # attributes of the creative
 LATENT_COLUMNS = [c for c in NUM_COLUMNS if c not in ID_FEATS and c not in BINARY_FEATS and c not in AD_FEATS]
+LATENT_INDEX = {name: j for j, name in enumerate(LATENT_COLUMNS)}
 USER_DIM = 4
 # 0 gaussian, 1 exp (skewed positive), 2 count, 3 rate in [0, 1]
 _TRANSFORMS_BY_GROUP = {"l_feat": (0, 2), "feat": (0, 1, 2), "history": (1, 2, 3)}
@@ -126,21 +130,15 @@ NULL_BLOCK_COLS = ["gender", "age_group"] + [
 NULL_BLOCK_RATE, NULL_FEAT_A_RATE, NULL_FEAT_E3_RATE = 0.0016, 0.0018, 0.10
 
 
-def train_schema() -> pa.Schema:
-    return pa.schema(
-        [(c, pa.string()) for c in [*CAT_COLUMNS, "seq"]]
-        + [(c, pa.float32()) for c in NUM_COLUMNS]
-        + [("clicked", pa.int32())]
-    )
+def _arrow_type(column: str) -> pa.DataType:
+    if column in ("ID", *CAT_COLUMNS, "seq"):
+        return pa.string()
+    return pa.int32() if column == "clicked" else pa.float32()
 
 
-def test_schema() -> pa.Schema:
-    s = train_schema()
-    return pa.schema([("ID", pa.string()), *[(f.name, f.type) for f in s if f.name != "clicked"]])
-
-
-def truth_schema() -> pa.Schema:
-    return pa.schema([("ID", pa.string()), ("clicked", pa.int32()), ("p_true", pa.float64())])
+TRAIN_SCHEMA = pa.schema([(c, _arrow_type(c)) for c in TOSS_COLUMNS])
+TEST_SCHEMA = pa.schema([(c, _arrow_type(c)) for c in TEST_COLUMNS])
+TRUTH_SCHEMA = pa.schema([("ID", pa.string()), ("clicked", pa.int32()), ("p_true", pa.float64())])
 
 
 @dataclass(frozen=True)
@@ -159,10 +157,10 @@ class _Params:
     adset_ids: np.ndarray
     creative_ids: np.ndarray
     creative_attrs: np.ndarray  # [N_CREATIVE, len(AD_FEATS)]
-    p_gender: np.ndarray
-    p_age: np.ndarray
-    p_inventory: np.ndarray
-    p_hour: np.ndarray
+    gender_cdf: np.ndarray
+    age_cdf: np.ndarray
+    inventory_cdf: np.ndarray
+    hour_cdf: np.ndarray
     loadings: np.ndarray  # [len(LATENT_COLUMNS), USER_DIM]
     noise_scale: np.ndarray
     transform: np.ndarray
@@ -177,9 +175,12 @@ class _Params:
     eff_inv_cluster: np.ndarray  # [18, N_CLUSTERS]
 
 
+def _cdf(weights: np.ndarray) -> np.ndarray:
+    return np.cumsum(weights) / weights.sum()
+
+
 def _zipf_cdf(n: int, s: float) -> np.ndarray:
-    w = 1.0 / np.arange(1, n + 1) ** s
-    return np.cumsum(w) / w.sum()
+    return _cdf(1.0 / np.arange(1, n + 1) ** s)
 
 
 def _token_lut(token_of: np.ndarray, rank_cdf: np.ndarray) -> np.ndarray:
@@ -211,8 +212,6 @@ def _draw_params(seed: int) -> _Params:
     )
     loadings = rng.normal(0.0, 0.35, (n_lat, USER_DIM))
     noise_scale = np.sqrt(np.clip(1.0 - (loadings**2).sum(1), 0.1, None))
-    hours = np.arange(24)
-    p_hour = 1.0 + 0.7 * np.sin(2 * np.pi * (hours - 8) / 24)
     n_inv = len(INVENTORY_VALUES)
     night = np.zeros(n_inv)
     night[rng.choice(n_inv, 4, replace=False)] = 1.0
@@ -220,8 +219,8 @@ def _draw_params(seed: int) -> _Params:
         token_of=token_of,
         token_cluster=token_cluster,
         token_lut=_token_lut(token_of, _zipf_cdf(TOKENS_PER_CLUSTER, 1.1)),
-        cluster_cdf=np.cumsum(cluster_w) / cluster_w.sum(),
-        creative_cdf=np.cumsum(creative_w) / creative_w.sum(),
+        cluster_cdf=_cdf(cluster_w),
+        creative_cdf=_cdf(creative_w),
         creative_adset=_cover(rng, N_ADSET, N_CREATIVE),
         adset_campaign=_cover(rng, N_CAMPAIGN, N_ADSET),
         adset_cluster=rng.integers(0, N_CLUSTERS, N_ADSET),
@@ -229,10 +228,10 @@ def _draw_params(seed: int) -> _Params:
         adset_ids=np.sort(rng.choice(40_000, N_ADSET, replace=False)).astype(np.float64),
         creative_ids=np.sort(rng.choice(60_000, N_CREATIVE, replace=False)).astype(np.float64),
         creative_attrs=np.round(rng.lognormal(0.0, 1.0, (N_CREATIVE, len(AD_FEATS))), 2),
-        p_gender=np.array([0.52, 0.48]),
-        p_age=_normalise(rng.dirichlet(np.full(len(AGE_VALUES), 4.0))),
-        p_inventory=_normalise(rng.lognormal(0.0, 1.0, n_inv)),
-        p_hour=_normalise(p_hour),
+        gender_cdf=_cdf(np.array([0.52, 0.48])),
+        age_cdf=_cdf(rng.dirichlet(np.full(len(AGE_VALUES), 4.0))),
+        inventory_cdf=_cdf(rng.lognormal(0.0, 1.0, n_inv)),
+        hour_cdf=_cdf(1.0 + 0.7 * np.sin(2 * np.pi * (np.arange(24) - 8) / 24)),
         loadings=loadings,
         noise_scale=noise_scale,
         transform=transform,
@@ -248,20 +247,9 @@ def _draw_params(seed: int) -> _Params:
     )
 
 
-def _normalise(w: np.ndarray) -> np.ndarray:
-    return w / w.sum()
-
-
 def _pick(rng: np.random.Generator, cdf: np.ndarray, n: int) -> np.ndarray:
     """n draws of an index from a cumulative distribution (inverse-CDF, vectorised)."""
     return np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), cdf.size - 1)
-
-
-def _cdf(p: np.ndarray) -> np.ndarray:
-    return np.cumsum(p) / p.sum()
-
-
-LATENT_INDEX = {name: j for j, name in enumerate(LATENT_COLUMNS)}
 
 
 @dataclass
@@ -273,7 +261,7 @@ class _Block:
     cat_idx: dict[str, np.ndarray]
     num: dict[str, np.ndarray]
     null: dict[str, np.ndarray]
-    lengths: np.ndarray
+    lengths: np.ndarray  # tokens per row in `tokens` (the full length unless drawn recent_only)
     tokens: np.ndarray
     eta: np.ndarray
 
@@ -294,11 +282,16 @@ def _observe(latent: np.ndarray, transform: np.ndarray) -> np.ndarray:
 
 
 def _draw_sequences(
-    p: _Params, rng: np.random.Generator, n: int, seq_len_scale: float
+    p: _Params, rng: np.random.Generator, n: int, seq_len_scale: float, keep_last: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row lengths and the flat token array: runs of one interest cluster, Zipf tokens inside."""
+    """Per-row lengths and the flat token array: runs of one interest cluster, Zipf tokens inside.
+
+    With keep_last, tokens are drawn only for the last min(length, keep_last) positions of each row.
+    Run clusters are i.i.d. draws from the user's interests and run breaks are memoryless, so those
+    tokens have exactly the distribution of the tail of the full sequence (cheap intercept sampling)."""
     median = max(SEQ_MEDIAN * seq_len_scale, 1.0)
-    lengths = np.clip(np.rint(rng.lognormal(np.log(median), SEQ_SIGMA, n)), 1, SEQ_MAX).astype(np.int64)
+    full = np.clip(np.rint(rng.lognormal(np.log(median), SEQ_SIGMA, n)), 1, SEQ_MAX).astype(np.int64)
+    lengths = full if keep_last is None else np.minimum(full, keep_last)
     interests = _pick(rng, p.cluster_cdf, n * USER_INTERESTS).reshape(n, USER_INTERESTS)
     weight_cdf = np.cumsum(rng.dirichlet(np.ones(USER_INTERESTS), n), axis=1)
     total = int(lengths.sum())
@@ -312,7 +305,7 @@ def _draw_sequences(
     run_cluster = interests[run_row, slot]
     cluster = np.repeat(run_cluster.astype(np.int32), np.diff(np.r_[run_start, total]))
     uniform12 = np.frombuffer(rng.bytes(2 * total), np.uint16) >> (16 - _LUT_BITS)
-    return lengths, p.token_lut[(cluster << _LUT_BITS) | uniform12]
+    return full, p.token_lut[(cluster << _LUT_BITS) | uniform12]
 
 
 def _recent_effects(
@@ -332,13 +325,16 @@ def _recent_effects(
     return share / k, affinity / k
 
 
-def _draw_block(p: _Params, rng: np.random.Generator, n: int, seq_len_scale: float) -> _Block:
+def _draw_block(
+    p: _Params, rng: np.random.Generator, n: int, seq_len_scale: float, recent_only: bool = False
+) -> _Block:
+    """One block of rows; recent_only draws just the tokens the click model reads (for calibration)."""
     cat_idx = {
-        "gender": _pick(rng, _cdf(p.p_gender), n),
-        "age_group": _pick(rng, _cdf(p.p_age), n),
-        "inventory_id": _pick(rng, _cdf(p.p_inventory), n),
+        "gender": _pick(rng, p.gender_cdf, n),
+        "age_group": _pick(rng, p.age_cdf, n),
+        "inventory_id": _pick(rng, p.inventory_cdf, n),
         "day_of_week": rng.integers(0, len(DOW_VALUES), n),
-        "hour": _pick(rng, _cdf(p.p_hour), n),
+        "hour": _pick(rng, p.hour_cdf, n),
     }
     creative = _pick(rng, p.creative_cdf, n)
     adset = p.creative_adset[creative]
@@ -359,11 +355,12 @@ def _draw_block(p: _Params, rng: np.random.Generator, n: int, seq_len_scale: flo
     observed = _observe(latent, p.transform)
     for j, name in enumerate(LATENT_COLUMNS):
         num[name] = observed[j]
-    lengths, tokens = _draw_sequences(p, rng, n, seq_len_scale)
+    lengths, tokens = _draw_sequences(p, rng, n, seq_len_scale, RECENT_K if recent_only else None)
+    drawn = np.minimum(lengths, RECENT_K) if recent_only else lengths
 
     inv, age, hour = cat_idx["inventory_id"], cat_idx["age_group"], cat_idx["hour"]
     x = {c: latent[LATENT_INDEX[c]] for c in ("history_a_1", "feat_a_3", "history_b_2", "feat_e_3")}
-    share, affinity = _recent_effects(p, tokens, lengths, p.adset_cluster[adset], inv)
+    share, affinity = _recent_effects(p, tokens, drawn, p.adset_cluster[adset], inv)
     z_len = (np.log(lengths) - np.log(max(SEQ_MEDIAN * seq_len_scale, 1.0))) / SEQ_SIGMA
     eta = (
         p.eff_inventory[inv]
@@ -392,7 +389,7 @@ def _draw_block(p: _Params, rng: np.random.Generator, n: int, seq_len_scale: flo
     null = {c: block for c in NULL_BLOCK_COLS}
     null.update({f"feat_a_{i}": feat_a for i in range(1, NUM_GROUPS["feat_a"] + 1)})
     null["feat_e_3"] = block | (rng.random(n) < NULL_FEAT_E3_RATE)
-    return _Block(n, cat_idx, num, null, lengths, tokens, eta)
+    return _Block(n, cat_idx, num, null, drawn, tokens, eta)
 
 
 def _token_bytes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -443,27 +440,22 @@ def _test_ids(start: int, n: int) -> pa.Array:
     return pc.binary_join_element_wise("TEST_", digits, "")
 
 
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
 def _iter_blocks(
-    p: _Params, seed: int, split: int, n_rows: int, seq_len_scale: float
+    p: _Params, seed: int, split: int, n_rows: int, seq_len_scale: float, recent_only: bool = False
 ) -> Iterator[tuple[int, np.random.Generator, _Block]]:
     """Blocks of one split, each from its own stream (seed, split, block index): chunk-size free."""
     for b, start in enumerate(range(0, n_rows, BLOCK_ROWS)):
         rng = np.random.default_rng([seed, split, b])
-        yield start, rng, _draw_block(p, rng, min(BLOCK_ROWS, n_rows - start), seq_len_scale)
+        yield start, rng, _draw_block(p, rng, min(BLOCK_ROWS, n_rows - start), seq_len_scale, recent_only)
 
 
 _SPLIT_CALIBRATION, _SPLIT_TRAIN, _SPLIT_TEST = 1, 2, 3
 
 
-def solve_intercept(p: _Params, seed: int, seq_len_scale: float, rows: int = 4 * BLOCK_ROWS) -> float:
+def solve_intercept(p: _Params, seed: int, seq_len_scale: float, rows: int = 8 * BLOCK_ROWS) -> float:
     """The intercept whose mean click probability on a calibration sample is CLICK_RATE (bisection)."""
-    eta = np.concatenate(
-        [b.eta for _, _, b in _iter_blocks(p, seed, _SPLIT_CALIBRATION, rows, seq_len_scale)]
-    )
+    blocks = _iter_blocks(p, seed, _SPLIT_CALIBRATION, rows, seq_len_scale, recent_only=True)
+    eta = np.concatenate([b.eta for _, _, b in blocks])
     lo, hi = -20.0, 10.0
     for _ in range(60):
         mid = 0.5 * (lo + hi)
@@ -473,7 +465,7 @@ def solve_intercept(p: _Params, seed: int, seq_len_scale: float, rows: int = 4 *
 
 @functools.lru_cache(maxsize=4)
 def _model(seed: int, seq_len_scale: float) -> tuple[_Params, float]:
-    """Parameters and intercept of a seed, cached: the intercept costs a 32k-row calibration sample."""
+    """Parameters and intercept of a seed, cached: the intercept costs a 64k-row calibration sample."""
     p = _draw_params(seed)
     return p, solve_intercept(p, seed, seq_len_scale)
 
@@ -601,7 +593,7 @@ def generate(
     with ExitStack() as files:
         tmp = {k: files.enter_context(atomic_path(path)) for k, path in paths.items()}
         progress = Progress("synthetic train", train_rows)
-        with _ChunkedWriter(tmp["train"], train_schema(), chunk_rows) as train:
+        with _ChunkedWriter(tmp["train"], TRAIN_SCHEMA, chunk_rows) as train:
             for _, rng, block in _iter_blocks(p, seed, _SPLIT_TRAIN, train_rows, seq_len_scale):
                 y = (rng.random(block.n) < sigmoid(block.eta + intercept)).astype(np.int32)
                 train.add({**_feature_arrays(block), "clicked": pa.array(y)})
@@ -609,8 +601,8 @@ def generate(
                 progress.update(block.n)
         progress = Progress("synthetic test", test_rows)
         with (
-            _ChunkedWriter(tmp["test"], test_schema(), chunk_rows) as test,
-            _ChunkedWriter(tmp["truth"], truth_schema(), chunk_rows) as truth,
+            _ChunkedWriter(tmp["test"], TEST_SCHEMA, chunk_rows) as test,
+            _ChunkedWriter(tmp["truth"], TRUTH_SCHEMA, chunk_rows) as truth,
         ):
             for start, rng, block in _iter_blocks(p, seed, _SPLIT_TEST, test_rows, seq_len_scale):
                 p_true = sigmoid(block.eta + intercept)

@@ -66,40 +66,50 @@ class CovisAccumulator:
 
     def add(self, seq: np.ndarray, seq_len: np.ndarray) -> None:
         """Accumulate one chunk: seq int [n, L] left-aligned, seq_len int [n] kept lengths."""
-        seq = np.asarray(seq, dtype=np.int64)
+        seq = np.asarray(seq)
         lengths = np.minimum(np.asarray(seq_len, dtype=np.int64), seq.shape[1])
         if seq.size and (seq.min() < 0 or seq.max() >= self.vocab):
             raise DataError(
                 f"sequence token ids must lie in 0..{self.vocab - 1} (manifest seq_vocab_size), "
                 f"found {seq.min()}..{seq.max()}"
             )
-        real = real_mask(seq, lengths)
         v = self.vocab
-        self._pop += np.bincount(seq[real], minlength=v)
-        n_pos = seq.shape[1]
-        age = np.clip(lengths[:, None] - 1 - np.arange(n_pos)[None, :], 0, None)  # 0 = newest real token
-        decay = np.exp(-np.arange(n_pos) / self.recency_tau)  # weight by age, read from a table
+        # Every position outside the kept length becomes the padding id 0, so pairs touching padding land
+        # in row or column 0 of the accumulators and self pairs on the diagonal: `finish` clears both,
+        # and no per-offset boolean mask is needed.
+        tok = np.where(real_mask(seq, lengths), seq, 0).astype(np.int32)
+        self._pop += np.bincount(tok.ravel(), minlength=v)
+        n_pos = tok.shape[1]
+        weight = None
+        if self.weights == "recency":
+            age = np.clip(lengths[:, None] - 1 - np.arange(n_pos)[None, :], 0, None)  # 0 = newest token
+            weight = np.exp(-np.arange(n_pos) / self.recency_tau)[age]
         for d in range(1, min(self.window, n_pos - 1) + 1):
-            old, new = seq[:, :-d], seq[:, d:]
-            valid = real[:, d:]  # left-aligned: a real newer token implies a real older one
-            pair = old * v + new
+            pair = (tok[:, :-d] * v + tok[:, d:]).ravel()  # the newer token of the pair sits at column d..
             if d == 1:
-                self._trans += np.bincount(pair[valid], minlength=v * v)
-            valid = valid & (old != new)
-            w = None
-            if self.weights == "recency":
-                w = decay[age[:, d:][valid]]
-            self._covis += np.bincount(pair[valid], weights=w, minlength=v * v)
+                self._trans += np.bincount(pair, minlength=v * v)
+            w = None if weight is None else weight[:, d:].ravel()
+            self._covis += np.bincount(pair, weights=w, minlength=v * v)
 
     def finish(self, top_n: int) -> CovisModel:
-        """Symmetrise, prune to the top_n neighbours per token and normalise the transitions."""
+        """Drop padding and self pairs, symmetrise, prune to top_n per token, normalise the transitions."""
         v = self.vocab
-        c = self._covis.reshape(v, v)
-        covis = prune_top_n(c + c.T, top_n).astype(np.float32)
-        t = self._trans.reshape(v, v)
+        c = self._covis.reshape(v, v).copy()
+        np.fill_diagonal(c, 0.0)
+        c = _without_padding(c + c.T)
+        covis = prune_top_n(c, top_n).astype(np.float32)
+        t = _without_padding(self._trans.reshape(v, v).copy())
         out_deg = t.sum(axis=1, keepdims=True)
         transition = np.divide(t, out_deg, out=np.zeros_like(t), where=out_deg > 0).astype(np.float32)
-        return CovisModel(covis=covis, transition=transition, popularity=self._pop.copy())
+        pop = self._pop.copy()
+        pop[0] = 0.0
+        return CovisModel(covis=covis, transition=transition, popularity=pop)
+
+
+def _without_padding(mat: np.ndarray) -> np.ndarray:
+    mat[0, :] = 0.0
+    mat[:, 0] = 0.0
+    return mat
 
 
 def prune_top_n(mat: np.ndarray, top_n: int) -> np.ndarray:

@@ -206,18 +206,70 @@ def _existing(path: Path, fp: str, n_rows: int):
     return cache
 
 
-def _manifest_extra(plan: Plan, fp: str, inputs: str, mean: np.ndarray, std: np.ndarray, info: dict) -> dict:
-    return {
-        "columns": {"dense": list(plan.names)},
-        "fingerprint": {"input": inputs, "config": fp, "cache": fp},
-        "standardize": {"mean": mean.tolist(), "std": std.tolist()},
-        "covis": info,
-    }
+def _standardize(mean: np.ndarray, std: np.ndarray) -> dict:
+    return {"standardize": {"mean": mean.tolist(), "std": std.tolist()}}
+
+
+def _write_train(
+    cfg: TossConfig, layout: Layout, train, plan: Plan, fitted: Fitted, folds: np.ndarray | None, extra: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """Compute train features once, keep them raw on disk, then write them standardised by their mean/std."""
+    from toss_core.data.reader import ShardWriter
+
+    fields = _fields_for(plan, train=True) if plan.needs_sequence else ["label"]
+    n_feat = len(plan.names)
+    layout.covis_train.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=layout.covis_train.parent, prefix=".raw-") as tmp:
+        total, total_sq, raw_paths = np.zeros(n_feat), np.zeros(n_feat), []
+        progress = Progress("covis train features", train.n_rows)
+        for offset, arrays in train.iter_shards(fields):
+            shard_folds = None if folds is None else folds[offset : offset + _n_rows(arrays)]
+            raw = transform(cfg, plan, fitted, arrays, shard_folds)
+            total += raw.sum(axis=0)
+            total_sq += np.square(raw).sum(axis=0)
+            path = Path(tmp) / f"raw_{len(raw_paths):05d}.npy"
+            np.save(path, raw)
+            raw_paths.append(path)
+            progress.update(len(raw))
+        progress.finish()
+        n = max(train.n_rows, 1)
+        mean = total / n
+        std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
+        std = np.where(std > 1e-12, std, 1.0)  # a constant feature stays 0 after centring
+        with ShardWriter(layout.covis_train, "features") as writer:
+            for path in raw_paths:
+                writer.add({"dense": ((np.load(path) - mean) / std).astype(np.float32)})
+            writer.commit({**extra, **_standardize(mean, std)})
+    return mean, std
+
+
+def _write_test(
+    cfg: TossConfig,
+    layout: Layout,
+    test,
+    plan: Plan,
+    fitted: Fitted,
+    scale: tuple[np.ndarray, np.ndarray],
+    extra: dict,
+) -> None:
+    """Test features (target rates from all train rows), standardised with the train mean/std."""
+    from toss_core.data.reader import ShardWriter
+
+    fields = _fields_for(plan, train=False) if plan.needs_sequence else ["id"]
+    mean, std = scale
+    progress = Progress("covis test features", test.n_rows)
+    with ShardWriter(layout.covis_test, "features") as writer:
+        for _, arrays in test.iter_shards(fields):
+            raw = transform(cfg, plan, fitted, arrays, None)
+            writer.add({"dense": ((raw - mean) / std).astype(np.float32)})
+            progress.update(len(raw))
+        writer.commit({**extra, **_standardize(mean, std)})
+    progress.finish()
 
 
 def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
     """Build (or reuse) the train and test feature caches; see the module docstring."""
-    from toss_core.data.reader import ShardedCache, ShardWriter
+    from toss_core.data.reader import ShardedCache
 
     start = time.perf_counter()
     train = ShardedCache(layout.train_cache)
@@ -253,46 +305,26 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
                 f"{layout.folds_path} holds {folds.size} fold ids, the train cache has {train.n_rows} rows"
             )
     fitted = fit(cfg, train, plan, folds) if plan.needs_sequence else Fitted(model=None, tables={})
-    info = _fit_info(fitted, plan)
-    inputs = f"{train.fingerprint}+{test.fingerprint}"
-    fields = _fields_for(plan, train=True) if plan.needs_sequence else ["label"]
-    test_fields = _fields_for(plan, train=False) if plan.needs_sequence else ["id"]
-    n_feat = len(plan.names)
+    extra = {
+        "columns": {"dense": list(plan.names)},
+        "fingerprint": {
+            "input": f"{train.fingerprint}+{test.fingerprint}",
+            "config": cfg.section_fingerprint("features.covis"),
+            "cache": fp,
+        },
+        "covis": _fit_info(fitted, plan),
+    }
 
-    layout.covis_train.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=layout.covis_train.parent, prefix=".raw-") as tmp:
-        # Train features are computed once, kept raw on disk, then standardised with their own mean/std.
-        total, total_sq, raw_paths = np.zeros(n_feat), np.zeros(n_feat), []
-        progress = Progress("covis train features", train.n_rows)
-        for offset, arrays in train.iter_shards(fields):
-            shard_folds = None if folds is None else folds[offset : offset + _n_rows(arrays)]
-            raw = transform(cfg, plan, fitted, arrays, shard_folds)
-            total += raw.sum(axis=0)
-            total_sq += np.square(raw).sum(axis=0)
-            path = Path(tmp) / f"raw_{len(raw_paths):05d}.npy"
-            np.save(path, raw)
-            raw_paths.append(path)
-            progress.update(len(raw))
-        progress.finish()
-        mean = total / max(train.n_rows, 1)
-        std = np.sqrt(np.maximum(total_sq / max(train.n_rows, 1) - mean**2, 0.0))
-        std = np.where(std > 1e-12, std, 1.0)
-        extra = _manifest_extra(plan, fp, inputs, mean, std, info)
-
-        writer = ShardWriter(layout.covis_train, "features")
-        for path in raw_paths:
-            writer.add({"dense": ((np.load(path) - mean) / std).astype(np.float32)})
-        writer.commit(extra)
-
-    writer = ShardWriter(layout.covis_test, "features")
-    progress = Progress("covis test features", test.n_rows)
-    for _, arrays in test.iter_shards(test_fields):
-        raw = transform(cfg, plan, fitted, arrays, None)
-        writer.add({"dense": ((raw - mean) / std).astype(np.float32)})
-        progress.update(len(raw))
-    writer.commit(extra)
+    scale = _write_train(cfg, layout, train, plan, fitted, folds, extra)
+    _write_test(cfg, layout, test, plan, fitted, scale, extra)
     seconds = time.perf_counter() - start
-    progress.finish(f"covis built in {seconds:.1f}s")
+    log.info(
+        "covis: %d features for %d + %d rows built in %.1fs",
+        len(plan.names),
+        train.n_rows,
+        test.n_rows,
+        seconds,
+    )
     return CovisResult(
         train_dir=layout.covis_train,
         test_dir=layout.covis_test,

@@ -246,6 +246,12 @@ def predict_test(cfg: TossConfig, layout: Layout, fold: int) -> np.ndarray:
             f"{train.fingerprint}; retrain the gbdt folds"
         )
     test = ShardedCache(layout.test_cache)
+    test_of = test.manifest.get("fingerprint", {}).get("train_cache")
+    if test_of is not None and test_of != train.fingerprint:
+        raise ArtifactError(
+            f"{layout.test_cache} was built with the statistics of train cache {test_of}, not of "
+            f"{layout.train_cache} ({train.fingerprint}); rebuild the test cache"
+        )
     plan = DesignPlan.from_dict(meta["plan"])
     dense = None
     if plan.dense_cols:

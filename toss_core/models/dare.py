@@ -17,7 +17,8 @@ Per row (seq is left-aligned: positions 0..seq_len-1 are real, newest at seq_len
   interest = sum_t softmax(score)_t · r_t over the selected tokens (r = representation embedding, with
            `dare_dropout`); length 0 -> the zero vector. With `transformer_block`, the selected r_t first
            pass a small pre-norm TransformerEncoder (key padding mask on unselected/padding slots) and are
-           pooled with the SAME softmax weights, so retrieval stays interpretable.
+           pooled with the SAME softmax weights, so retrieval stays interpretable. The block adds no
+           position encoding: order reaches the model only through the recency term of the scores.
   output   [target, interest, target ⊙ interest] as three fields [B, 3, emb_dim]; target = Linear of the
            query-key field embeddings (same-vocab columns contribute their representation embedding).
 """
@@ -139,7 +140,7 @@ class DAREEncoder(nn.Module):
         age = (seq_len - 1 - pos).clamp(min=0)
 
         keys = self.attn_table(seq)  # [B, L, attn_dim]
-        query = self._query(keys, valid, pos, seq_len, query_fields, query_tokens)
+        query = self._query(keys, pos, seq_len, query_fields, query_tokens)
         scores = torch.einsum("bld,bd->bl", keys, query) * self.attn_scale
         scores = scores - self.recency_beta * (age / self.recency_tau)
         scores = scores.masked_fill(~valid, torch.finfo(scores.dtype).min)
@@ -166,7 +167,6 @@ class DAREEncoder(nn.Module):
     def _query(
         self,
         keys: torch.Tensor,
-        valid: torch.Tensor,
         pos: torch.Tensor,
         seq_len: torch.Tensor,
         query_fields: torch.Tensor | None,
@@ -181,8 +181,10 @@ class DAREEncoder(nn.Module):
                 s1.append(self.attn_table(query_tokens).mean(1))
             parts.append(torch.stack(s1).sum(0))
         if self.query_mode in ("S2", "concat"):
-            recent = (valid & (pos >= seq_len - self.recent_k)).unsqueeze(-1)
-            parts.append((keys * recent).sum(1) / recent.sum(1).clamp(min=1))
+            idx = seq_len - 1 - pos[: self.recent_k]  # [B, recent_k], newest first; < 0 = no such token
+            real = (idx >= 0).unsqueeze(-1)
+            recent = keys.gather(1, idx.clamp(min=0).unsqueeze(-1).expand(-1, -1, keys.shape[-1]))
+            parts.append((recent * real).sum(1) / real.sum(1).clamp(min=1))
         if self.concat_proj is not None:
             return self.concat_proj(torch.cat(parts, dim=1))
         return parts[0]
