@@ -1,9 +1,10 @@
 """Model-only throughput (rows/s of forward + backward) of the CTR model variants, plus GPU sanity checks.
 
-Synthetic tensors shaped like the Toss data (8 categorical columns with Toss-like cardinalities,
---n-num numeric columns, a null mask, 10 co-visitation features, a token sequence of --max-len), no
-data loading: this isolates what the model itself costs. Variants differ in head and pair_grouping;
-ratios are against the first row (DARE + QNN-α as configured). Before timing, each variant is checked
+Synthetic tensors shaped like the Toss data (8 categorical columns with Toss-like cardinalities, the
+109 Toss numeric columns by name, an 85-column null mask, 10 co-visitation features, a token sequence
+of --max-len), no data loading: this isolates what the model itself costs. Variants differ in
+model.numeric_fields, head and pair_grouping; ratios are against the first row (DARE + QNN-α as
+configured). Before timing, each variant is checked
 for finite logits and padding invariance (random ids at padded positions must not change eval logits).
 
     nice .venv/bin/python bench/model_throughput.py --config cfgs/demo.yaml --batch 1024 --max-len 128
@@ -26,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from toss_core.config import load_config  # noqa: E402
 from toss_core.data.spec import FeatureSpec  # noqa: E402
+from toss_core.data.synth import NUM_COLUMNS  # noqa: E402
 from toss_core.models import build_model  # noqa: E402
 
 CAT = {
@@ -40,6 +42,7 @@ CAT = {
 }
 VARIANTS = [
     ("DARE + QNN-α (config)", [], None),
+    ("QNN-α numeric_fields=per_column", ["model.numeric_fields=per_column"], None),
     ("QNN-α pair_grouping=field", ["model.qnn_alpha.pair_grouping=field"], None),
     ("QNN-α proj_dim=8", ["model.qnn_alpha.proj_dim=8"], None),
     ("QNN-α proj_dim=4", ["model.qnn_alpha.proj_dim=4"], None),
@@ -48,12 +51,13 @@ VARIANTS = [
 ]
 
 
-def make_spec(n_num: int, max_len: int, vocab: int) -> FeatureSpec:
+def make_spec(max_len: int, vocab: int) -> FeatureSpec:
+    num_cols = [c for c in NUM_COLUMNS if c not in CAT]
     return FeatureSpec(
         cat_cols=list(CAT),
         cat_cardinalities=list(CAT.values()),
-        num_cols=[f"num_{i}" for i in range(n_num)],
-        isna_cols=[f"num_{i}" for i in range(0, n_num, 3)],
+        num_cols=num_cols,
+        isna_cols=[c for c in num_cols if c.startswith(("feat_", "history_"))],
         seq_col="seq",
         seq_vocab_size=vocab,
         max_len=max_len,
@@ -118,7 +122,6 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--max-len", type=int, default=128)
-    parser.add_argument("--n-num", type=int, default=110)
     parser.add_argument("--vocab", type=int, default=500)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--modes", default="fp32", help="comma list of fp32, bf16, fp16, bf16+compile")
@@ -126,14 +129,14 @@ def main() -> None:
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    spec = make_spec(args.n_num, args.max_len, args.vocab)
+    spec = make_spec(args.max_len, args.vocab)
     batch = make_batch(spec, args.batch, device)
     print(
         f"device={device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}), "
         f"threads={torch.get_num_threads()}, config={args.config}, batch={args.batch}, max_len={args.max_len}"
     )
-    print("| variant | mode | params | ms / step | rows/s | ratio | pad-invariance max abs diff |")
-    print("|---|---|---|---|---|---|---|")
+    print("| variant | mode | fields | params | ms / step | steps/s | rows/s | ratio | pad max Δlogit |")
+    print("|---|---|---|---|---|---|---|---|---|")
     base: dict[str, float] = {}
     for name, overrides, head in VARIANTS[: args.only]:
         cfg = load_config(REPO / args.config, overrides)
@@ -153,8 +156,9 @@ def main() -> None:
             seconds = time_steps(step, batch, args.iters, device)
             base.setdefault(mode, seconds)
             print(
-                f"| {name} | {mode} | {n_params / 1e6:.2f}M | {seconds * 1e3:.1f} "
-                f"| {args.batch / seconds:,.0f} | {base[mode] / seconds:.2f} | {moved:.1e} |",
+                f"| {name} | {mode} | {model.n_fields} | {n_params / 1e6:.2f}M | {seconds * 1e3:.1f} "
+                f"| {1 / seconds:.2f} | {args.batch / seconds:,.0f} | {base[mode] / seconds:.2f} "
+                f"| {moved:.1e} |",
                 flush=True,
             )
 

@@ -90,9 +90,10 @@ def prepare(cfg: TossConfig, layout: Layout) -> float:
     return time.perf_counter() - start
 
 
-def train_family(cfg: TossConfig, layout: Layout, family: str) -> list[float]:
-    """Train every fold of one family; returns seconds per fold."""
-    return [pipeline.train_fold(cfg, k, layout, family).seconds for k in range(cfg.cv.n_splits)]
+def train_family(cfg: TossConfig, layout: Layout, family: str, n_folds: int | None = None) -> list[float]:
+    """Train every fold (or the first n_folds) of one family; returns seconds per fold."""
+    folds = range(n_folds or cfg.cv.n_splits)
+    return [pipeline.train_fold(cfg, k, layout, family).seconds for k in folds]
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -116,6 +117,7 @@ def test_logits(cfg: TossConfig, layout: Layout, family: str, fold: int) -> np.n
 def test_truth(layout: Layout) -> tuple[np.ndarray, np.ndarray] | None:
     """(clicked, p_true) of the test rows in test-cache order, or None for data without a truth file."""
     import polars as pl
+
     from toss_core.data.reader import ShardedCache
 
     if not layout.truth_path.is_file():
@@ -157,8 +159,8 @@ def logistic_regression(cfg: TossConfig, layout: Layout, scorer: Scorer) -> Row:
     import scipy.sparse as sp
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
-    from toss_core.data.reader import ShardedCache
 
+    from toss_core.data.reader import ShardedCache
     from toss_core.gbdt.design import DesignPlan, build_matrix, iter_design
     from toss_core.gbdt.train import fit_id_encoder
     from toss_core.train.folds import load_folds
@@ -257,9 +259,9 @@ def run_encodings(args: argparse.Namespace, seed: int) -> list[Row]:
     for enc in args.encodings:
         cfg = base.model_copy(update={"gbdt": base.gbdt.model_copy(update={"id_encoding": enc})})
         layout = Layout(cfg, root=REPO)
-        seconds = sum(train_family(cfg, layout, "gbdt"))
+        seconds = sum(train_family(cfg, layout, "gbdt", args.folds))
         scorer = Scorer(cfg, test_truth(layout))
-        k = list(range(cfg.cv.n_splits))
+        k = list(range(args.folds or cfg.cv.n_splits))
         test_m = scorer.family(layout, "gbdt", k)
         oof_m = Scorer(cfg, None).family(layout, "gbdt", k)
         rows.append(Row(enc, {**test_m, "OOF Score": oof_m["Score"]}, seconds))
@@ -377,6 +379,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--real", action="store_true", help="use the config's own data (no truth: OOF scores)")
     p.add_argument("--families", nargs="+", default=["nn", "gbdt"], choices=["nn", "gbdt"])
     p.add_argument("--encodings", nargs="+", default=["native", "frequency", "target"])
+    p.add_argument("--folds", type=int, default=None, help="encodings mode: train only the first N folds")
     p.add_argument("--no-lr", action="store_true", help="skip the logistic-regression baseline")
     p.add_argument("--tag", default=None, help="name of this benchmark in the report and the chart file")
     args = p.parse_args(argv)

@@ -197,7 +197,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.md:
-        write_section(args.md, f"throughput-{args.device}", text)
+        write_section(args.md, f"throughput-{args.device}-b{args.batch_size}", text)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def test_whole_graph_materialises_into_a_valid_submission(graph_run):
     for fold in FOLDS:  # each partition carries its own fold's metrics
         fold_meta = metadata(result, "fold_model", fold)
         assert 0.0 < fold_meta["Score"] < 1.0 and 0.0 < fold_meta["prior_score"] < 1.0
-        assert Path(fold_meta["checkpoint"].path).is_file()
+        assert Path(fold_meta["checkpoint"]).is_file()
     assert (
         metadata(result, "fold_model", "fold_0")["Score"] != metadata(result, "fold_model", "fold_1")["Score"]
     )
@@ -99,7 +99,7 @@ def test_whole_graph_materialises_into_a_valid_submission(graph_run):
     assert sub["rows"] == ids.len() and len(sub["preview"].records) > 0
     diag = metadata(result, "diagnostics")
     for image in ("reliability", "histogram"):
-        assert "data:image/png;base64," in diag[image].md_str
+        assert "data:image/png;base64," in diag[image]
 
 
 def test_one_fold_partition_materialises_alone(graph_run):

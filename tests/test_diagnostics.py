@@ -65,6 +65,7 @@ def test_diagnose_writes_report_plots_and_metrics(smoke_cached: Layout, tmp_path
     if with_ensemble:
         calibrated = result.metrics["ensemble/oof_calibrated"]
         assert calibrated["WLL"] < result.metrics["ensemble/oof_uncalibrated"]["WLL"]
+        assert result.metrics["ensemble/fold_0_calibrated"]["WLL"] < result.metrics["nn/fold_0"]["WLL"]
         assert "p = σ(1.0000·logit + 3.9000)" in report
     else:
         assert "No ensemble.json yet" in report

@@ -116,6 +116,7 @@ def test_no_checkpoints_names_the_directory(smoke_layout: Layout):
 
 def test_fold_trained_on_another_cache_is_refused(smoke_cached: Layout, tmp_path):
     import torch
+
     from toss_core.data.reader import ShardedCache
 
     layout = Layout(make_config(f"data.cache_dir={smoke_cached.cache_dir}", "cv.n_splits=2"), root=tmp_path)

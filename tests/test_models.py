@@ -9,6 +9,7 @@ from conftest import make_config
 
 from toss_core.data.spec import FeatureSpec
 from toss_core.models import build_model
+from toss_core.models.layers import NumericFields, column_families
 from toss_core.models.qnn_alpha import QuadraticLayer, self_ensemble_loss
 
 CAT_COLS = [
@@ -23,13 +24,15 @@ CAT_COLS = [
 ]
 CARDS = [3, 9, 19, 8, 25, 40, 60, 30]
 VOCAB = 30
+NUM_COLS = ["feat_a_1", "feat_a_2", "history_b_1", "feat_a_3", "ratio", "history_b_12"]
+NUM_FAMILIES = [0, 0, 1, 0, 2, 1]  # feat_a, history_b, ratio (no numeric suffix: its own family)
 
 
 def make_spec(seq: bool = True, qtok: tuple[str, ...] = (), dense: int = 2) -> FeatureSpec:
     return FeatureSpec(
         cat_cols=CAT_COLS,
         cat_cardinalities=CARDS,
-        num_cols=[f"feat_a_{i}" for i in range(5)],
+        num_cols=NUM_COLS,
         isna_cols=["feat_a_1", "feat_a_2"],
         seq_col="seq" if seq else None,
         seq_vocab_size=VOCAB if seq else 0,
@@ -41,8 +44,9 @@ def make_spec(seq: bool = True, qtok: tuple[str, ...] = (), dense: int = 2) -> F
 
 def make_batch(spec: FeatureSpec, n: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
+    cat = [torch.randint(0, c, (n,), generator=gen) for c in spec.cat_cardinalities]
     batch = {
-        "cat": torch.stack([torch.randint(0, c, (n,), generator=gen) for c in spec.cat_cardinalities], 1),
+        "cat": torch.stack(cat, 1) if cat else torch.zeros(n, 0, dtype=torch.long),
         "num": torch.randn(n, len(spec.num_cols), generator=gen) * 50,
         "isna": torch.randint(0, 2, (n, len(spec.isna_cols)), generator=gen).float(),
         "dense": torch.rand(n, len(spec.dense_cols), generator=gen),
@@ -73,6 +77,7 @@ def build(*overrides: str, spec: FeatureSpec | None = None, head: str | None = N
         (("model.qnn_alpha.pair_grouping=field", "model.qnn_alpha.heads=4"), None),
         (("model.qnn_alpha.use_se=true", "model.qnn_alpha.proj_dim=4", "model.qnn_alpha.norm=batch"), None),
         (("model.qnn_alpha.norm=none", "model.qnn_alpha.use_residual=false"), None),
+        (("model.numeric_fields=per_column",), None),
         (("sequence.query_mode=S1", "sequence.attn_dim=4", "model.cat_embedding_dims={l_feat_14: 12}"), None),
         (("sequence.transformer_block=true", "sequence.full_softmax=true", "model.dare_dropout=0.2"), None),
     ],
@@ -104,10 +109,49 @@ def test_model_without_sequence() -> None:
     spec = make_spec(seq=False, dense=0)
     model = build(spec=spec)
     assert model.dare is None
-    assert model.n_fields == len(CAT_COLS) + 5 + 1  # cat + numeric + one null-mask field
+    assert model.n_fields == len(CAT_COLS) + 3 + 1  # cat + 3 numeric families + one null-mask field
     batch = make_batch(spec)
     assert "seq" not in batch
     assert model(batch).shape == (8,)
+
+
+def test_column_families_group_by_name_without_numeric_suffix() -> None:
+    assert column_families(NUM_COLS) == NUM_FAMILIES
+    toss = [*(f"l_feat_{i}" for i in (1, 2, 13)), "feat_e_3", "history_a_1", "history_a_7", "age", "age_1"]
+    assert column_families(toss) == [0, 0, 0, 1, 2, 2, 3, 4]  # "age" is not in the age_<n> family
+
+
+@pytest.mark.parametrize(
+    ("mode", "n_num_fields", "n_dense_fields"), [("grouped", 3, 1), ("per_column", 6, 3)]
+)
+def test_numeric_fields_mode_sets_the_field_count(mode: str, n_num_fields: int, n_dense_fields: int) -> None:
+    spec = make_spec(dense=3)
+    model = build(f"model.numeric_fields={mode}", spec=spec)
+    n_seq = 3  # DARE's target, interest, target ⊙ interest
+    assert model.n_fields == len(CAT_COLS) + n_seq + n_num_fields + 1 + n_dense_fields
+    assert model.fields(make_batch(spec)).shape[:2] == (8, model.n_fields)
+
+
+@pytest.mark.parametrize("mode", ["grouped", "per_column"])
+def test_each_numeric_column_feeds_exactly_its_own_field(mode: str) -> None:
+    spec = make_spec()
+    model = build(f"model.numeric_fields={mode}", spec=spec)
+    families = NUM_FAMILIES if mode == "grouped" else list(range(len(NUM_COLS)))
+    values = torch.randn(4, len(NUM_COLS)) * 20
+    base = model.num(values)
+    for j, field in enumerate(families):
+        moved = values.clone()
+        moved[:, j] += 5.0
+        changed = (model.num(moved) - base).abs().amax(dim=(0, 2)) > 0
+        assert changed.nonzero().flatten().tolist() == [field], NUM_COLS[j]
+
+
+def test_per_column_fields_are_the_per_column_formula() -> None:
+    torch.manual_seed(0)
+    fields = NumericFields(list(range(3)), 4)
+    x = torch.tensor([[-3.0, 0.0, 10.0]])
+    expected = torch.sign(x).unsqueeze(-1) * torch.log1p(x.abs()).unsqueeze(-1) * fields.weight + fields.bias
+    torch.testing.assert_close(fields(x), expected)
 
 
 def test_sequence_changes_the_logit() -> None:
@@ -186,8 +230,11 @@ def test_self_ensemble_loss_matches_formula() -> None:
     torch.testing.assert_close(z1.grad, (0.5 * (pe - y) + w * (p1 - pe)) / 4)
 
 
-def test_tiny_model_overfits_a_tiny_batch() -> None:
-    spec = make_spec()
+NUMERIC_ONLY = FeatureSpec([], [], NUM_COLS, [], None, 0, 0)
+
+
+@pytest.mark.parametrize("spec", [make_spec(), NUMERIC_ONLY], ids=["all_inputs", "grouped_numerics_only"])
+def test_tiny_model_overfits_a_tiny_batch(spec: FeatureSpec) -> None:
     model = build("model.qnn_alpha.dropout=0.0", spec=spec).train()
     batch = make_batch(spec, n=32, seed=3)
     y = (torch.arange(32) % 2).float()

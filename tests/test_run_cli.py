@@ -55,3 +55,16 @@ def test_run_produces_a_valid_submission_and_diagnostics(
     assert main(["-q", "score", "--sub", sub_path, "--truth", str(layout.truth_path)]) == 0
     scored = json.loads(capsys.readouterr().out)
     assert scored["Score"] == pytest.approx(result["metrics"]["test"]["Score"])
+
+    # a second family on the same run: LightGBM folds, then the stacked, score-weighted ensemble
+    extra = ["--set", "gbdt.enabled=true", "--set", "ensemble.method=weighted"]
+    assert main(["-q", "train", "--family", "gbdt", "--cfg", str(SMOKE), *extra]) == 0
+    assert main(["-q", "infer", "--cfg", str(SMOKE), *extra]) == 0
+    stacked = json.loads(layout.ensemble_path.read_text())
+    assert stacked["families"] == ["nn", "gbdt"] and stacked["method"] == "weighted"
+    assert sum(stacked["family_weights"].values()) == pytest.approx(1.0)
+    assert stacked["stacking"]["best_oof_score"] == pytest.approx(max(stacked["stacking"]["grid_oof_scores"]))
+    # the weight grid holds each family alone, so the stack is never worse than the better family
+    best_family = max(f["oof_calibrated"]["Score"] for f in stacked["per_family"].values())
+    assert stacked["oof_calibrated"]["Score"] >= best_family - 1e-9
+    read_submission(layout.submission_path, test_ids)

@@ -12,9 +12,10 @@ import pytest
 import torch
 from conftest import make_config
 from torch import nn
-from toss_core.data.reader import ShardedCache
 
+from toss_core import pipeline
 from toss_core.config import SamplerConfig
+from toss_core.data.reader import ShardedCache
 from toss_core.data.spec import FeatureSpec
 from toss_core.errors import ArtifactError
 from toss_core.layout import Layout
@@ -154,14 +155,20 @@ def test_prefetch_order_errors_and_early_exit():
 
 
 def _fold_layout(smoke: Layout, root: Path, *overrides: str) -> Layout:
-    """A run under `root` on the shared smoke data and caches, with its folds assigned."""
+    """A run under `root` on the shared smoke data and caches (a small QNN-α so the tests stay fast),
+    with its folds assigned."""
     cfg = make_config(
         f"data.train_path={smoke.train_path}",
         f"data.test_path={smoke.test_path}",
         f"data.cache_dir={smoke.cache_dir}",
         "features.covis.enabled=false",
+        "model.qnn_alpha.proj_dim=2",
+        "model.qnn_alpha.n_layers=1",
+        "model.qnn_alpha.mlp_hidden=[16]",
+        "train.batch_size=512",
         "train.epochs=2",
         "train.early_stop_patience=5",
+        "logging.verbose_steps=2",
         *overrides,
     )
     layout = Layout(cfg, root=root)
@@ -202,7 +209,7 @@ def test_fold_outputs(reference):
     log_rows = list(csv.DictReader(layout.train_log(0).open()))
     epoch_rows = [r for r in log_rows if r["Score"]]
     assert [int(r["epoch"]) for r in epoch_rows] == [0, 1]
-    assert len(log_rows) > len(epoch_rows)  # verbose-step rows too (smoke: every 5 steps)
+    assert len(log_rows) > len(epoch_rows)  # verbose-step rows too
     assert list(layout.tb_dir(0).glob("events.out.tfevents.*"))
 
     ckpt = torch.load(layout.checkpoint(0), weights_only=True)
@@ -260,7 +267,9 @@ def test_resume_after_interruption(reference, smoke_cached, tmp_path, monkeypatc
     assert len(rows) == len(list(csv.DictReader(ref_layout.train_log(0).open())))
 
 
-def test_balanced_sampler_offset_in_checkpoint(smoke_cached, tmp_path):
+def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
+    """One run checks two things: the balanced sampler's offset is stored and applied to the OOF logits,
+    and co-visitation features are read as `dense` and recorded in the checkpoint."""
     layout = _fold_layout(
         smoke_cached,
         tmp_path,
@@ -268,14 +277,22 @@ def test_balanced_sampler_offset_in_checkpoint(smoke_cached, tmp_path):
         "sampler.pos_fraction=0.3",
         "train.epochs=1",
         "logging.csv_log=false",
+        "features.covis.enabled=true",
     )
+    covis = pipeline.build_covis(layout.cfg, layout)
     train_fold(layout.cfg, layout, 0)
     ckpt = torch.load(layout.checkpoint(0), weights_only=True)
     assert ckpt["logit_offset"] == pytest.approx(log_odds(ckpt["train_prior"]) - log_odds(0.3))
+    dense = ShardedCache(layout.covis_train)
+    assert (
+        ckpt["spec"]["dense_cols"] == covis.feature_names and ckpt["covis_fingerprint"] == dense.fingerprint
+    )
     assert not layout.train_log(0).exists()
     model, _ = load_checkpoint(layout.checkpoint(0), "cpu")
     oof = _oof(layout)
-    raw = predict_logits(model, ShardedCache(layout.train_cache), None, 512, "cpu", 0.0, rows=oof["index"])
+    spec = FeatureSpec.from_dict(ckpt["spec"])
+    cache = ShardedCache(layout.train_cache)
+    raw = predict_logits(model, cache, dense, 512, "cpu", 0.0, spec=spec, rows=oof["index"])
     np.testing.assert_allclose(oof["logit"], raw + ckpt["logit_offset"], rtol=1e-5, atol=1e-5)
 
 

@@ -49,7 +49,11 @@ def cmd_synth(args: argparse.Namespace) -> None:
     from toss_core.data.synth import generate
 
     summary = generate(
-        Path(args.out), train_rows=args.train_rows, test_rows=args.test_rows, seed=args.seed
+        Path(args.out),
+        train_rows=args.train_rows,
+        test_rows=args.test_rows,
+        seed=args.seed,
+        seq_len_scale=args.seq_len_scale,
     )
     _print(summary)
 
@@ -136,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-rows", type=int, default=100_000)
     p.add_argument("--test-rows", type=int, default=20_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seq-len-scale", type=float, default=1.0, help="scale sequence lengths (1.0 = Toss-like, median ~450)"
+    )
 
     _add_cfg(add("build-cache", cmd_build_cache, "stream train and test Parquet into the NPY shard cache"))
 

@@ -138,6 +138,13 @@ class ModelConfig(_Strict):
     dare_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     cat_embedding_dims: dict[str, int] = Field(default_factory=dict)
     head: Literal["qnn_alpha", "mlp"] = "qnn_alpha"
+    numeric_fields: Literal["grouped", "per_column"] = Field(
+        "grouped",
+        description="grouped: one field per numeric column family (the name without its trailing _<digits>: "
+        "l_feat_3 -> l_feat; a name without such a suffix is its own family), a Linear over the family's "
+        "signed-log values, and ONE field for all co-visitation features; per_column: one field per numeric "
+        "and per co-visitation column (the QNN-α width grows with the column count)",
+    )
     qnn_alpha: QNNAlphaConfig = QNNAlphaConfig()
 
 
@@ -164,8 +171,13 @@ class CVConfig(_Strict):
 class CalibrationConfig(_Strict):
     enabled: bool = True
     method: Literal["temperature"] = "temperature"
-    lr: float = Field(0.05, gt=0)
-    iters: int = Field(500, ge=1)
+    lr: float = Field(
+        1.0,
+        gt=0,
+        le=1.0,
+        description="first trial length of each Newton step (1 = the full step), halved until the loss drops",
+    )
+    iters: int = Field(50, ge=1, description="most Newton iterations (the convex fit needs about 10)")
 
 
 class LoggingConfig(_Strict):
@@ -236,7 +248,7 @@ class GBDTConfig(_Strict):
     id_cols: list[str] | None = Field(
         None, description="cat columns treated as ids by id_encoding; None = cardinality > id_min_cardinality"
     )
-    id_min_cardinality: int = Field(200, ge=1, description="cat columns with more ids than this are id columns")
+    id_min_cardinality: int = Field(200, ge=1, description="cat columns with more ids than this are ids")
     te_smoothing: float = Field(50.0, ge=0, description="target encoding: prior weight in pseudo-rows")
     te_inner_folds: int = Field(5, ge=2, description="target encoding: inner folds over the training rows")
 

@@ -113,10 +113,10 @@ def _report(cfg: TossConfig, metrics: dict[str, Metrics], ensemble: dict | None)
     parts = [
         f"# Diagnostics: {cfg.exp_name}",
         "",
-        "Per-fold and per-family rows score the raw true-prior logits (their WLL is poor by design: they",
-        "are calibrated to the click rate, not to the 50:50 prior WLL rewards). `ensemble/oof_calibrated`",
-        "is what the submission's calibrator achieves out of fold; `test` scores submission.csv against",
-        "the synthetic truth.",
+        "Per-fold and per-family rows score the raw true-prior logits (their WLL is poor by design:",
+        "they are calibrated to the click rate, not to the 50:50 prior WLL rewards).",
+        "`ensemble/fold_k_calibrated` and `ensemble/oof_calibrated` apply the submission's family",
+        "weights and calibrator to the OOF logits; `test` scores submission.csv against the truth.",
         "",
         _table(metrics),
         "",
@@ -157,6 +157,9 @@ def diagnose(cfg: TossConfig, layout: Layout) -> DiagnosticsResult:
         weights = np.array([ensemble["family_weights"][f] for f in families])
         blend = weights @ np.stack([o.logit for o in oofs])
         oof_p = Calibrator.from_dict(ensemble["calibrator"]).predict_proba(blend)
+        for k in range(cfg.cv.n_splits):
+            rows = oofs[0].fold == k
+            metrics[f"ensemble/fold_{k}_calibrated"] = evaluate(y[rows], oof_p[rows])
         metrics["ensemble/oof_uncalibrated"] = evaluate_logits(y, blend)
         metrics["ensemble/oof_calibrated"] = evaluate(y, oof_p)
     else:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +46,7 @@ from toss_core.layout import Layout
 from toss_core.metrics import EPS, evaluate, evaluate_logits, score, sigmoid
 from toss_core.results import EnsembleResult
 from toss_core.stacking import fit_family_weights
+from toss_core.train.folds import load_folds
 
 log = logging.getLogger("toss")
 
@@ -282,6 +284,7 @@ def _nn_test_logits(cfg: TossConfig, layout: Layout, fold: int, test) -> np.ndar
 
 def fold_test_logits(cfg: TossConfig, layout: Layout, family: str, fold: int, test) -> np.ndarray:
     """Compute one fold's test logits and save them to layout.test_logits_path(fold, family)."""
+    started = time.perf_counter()
     if family == "nn":
         logits = _nn_test_logits(cfg, layout, fold, test)
     else:
@@ -295,6 +298,8 @@ def fold_test_logits(cfg: TossConfig, layout: Layout, family: str, fold: int, te
         )
     with atomic_path(layout.test_logits_path(fold, family)) as tmp, open(tmp, "wb") as fh:
         np.save(fh, logits)
+    seconds = time.perf_counter() - started
+    log.info("ensemble: %s fold %d test logits, %d rows in %.1fs", family, fold, logits.size, seconds)
     return logits
 
 
@@ -375,6 +380,14 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
         for fold in range(cfg.cv.n_splits):
             _check_fingerprints(layout, family, fold, train.fingerprint)
     oofs = [load_family_oof(layout, f, cfg.cv.n_splits, train.n_rows) for f in families]
+    folds = load_folds(layout)
+    for oof in oofs:
+        moved = int((oof.fold != folds).sum())
+        if moved:
+            raise ArtifactError(
+                f"{moved} OOF rows of family '{oof.family}' were predicted by another fold than "
+                f"{layout.folds_path} assigns them: the folds changed after training; retrain every fold"
+            )
     y = oofs[0].label
     for oof in oofs[1:]:
         if not np.array_equal(oof.label, y):
@@ -382,7 +395,8 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
     parts = [ensemble_family(cfg, layout, oof, test) for oof in oofs]
 
     oof_matrix = np.stack([o.logit for o in oofs])
-    family_w = fit_family_weights(oof_matrix, y, cfg.calibration).weights if len(oofs) > 1 else np.ones(1)
+    stack = fit_family_weights(oof_matrix, y, cfg.calibration) if len(oofs) > 1 else None
+    family_w = stack.weights if stack is not None else np.ones(1)
     blend_oof = family_w @ oof_matrix
     calibrator = fit_calibrator(cfg.calibration, blend_oof, y)
     oof_uncal, oof_cal = _metrics(y, blend_oof), _calibrated_metrics(y, blend_oof, calibrator)
@@ -410,6 +424,9 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
             "trim_ratio": cfg.ensemble.trim_ratio,
             "families": families,
             "family_weights": family_weights,
+            "stacking": None
+            if stack is None
+            else {"best_oof_score": stack.score, "grid_oof_scores": stack.grid_scores.tolist()},
             "per_family": per_family,
             "members": members,
             "oof_uncalibrated": oof_uncal,

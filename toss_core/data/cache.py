@@ -1,10 +1,12 @@
 """Stream a raw Parquet file into the NPY shard cache (contract: toss_core.data.spec), or reuse a match.
 
-Train: one pass over the cat and numeric columns fits the vocabularies and imputation statistics
-(a second numeric-only pass makes the median exact), then one pass over every column writes the shards.
-Test: one pass, with everything fitted taken from the TRAIN manifest. Record batches of data.shard_rows
-rows are read with PyArrow and each becomes one shard, so peak memory follows the shard size, not the file.
-The directory only appears, manifest last, when the whole build succeeded (ShardWriter).
+The Parquet file is read once, in record batches of data.shard_rows rows, each of which becomes one
+shard, so peak memory follows the shard size, not the file size.
+Train: the pass writes provisional cat ids (first-seen order) and raw numerics while it accumulates the
+vocabularies and imputation statistics; a sweep over the just-written NPY shards (small fields, page
+cache) then maps the ids to their final values, imputes, and adds the null masks. Test: one pass with
+everything fitted taken from the TRAIN manifest. The directory only appears, manifest last, when the
+whole build succeeded (ShardWriter).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from toss_core.config import DataConfig, TossConfig
 from toss_core.data.raw import check_raw_schema, file_fingerprint, resolve_numeric_columns
 from toss_core.data.reader import FORMAT, MANIFEST, ShardWriter, read_manifest
 from toss_core.data.seqparse import MAX_DIGITS, SeqParseError, parse_sequences
-from toss_core.data.stats import CatCounter, CatEncoder, NumericStats, cat_kind
+from toss_core.data.stats import CatAccumulator, CatEncoder, NumericStats, cat_kind
 from toss_core.errors import ArtifactError, DataError
 from toss_core.layout import Layout
 from toss_core.progress import Progress
@@ -106,19 +109,29 @@ def _fail(path: Path, col: str, row0: int, what: str) -> DataError:
 
 
 def _batches(path: Path, cols: list[str], rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """(first row, batch) over the file; unreadable data becomes a DataError naming the file."""
+    """(first row, batch) over the file; unreadable data becomes a DataError naming the file.
+
+    The next batch is decoded on a worker thread (PyArrow releases the GIL) while the caller encodes
+    the current one: at most two batches are alive, so memory stays bounded by the shard size."""
+    batches = pq.ParquetFile(path).iter_batches(batch_size=rows, columns=cols)
     row0 = 0
-    try:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=cols):
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="toss-parquet") as pool:
+        pending = pool.submit(next, batches, None)
+        while True:
+            try:
+                batch = pending.result()
+            except (OSError, pa.ArrowException) as exc:
+                raise DataError(f"{path}: cannot read columns {cols} near row {row0}: {exc}") from exc
+            if batch is None:
+                return
+            pending = pool.submit(next, batches, None)
             yield row0, batch
             row0 += batch.num_rows
-    except (OSError, pa.ArrowException) as exc:
-        raise DataError(f"{path}: cannot read columns {cols} near row {row0}: {exc}") from exc
 
 
 def _numeric(batch: pa.RecordBatch, cols: list[str], path: Path, row0: int) -> tuple[np.ndarray, np.ndarray]:
-    """(float32 [n, k] values, bool [n, k] missing = null, NaN or infinite)."""
-    values = np.empty((batch.num_rows, len(cols)), dtype=np.float32)
+    """Column-major (float32 [k, n] values, bool [k, n] missing = null, NaN or infinite)."""
+    values = np.empty((len(cols), batch.num_rows), dtype=np.float32)
     for j, col in enumerate(cols):
         arr = batch.column(col)
         if arr.type != pa.float32():
@@ -126,7 +139,7 @@ def _numeric(batch: pa.RecordBatch, cols: list[str], path: Path, row0: int) -> t
                 arr = pc.cast(arr, pa.float32())
             except _ARROW_ERRORS as exc:
                 raise _fail(path, col, row0, f"expected numbers, found {arr.type} values: {exc}") from exc
-        values[:, j] = arr.to_numpy(zero_copy_only=False)
+        values[j] = arr.to_numpy(zero_copy_only=False)
     return values, ~np.isfinite(values)
 
 
@@ -145,39 +158,60 @@ def _token_ids(batch: pa.RecordBatch, col: str, path: Path, row0: int) -> np.nda
 
 
 # ---------------------------------------------------------------------------------------------- fitting
-def _fit_train(plan: _Plan, cfg: TossConfig) -> None:
-    """Vocabularies and numeric statistics from the train file (1 pass, 2 for an exact median)."""
-    strategy = cfg.data.impute_strategy
-    schema = pq.ParquetFile(plan.path).schema_arrow
-    counters = [CatCounter(c, cat_kind(schema.field(c).type)) for c in plan.cat_cols]
-    stats = NumericStats(len(plan.num_cols), median=strategy == "median")
-    cols = list(dict.fromkeys([*plan.cat_cols, *plan.num_cols]))
-    progress = Progress("train cache: fitting statistics", plan.n_rows)
-    for row0, batch in _batches(plan.path, cols, cfg.data.shard_rows):
-        for counter in counters:
-            try:
-                counter.update(batch.column(counter.column))
-            except _ARROW_ERRORS as exc:
-                raise _fail(plan.path, counter.column, row0, f"unreadable as {counter.kind}: {exc}") from exc
-        stats.update(*_numeric(batch, plan.num_cols, plan.path, row0))
-        progress.update(batch.num_rows)
-    if stats.needs_refine:
-        stats.start_refine()
-        for row0, batch in _batches(plan.path, plan.num_cols, cfg.data.shard_rows):
-            stats.refine(*_numeric(batch, plan.num_cols, plan.path, row0))
-    plan.encoders = [c.fit(_buckets(cfg, c.column)) for c in counters]
-    plan.fill = stats.fill_values(strategy)
+@dataclass
+class _TrainFit:
+    """What the train pass accumulates: distinct cat values and numeric statistics."""
+
+    cats: list[CatAccumulator]
+    stats: NumericStats
+
+    @classmethod
+    def start(cls, plan: _Plan, cfg: TossConfig) -> _TrainFit:
+        schema = pq.ParquetFile(plan.path).schema_arrow
+        return cls(
+            cats=[CatAccumulator(c, cat_kind(schema.field(c).type)) for c in plan.cat_cols],
+            stats=NumericStats(len(plan.num_cols), median=cfg.data.impute_strategy == "median"),
+        )
+
+
+def _finish_train(plan: _Plan, cfg: TossConfig, fit: _TrainFit, writer: ShardWriter) -> None:
+    """Fit ids and statistics, then rewrite each shard's cat/num fields with them and add the masks."""
+    stats = fit.stats
+    refine = stats.start_refine() if stats.hist is not None else []
+    if refine:  # exact median: the columns whose median bin was guessed wrong, read back from the shards
+        log.info("train cache: second look at %d numeric column(s) for the exact median", len(refine))
+        for i in range(writer.n_shards):
+            num = writer.load(i, "num")
+            for j in refine:
+                stats.refine(j, num[:, j])
+    fitted = [acc.fit(_buckets(cfg, acc.column)) for acc in fit.cats]
+    plan.encoders = [enc for enc, _ in fitted]
+    plan.fill = stats.fill_values(cfg.data.impute_strategy)
     isna = stats.missing > 0 if cfg.data.add_isna_mask else np.zeros(len(plan.num_cols), bool)
     plan.isna_idx = np.flatnonzero(isna)
     plan.stats_extra = {
         "numeric": {
-            "strategy": strategy,
+            "strategy": cfg.data.impute_strategy,
             "fill": plan.fill.tolist(),
             "mean": stats.means().tolist(),
             "observed": stats.count.tolist(),
             "missing": stats.missing.tolist(),
         }
     }
+    progress = Progress("train cache: applying fitted ids and statistics", plan.n_rows)
+    for i in range(writer.n_shards):
+        cat = np.array(writer.load(i, "cat"))
+        for j, (_, lut) in enumerate(fitted):
+            cat[:, j] = lut[cat[:, j]]
+        num = np.array(writer.load(i, "num"))
+        missing = ~np.isfinite(num)
+        arrays = {"cat": cat}
+        if len(plan.isna_idx):
+            arrays["isna"] = missing[:, plan.isna_idx].astype(np.uint8)
+        np.copyto(num, np.broadcast_to(plan.fill, num.shape), where=missing)
+        arrays["num"] = num
+        writer.rewrite(i, arrays)
+        progress.update(len(num))
 
 
 def _from_train_manifest(plan: _Plan, train: dict[str, Any]) -> None:
@@ -192,24 +226,32 @@ def _from_train_manifest(plan: _Plan, train: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- writing
-def _encode(plan: _Plan, batch: pa.RecordBatch, row0: int, unseen: np.ndarray) -> dict[str, np.ndarray]:
-    """One record batch -> the arrays of one shard."""
+def _encode(
+    plan: _Plan, batch: pa.RecordBatch, row0: int, unseen: np.ndarray, fit: _TrainFit | None
+) -> dict[str, np.ndarray]:
+    """One record batch -> the arrays of one shard (train: provisional cat ids and raw numerics)."""
     n = batch.num_rows
     out: dict[str, np.ndarray] = {}
-    cat = np.zeros((n, len(plan.encoders)), dtype=np.int32)
-    for j, enc in enumerate(plan.encoders):
-        arr = batch.column(enc.column)
+    cat = np.zeros((n, len(plan.cat_cols)), dtype=np.int32)
+    for j, col in enumerate(plan.cat_cols):
+        arr = batch.column(col)
         try:
-            cat[:, j] = enc.encode(arr)
+            cat[:, j] = fit.cats[j].provisional_ids(arr) if fit else plan.encoders[j].encode(arr)
         except _ARROW_ERRORS as exc:
-            raise _fail(plan.path, enc.column, row0, f"unreadable as {enc.kind}: {exc}") from exc
-        unseen[j] += int(np.count_nonzero((cat[:, j] == 0) & arr.is_valid().to_numpy(zero_copy_only=False)))
+            raise _fail(plan.path, col, row0, f"unreadable as a category: {exc}") from exc
+        if not fit:
+            unseen[j] += int(
+                np.count_nonzero((cat[:, j] == 0) & arr.is_valid().to_numpy(zero_copy_only=False))
+            )
     out["cat"] = cat
-    values, missing = _numeric(batch, plan.num_cols, plan.path, row0)
-    np.copyto(values, np.broadcast_to(plan.fill, values.shape), where=missing)
-    out["num"] = values
-    if len(plan.isna_idx):
-        out["isna"] = missing[:, plan.isna_idx].astype(np.uint8)
+    values, missing = _numeric(batch, plan.num_cols, plan.path, row0)  # column-major: cheap per column
+    if fit:
+        fit.stats.update(values, missing)
+    else:
+        if len(plan.isna_idx):
+            out["isna"] = np.ascontiguousarray(missing[plan.isna_idx].astype(np.uint8).T)
+        np.copyto(values, np.broadcast_to(plan.fill[:, None], values.shape), where=missing)
+    out["num"] = np.ascontiguousarray(values.T)  # rows for the cache: one transposing copy
     oov = plan.seq_max_id + 1
     if plan.seq_col is not None:
         try:
@@ -243,12 +285,15 @@ def _encode(plan: _Plan, batch: pa.RecordBatch, row0: int, unseen: np.ndarray) -
 
 def _write(plan: _Plan, cfg: TossConfig) -> tuple[Path, int, int]:
     """Stream the file into shards; returns (manifest path, shards, bytes)."""
-    unseen = np.zeros(len(plan.encoders), dtype=np.int64)
+    fit = _TrainFit.start(plan, cfg) if plan.kind == "train" else None
+    unseen = np.zeros(len(plan.cat_cols), dtype=np.int64)
     progress = Progress(f"{plan.kind} cache", plan.n_rows)
     with ShardWriter(plan.out_dir, plan.kind) as writer:
         for row0, batch in _batches(plan.path, plan.read_cols, cfg.data.shard_rows):
-            writer.add(_encode(plan, batch, row0, unseen))
+            writer.add(_encode(plan, batch, row0, unseen, fit))
             progress.update(batch.num_rows)
+        if fit is not None:
+            _finish_train(plan, cfg, fit, writer)
         writer.commit(_manifest_extra(plan, cfg, unseen))
         progress.finish(f"{writer.n_shards} shards, {writer.bytes / 1e6:,.0f} MB")
         return plan.out_dir / MANIFEST, writer.n_shards, writer.bytes
@@ -365,9 +410,7 @@ def build_cache(cfg: TossConfig, layout: Layout, kind: str) -> CacheResult:
             seconds=time.perf_counter() - start,
             collisions=dict(manifest.get("collisions", {})),
         )
-    if train_manifest is None:
-        _fit_train(plan, cfg)
-    else:
+    if train_manifest is not None:
         _from_train_manifest(plan, train_manifest)
     manifest_path, n_shards, n_bytes = _write(plan, cfg)
     return CacheResult(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import platform
 import time
 import zlib
@@ -134,6 +135,31 @@ class ShardWriter:
                     raise ValueError(
                         f"ShardWriter.add: field '{name}' dtype {spec['dtype']} != {want['dtype']}"
                     )
+
+    def load(self, index: int, name: str) -> np.ndarray:
+        """A field of an already written shard, memory-mapped from the temporary directory."""
+        return np.load(self.tmp_dir / self._shards[index]["files"][name]["path"], mmap_mode="r")
+
+    def rewrite(self, index: int, arrays: dict[str, np.ndarray]) -> None:
+        """Replace (or add) fields of shard `index`: statistics fitted after the pass are applied this way.
+
+        Call it for every shard with the same fields, so all shards keep one layout."""
+        shard = self._shards[index]
+        for name, array in arrays.items():
+            if len(array) != shard["rows"]:
+                raise ValueError(
+                    f"ShardWriter.rewrite: '{name}' has {len(array)} rows, shard has {shard['rows']}"
+                )
+            path = self.tmp_dir / f"{name}.{index:05d}.npy"
+            if name in shard["files"]:
+                self.bytes -= path.stat().st_size
+            fresh = path.with_suffix(".new")  # a new inode: live memory maps of the old file stay valid
+            checksum = _save_npy(fresh, array)
+            os.replace(fresh, path)
+            shard["files"][name] = {"path": path.name, CHECKSUM: checksum}
+            self.bytes += path.stat().st_size
+            if index == 0:
+                self._fields[name] = {"dtype": array.dtype.str, "shape": list(array.shape[1:])}
 
     def commit(self, manifest_extra: dict[str, Any]) -> Path:
         """Write manifest.json (last) and atomically rename the directory onto `out_dir`."""

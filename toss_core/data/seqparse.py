@@ -4,7 +4,8 @@ Why not split into a list of strings: a Toss `seq` holds ~450 tokens per row and
 most recent `max_len`, so materialising every token as a string is most of the cost. Here one vectorised
 pass over the bytes validates the characters and finds the token ends; only the kept tokens are decoded
 (digit by digit over the ≤ 9 digit positions, vectorised over tokens). Rows are processed in blocks of
-~`block_bytes` so temporaries stay small whatever the shard size.
+~`block_bytes` (1 MB) so temporaries stay small whatever the shard size, and the allocator reuses them
+instead of mapping fresh pages for every block.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ import pyarrow.compute as pc
 
 MAX_DIGITS = 9  # every token below 10**9 fits int32 after the +1 shift
 _COMMA = ord(",")
-_VALID = np.zeros(256, dtype=bool)
-_VALID[ord("0") : ord("9") + 1] = True
-_VALID[_COMMA] = True
 
 
 class SeqParseError(ValueError):
@@ -57,7 +55,7 @@ def _row_blocks(offsets: np.ndarray, block_bytes: int) -> np.ndarray:
     return np.unique(np.concatenate([cuts, [0, n]]))
 
 
-def parse_sequences(arr: pa.Array, max_len: int, block_bytes: int = 8 << 20) -> ParsedSeq:
+def parse_sequences(arr: pa.Array, max_len: int, block_bytes: int = 1 << 20) -> ParsedSeq:
     """Keep the last `max_len` tokens of every row (oldest kept first); SeqParseError on bad input."""
     n = len(arr)
     offsets, data = _buffers(arr)
@@ -83,16 +81,16 @@ def _parse_block(
         return  # only empty or null rows: zero tokens, already zero in `out`
     rel = offsets - base
     starts, ends = rel[:-1], rel[1:]
-    valid = _VALID[chunk]
-    if not valid.all():
-        pos = int(np.flatnonzero(~valid)[0])
+    # token ends (exclusive): every comma and every non-empty row's end
+    is_end = np.zeros(len(chunk) + 1, dtype=bool)
+    np.equal(chunk, _COMMA, out=is_end[:-1])
+    non_digit = (chunk - np.uint8(ord("0"))) > 9  # uint8 wrap-around: below '0' is large too
+    if np.count_nonzero(non_digit) != np.count_nonzero(is_end):  # a non-digit that is not a comma
+        pos = int(np.flatnonzero(non_digit & ~is_end[:-1])[0])
         row = int(np.searchsorted(rel, pos, side="right")) - 1
         raise SeqParseError(
             r0 + row, f"character {chr(chunk[pos])!r} in a token (expected digits and commas)"
         )
-    # token ends (exclusive): every comma and every non-empty row's end
-    is_end = np.zeros(len(chunk) + 1, dtype=bool)
-    is_end[:-1] = chunk == _COMMA
     nonempty = ends > starts
     is_end[ends[nonempty]] = True
     leading = nonempty & (chunk[np.minimum(starts, len(chunk) - 1)] == _COMMA)
@@ -105,34 +103,35 @@ def _parse_block(
     # token width = end - previous end - 1, except a row's first token, which starts at the row start
     prev = np.empty_like(tok_end)
     prev[1:] = tok_end[:-1]
-    if len(prev):
-        prev[0] = -1
+    prev[0] = -1
     prev[first[nonempty]] = starts[nonempty] - 1
-    width = tok_end - prev - 1
-    if len(width) and (width.min() < 1 or width.max() > MAX_DIGITS):
+    width = tok_end - prev
+    width -= 1
+    if (width - 1).view(np.uint64).max() >= MAX_DIGITS:  # width < 1 wraps around to a huge value
         bad = int(np.flatnonzero((width < 1) | (width > MAX_DIGITS))[0])
         row = int(np.searchsorted(last, bad, side="right"))
         reason = (
             "empty token (two commas in a row or a trailing comma)"
             if width[bad] < 1
-            else (f"token of {width[bad]} digits (at most {MAX_DIGITS})")
+            else f"token of {width[bad]} digits (at most {MAX_DIGITS})"
         )
         raise SeqParseError(r0 + row, reason)
     kept = np.minimum(n_tok, max_len)
-    # mark the kept token indices [last - kept, last) of each row with a +1/-1 delta and a cumsum
-    delta = np.zeros(len(tok_end) + 1, dtype=np.int8)
-    has = kept > 0
-    delta[(last - kept)[has]] += 1  # starts are distinct, and so are ends: plain fancy updates are exact
-    delta[last[has]] -= 1
-    keep = np.cumsum(delta[:-1], dtype=np.int8).view(bool)
-    end_k, width_k = tok_end[keep], width[keep]
-    value = chunk[end_k - 1].astype(np.int32) - ord("0")
+    mask = cols < kept[:, None]  # left-aligned [rows, max_len]
+    kept_tok = (last - kept)[:, None] + cols  # token index of every (row, position)
+    kept_tok = kept_tok[mask]
+    end_k, width_k = tok_end[kept_tok], width[kept_tok]
+    value = chunk[end_k - 1].astype(np.int32)
+    value -= ord("0") - 1  # the digit, plus the +1 that keeps id 0 for padding
     scale = 1
     for digit in range(2, int(width_k.max(initial=1)) + 1):
         scale *= 10
-        d = chunk[end_k - digit].astype(np.int32) - ord("0")
-        value += np.where(width_k >= digit, d * scale, 0)
+        d = chunk[end_k - digit].astype(np.int32)
+        d -= ord("0")
+        d *= width_k >= digit  # positions before the token's first digit contribute 0
+        d *= scale
+        value += d
     rows = slice(r0, r0 + len(starts))
-    out.ids[rows][cols < kept[:, None]] = value + 1
+    out.ids[rows][mask] = value
     out.seq_len[rows] = kept
     out.seq_len_raw[rows] = n_tok

@@ -11,7 +11,7 @@ Manifest contract (written by toss_core.data.cache, read here and by toss_core.d
       "n_rows": int,
       "fields": {name: {"dtype": str, "shape": [per-row dims]}},   # cat, num, isna, seq, seq_len, qtok,
                                                                    # label (train), id (test), dense (features)
-      "checksum": "crc32",                                         # algorithm of the per-file checksums
+      "checksum": "crc32",   # zlib.crc32 of each whole .npy file, hex, stored under that key below
       "shards": [{"index": i, "rows": n, "offset": first_row, "files": {field: {"path": str, "crc32": str}}}],
       "columns": {"cat": [...], "num": [...], "isna": [...], "qtok": [...], "dense": [...],
                   "seq": str | None, "label": str | None, "id": str | None},

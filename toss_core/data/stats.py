@@ -2,8 +2,9 @@
 
 Memory is bounded by the columns, not the rows: numeric means are running sums; the exact median comes
 from a two-level radix histogram over the float32 bit patterns (65,536 bins on the high 16 bits, then
-the low 16 bits inside the bin that holds the middle rank: one more pass over the numeric columns); a
-cat vocabulary holds one entry per distinct value.
+the low 16 bits inside the bin that holds the middle rank, guessed from the first batch and checked at
+the end; a column whose guess was wrong is read once more); a cat vocabulary holds one entry per
+distinct value.
 
 Cat ids are STABLE across processes and library versions: a column with fewer distinct train values than
 its bucket budget gets a vocabulary (values sorted, ids 1..K, stored in the manifest; unseen and null
@@ -30,7 +31,9 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 def _sortable_keys(values: np.ndarray) -> np.ndarray:
     """Map float32 values to uint32 keys whose unsigned order is the float order."""
     u = values.view(np.uint32)
-    return np.where(u >> 31, ~u, u | np.uint32(0x80000000)).astype(np.uint32)
+    flip = (values.view(np.int32) >> 31).view(np.uint32)  # all ones for negative values
+    flip |= np.uint32(0x80000000)
+    return u ^ flip
 
 
 def _key_to_float(keys: np.ndarray) -> np.ndarray:
@@ -39,8 +42,18 @@ def _key_to_float(keys: np.ndarray) -> np.ndarray:
     return u.view(np.float32)
 
 
+# high-16-bit bins that only non-finite floats (±inf, NaN) map to: everything else is a real value
+_NON_FINITE_BINS = np.r_[0:0x80, 0xFF80:_HI_BINS]
+
+
 class NumericStats:
-    """Running count / sum / missing count per column, plus the high-16-bit histogram for the median."""
+    """Running count / sum / missing count per column, and the radix histograms of the exact median.
+
+    Inputs are column-major ([n_cols, n], contiguous per column). The median's high-16-bit bin is
+    guessed from the first batch; the low-16-bit histogram of that bin is accumulated during the same
+    pass, so only columns whose middle ranks end up in another bin need `refine` (a second look at
+    that column alone).
+    """
 
     def __init__(self, n_cols: int, median: bool):
         self.n_cols = n_cols
@@ -48,66 +61,78 @@ class NumericStats:
         self.total = np.zeros(n_cols, dtype=np.float64)
         self.missing = np.zeros(n_cols, dtype=np.int64)
         self.hist = np.zeros((n_cols, _HI_BINS), dtype=np.int64) if median else None
-        self._target_bins: np.ndarray | None = None
-        self._ranks: np.ndarray | None = None
-        self._low_hist: np.ndarray | None = None
+        self._guess: np.ndarray | None = None  # [n_cols] guessed high bin of the median
+        self._guess_low = np.zeros((n_cols, _HI_BINS), dtype=np.int64) if median else None
+        self._bins: np.ndarray | None = None  # [n_cols, 2] high bins of the two middle ranks
+        self._ranks: np.ndarray | None = None  # [n_cols, 2] their ranks inside those bins
+        self._low: dict[tuple[int, int], np.ndarray] = {}  # (column, high bin) -> low-bit histogram
 
     def update(self, values: np.ndarray, missing: np.ndarray) -> None:
-        """values float32 [n, n_cols]; missing bool [n, n_cols] (null, NaN or infinite)."""
-        self.missing += missing.sum(axis=0)
-        self.count += len(values) - missing.sum(axis=0)
-        self.total += np.where(missing, 0.0, values).sum(axis=0, dtype=np.float64)
-        if self.hist is not None:
-            hi = (_sortable_keys(values) >> 16).astype(np.int64)
-            hi += np.arange(self.n_cols, dtype=np.int64) * _HI_BINS
-            self.hist += np.bincount(hi[~missing], minlength=self.n_cols * _HI_BINS).reshape(self.n_cols, -1)
-
-    @property
-    def needs_refine(self) -> bool:
-        return self.hist is not None and self._low_hist is None
-
-    def start_refine(self) -> None:
-        """After the first pass: locate the high bins of the two middle ranks of every column."""
-        assert self.hist is not None
-        lo_rank = np.maximum(self.count - 1, 0) // 2
-        hi_rank = self.count // 2
-        self._ranks = np.stack([lo_rank, hi_rank], axis=1)  # [n_cols, 2]
-        cum = np.cumsum(self.hist, axis=1)
-        self._target_bins = np.stack(
-            [
-                np.array([np.searchsorted(cum[c], r, side="right") for r in self._ranks[c]])
-                for c in range(self.n_cols)
-            ]
-        )
-        below = np.take_along_axis(
-            np.concatenate([np.zeros((self.n_cols, 1), np.int64), cum], 1), self._target_bins, 1
-        )
-        self._ranks = self._ranks - below  # rank inside the target bin
-        self._low_hist = np.zeros((self.n_cols, 2, _HI_BINS), dtype=np.int64)
-
-    def refine(self, values: np.ndarray, missing: np.ndarray) -> None:
-        """Second pass: low-16-bit histogram of the values inside each column's target bins."""
-        assert self._low_hist is not None and self._target_bins is not None
+        """values float32 [n_cols, n]; missing bool [n_cols, n] (null, NaN or infinite)."""
+        n_missing = missing.sum(axis=1)
+        self.missing += n_missing
+        self.count += values.shape[1] - n_missing
+        self.total += np.sum(values, axis=1, dtype=np.float64, where=~missing)
+        if self.hist is None or self._guess_low is None:
+            return
         keys = _sortable_keys(values)
-        hi, lo = keys >> 16, (keys & np.uint32(0xFFFF)).astype(np.int64)
-        for which in range(2):
-            hit = (hi == self._target_bins[:, which][None, :]) & ~missing
-            flat = lo + np.arange(self.n_cols, dtype=np.int64) * _HI_BINS
-            self._low_hist[:, which] += np.bincount(flat[hit], minlength=self.n_cols * _HI_BINS).reshape(
-                self.n_cols, -1
-            )
+        high = keys >> 16
+        for j in range(self.n_cols):
+            self.hist[j] += np.bincount(high[j], minlength=_HI_BINS)
+        if self._guess is None:
+            self._guess = self._middle()[0][:, 0]
+        low = keys & np.uint32(0xFFFF)
+        for j in range(self.n_cols):
+            self._guess_low[j] += np.bincount(low[j][high[j] == self._guess[j]], minlength=_HI_BINS)
+
+    def _middle(self) -> tuple[np.ndarray, np.ndarray]:
+        """(high bins, ranks inside them) of the two middle ranks, from the finite values seen so far."""
+        assert self.hist is not None
+        finite = self.hist
+        finite[:, _NON_FINITE_BINS] = 0  # those counts are never needed: drop them in place
+        count = finite.sum(axis=1)
+        ranks = np.stack([np.maximum(count - 1, 0) // 2, count // 2], axis=1)
+        bins = np.zeros((self.n_cols, 2), dtype=np.int64)
+        for j in range(self.n_cols):
+            cum = np.cumsum(finite[j])
+            bins[j] = np.minimum(np.searchsorted(cum, ranks[j], side="right"), _HI_BINS - 1)
+            ranks[j] -= np.where(bins[j] > 0, cum[np.maximum(bins[j] - 1, 0)], 0)
+        return bins, ranks
+
+    def start_refine(self) -> list[int]:
+        """After the pass: fix the median bins; returns the columns that `refine` must still see."""
+        self._bins, self._ranks = self._middle()
+        assert self._guess is not None and self._guess_low is not None
+        todo = []
+        for j in range(self.n_cols):
+            if self.count[j] == 0:
+                continue
+            for b in set(self._bins[j].tolist()):
+                if b == self._guess[j]:
+                    self._low[(j, b)] = self._guess_low[j]
+                else:
+                    self._low[(j, b)] = np.zeros(_HI_BINS, dtype=np.int64)
+                    todo.append(j)
+        return sorted(set(todo))
+
+    def refine(self, column: int, values: np.ndarray) -> None:
+        """Second look at one column (float32 [n]): low-bit histogram of its values in the median bins."""
+        keys = _sortable_keys(np.ascontiguousarray(values, dtype=np.float32))
+        high = keys >> 16
+        for b in set(self._bins[column].tolist()) - {int(self._guess[column])}:
+            hit = keys[high == b] & np.uint32(0xFFFF)
+            self._low[(column, b)] += np.bincount(hit, minlength=_HI_BINS)
 
     def medians(self) -> np.ndarray:
-        assert self._low_hist is not None and self._target_bins is not None and self._ranks is not None
-        out = np.zeros((self.n_cols, 2), dtype=np.float64)
-        for which in range(2):
-            cum = np.cumsum(self._low_hist[:, which], axis=1)
-            low = np.array(
-                [np.searchsorted(cum[c], self._ranks[c, which], side="right") for c in range(self.n_cols)]
-            )
-            keys = (self._target_bins[:, which].astype(np.uint64) << np.uint64(16)) | low.astype(np.uint64)
-            out[:, which] = _key_to_float(keys)
-        med = out.mean(axis=1)
+        """Mean of the two middle values of every column (numpy's median), exactly; 0 if never observed."""
+        assert self._bins is not None and self._ranks is not None
+        keys = np.zeros((self.n_cols, 2), dtype=np.uint32)
+        for j in np.flatnonzero(self.count):
+            for which in range(2):
+                b = int(self._bins[j, which])
+                low = np.searchsorted(np.cumsum(self._low[(j, b)]), self._ranks[j, which], side="right")
+                keys[j, which] = (b << 16) | int(low)
+        med = _key_to_float(keys).astype(np.float64).mean(axis=1)
         return np.where(self.count > 0, med, 0.0)
 
     def means(self) -> np.ndarray:
@@ -209,24 +234,36 @@ class CatEncoder:
         return cls(column=column, **d)
 
 
-class CatCounter:
-    """Distinct non-null train values of one cat column, accumulated batch by batch (vectorised)."""
+class CatAccumulator:
+    """Distinct non-null train values of one cat column, with provisional ids in first-seen order.
+
+    The train pass writes provisional ids (1 + position in `values`, 0 = null) because the final ids
+    need every distinct value; `fit` then returns the encoder and the provisional -> final lookup table.
+    """
 
     def __init__(self, column: str, kind: str):
         self.column = column
         self.kind = kind
-        self._values: pa.Array | None = None
+        self.values = pa.array([], type=pa.string() if kind == "string" else pa.float64())
 
-    def update(self, arr: pa.Array) -> None:
-        uniq = pc.unique(canonical(arr, self.kind).drop_null())
-        merged = uniq if self._values is None else pa.concat_arrays([self._values, uniq])
-        self._values = pc.unique(merged)
+    def provisional_ids(self, arr: pa.Array) -> np.ndarray:
+        values = canonical(arr, self.kind)
+        pos = pc.index_in(values, value_set=self.values)
+        new = pc.and_(pc.is_null(pos), pc.is_valid(values))
+        if pc.any(new).as_py():
+            self.values = pa.concat_arrays([self.values, pc.unique(values.filter(new))])
+            pos = pc.index_in(values, value_set=self.values)
+        return (pc.fill_null(pos, -1).to_numpy(zero_copy_only=False) + 1).astype(np.int32)
 
-    def fit(self, buckets: int) -> CatEncoder:
-        values = self._values if self._values is not None else pa.array([], pa.string())
-        values = values.take(pc.sort_indices(values))
-        k = len(values)
+    def fit(self, buckets: int) -> tuple[CatEncoder, np.ndarray]:
+        """(encoder, int32 lookup table provisional id -> final id)."""
+        k = len(self.values)
+        order = pc.sort_indices(self.values).to_numpy()
+        lut = np.zeros(k + 1, dtype=np.int32)
         if k + 1 <= buckets:
-            return CatEncoder(self.column, self.kind, "vocab", k + 1, k, 0, values.to_pylist())
-        distinct_ids = len(np.unique(fnv1a64(values) % np.uint64(buckets - 1))) if k else 0
-        return CatEncoder(self.column, self.kind, "hash", buckets, k, k - distinct_ids)
+            lut[order + 1] = np.arange(1, k + 1, dtype=np.int32)
+            vocab = self.values.take(pa.array(order)).to_pylist()
+            return CatEncoder(self.column, self.kind, "vocab", k + 1, k, 0, vocab), lut
+        lut[1:] = 1 + fnv1a64(self.values) % np.uint64(buckets - 1)
+        collisions = k - len(np.unique(lut[1:]))
+        return CatEncoder(self.column, self.kind, "hash", buckets, k, collisions), lut

@@ -4,7 +4,7 @@ The vocabulary of the sequence column is small (hundreds of ids), so dense V×V 
 one `np.bincount` over flattened pair indices per window offset replaces any loop over rows. Sequences are
 the cache's `seq` field: positions 0..len-1 are real tokens (oldest ... newest), the rest is 0 = padding.
 
-Definitions (also in the README):
+Definitions:
 - co-visitation C[a, b]: pairs of tokens at most `window` positions apart in one sequence, symmetric, self
   pairs (a == b) dropped. Weight 1 per pair ("count") or exp(-age / recency_tau) ("recency"), where age is
   how many positions the newer token of the pair sits before the end of its sequence (0 = the last token),
@@ -77,7 +77,7 @@ class CovisAccumulator:
         # Every position outside the kept length becomes the padding id 0, so pairs touching padding land
         # in row or column 0 of the accumulators and self pairs on the diagonal: `finish` clears both,
         # and no per-offset boolean mask is needed.
-        tok = np.where(real_mask(seq, lengths), seq, 0).astype(np.int32)
+        tok = np.where(real_mask(seq, lengths), seq, 0).astype(np.intp)
         self._pop += np.bincount(tok.ravel(), minlength=v)
         n_pos = tok.shape[1]
         weight = None

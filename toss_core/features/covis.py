@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from toss_core.features.target import TargetAccumulator, TargetTable, pair_keys,
 from toss_core.layout import Layout
 from toss_core.progress import Progress
 from toss_core.results import CovisResult
+
+if TYPE_CHECKING:
+    from toss_core.data.reader import ShardedCache
 
 log = logging.getLogger("toss")
 
@@ -118,7 +122,7 @@ def _fields_for(plan: Plan, train: bool) -> list[str]:
     return fields
 
 
-def fit(cfg: TossConfig, cache, plan: Plan, folds: np.ndarray | None) -> Fitted:
+def fit(cfg: TossConfig, cache: ShardedCache, plan: Plan, folds: np.ndarray | None) -> Fitted:
     """One streaming pass over the train cache: token statistics and per-fold target counts."""
     cov = cfg.features.covis
     vocab = int(cache.manifest["seq_vocab_size"])
@@ -148,7 +152,7 @@ def transform(
 ) -> np.ndarray:
     """Raw (unstandardised) features float64 [n, n_feat] of one shard; folds None = test rows."""
     cov = cfg.features.covis
-    n = len(arrays["seq_len"]) if plan.needs_sequence else _n_rows(arrays)
+    n = _n_rows(arrays)
     out = np.zeros((n, len(plan.names)))
     if not plan.names:
         return out
@@ -190,7 +194,7 @@ def fingerprint(cfg: TossConfig, train_fp: str, test_fp: str, folds_meta: dict |
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _existing(path: Path, fp: str, n_rows: int):
+def _existing(path: Path, fp: str, n_rows: int) -> ShardedCache | None:
     """The feature cache at `path` if it is complete and matches `fp`, else None."""
     from toss_core.data.reader import ShardedCache
 
@@ -211,7 +215,13 @@ def _standardize(mean: np.ndarray, std: np.ndarray) -> dict:
 
 
 def _write_train(
-    cfg: TossConfig, layout: Layout, train, plan: Plan, fitted: Fitted, folds: np.ndarray | None, extra: dict
+    cfg: TossConfig,
+    layout: Layout,
+    train: ShardedCache,
+    plan: Plan,
+    fitted: Fitted,
+    folds: np.ndarray | None,
+    extra: dict,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Compute train features once, keep them raw on disk, then write them standardised by their mean/std."""
     from toss_core.data.reader import ShardWriter

@@ -1,7 +1,7 @@
 """Per-row sequence features read from a fitted `CovisModel`, vectorised over rows.
 
 Each row's kept sequence is split into its last k tokens (k = min(last_k, len), the "recent" part) and the
-rest. Definitions (also in the README):
+rest. Definitions:
 - covis_sum: sum of C[r, t] over every recent token r and every token occurrence t of the rest.
 - covis_max: the largest C[r, t] over those pairs.
 - covis_mean: covis_sum / (k * len(rest)), the mean over the pairs.
@@ -33,15 +33,26 @@ SEQ_STATS = (
     "last_token",
 )
 _COVIS_STATS = {"covis_sum", "covis_max", "covis_mean"}
-_HISTOGRAM_STATS = {"n_unique", "entropy", "diversity"}
+_RUN_STATS = {"n_unique", "entropy", "diversity"}
 
 
-def _row_histogram(seq: np.ndarray, mask: np.ndarray, vocab: int) -> np.ndarray:
-    """Token counts per row [n, V] of the masked positions, by one bincount over row*V + token."""
-    n = seq.shape[0]
-    rows = np.broadcast_to(np.arange(n)[:, None], seq.shape)
-    flat = rows[mask] * vocab + seq[mask]
-    return np.bincount(flat, minlength=n * vocab).reshape(n, vocab)
+def _token_runs(seq: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: distinct real tokens and sum over them of c·log c (c = occurrences), from sorted rows.
+
+    Sorting each row makes equal tokens adjacent; every run of one token is one distinct token, and its
+    length is its count. Padding sorts first as token 0 and is left out.
+    """
+    n, width = seq.shape
+    ordered = np.sort(np.where(real, seq, 0), axis=1)
+    new_run = np.ones(ordered.shape, dtype=bool)
+    new_run[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    starts = np.flatnonzero(new_run)
+    count = np.diff(starts, append=ordered.size).astype(np.float64)
+    is_token = ordered.ravel()[starts] != 0
+    row = starts // width
+    n_unique = np.bincount(row, weights=is_token, minlength=n)
+    clogc = np.bincount(row, weights=np.where(is_token, count * np.log(count), 0.0), minlength=n)
+    return n_unique, clogc
 
 
 def _token_at(seq: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -93,14 +104,10 @@ def sequence_features(
         out["transition_prob"] = np.where(lengths >= 2, prob, 0.0)
     if "seq_len" in wanted:
         out["seq_len"] = np.log1p(np.asarray(seq_len_raw, dtype=np.float64))
-    if wanted & _HISTOGRAM_STATS:
-        hist = _row_histogram(seq, real, vocab)
-        n_unique = np.count_nonzero(hist, axis=1).astype(np.float64)
-        # entropy = log(len) - sum_t h_t log h_t / len, with h log h read from a table of small integers
-        counts = np.arange(seq.shape[1] + 1, dtype=np.float64)
-        hlogh = counts * np.log(np.maximum(counts, 1.0))
+    if wanted & _RUN_STATS:
+        n_unique, clogc = _token_runs(seq, real)
         safe_len = np.maximum(lengths, 1)
-        entropy = np.log(safe_len) - hlogh[hist].sum(axis=1) / safe_len
+        entropy = np.log(safe_len) - clogc / safe_len  # H = log(len) - sum_t c_t log c_t / len
         out["n_unique"] = n_unique
         out["entropy"] = np.where(lengths > 0, np.maximum(entropy, 0.0), 0.0)
         out["diversity"] = np.divide(n_unique, lengths, out=np.zeros(n), where=lengths > 0)

@@ -6,6 +6,8 @@ vectorised over fields with einsum, so no block loops over columns at run time.
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 
@@ -64,16 +66,52 @@ def signed_log1p(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.log1p(torch.abs(x))
 
 
-class NumericFields(nn.Module):
-    """Each numeric column becomes one field: signed_log1p(value) · w_j + b_j  ([B, N] -> [B, N, width])."""
+def column_families(cols: list[str]) -> list[int]:
+    """Family index per column, numbered in order of first appearance.
 
-    def __init__(self, n_features: int, width: int) -> None:
+    A family is the column name without its trailing `_<digits>` (l_feat_3 and l_feat_27 -> l_feat); a
+    name without such a suffix is a family of its own (even if `name_1` also exists). Depends only on the
+    names, so the spec saved in a checkpoint rebuilds the same grouping.
+    """
+    keys = []
+    for col in cols:
+        match = _SUFFIX.fullmatch(col)
+        keys.append(("family", match.group(1)) if match else ("column", col))
+    index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    return [index[key] for key in keys]
+
+
+_SUFFIX = re.compile(r"(.+)_\d+")
+
+
+class NumericFields(nn.Module):
+    """Numeric columns [B, N] -> fields [B, G, width]; groups[j] = the field of column j.
+
+    Field g = Σ_{j in g} signed_log1p(x_j) · w_j + b_g: with one column per field this is a per-column
+    embedding (the value scales a learned vector); with several it is a Linear(group size -> width) over
+    the group's signed logs. Rows w_j start at EMB_INIT_STD / sqrt(group size), so a field's initial scale
+    does not grow with its size.
+    """
+
+    def __init__(self, groups: list[int], width: int) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(n_features, width) * EMB_INIT_STD)
-        self.bias = nn.Parameter(torch.randn(n_features, width) * EMB_INIT_STD)
+        index = torch.tensor(groups)
+        sizes = torch.bincount(index)
+        scale = EMB_INIT_STD / sizes[index].float().sqrt().unsqueeze(1)
+        self.weight = nn.Parameter(torch.randn(len(groups), width) * scale)
+        self.bias = nn.Parameter(torch.randn(len(sizes), width) * EMB_INIT_STD)
+        self.per_column = groups == list(range(len(groups)))
+        self.register_buffer("groups", index, persistent=False)
+
+    @property
+    def n_fields(self) -> int:
+        return self.bias.shape[0]
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
-        return signed_log1p(values).unsqueeze(-1) * self.weight + self.bias
+        emb = signed_log1p(values).unsqueeze(-1) * self.weight
+        if not self.per_column:
+            emb = emb.new_zeros(emb.shape[0], self.n_fields, emb.shape[2]).index_add(1, self.groups, emb)
+        return emb + self.bias
 
 
 class MLP(nn.Module):

@@ -5,11 +5,14 @@ Fields, in this order (the order matters only for qnn_alpha.pair_grouping = "fie
                model.emb_dim), projected to the field width when the two differ;
   sequence     DARE's [target, interest, target ⊙ interest] (3 fields, projected from model.emb_dim), only
                when the cache has a sequence column;
-  numeric      one per numeric column: signed_log1p(x) · w + b (values arrive imputed but unscaled; the
-               signed log tames heavy tails without needing train statistics);
+  numeric      model.numeric_fields = "grouped": one per column family (name without its trailing
+               `_<digits>`: 8 fields for Toss's 109 columns), Σ_family signed_log1p(x_j) · w_j + b;
+               "per_column": one per column, signed_log1p(x) · w + b (values arrive imputed but unscaled;
+               the signed log tames heavy tails without needing train statistics);
   null mask    ONE field: a Linear over the whole 0/1 null-mask vector (nulls come in blocks, so the
                pattern is what carries information);
-  dense        one per co-visitation feature (spec.dense_cols), embedded like the numeric columns.
+  dense        co-visitation features (spec.dense_cols) embedded like the numeric columns: ONE field for
+               all of them when grouped, one per feature when per_column.
 Field width = model.qnn_alpha.feature_embed_dim. Head: QNN-α, an MLP or DCN-v2 (baselines.py).
 """
 
@@ -22,7 +25,7 @@ from toss_core.config import TossConfig
 from toss_core.data.spec import FeatureSpec
 from toss_core.models.baselines import DCNv2Head, MLPHead
 from toss_core.models.dare import DAREEncoder
-from toss_core.models.layers import CategoricalFields, FieldProjection, NumericFields
+from toss_core.models.layers import CategoricalFields, FieldProjection, NumericFields, column_families
 from toss_core.models.qnn_alpha import QNNAlpha
 
 HEADS = {"qnn_alpha": QNNAlpha, "mlp": MLPHead, "dcnv2": DCNv2Head}
@@ -53,10 +56,19 @@ class CTRModel(nn.Module):
             self.dare_proj = FieldProjection(3, emb, width) if emb != width else nn.Identity()
             n_fields += 3
 
-        self.num = NumericFields(len(spec.num_cols), width) if spec.num_cols else None
+        grouped = cfg.model.numeric_fields == "grouped"
+        self.num = None
+        if spec.num_cols:
+            groups = column_families(spec.num_cols) if grouped else list(range(len(spec.num_cols)))
+            self.num = NumericFields(groups, width)
+            n_fields += self.num.n_fields
         self.isna = nn.Linear(len(spec.isna_cols), width) if spec.isna_cols else None
-        self.dense = NumericFields(len(spec.dense_cols), width) if spec.dense_cols else None
-        n_fields += len(spec.num_cols) + (1 if spec.isna_cols else 0) + len(spec.dense_cols)
+        n_fields += 1 if spec.isna_cols else 0
+        self.dense = None
+        if spec.dense_cols:
+            n_dense = len(spec.dense_cols)
+            self.dense = NumericFields([0] * n_dense if grouped else list(range(n_dense)), width)
+            n_fields += self.dense.n_fields
         if n_fields == 0:
             raise ValueError("the feature spec has no categorical, numeric, sequence or dense column")
         self.n_fields = n_fields
