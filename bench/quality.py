@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import shlex
 import sys
 import time
@@ -269,6 +270,11 @@ def run_encodings(args: argparse.Namespace, seed: int) -> list[Row]:
 
 
 # ------------------------------------------------------------------------------------------ output
+def _base(model: str) -> str:
+    """The model's name without the fold number, so runs line up."""
+    return re.sub(r"\(best fold \d+\)", "(best fold)", model)
+
+
 def _fmt(x: float | None, digits: int = 4) -> str:
     return "—" if x is None else f"{x:.{digits}f}"
 
@@ -290,13 +296,13 @@ def table(rows: list[Row], oracle: float | None) -> str:
 
 def summary(runs: dict[str, list[Row]]) -> tuple[str, dict[str, tuple[float, float]]]:
     """Mean ± sd of Score and of the gap to the oracle over runs, per model (matched by name prefix)."""
-    names = [r.model.split(" (best fold")[0] for r in next(iter(runs.values()))]
+    names = [_base(r.model) for r in next(iter(runs.values()))]
     scores: dict[str, list[float]] = {n: [] for n in names}
     gaps: dict[str, list[float]] = {n: [] for n in names}
     for rows in runs.values():
         oracle = next((r.metrics["Score"] for r in rows if r.model.startswith("oracle")), None)
         for r in rows:
-            name = r.model.split(" (best fold")[0]
+            name = _base(r.model)
             scores[name].append(r.metrics["Score"])
             if oracle is not None:
                 gaps[name].append(oracle - r.metrics["Score"])
@@ -318,7 +324,7 @@ def targets(runs: dict[str, list[Row]]) -> str:
     """The three synthetic-data targets, checked per run."""
     out = []
     for run, rows in runs.items():
-        by = {r.model.split(" (best fold")[0]: r.metrics["Score"] for r in rows}
+        by = {_base(r.model): r.metrics["Score"] for r in rows}
         needed = ["LightGBM", f"{NN}", "cross-family ensemble", "oracle (p_true)"]
         got = {n: next((v for k, v in by.items() if k.startswith(n)), None) for n in needed}
         if None in got.values():
@@ -326,11 +332,12 @@ def targets(runs: dict[str, list[Row]]) -> str:
         nn = by.get(f"{NN} (fold ensemble)", got[NN])
         gb, ens, orc = got["LightGBM"], got["cross-family ensemble"], got["oracle (p_true)"]
         checks = [
-            f"NN − LightGBM = {nn - gb:+.4f} (target ≥ +0.005: {'met' if nn - gb >= 0.005 else 'MISSED'})",
+            f"NN − LightGBM = {nn - gb:+.4f} "
+            f"(target ≥ +0.005: {'met' if round(nn - gb, 6) >= 0.005 else 'MISSED'})",
             f"ensemble − max(NN, LightGBM) = {ens - max(nn, gb):+.4f} "
             f"(target > 0: {'met' if ens > max(nn, gb) else 'MISSED'})",
             f"oracle − ensemble = {orc - ens:.4f} "
-            f"(target ≤ 0.010: {'met' if orc - ens <= 0.010 else 'MISSED'})",
+            f"(target ≤ 0.010: {'met' if round(orc - ens, 6) <= 0.010 else 'MISSED'})",
         ]
         out.append(f"- {run}: " + "; ".join(checks))
     return "\n".join(out)
@@ -342,7 +349,7 @@ def chart(runs: dict[str, list[Row]], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [r.model.split(" (best fold")[0] for r in next(iter(runs.values()))]
+    names = [_base(r.model) for r in next(iter(runs.values()))]
     width = 0.8 / len(runs)
     fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(names)), 4.2))
     for i, (run, rows) in enumerate(runs.items()):

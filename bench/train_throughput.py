@@ -6,8 +6,8 @@ of a synthetic cache built from the demo config, for a fixed number of steps aft
 is predict_logits over validation rows. Each number is the median of --repeats runs; ratios are against
 the demo model (DARE + QNN-α). Co-visitation features are off, so all three read the same inputs.
 
-    nice .venv/bin/python bench/train_throughput.py                    # CPU: fp32, no-prefetch, bf16
-    .venv/bin/python bench/train_throughput.py --device cuda           # GPU: fp32, AMP, AMP + compile
+    nice .venv/bin/python bench/train_throughput.py              # CPU: fp32, no-prefetch, bf16
+    .venv/bin/python bench/train_throughput.py --device cuda     # GPU: fp32, no-prefetch, AMP, +compile
 
 With --md the table replaces its section of a Markdown file (bench/results/train.md).
 """
@@ -128,6 +128,7 @@ def columns(device: str) -> list[tuple[str, dict]]:
     if device == "cuda":
         return [
             ("fp32", {"amp": False, "compile": False}),
+            ("fp32, no prefetch", {"amp": False, "compile": False, "prefetch": 0}),
             ("AMP", {"amp": True, "compile": False}),
             ("AMP + compile", {"amp": True, "compile": True}),
         ]
@@ -175,13 +176,14 @@ def main() -> None:
     )
     base, c = results[args.models[0]], layout.cfg
     lines = [
-        f"## Throughput ({args.device}: {device})",
+        f"## Throughput ({args.device}: {device}; batch {c.train.batch_size})",
         "",
         f"`{' '.join(['python', 'bench/train_throughput.py', *sys.argv[1:]])}` — {args.config} "
         f"(seq max_len {c.sequence.max_len}, top_k {c.sequence.top_k}), {args.rows:,}-row synthetic cache, "
         f"batch {c.train.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, median of "
         f"{args.repeats}; inference = predict_logits on {args.infer_rows:,} validation rows "
-        f"(batch {c.train.eval_batch_size}). Ratios are against the first model in the same column.",
+        f"(batch {c.train.eval_batch_size}; never compiled, so an AMP + compile inference column repeats "
+        "AMP). Ratios are against the first model in the same column.",
         "",
         "| model | "
         + " | ".join(f"train rows/s ({c})" for c, _ in cols)

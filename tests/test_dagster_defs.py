@@ -208,3 +208,28 @@ def test_definitions_validate_and_dg_check_defs(tmp_path):
     ):
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_run_config_overrides_keys_for_one_run(tmp_path):
+    from toss_assets.assets import raw_data
+
+    run_config = {
+        "resources": {
+            "toss": {
+                "config": {
+                    "config_path": str(SMOKE),
+                    "root": str(tmp_path),
+                    "overrides": ["data.synthetic.train_rows=400", "data.synthetic.test_rows=100"],
+                }
+            }
+        }
+    }
+    result = dg.materialize(
+        [raw_data], resources={"toss": TossConfigResource()}, run_config=run_config, raise_on_error=True
+    )
+    rows = {
+        e.asset_key.to_user_string(): e.materialization.metadata["rows"].value
+        for e in result.get_asset_materialization_events()
+    }
+    assert rows == {"raw_train": 400, "raw_test": 100}
+    assert (tmp_path / "data" / "smoke" / "train.parquet").is_file()

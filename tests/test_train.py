@@ -183,6 +183,10 @@ def reference(smoke_cached, tmp_path_factory) -> tuple[Layout, FoldResult]:
     return layout, train_fold(layout.cfg, layout, 0)
 
 
+def _train_prior(layout: Layout) -> float:
+    return float(torch.load(layout.checkpoint(0), weights_only=True)["train_prior"])
+
+
 def _oof(layout: Layout) -> dict[str, np.ndarray]:
     with np.load(layout.oof_path(0)) as z:
         return {k: z[k] for k in z.files}
@@ -200,7 +204,7 @@ def test_fold_outputs(reference):
     assert result.prior_score == pytest.approx(prior_only_score(oof["label"]))
     assert result.metrics == pytest.approx(
         {
-            **validation_metrics(oof["label"], oof["logit"], result_prior(layout)),
+            **validation_metrics(oof["label"], oof["logit"], _train_prior(layout)),
             "n": result.metrics["n"],
             "pos_rate": float(oof["label"].mean()),
         }
@@ -225,15 +229,14 @@ def test_fold_outputs(reference):
         "covis_fingerprint",
     } <= set(ckpt)
     assert ckpt["logit_offset"] == 0.0 and ckpt["ema_state"] is not None and ckpt["covis_fingerprint"] is None
-    model, _ = load_checkpoint(layout.checkpoint(0), "cpu")
+    model, _ = load_checkpoint(layout.checkpoint(0), "cpu")  # EMA weights: the OOF logits were made with them
     cache = ShardedCache(layout.train_cache)
     spec = FeatureSpec.from_dict(ckpt["spec"])
     again = predict_logits(model, cache, None, 512, "cpu", ckpt["logit_offset"], spec=spec, rows=oof["index"])
     np.testing.assert_allclose(again, oof["logit"], rtol=1e-5, atol=1e-5)
-
-
-def result_prior(layout: Layout) -> float:
-    return float(torch.load(layout.checkpoint(0), weights_only=True)["train_prior"])
+    model.load_state_dict(ckpt["model_state"])  # the raw weights predict differently
+    raw = predict_logits(model, cache, None, 512, "cpu", ckpt["logit_offset"], spec=spec, rows=oof["index"])
+    assert not np.allclose(raw, oof["logit"], atol=1e-4)
 
 
 def test_same_seed_same_metrics(reference, smoke_cached, tmp_path):

@@ -363,13 +363,8 @@ def _covis_fingerprint(cfg: TossConfig, layout: Layout) -> str | None:
     return ShardedCache(layout.covis_test).fingerprint if cfg.features.covis.enabled else None
 
 
-def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> EnsembleResult:
-    """The ensemble step (see the module docstring); writes test logits, test_pred and ensemble.json."""
-    for family in families:
-        _require_checkpoints(layout, family, cfg.cv.n_splits)
-    from toss_core.data.reader import ShardedCache
-
-    train, test = ShardedCache(layout.train_cache), ShardedCache(layout.test_cache)
+def _checked_oofs(cfg: TossConfig, layout: Layout, families: list[str], train, test) -> list[FamilyOOF]:
+    """Every family's OOF vector, after refusing artifacts made from other caches or other folds."""
     test_made_from = test.manifest.get("fingerprint", {}).get("train_cache")
     if test_made_from != train.fingerprint:
         raise ArtifactError(
@@ -388,10 +383,20 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
                 f"{moved} OOF rows of family '{oof.family}' were predicted by another fold than "
                 f"{layout.folds_path} assigns them: the folds changed after training; retrain every fold"
             )
-    y = oofs[0].label
-    for oof in oofs[1:]:
-        if not np.array_equal(oof.label, y):
+        if not np.array_equal(oof.label, oofs[0].label):
             raise ArtifactError(f"OOF labels of '{oof.family}' differ from '{families[0]}': retrain both")
+    return oofs
+
+
+def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> EnsembleResult:
+    """The ensemble step (see the module docstring); writes test logits, test_pred and ensemble.json."""
+    for family in families:
+        _require_checkpoints(layout, family, cfg.cv.n_splits)
+    from toss_core.data.reader import ShardedCache
+
+    train, test = ShardedCache(layout.train_cache), ShardedCache(layout.test_cache)
+    oofs = _checked_oofs(cfg, layout, families, train, test)
+    y = oofs[0].label
     parts = [ensemble_family(cfg, layout, oof, test) for oof in oofs]
 
     oof_matrix = np.stack([o.logit for o in oofs])
@@ -416,6 +421,13 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
     }
     members = {name: m for p in parts for name, m in p.members.items()}
     per_family = {f: p.report for f, p in zip(families, parts, strict=True)}
+    stacking = None
+    if stack is not None:
+        stacking = {
+            "best_oof_score": stack.score,
+            "grid": stack.grid.tolist(),
+            "grid_oof_scores": stack.grid_scores.tolist(),
+        }
     write_json(
         layout.ensemble_path,
         {
@@ -424,9 +436,7 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
             "trim_ratio": cfg.ensemble.trim_ratio,
             "families": families,
             "family_weights": family_weights,
-            "stacking": None
-            if stack is None
-            else {"best_oof_score": stack.score, "grid_oof_scores": stack.grid_scores.tolist()},
+            "stacking": stacking,
             "per_family": per_family,
             "members": members,
             "oof_uncalibrated": oof_uncal,
@@ -438,9 +448,7 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
                 "train_cache": train.fingerprint,
                 "test_cache": test.fingerprint,
                 "covis": _covis_fingerprint(cfg, layout),
-                "folds_cv": json.loads(layout.folds_meta_path.read_text()).get("cv_fingerprint")
-                if layout.folds_meta_path.is_file()
-                else None,
+                "folds_cv": json.loads(layout.folds_meta_path.read_text())["cv_fingerprint"],
             },
         },
     )

@@ -25,6 +25,7 @@ from toss_core.metrics import score
 class StackResult:
     weights: np.ndarray  # one per family, summing to 1
     score: float  # OOF Score of the calibrated blend at these weights
+    grid: np.ndarray  # [k, n_families] every weight vector tried
     grid_scores: np.ndarray  # Score at every grid point, in grid order
 
 
@@ -51,4 +52,4 @@ def fit_family_weights(
     grid = simplex_grid(z.shape[0], resolution)
     scores = np.array([calibrated_score(w @ z, labels, calibration) for w in grid])
     best = int(np.argmax(scores))
-    return StackResult(weights=grid[best], score=float(scores[best]), grid_scores=scores)
+    return StackResult(weights=grid[best], score=float(scores[best]), grid=grid, grid_scores=scores)

@@ -5,10 +5,16 @@ all selected assets have it, and that is what lets one shell command run the who
 partitions in one step, then the unpartitioned assets downstream).
 """
 
+import warnings
+
 import dagster as dg
 
 from toss_assets import metadata as md
 from toss_core.results import CacheResult
+
+# `backfill_policy` is a beta parameter of @asset that we rely on deliberately (see above); without this
+# filter every step and CLI call prints the same warning once per asset.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 OWNERS = ["team:toss-ml"]
 SINGLE_RUN = dg.BackfillPolicy.single_run()

@@ -108,12 +108,35 @@ def _fail(path: Path, col: str, row0: int, what: str) -> DataError:
     return DataError(f"{path}: column '{col}' (rows from {row0}): {what}")
 
 
+def _record_batches(path: Path, cols: list[str], rows: int) -> Iterator[pa.RecordBatch]:
+    """Batches of exactly `rows` rows (the last may be shorter), read one row group at a time.
+
+    One reader per row group: a single PyArrow reader over the whole file keeps memory growing with
+    every row group it passes (measured: +1 batch per batch on PyArrow 26), which would make peak
+    memory follow the file size."""
+    pf = pq.ParquetFile(path)
+    pending: list[pa.RecordBatch] = []
+    have = 0
+    for group in range(pf.num_row_groups):
+        for batch in pf.iter_batches(batch_size=rows, row_groups=[group], columns=cols):
+            while batch.num_rows:
+                take = min(rows - have, batch.num_rows)
+                pending.append(batch.slice(0, take))
+                have += take
+                batch = batch.slice(take)
+                if have == rows:
+                    yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+                    pending, have = [], 0
+    if pending:
+        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+
+
 def _batches(path: Path, cols: list[str], rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
     """(first row, batch) over the file; unreadable data becomes a DataError naming the file.
 
     The next batch is decoded on a worker thread (PyArrow releases the GIL) while the caller encodes
     the current one: at most two batches are alive, so memory stays bounded by the shard size."""
-    batches = pq.ParquetFile(path).iter_batches(batch_size=rows, columns=cols)
+    batches = _record_batches(path, cols, rows)
     row0 = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="toss-parquet") as pool:
         pending = pool.submit(next, batches, None)

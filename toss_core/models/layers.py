@@ -66,6 +66,9 @@ def signed_log1p(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.log1p(torch.abs(x))
 
 
+_SUFFIX = re.compile(r"(.+)_\d+")
+
+
 def column_families(cols: list[str]) -> list[int]:
     """Family index per column, numbered in order of first appearance.
 
@@ -79,9 +82,6 @@ def column_families(cols: list[str]) -> list[int]:
         keys.append(("family", match.group(1)) if match else ("column", col))
     index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
     return [index[key] for key in keys]
-
-
-_SUFFIX = re.compile(r"(.+)_\d+")
 
 
 class NumericFields(nn.Module):
@@ -101,17 +101,20 @@ class NumericFields(nn.Module):
         self.weight = nn.Parameter(torch.randn(len(groups), width) * scale)
         self.bias = nn.Parameter(torch.randn(len(sizes), width) * EMB_INIT_STD)
         self.per_column = groups == list(range(len(groups)))
-        self.register_buffer("groups", index, persistent=False)
+        # [N, G, 1] 0/1 membership: one matmul with a block weight, never a [B, N, width] temporary.
+        member = nn.functional.one_hot(index, len(sizes)).float().unsqueeze(-1)
+        self.register_buffer("member", member, persistent=False)
 
     @property
     def n_fields(self) -> int:
         return self.bias.shape[0]
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
-        emb = signed_log1p(values).unsqueeze(-1) * self.weight
-        if not self.per_column:
-            emb = emb.new_zeros(emb.shape[0], self.n_fields, emb.shape[2]).index_add(1, self.groups, emb)
-        return emb + self.bias
+        x = signed_log1p(values)
+        if self.per_column:
+            return x.unsqueeze(-1) * self.weight + self.bias
+        block = (self.member * self.weight.unsqueeze(1)).flatten(1)  # [N, G·width], row j = w_j in field g(j)
+        return (x @ block).view(len(x), self.n_fields, -1) + self.bias
 
 
 class MLP(nn.Module):

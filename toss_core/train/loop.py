@@ -98,9 +98,8 @@ class FoldData:
         self.train_labels = self.labels[self.train_rows]
         self.val_labels = self.labels[self.val_rows]
         self.train_prior = float(self.train_labels.mean())
-        self.source = BatchSource(
-            self.cache, feature_fields(self.spec, self.cache.fields), self.dense_cache, True
-        )
+        fields = feature_fields(self.spec, self.cache.fields)
+        self.source = BatchSource(self.cache, fields, self.dense_cache, label=True)
 
 
 class FoldTrainer:
