@@ -7,7 +7,8 @@ model.numeric_fields, head and pair_grouping; ratios are against the first row (
 configured). Before timing, each variant is checked
 for finite logits and padding invariance (random ids at padded positions must not change eval logits).
 
-    nice .venv/bin/python bench/model_throughput.py --config cfgs/demo.yaml --batch 1024 --max-len 128
+    nice .venv/bin/python bench/model_throughput.py --config cfgs/demo.yaml --batch 1024 --max-len 128 \
+        --threads 1
     python bench/model_throughput.py --config cfgs/dare_qnn_next.yaml --device cuda --batch 4096 --max-len 512
 """
 
@@ -125,21 +126,26 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=500)
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--modes", default="fp32", help="comma list of fp32, bf16, fp16, bf16+compile")
+    parser.add_argument("--set", action="append", default=[], help="config override for every variant")
+    parser.add_argument("--threads", type=int, help="torch threads (1 = steadier on a shared machine)")
     parser.add_argument("--only", type=int, default=len(VARIANTS), help="run the first N variants")
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     spec = make_spec(args.max_len, args.vocab)
     batch = make_batch(spec, args.batch, device)
     print(
         f"device={device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu'}), "
-        f"threads={torch.get_num_threads()}, config={args.config}, batch={args.batch}, max_len={args.max_len}"
+        f"threads={torch.get_num_threads()}, config={args.config} {args.set}, batch={args.batch}, "
+        f"max_len={args.max_len}"
     )
     print("| variant | mode | fields | params | ms / step | steps/s | rows/s | ratio | pad max Δlogit |")
     print("|---|---|---|---|---|---|---|---|---|")
     base: dict[str, float] = {}
     for name, overrides, head in VARIANTS[: args.only]:
-        cfg = load_config(REPO / args.config, overrides)
+        cfg = load_config(REPO / args.config, [*args.set, *overrides])
         for mode in args.modes.split(","):
             torch.manual_seed(0)
             model = build_model(spec, cfg, head).to(device).train()

@@ -122,7 +122,7 @@ def test_rematerialising_unchanged_inputs_reuses_the_caches(graph_run):
         assert again["fingerprint"] == metadata(first, cache)["fingerprint"]
 
 
-def test_whole_graph_from_the_shell(graph_run, tmp_path):
+def test_whole_graph_from_the_shell(graph_run, tmp_path, monkeypatch):
     """Exactly the README command, in the directory of the in-process run (so caches are reused)."""
     root, _, _ = graph_run
     home = tmp_path / "dagster_home"
@@ -139,6 +139,7 @@ def test_whole_graph_from_the_shell(graph_run, tmp_path):
     ]
     proc = subprocess.run(cmd, cwd=root, env=dagster_env(home), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # dagster.yaml refers to it
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for fold in FOLDS:
             records = instance.fetch_materializations(

@@ -250,11 +250,22 @@ def _from_train_manifest(plan: _Plan, train: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------------------------- writing
 def _encode(
-    plan: _Plan, batch: pa.RecordBatch, row0: int, unseen: np.ndarray, fit: _TrainFit | None
+    plan: _Plan,
+    batch: pa.RecordBatch,
+    row0: int,
+    unseen: np.ndarray,
+    fit: _TrainFit | None,
+    pool: ThreadPoolExecutor,
 ) -> dict[str, np.ndarray]:
-    """One record batch -> the arrays of one shard (train: provisional cat ids and raw numerics)."""
+    """One record batch -> the arrays of one shard (train: provisional cat ids and raw numerics).
+
+    The sequence is parsed on `pool` while this thread encodes the other columns (NumPy releases the
+    GIL in its loops), so the two biggest jobs of a shard share the cores."""
     n = batch.num_rows
     out: dict[str, np.ndarray] = {}
+    seq_job = None
+    if plan.seq_col is not None:
+        seq_job = pool.submit(parse_sequences, batch.column(plan.seq_col), plan.max_len)
     cat = np.zeros((n, len(plan.cat_cols)), dtype=np.int32)
     for j, col in enumerate(plan.cat_cols):
         arr = batch.column(col)
@@ -276,9 +287,9 @@ def _encode(
         np.copyto(values, np.broadcast_to(plan.fill[:, None], values.shape), where=missing)
     out["num"] = np.ascontiguousarray(values.T)  # rows for the cache: one transposing copy
     oov = plan.seq_max_id + 1
-    if plan.seq_col is not None:
+    if seq_job is not None:
         try:
-            parsed = parse_sequences(batch.column(plan.seq_col), plan.max_len)
+            parsed = seq_job.result()
         except SeqParseError as exc:
             raise _fail(plan.path, plan.seq_col, row0, f"row {row0 + exc.row}: {exc.reason}") from exc
         if plan.kind == "test":
@@ -311,9 +322,12 @@ def _write(plan: _Plan, cfg: TossConfig) -> tuple[Path, int, int]:
     fit = _TrainFit.start(plan, cfg) if plan.kind == "train" else None
     unseen = np.zeros(len(plan.cat_cols), dtype=np.int64)
     progress = Progress(f"{plan.kind} cache", plan.n_rows)
-    with ShardWriter(plan.out_dir, plan.kind) as writer:
+    with (
+        ShardWriter(plan.out_dir, plan.kind) as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="toss-seq") as pool,
+    ):
         for row0, batch in _batches(plan.path, plan.read_cols, cfg.data.shard_rows):
-            writer.add(_encode(plan, batch, row0, unseen, fit))
+            writer.add(_encode(plan, batch, row0, unseen, fit, pool))
             progress.update(batch.num_rows)
         if fit is not None:
             _finish_train(plan, cfg, fit, writer)
