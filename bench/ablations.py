@@ -218,7 +218,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.md:
-        write_section(args.md, "ablations", text)
+        write_section(args.md, f"ablations-{n}", text)
 
 
 if __name__ == "__main__":

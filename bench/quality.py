@@ -379,7 +379,13 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cfg", default=str(REPO / "cfgs" / "quality.yaml"))
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--mode", choices=["models", "encodings"], default="models")
+    p.add_argument(
+        "--mode",
+        choices=["models", "encodings", "summary"],
+        default="models",
+        help="summary: combine the per-run tables of earlier `models` runs (--tags) from quality.md",
+    )
+    p.add_argument("--tags", nargs="+", default=[], help="summary mode: the runs to combine")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--rows", type=int, default=200_000)
     p.add_argument("--test-rows", type=int, default=None, help="default rows // 4")
@@ -398,6 +404,9 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     runs: dict[str, list[Row]] = {}
+    if args.mode == "summary":
+        runs = read_runs(RESULTS / "quality.md", args.tags)
+        seeds = []
     for seed in seeds:
         name = "real data" if seed is None else f"seed {seed}, {args.rows:,} rows"
         if args.mode == "encodings":
@@ -417,8 +426,15 @@ def main(argv: list[str] | None = None) -> None:
         "OOF logits. Train time: summed over folds (CPU, 2 shared cores).",
     ]
     if args.mode == "encodings":
+        if args.folds:
+            parts += [
+                f"LightGBM on the first {args.folds} fold(s) only (mean of their test logits, calibrated on "
+                "their OOF rows); same caches, folds, covis features and params for every encoding."
+            ]
         parts += [enc_table(runs)]
     else:
+        if args.mode == "summary":
+            parts[2] = f"Combines the runs {args.tags} above (same scoring)."
         for name, rows in runs.items():
             parts += [f"### {name}", table(rows, _oracle(rows))]
         if len(runs) > 1:
@@ -430,6 +446,29 @@ def main(argv: list[str] | None = None) -> None:
     text = "\n\n".join(parts)
     print("\n" + text)
     append_report(text)
+
+
+def read_runs(report: Path, tags: list[str]) -> dict[str, list[Row]]:
+    """The per-run model tables that earlier runs with these tags appended to the report."""
+    runs: dict[str, list[Row]] = {}
+    sections = re.split(r"^## ", report.read_text(), flags=re.M)
+    for tag in tags:
+        found = [sec for sec in sections if sec.startswith(f"{tag} (")]
+        if not found:
+            raise SystemExit(f"{report}: no section for run tag '{tag}'")
+        for block in re.split(r"^### ", found[-1], flags=re.M)[1:]:
+            name, _, body = block.partition("\n")
+            lines = [ln for ln in body.splitlines() if ln.startswith("| ") and not ln.startswith("| model")]
+            if not lines or name.strip() in ("Summary", "Targets"):
+                continue
+            rows = []
+            for ln in lines:
+                cells = [c.strip() for c in ln.strip("|").split("|")]
+                auc, ap, wll, score = (float(c) for c in cells[1:5])
+                seconds = None if cells[6] == "—" else float(cells[6])
+                rows.append(Row(cells[0], {"AUC": auc, "AP": ap, "WLL": wll, "Score": score}, seconds))
+            runs[name.strip()] = rows
+    return runs
 
 
 def _oracle(rows: list[Row]) -> float | None:

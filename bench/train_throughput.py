@@ -182,8 +182,9 @@ def main() -> None:
         f"(seq max_len {c.sequence.max_len}, top_k {c.sequence.top_k}), {args.rows:,}-row synthetic cache, "
         f"batch {c.train.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, median of "
         f"{args.repeats}; inference = predict_logits on {args.infer_rows:,} validation rows "
-        f"(batch {c.train.eval_batch_size}; never compiled, so an AMP + compile inference column repeats "
-        "AMP). Ratios are against the first model in the same column.",
+        f"(batch {c.train.eval_batch_size}). Inference always prefetches and is never compiled, so its "
+        "no-prefetch and + compile columns repeat fp32 and AMP (a measure of the noise). "
+        "Ratios are against the first model in the same column.",
         "",
         "| model | "
         + " | ".join(f"train rows/s ({c})" for c, _ in cols)
