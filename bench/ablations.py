@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import shutil
 import sys
 import time
@@ -202,7 +203,7 @@ def main() -> None:
     lines = [
         f"## Fold-0 quality and ablations ({args.config}, {n:,} synthetic train rows)",
         "",
-        f"`python bench/ablations.py {' '.join(sys.argv[1:])}` — fold 0 of {cfg.cv.n_splits} "
+        f"`python bench/ablations.py {shlex.join(sys.argv[1:])}` — fold 0 of {cfg.cv.n_splits} "
         f"({val_rows.size:,} validation rows, {y_test.size:,} test rows), {cfg.train.epochs} epochs max. "
         "Scores after the prior shift to 50:50; the oracle exists on the test rows only (p_true is not "
         "kept for train rows). Gap to oracle = oracle test Score − model test Score.",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import statistics
 import sys
 import tempfile
@@ -178,7 +179,7 @@ def main() -> None:
     lines = [
         f"## Throughput ({args.device}: {device}; batch {c.train.batch_size})",
         "",
-        f"`{' '.join(['python', 'bench/train_throughput.py', *sys.argv[1:]])}` — {args.config} "
+        f"`python bench/train_throughput.py {shlex.join(sys.argv[1:])}` — {args.config} "
         f"(seq max_len {c.sequence.max_len}, top_k {c.sequence.top_k}), {args.rows:,}-row synthetic cache, "
         f"batch {c.train.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, median of "
         f"{args.repeats}; inference = predict_logits on {args.infer_rows:,} validation rows "
