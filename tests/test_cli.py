@@ -10,7 +10,18 @@ import pytest
 
 from toss_core.cli import build_parser, main
 
-SUBCOMMANDS = ["synth", "build-cache", "score", "folds", "covis", "train", "infer", "blend", "diagnose", "run"]
+SUBCOMMANDS = [
+    "synth",
+    "build-cache",
+    "score",
+    "folds",
+    "covis",
+    "train",
+    "infer",
+    "blend",
+    "diagnose",
+    "run",
+]
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)
@@ -22,7 +33,9 @@ def test_every_subcommand_has_help(name: str, capsys: pytest.CaptureFixture[str]
 
 
 def test_cfg_commands_accept_repeatable_overrides() -> None:
-    args = build_parser().parse_args(["train", "--cfg", "x.yaml", "--set", "a=1", "--set", "b.c=2", "--fold", "1"])
+    args = build_parser().parse_args(
+        ["train", "--cfg", "x.yaml", "--set", "a=1", "--set", "b.c=2", "--fold", "1"]
+    )
     assert args.overrides == ["a=1", "b.c=2"]
     assert args.fold == 1
 
@@ -38,7 +51,16 @@ def test_bad_config_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_console_script_entry_point_runs() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "toss_core.cli", "config", "--cfg", "cfgs/smoke.yaml", "--set", "train.epochs=4"],
+        [
+            sys.executable,
+            "-m",
+            "toss_core.cli",
+            "config",
+            "--cfg",
+            "cfgs/smoke.yaml",
+            "--set",
+            "train.epochs=4",
+        ],
         cwd=Path(__file__).resolve().parents[1],
         capture_output=True,
         text=True,

@@ -31,7 +31,7 @@ def test_unknown_key_names_key_file_and_nearest(tmp_path: Path) -> None:
 def test_unknown_section_suggests_nearest_section(tmp_path: Path) -> None:
     path = tmp_path / "typo.yaml"
     path.write_text("trian:\n  epochs: 1\n")
-    with pytest.raises(ConfigError, match="did you mean 'train'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'train'\?"):
         load_config(path)
 
 
@@ -58,7 +58,7 @@ def test_overrides_are_typed_and_nested() -> None:
 
 
 def test_override_without_equals_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="key.path=value"):
+    with pytest.raises(ConfigError, match=r"key\.path=value"):
         load_config(None, ["train.epochs"])
 
 

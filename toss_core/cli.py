@@ -125,7 +125,8 @@ def cmd_config(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="toss", description="CTR pipeline on the Toss ad-click schema (the steps the Dagster assets run)."
+        prog="toss",
+        description="CTR pipeline on the Toss ad-click schema (the steps the Dagster assets run).",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and the result")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -135,13 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=fn)
         return p
 
-    p = add("synth", cmd_synth, "write Toss-schema synthetic train/test/test_truth Parquet with a planted truth")
+    p = add(
+        "synth", cmd_synth, "write Toss-schema synthetic train/test/test_truth Parquet with a planted truth"
+    )
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--train-rows", type=int, default=100_000)
     p.add_argument("--test-rows", type=int, default=20_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--seq-len-scale", type=float, default=1.0, help="scale sequence lengths (1.0 = Toss-like, median ~450)"
+        "--seq-len-scale",
+        type=float,
+        default=1.0,
+        help="scale sequence lengths (1.0 = Toss-like, median ~450)",
     )
 
     _add_cfg(add("build-cache", cmd_build_cache, "stream train and test Parquet into the NPY shard cache"))
@@ -167,8 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["logit_mean", "mean", "rank_avg", "geom_mean"], default="logit_mean")
     p.add_argument("--w", type=float, default=0.5, help="weight of --sub1 (the second gets 1 - w)")
 
-    _add_cfg(add("diagnose", cmd_diagnose, "per-fold and OOF metrics, reliability diagram, histogram, report"))
-    _add_cfg(add("run", cmd_run, "the whole chain: data, cache, folds, features, training, ensemble, submission"))
+    _add_cfg(
+        add("diagnose", cmd_diagnose, "per-fold and OOF metrics, reliability diagram, histogram, report")
+    )
+    _add_cfg(
+        add("run", cmd_run, "the whole chain: data, cache, folds, features, training, ensemble, submission")
+    )
     _add_cfg(add("config", cmd_config, "print the validated config with every default filled in"))
     return parser
 

@@ -284,16 +284,15 @@ class TossConfig(_Strict):
             )
         if self.sequence.transformer_block and self.model.emb_dim % self.sequence.tfm.n_heads != 0:
             raise ValueError(
-                f"sequence.tfm.n_heads={self.sequence.tfm.n_heads} must divide model.emb_dim={self.model.emb_dim}"
+                f"sequence.tfm.n_heads={self.sequence.tfm.n_heads} must divide "
+                f"model.emb_dim={self.model.emb_dim}"
             )
         unknown = set(self.sequence.query_same_vocab) - set(self.sequence.query_key)
         if unknown:
             raise ValueError(f"sequence.query_same_vocab names {sorted(unknown)} which are not in query_key")
-        if self.ensemble.method == "weighted" and self.ensemble.weights is not None:
-            if len(self.ensemble.weights) != self.cv.n_splits:
-                raise ValueError(
-                    f"ensemble.weights has {len(self.ensemble.weights)} entries, cv.n_splits is {self.cv.n_splits}"
-                )
+        weights = self.ensemble.weights
+        if self.ensemble.method == "weighted" and weights is not None and len(weights) != self.cv.n_splits:
+            raise ValueError(f"ensemble.weights has {len(weights)} entries, cv.n_splits={self.cv.n_splits}")
         return self
 
     def section_fingerprint(self, *sections: str) -> str:

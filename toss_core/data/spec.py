@@ -9,8 +9,8 @@ Manifest contract (written by toss_core.data.cache, read here and by toss_core.d
       "format": "toss-shards/1",
       "kind": "train" | "test" | "features",
       "n_rows": int,
-      "fields": {name: {"dtype": str, "shape": [per-row dims]}},   # cat, num, isna, seq, seq_len, qtok,
-                                                                   # label (train), id (test), dense (features)
+      # fields: cat, num, isna, seq, seq_len, qtok, label (train), id (test), dense (features)
+      "fields": {name: {"dtype": str, "shape": [per-row dims]}},
       "checksum": "crc32",   # zlib.crc32 of each whole .npy file, hex, stored under that key below
       "shards": [{"index": i, "rows": n, "offset": first_row, "files": {field: {"path": str, "crc32": str}}}],
       "columns": {"cat": [...], "num": [...], "isna": [...], "qtok": [...], "dense": [...],
