@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +10,7 @@ from conftest import make_config
 
 from toss_core.data.spec import FeatureSpec
 from toss_core.models import build_model
-from toss_core.models.layers import NumericFields, column_families
+from toss_core.models.layers import BinnedNumericFields, NumericFields, column_families
 from toss_core.models.qnn_alpha import QuadraticLayer, self_ensemble_loss
 
 CAT_COLS = [
@@ -26,6 +27,7 @@ CARDS = [3, 9, 19, 8, 25, 40, 60, 30]
 VOCAB = 30
 NUM_COLS = ["feat_a_1", "feat_a_2", "history_b_1", "feat_a_3", "ratio", "history_b_12"]
 NUM_FAMILIES = [0, 0, 1, 0, 2, 1]  # feat_a, history_b, ratio (no numeric suffix: its own family)
+NUMERIC_ONLY = FeatureSpec([], [], NUM_COLS, [], None, 0, 0)
 
 
 def make_spec(seq: bool = True, qtok: tuple[str, ...] = (), dense: int = 2) -> FeatureSpec:
@@ -78,6 +80,7 @@ def build(*overrides: str, spec: FeatureSpec | None = None, head: str | None = N
         (("model.qnn_alpha.use_se=true", "model.qnn_alpha.proj_dim=4", "model.qnn_alpha.norm=batch"), None),
         (("model.qnn_alpha.norm=none", "model.qnn_alpha.use_residual=false"), None),
         (("model.numeric_fields=per_column",), None),
+        (("model.numeric_fields=binned", "model.numeric_bins=4"), None),
         (("sequence.query_mode=S1", "sequence.attn_dim=4", "model.cat_embedding_dims={l_feat_14: 12}"), None),
         (("sequence.transformer_block=true", "sequence.full_softmax=true", "model.dare_dropout=0.2"), None),
     ],
@@ -105,6 +108,17 @@ def test_head_choice_builds_the_named_head() -> None:
     assert type(build(head="dcnv2").head).__name__ == "DCNv2Head"
 
 
+def test_mlp_head_normalises_its_flattened_input() -> None:
+    """Fields start at embedding scale (std ~0.05); the MLP head must see them at unit scale to learn."""
+    model = build("model.head=mlp")
+    head = model.head
+    fields = torch.randn(8, model.n_fields, head.norm.normalized_shape[0] // model.n_fields) * 0.05
+    out = head.mlp.net[0](head.norm(fields.flatten(1)))
+    assert out.std().item() > 0.1
+    unit = fields * 20.0
+    torch.testing.assert_close(head(unit * 3.0), head(unit), rtol=1e-4, atol=1e-4)  # scale-free
+
+
 def test_model_without_sequence() -> None:
     spec = make_spec(seq=False, dense=0)
     model = build(spec=spec)
@@ -122,7 +136,7 @@ def test_column_families_group_by_name_without_numeric_suffix() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "n_num_fields", "n_dense_fields"), [("grouped", 3, 1), ("per_column", 6, 3)]
+    ("mode", "n_num_fields", "n_dense_fields"), [("grouped", 3, 1), ("binned", 3, 1), ("per_column", 6, 3)]
 )
 def test_numeric_fields_mode_sets_the_field_count(mode: str, n_num_fields: int, n_dense_fields: int) -> None:
     spec = make_spec(dense=3)
@@ -132,18 +146,73 @@ def test_numeric_fields_mode_sets_the_field_count(mode: str, n_num_fields: int, 
     assert model.fields(make_batch(spec)).shape[:2] == (8, model.n_fields)
 
 
-@pytest.mark.parametrize("mode", ["grouped", "per_column"])
+@pytest.mark.parametrize("mode", ["grouped", "binned", "per_column"])
 def test_each_numeric_column_feeds_exactly_its_own_field(mode: str) -> None:
     spec = make_spec()
     model = build(f"model.numeric_fields={mode}", spec=spec)
-    families = NUM_FAMILIES if mode == "grouped" else list(range(len(NUM_COLS)))
+    families = NUM_FAMILIES if mode != "per_column" else list(range(len(NUM_COLS)))
     values = torch.randn(4, len(NUM_COLS)) * 20
+    if mode == "binned":
+        model.fit_numeric_bins(torch.randn(200, len(NUM_COLS)) * 20)
     base = model.num(values)
     for j, field in enumerate(families):
         moved = values.clone()
         moved[:, j] += 5.0
         changed = (model.num(moved) - base).abs().amax(dim=(0, 2)) > 0
         assert changed.nonzero().flatten().tolist() == [field], NUM_COLS[j]
+
+
+def test_numeric_bin_edges_are_the_training_quantiles() -> None:
+    model = build("model.numeric_fields=binned", "model.numeric_bins=8")
+    assert model.num.edges.shape == (len(NUM_COLS), 7)
+    sample = torch.randn(501, len(NUM_COLS)) * torch.arange(1, len(NUM_COLS) + 1) + 3
+    model.fit_numeric_bins(sample)
+    expected = np.quantile(sample.numpy(), np.arange(1, 8) / 8, axis=0).T
+    np.testing.assert_allclose(model.num.edges.numpy(), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"model\.numeric_fields=binned"):
+        build().fit_numeric_bins(sample)
+
+
+def test_binned_fields_are_piecewise_linear_between_edges() -> None:
+    fields = BinnedNumericFields([0], 2, n_bins=4)
+    fields.edges.copy_(torch.tensor([[0.0, 1.0, 3.0]]))
+    x = torch.tensor([[-5.0], [0.5], [2.0], [9.0]])
+    ramps = fields.ramps(x)[:, 0]
+    torch.testing.assert_close(ramps, torch.tensor([[0.0, 0.0], [0.5, 0.0], [1.0, 0.5], [1.0, 1.0]]))
+    signed_log = torch.sign(x) * torch.log1p(x.abs())
+    expected = signed_log * fields.weight[0] + ramps @ fields.ramp_weight[0] + fields.bias[0]
+    torch.testing.assert_close(fields(x)[:, 0], expected)
+
+
+def test_constant_numeric_column_gives_finite_binned_fields_and_gradients() -> None:
+    fields = BinnedNumericFields([0, 0, 1], 4, n_bins=6)
+    sample = torch.randn(100, 3)
+    sample[:, 1] = 7.0  # constant column: all its edges equal
+    sample[:50, 2] = 0.0  # point mass: several equal edges
+    fields.fit_edges(sample)
+    assert (fields.edges[1] == 7.0).all()
+    x = torch.tensor([[0.0, 7.0, 0.0], [1.0, 8.0, 0.5], [-1.0, -3.0, -0.5]])
+    out = fields(x)
+    out.square().sum().backward()
+    assert torch.isfinite(out).all()
+    assert all(torch.isfinite(p.grad).all() for p in fields.parameters())
+    # A repeated edge is a step at that value: above 7 every interval of column 1 is passed, at 7 none.
+    torch.testing.assert_close(fields.ramps(x)[:, 1].sum(-1), torch.tensor([0.0, 4.0, 0.0]))
+
+
+def test_binned_model_overfits_a_tiny_batch_with_a_non_monotone_target() -> None:
+    spec = NUMERIC_ONLY
+    model = build("model.numeric_fields=binned", "model.qnn_alpha.dropout=0.0", spec=spec).train()
+    batch = make_batch(spec, n=32, seed=3)
+    model.fit_numeric_bins(batch["num"])
+    y = (batch["num"][:, 0].abs() < batch["num"][:, 0].abs().median()).float()  # |x| small: a bump in x
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(40):
+        opt.zero_grad()
+        F.binary_cross_entropy_with_logits(model(batch), y).backward()
+        opt.step()
+    model.eval()
+    assert F.binary_cross_entropy_with_logits(model(batch), y).item() < 0.05
 
 
 def test_per_column_fields_are_the_per_column_formula() -> None:
@@ -230,9 +299,6 @@ def test_self_ensemble_loss_matches_formula() -> None:
     torch.testing.assert_close(z1.grad, (0.5 * (pe - y) + w * (p1 - pe)) / 4)
 
 
-NUMERIC_ONLY = FeatureSpec([], [], NUM_COLS, [], None, 0, 0)
-
-
 @pytest.mark.parametrize("spec", [make_spec(), NUMERIC_ONLY], ids=["all_inputs", "grouped_numerics_only"])
 def test_tiny_model_overfits_a_tiny_batch(spec: FeatureSpec) -> None:
     model = build("model.qnn_alpha.dropout=0.0", spec=spec).train()
@@ -277,5 +343,19 @@ def test_state_dict_round_trip_rebuilds_the_same_model() -> None:
     model.dare.recency_beta.data.fill_(0.3)
     fresh = build_model(FeatureSpec.from_dict(spec.to_dict()), make_config(*overrides)).eval()
     fresh.load_state_dict(model.state_dict())
+    batch = make_batch(spec)
+    torch.testing.assert_close(fresh(batch), model(batch))
+
+
+def test_binned_round_trip_keeps_the_fitted_edges() -> None:
+    spec = make_spec()
+    overrides = ("model.numeric_fields=binned",)
+    model = build(*overrides, spec=spec)
+    model.fit_numeric_bins(torch.randn(300, len(NUM_COLS)) * 30)
+    assert "num.edges" in model.state_dict()
+    fresh = build_model(FeatureSpec.from_dict(spec.to_dict()), make_config(*overrides)).eval()
+    assert not torch.equal(fresh.num.edges, model.num.edges)
+    fresh.load_state_dict(model.state_dict())
+    torch.testing.assert_close(fresh.num.edges, model.num.edges)
     batch = make_batch(spec)
     torch.testing.assert_close(fresh(batch), model(batch))

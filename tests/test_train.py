@@ -271,8 +271,9 @@ def test_resume_after_interruption(reference, smoke_cached, tmp_path, monkeypatc
 
 
 def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
-    """One run checks two things: the balanced sampler's offset is stored and applied to the OOF logits,
-    and co-visitation features are read as `dense` and recorded in the checkpoint."""
+    """One run checks three things: the balanced sampler's offset is stored and applied to the OOF logits,
+    co-visitation features are read as `dense` and recorded in the checkpoint, and binned numerics get
+    their edges from the fold's training rows and keep them through the checkpoint."""
     layout = _fold_layout(
         smoke_cached,
         tmp_path,
@@ -281,6 +282,8 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
         "train.epochs=1",
         "logging.csv_log=false",
         "features.covis.enabled=true",
+        "model.numeric_fields=binned",
+        "model.numeric_bins=4",
     )
     covis = pipeline.build_covis(layout.cfg, layout)
     train_fold(layout.cfg, layout, 0)
@@ -297,6 +300,10 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
     cache = ShardedCache(layout.train_cache)
     raw = predict_logits(model, cache, dense, 512, "cpu", 0.0, spec=spec, rows=oof["index"])
     np.testing.assert_allclose(oof["logit"], raw + ckpt["logit_offset"], rtol=1e-5, atol=1e-5)
+    train_rows = np.flatnonzero(load_folds(layout) != 0)
+    assert train_rows.size <= loop.BIN_SAMPLE_ROWS  # so the edges are the quantiles of all training rows
+    edges = np.quantile(cache.take(train_rows, ["num"])["num"], [0.25, 0.5, 0.75], axis=0).T
+    np.testing.assert_allclose(model.num.edges.numpy(), edges, rtol=1e-5, atol=1e-4)
 
 
 def test_missing_checkpoint_is_an_artifact_error(tmp_path):

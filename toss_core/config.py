@@ -138,12 +138,20 @@ class ModelConfig(_Strict):
     dare_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     cat_embedding_dims: dict[str, int] = Field(default_factory=dict)
     head: Literal["qnn_alpha", "mlp"] = "qnn_alpha"
-    numeric_fields: Literal["grouped", "per_column"] = Field(
+    numeric_fields: Literal["grouped", "binned", "per_column"] = Field(
         "grouped",
         description="grouped: one field per numeric column family (the name without its trailing _<digits>: "
         "l_feat_3 -> l_feat; a name without such a suffix is its own family), a Linear over the family's "
-        "signed-log values, and ONE field for all co-visitation features; per_column: one field per numeric "
-        "and per co-visitation column (the QNN-α width grows with the column count)",
+        "signed-log values, and ONE field for all co-visitation features; binned: the same fields, plus a "
+        "piecewise-linear encoding of each column's quantile bins (model.numeric_bins, fitted on the fold's "
+        "training rows) summed into its family's field; per_column: one field per numeric and per "
+        "co-visitation column (the QNN-α width grows with the column count)",
+    )
+    numeric_bins: int = Field(
+        16,
+        ge=3,
+        description="quantile bins per numeric column when numeric_fields = binned (bin edges are fitted "
+        "on up to 100k training rows of the fold and saved in the checkpoint)",
     )
     qnn_alpha: QNNAlphaConfig = QNNAlphaConfig()
 

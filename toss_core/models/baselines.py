@@ -15,14 +15,19 @@ from toss_core.models.layers import MLP, CrossLayerV2
 
 
 class MLPHead(nn.Module):
-    """Flattened fields -> MLP(mlp_hidden) -> one logit."""
+    """Flattened fields -> LayerNorm -> MLP(mlp_hidden) -> one logit.
+
+    The LayerNorm matters: fields start at embedding scale (std ~0.05), so without it the first Linear sees
+    near-zero inputs and the MLP barely moves from a constant in a few epochs (QNN-α normalises likewise).
+    """
 
     def __init__(self, n_fields: int, field_dim: int, cfg: QNNAlphaConfig) -> None:
         super().__init__()
+        self.norm = nn.LayerNorm(n_fields * field_dim)
         self.mlp = MLP(n_fields * field_dim, cfg.mlp_hidden, cfg.dropout, out_dim=1)
 
     def forward(self, fields: torch.Tensor) -> torch.Tensor:
-        return self.mlp(fields.flatten(1)).squeeze(-1)
+        return self.mlp(self.norm(fields.flatten(1))).squeeze(-1)
 
 
 class DCNv2Head(nn.Module):

@@ -117,6 +117,55 @@ class NumericFields(nn.Module):
         return (x @ block).view(len(x), self.n_fields, -1) + self.bias
 
 
+class BinnedNumericFields(NumericFields):
+    """NumericFields plus a piecewise-linear encoding (Gorishniy et al. 2022) of each column's quantile bins.
+
+    Field g = Σ_{j in g} [signed_log1p(x_j) · w_j + Σ_t r_jt(x_j) · v_jt] + b_g, where r_jt is x_j's
+    position within the t-th interval between consecutive bin edges (0 below it, 1 above it, linear inside),
+    so each column gets a learned continuous piecewise-linear curve between its outer edges, and the
+    signed-log term keeps a slope in the tails. `edges` [N, n_bins - 1] are the interior quantiles
+    (levels k / n_bins) of each column, fitted on training rows by `fit_edges`; they are a persistent
+    buffer, so checkpoints carry them. An interval of zero width (repeated edges, e.g. a point mass or a
+    constant column) becomes a step at that value, never a division by zero.
+    """
+
+    def __init__(self, groups: list[int], width: int, n_bins: int) -> None:
+        super().__init__(groups, width)
+        n_edges = n_bins - 1
+        n_cols = len(groups)
+        sizes = torch.bincount(torch.tensor(groups))[torch.tensor(groups)].float()
+        scale = EMB_INIT_STD / (sizes * (n_edges - 1)).sqrt().view(-1, 1, 1)
+        self.ramp_weight = nn.Parameter(torch.randn(n_cols, n_edges - 1, width) * scale)
+        placeholder = torch.linspace(-1.0, 1.0, n_edges).expand(n_cols, n_edges).clone()
+        self.register_buffer("edges", placeholder)
+
+    @torch.no_grad()
+    def fit_edges(self, values: torch.Tensor) -> None:
+        """Set `edges` to the interior quantiles of `values` [S, N] (linear interpolation, as np.quantile)."""
+        n_edges = self.edges.shape[1]
+        ordered = values.to(self.edges).sort(dim=0).values
+        pos = torch.arange(1, n_edges + 1, device=ordered.device) / (n_edges + 1) * (len(ordered) - 1)
+        lo = pos.floor().long()
+        hi = pos.ceil().long()
+        frac = (pos - lo).unsqueeze(1)
+        self.edges.copy_((ordered[lo] + (ordered[hi] - ordered[lo]) * frac).T)
+
+    def ramps(self, values: torch.Tensor) -> torch.Tensor:
+        """[B, N] -> [B, N, n_edges - 1]: position of each value within each interval, clamped to [0, 1]."""
+        lo, hi = self.edges[:, :-1], self.edges[:, 1:]
+        span = hi - lo
+        x = values.unsqueeze(-1)
+        inside = ((x - lo) / torch.where(span > 0, span, 1.0)).clamp(0.0, 1.0)
+        return torch.where(span > 0, inside, (x > lo).to(inside.dtype))
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        feats = torch.cat([signed_log1p(values).unsqueeze(-1), self.ramps(values)], dim=-1)  # [B, N, T]
+        weight = torch.cat([self.weight.unsqueeze(1), self.ramp_weight], dim=1)  # [N, T, width]
+        # Block weight [N·T, G·width]: column j's rows sit in its family's slot, zeros elsewhere.
+        block = (self.member.unsqueeze(1) * weight.unsqueeze(2)).flatten(2).flatten(0, 1)
+        return (feats.flatten(1) @ block).view(len(values), self.n_fields, -1) + self.bias
+
+
 class MLP(nn.Module):
     """Linear -> ReLU -> Dropout blocks; with `out_dim` a final plain Linear (e.g. to one logit)."""
 

@@ -7,12 +7,14 @@ Fields, in this order (the order matters only for qnn_alpha.pair_grouping = "fie
                when the cache has a sequence column;
   numeric      model.numeric_fields = "grouped": one per column family (name without its trailing
                `_<digits>`: 8 fields for Toss's 109 columns), Σ_family signed_log1p(x_j) · w_j + b;
+               "binned": the same families, each column adding a learned piecewise-linear curve over
+               its model.numeric_bins quantile bins (BinnedNumericFields; edges set by fit_numeric_bins);
                "per_column": one per column, signed_log1p(x) · w + b (values arrive imputed but unscaled;
                the signed log tames heavy tails without needing train statistics);
   null mask    ONE field: a Linear over the whole 0/1 null-mask vector (nulls come in blocks, so the
                pattern is what carries information);
   dense        co-visitation features (spec.dense_cols) embedded like the numeric columns: ONE field for
-               all of them when grouped, one per feature when per_column.
+               all of them when grouped or binned (no bins), one per feature when per_column.
 Field width = model.qnn_alpha.feature_embed_dim. Head: QNN-α, an MLP or DCN-v2 (baselines.py).
 """
 
@@ -25,7 +27,13 @@ from toss_core.config import TossConfig
 from toss_core.data.spec import FeatureSpec
 from toss_core.models.baselines import DCNv2Head, MLPHead
 from toss_core.models.dare import DAREEncoder
-from toss_core.models.layers import CategoricalFields, FieldProjection, NumericFields, column_families
+from toss_core.models.layers import (
+    BinnedNumericFields,
+    CategoricalFields,
+    FieldProjection,
+    NumericFields,
+    column_families,
+)
 from toss_core.models.qnn_alpha import QNNAlpha
 
 HEADS = {"qnn_alpha": QNNAlpha, "mlp": MLPHead, "dcnv2": DCNv2Head}
@@ -56,11 +64,15 @@ class CTRModel(nn.Module):
             self.dare_proj = FieldProjection(3, emb, width) if emb != width else nn.Identity()
             n_fields += 3
 
-        grouped = cfg.model.numeric_fields == "grouped"
+        mode = cfg.model.numeric_fields
+        grouped = mode != "per_column"
         self.num = None
         if spec.num_cols:
             groups = column_families(spec.num_cols) if grouped else list(range(len(spec.num_cols)))
-            self.num = NumericFields(groups, width)
+            if mode == "binned":
+                self.num = BinnedNumericFields(groups, width, cfg.model.numeric_bins)
+            else:
+                self.num = NumericFields(groups, width)
             n_fields += self.num.n_fields
         self.isna = nn.Linear(len(spec.isna_cols), width) if spec.isna_cols else None
         n_fields += 1 if spec.isna_cols else 0
@@ -73,6 +85,17 @@ class CTRModel(nn.Module):
             raise ValueError("the feature spec has no categorical, numeric, sequence or dense column")
         self.n_fields = n_fields
         self.head = HEADS[head](n_fields, width, cfg.model.qnn_alpha)
+
+    @property
+    def has_numeric_bins(self) -> bool:
+        """Whether the model has quantile bin edges that `fit_numeric_bins` must set before training."""
+        return isinstance(self.num, BinnedNumericFields)
+
+    def fit_numeric_bins(self, num: torch.Tensor) -> None:
+        """Fit the numeric bin edges on a sample of training rows num [S, n_num] (binned mode only)."""
+        if not self.has_numeric_bins:
+            raise ValueError("fit_numeric_bins needs model.numeric_fields=binned")
+        self.num.fit_edges(num)
 
     def fields(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """All inputs as fields [B, F, width] (what the head sees)."""

@@ -48,6 +48,7 @@ log = logging.getLogger("toss")
 TRAINING_KEYS = ("seed", "deterministic", "amp", "use_compile", "data", "sequence", "model", "train", "cv")
 TRAINING_KEYS += ("sampler", "ema", "features")
 PREFETCH_BATCHES = 2  # batches gathered ahead by a background thread (bench/results/train.md)
+BIN_SAMPLE_ROWS = 100_000  # training rows the numeric quantile bin edges are fitted on
 
 
 def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
@@ -121,6 +122,8 @@ class FoldTrainer:
 
         seed_everything(cfg.seed + fold)
         self.model = build_model(d.spec, cfg, head).to(self.device)
+        if self.model.has_numeric_bins:  # a resumed fold's load_state_dict below restores its own edges
+            self.model.fit_numeric_bins(torch.from_numpy(bin_sample(d, cfg.seed + fold)).to(self.device))
         self.ema = EMA(self.model, cfg.ema.decay) if cfg.ema.enabled else None
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         self.scheduler = warmup_cosine(self.optimizer, self.steps_per_epoch, tc.epochs, tc.warmup_epochs)
@@ -340,6 +343,14 @@ class FoldTrainer:
             "fold %d: resuming after epoch %d (step %d) from %s", self.fold, state.epoch, state.step, path
         )
         return state
+
+
+def bin_sample(data: FoldData, seed: int) -> np.ndarray:
+    """Numeric values of up to BIN_SAMPLE_ROWS random training rows (never validation rows): bin edges."""
+    rng = np.random.default_rng(seed)
+    n = min(BIN_SAMPLE_ROWS, data.train_rows.size)
+    rows = np.sort(rng.choice(data.train_rows, n, replace=False))
+    return data.cache.take(rows, ["num"])["num"]
 
 
 def save_resume_state(trainer: FoldTrainer) -> None:
