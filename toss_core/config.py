@@ -165,7 +165,12 @@ class TrainConfig(_Strict):
     warmup_epochs: float = Field(0.2, ge=0)
     grad_clip_norm: float | None = 1.0
     early_stop_patience: int = Field(2, ge=1)
-    num_threads: int | None = None
+    num_threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads: torch (None = every core but one, the spare one "
+        "prefetches batches) and LightGBM (None = every core)",
+    )
 
 
 class CVConfig(_Strict):

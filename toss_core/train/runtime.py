@@ -46,6 +46,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def intra_op_threads(cfg: TossConfig) -> int:
+    """train.num_threads, or by default every core but one.
+
+    The spare core is for the batch-prefetch thread and the orchestrator: when torch's intra-op threads
+    have to share their cores, every small op waits for a descheduled thread, and a training step on a
+    2-core machine measured 11x slower with 2 threads than with 1 (BENCHMARKS.md).
+    """
+    return cfg.train.num_threads or max(1, (os.cpu_count() or 1) - 1)
+
+
 @contextlib.contextmanager
 def torch_runtime(cfg: TossConfig) -> Iterator[None]:
     """Apply train.num_threads and cfg.deterministic for the duration of a run, then restore them.
@@ -56,8 +66,7 @@ def torch_runtime(cfg: TossConfig) -> Iterator[None]:
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     cudnn_benchmark = torch.backends.cudnn.benchmark
-    if cfg.train.num_threads:
-        torch.set_num_threads(cfg.train.num_threads)
+    torch.set_num_threads(intra_op_threads(cfg))
     if cfg.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)  # an op without one warns, not fails
