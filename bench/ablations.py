@@ -41,9 +41,13 @@ from toss_core.data.reader import ShardedCache  # noqa: E402
 from toss_core.data.spec import FeatureSpec  # noqa: E402
 from toss_core.data.synth import oracle_metrics  # noqa: E402
 from toss_core.layout import Layout  # noqa: E402
-from toss_core.metrics import evaluate_logits, prior_only_score, prior_shift  # noqa: E402
+from toss_core.metrics import (  # noqa: E402
+    evaluate_logits,
+    fold_metrics,
+    prior_only_score,
+    prior_shift,
+)
 from toss_core.train.folds import load_folds  # noqa: E402
-from toss_core.train.loop import validation_metrics  # noqa: E402
 from toss_core.train.predict import load_checkpoint, predict_logits  # noqa: E402
 
 VARIANTS = {
@@ -183,7 +187,7 @@ def main() -> None:
         (
             "logistic regression",
             "sklearn",
-            validation_metrics(labels[val_rows], val_lr, prior),
+            fold_metrics(labels[val_rows], val_lr, prior),
             test_metrics(test_lr),
             lr_note,
         )

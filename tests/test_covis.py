@@ -217,8 +217,46 @@ def test_plan_rejects_unknown_stat_and_field():
         make_plan(make_config("features.covis.stats=[covis_summ]"), manifest)
     with pytest.raises(ConfigError, match="hour"):
         make_plan(make_config("features.covis.target_fields=[hour]"), manifest)
+    with pytest.raises(ConfigError, match=r"features\.covis\.id_fields names 'l_feat_14'"):
+        make_plan(make_config("features.covis.target_fields=[inventory_id]"), manifest)
     no_seq = {**manifest, "columns": {"seq": None, "cat": ["inventory_id"]}}
-    assert make_plan(make_config(), no_seq).names == []
+    plan = make_plan(make_config("features.covis.id_fields=[inventory_id]"), no_seq)
+    assert plan.names == ["id_rate_inventory_id"]  # the only stat that needs no sequence
+    assert "covis_sum" in plan.skipped and "target_rate" in plan.skipped
+    assert make_plan(make_config("features.covis.id_fields=[]"), no_seq).names == []
+
+
+def test_out_of_fold_id_rate_has_no_leak_and_needs_no_sequence():
+    m = 4.0
+    cfg = make_config(
+        "features.covis.stats=[id_rate]",
+        "features.covis.id_fields=[inventory_id]",
+        f"features.covis.target_smoothing={m}",
+    )
+    label, folds = _leak_data()[0]["label"], _leak_data()[1]
+    ids = np.random.default_rng(3).integers(1, 3, (len(label), 1)).astype(np.int32)
+    leak, null = 7, 11
+    ids[leak] = 3  # an id seen in one row only, clicked
+    ids[null] = 0  # the null/unknown id
+    arrays = {"cat": ids, "label": label}  # no sequence field at all
+    cache = _ArrayCache(arrays, shard_rows=40)
+    cache.manifest["cat_cardinalities"] = [4]
+    plan = make_plan(cfg, cache.manifest)
+    assert plan.names == ["id_rate_inventory_id"] and not plan.needs_sequence
+    fitted = fit(cfg, cache, plan, folds)
+    oof = transform(cfg, plan, fitted, arrays, folds)[:, 0]
+    in_fold = transform(cfg, plan, fitted, arrays, None)[:, 0]
+
+    prior_other = label[folds != folds[leak]].mean()
+    assert oof[leak] == pytest.approx(prior_other)  # unseen in the other folds: the prior
+    leaked = (1.0 + m * label.mean()) / (1.0 + m)
+    assert in_fold[leak] == pytest.approx(leaked) and abs(in_fold[leak] - oof[leak]) > 0.1
+    for row in range(len(label)):
+        other = folds != folds[row]
+        p = label[other].mean()
+        mask = other & (ids[:, 0] == ids[row, 0])
+        want = p if ids[row, 0] == 0 else (label[mask].sum() + m * p) / (mask.sum() + m)
+        assert oof[row] == pytest.approx(want), row
 
 
 # ---- the feature caches on the smoke data ------------------------------------------------------------
@@ -241,8 +279,10 @@ def _layout_on(smoke_cached: Layout, tmp_path: Path, *overrides: str) -> Layout:
 def test_feature_caches_are_shard_aligned_and_standardised(smoke_cached, tmp_path):
     layout = _layout_on(smoke_cached, tmp_path)
     result = build_covis_features(layout.cfg, layout)
-    seq_names = [s for s in layout.cfg.features.covis.stats if s != "target_rate"]
-    assert result.feature_names == [*seq_names, "target_rate_inventory_id", "target_rate_l_feat_14"]
+    seq_names = [s for s in layout.cfg.features.covis.stats if s not in ("target_rate", "id_rate")]
+    targets = ["target_rate_inventory_id", "target_rate_l_feat_14"]
+    ids = ["id_rate_l_feat_14", "id_rate_l_feat_12", "id_rate_l_feat_11"]
+    assert result.feature_names == [*seq_names, *targets, *ids]
     assert not result.reused
     for base_dir, feat_dir in ((layout.train_cache, result.train_dir), (layout.test_cache, result.test_dir)):
         base, feats = ShardedCache(base_dir), ShardedCache(feat_dir)
@@ -297,6 +337,7 @@ def test_reuse_and_rebuild_on_config_change(smoke_cached, tmp_path):
 def test_no_sequence_config_writes_empty_width_caches(smoke_cached, tmp_path, caplog):
     cfg = make_config(
         "sequence.col=null",
+        "features.covis.id_fields=[]",
         f"data.train_path={smoke_cached.train_path.resolve()}",
         f"data.test_path={smoke_cached.test_path.resolve()}",
     )
@@ -311,3 +352,11 @@ def test_no_sequence_config_writes_empty_width_caches(smoke_cached, tmp_path, ca
         dense = ShardedCache(feat_dir).read_field("dense")
         assert dense.shape == (ShardedCache(base_dir).n_rows, 0)
     assert build_covis_features(cfg, layout).reused
+
+    with_ids = cfg.model_copy(update={"features": make_config().features})  # default id_fields
+    result = build_covis_features(with_ids, Layout(with_ids, root=tmp_path))
+    assert result.feature_names == ["id_rate_l_feat_14", "id_rate_l_feat_12", "id_rate_l_feat_11"]
+    assert ShardedCache(result.train_dir).read_field("dense").shape == (
+        ShardedCache(layout.train_cache).n_rows,
+        3,
+    )

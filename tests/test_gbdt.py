@@ -12,7 +12,8 @@ from conftest import make_config
 from toss_core.errors import ArtifactError
 from toss_core.gbdt.features import IdEncoder, frequency_values, oof_target_matrix, oof_target_values
 from toss_core.layout import Layout
-from toss_core.metrics import evaluate_logits
+from toss_core.metrics import fold_metrics
+from toss_core.train.folds import load_folds
 
 
 def test_frequency_encoding_values() -> None:
@@ -112,7 +113,6 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
 
 def test_oof_rows_are_never_trained_on(trained: tuple[Layout, dict]) -> None:
     from toss_core.data.reader import ShardedCache
-    from toss_core.train.folds import load_folds
 
     layout, seen = trained
     folds = load_folds(layout)
@@ -139,8 +139,11 @@ def test_sidecar_and_result(trained: tuple[Layout, dict]) -> None:
     assert meta["cache_fingerprint"] == ShardedCache(layout.train_cache).fingerprint
     assert meta["encoder"]["method"] == "target" and meta["encoder"]["columns"]
     assert set(meta["metrics"]) >= {"AUC", "AP", "WLL", "Score"} and meta["params"]["seed"] == layout.cfg.seed
+    labels = ShardedCache(layout.train_cache).read_field("label")
+    train_prior = float(labels[load_folds(layout) != 0].mean())
     with np.load(layout.oof_path(0, "gbdt")) as z:
-        assert result.metrics == pytest.approx(evaluate_logits(z["label"], z["logit"]))
+        # the same prior-shifted metrics as the neural folds, so both compare with the prior-only Score
+        assert result.metrics == pytest.approx(fold_metrics(z["label"], z["logit"], train_prior))
         assert json.loads(str(z["metrics"])) == pytest.approx(result.metrics)
 
 

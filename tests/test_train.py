@@ -19,13 +19,13 @@ from toss_core.data.reader import ShardedCache
 from toss_core.data.spec import FeatureSpec
 from toss_core.errors import ArtifactError
 from toss_core.layout import Layout
-from toss_core.metrics import prior_only_score
+from toss_core.metrics import fold_metrics, prior_only_score
 from toss_core.results import FoldResult
 from toss_core.train import loop
 from toss_core.train.batches import prefetched
 from toss_core.train.ema import EMA, ema_decay
 from toss_core.train.folds import assign_folds, load_folds
-from toss_core.train.loop import train_fold, validation_metrics
+from toss_core.train.loop import train_fold
 from toss_core.train.predict import load_checkpoint, predict_logits
 from toss_core.train.sampler import epoch_batches, log_odds, prior_logit_offset, steps_per_epoch
 from toss_core.train.schedule import MIN_LR_RATIO, lr_multiplier, warmup_cosine
@@ -204,7 +204,7 @@ def test_fold_outputs(reference):
     assert result.prior_score == pytest.approx(prior_only_score(oof["label"]))
     assert result.metrics == pytest.approx(
         {
-            **validation_metrics(oof["label"], oof["logit"], _train_prior(layout)),
+            **fold_metrics(oof["label"], oof["logit"], _train_prior(layout)),
             "n": result.metrics["n"],
             "pos_rate": float(oof["label"].mean()),
         }

@@ -239,6 +239,7 @@ class CovisConfig(_Strict):
             "diversity",
             "last_token",
             "target_rate",
+            "id_rate",
         ]
     )
     target_fields: list[str] = Field(
@@ -246,6 +247,11 @@ class CovisConfig(_Strict):
         description="ad fields crossed with recent tokens for out-of-fold click rates",
     )
     target_smoothing: float = Field(20.0, ge=0)
+    id_fields: list[str] = Field(
+        default_factory=lambda: ["l_feat_14", "l_feat_12", "l_feat_11"],
+        description="id columns (cat columns) whose out-of-fold, smoothed click rate is a feature (stat "
+        "id_rate): rare ids get the prior instead of an embedding the network would memorise",
+    )
 
 
 class FeaturesConfig(_Strict):

@@ -137,6 +137,16 @@ def prior_only_score(y: np.ndarray) -> float:
     return _combine(float(y.mean()), float(np.log(2.0)))
 
 
+def fold_metrics(labels: np.ndarray, logits: np.ndarray, train_prior: float) -> dict[str, float]:
+    """Validation metrics of true-prior logits, comparable across families and with prior_only_score.
+
+    AP/WLL/Score/AUC are measured after the Bayes shift from the training click rate to the 50:50 prior
+    WLL rewards (what calibration will do); WLL_raw/Score_raw are those of the unshifted logits."""
+    raw = evaluate_logits(labels, logits)
+    shifted = evaluate_logits(labels, prior_shift(logits, train_prior, 0.5))
+    return {**shifted, "WLL_raw": raw["WLL"], "Score_raw": raw["Score"]}
+
+
 def score_submission(sub_csv: str | Path, truth_parquet: str | Path) -> dict[str, float]:
     """Score a submission CSV (ID,clicked) against a truth Parquet (ID, clicked), joined on ID.
 

@@ -3,7 +3,8 @@
 `build_covis_features(cfg, layout)` runs after the caches and the folds exist:
 1. fit: one streaming pass over the train cache accumulates the label-free token statistics
    (co-visitation, transitions, popularity; toss_core.features.cooc) and the per-fold (token, ad-field value)
-   click counts (toss_core.features.target);
+   click counts (toss_core.features.target), and the per-fold click counts of each id in
+   features.covis.id_fields (stat id_rate: the id's own out-of-fold click rate, which needs no sequence);
 2. transform: per-row features for every train shard (target rates out of fold) and every test shard
    (target rates from all train rows), standardised with the train mean/std so they feed a network well;
 3. write: layout.covis_train / layout.covis_test through ShardWriter (kind "features", field `dense`
@@ -43,6 +44,7 @@ log = logging.getLogger("toss")
 
 COVIS_FORMAT = "toss-covis/1"
 TARGET_STAT = "target_rate"
+ID_STAT = "id_rate"
 # Elements per work array ([rows, max(max_len, vocab)]) while a shard is processed in row chunks.
 _CHUNK_ELEMENTS = 1 << 21
 
@@ -56,54 +58,69 @@ class TargetField:
 
 @dataclass(frozen=True)
 class Plan:
-    """What applies to this config and cache: the sequence stats and the target fields, in output order."""
+    """What applies to this config and cache: sequence stats, target fields and id fields, in output order."""
 
     seq_stats: list[str]
     target_fields: list[TargetField]
     names: list[str]
     skipped: list[str] = field(default_factory=list)
+    id_fields: list[TargetField] = field(default_factory=list)
 
     @property
     def needs_sequence(self) -> bool:
         return bool(self.seq_stats or self.target_fields)
 
+    @property
+    def needs_labels(self) -> bool:
+        """Label statistics are involved, so they must be computed out of fold."""
+        return bool(self.target_fields or self.id_fields)
+
+
+def _cat_fields(names: list[str], key: str, manifest: dict) -> list[TargetField]:
+    """Resolve column names of features.covis.<key> to indices of the cache's `cat` field."""
+    cat_cols = list(manifest["columns"].get("cat", []))
+    cards = manifest.get("cat_cardinalities", [])
+    fields = []
+    for name in names:
+        if name not in cat_cols:
+            raise ConfigError(
+                f"features.covis.{key} names '{name}', which is not a cat column of the train "
+                f"cache (cat columns: {cat_cols})"
+            )
+        i = cat_cols.index(name)
+        fields.append(TargetField(name=name, column=i, cardinality=int(cards[i])))
+    return fields
+
 
 def make_plan(cfg: TossConfig, manifest: dict) -> Plan:
     """Resolve features.covis.stats against the cache: unknown names are errors, inapplicable ones skipped."""
     cov = cfg.features.covis
-    valid = (*SEQ_STATS, TARGET_STAT)
+    valid = (*SEQ_STATS, TARGET_STAT, ID_STAT)
     unknown = [s for s in cov.stats if s not in valid]
     if unknown:
         raise ConfigError(f"features.covis.stats: unknown stat(s) {unknown}; valid stats are {list(valid)}")
+    stats = list(dict.fromkeys(cov.stats))
     has_seq = manifest.get("columns", {}).get("seq") is not None and "seq" in manifest.get("fields", {})
-    if not has_seq:
-        return Plan(seq_stats=[], target_fields=[], names=[], skipped=list(dict.fromkeys(cov.stats)))
-    cat_cols = list(manifest["columns"].get("cat", []))
-    cards = manifest.get("cat_cardinalities", [])
-    targets: list[TargetField] = []
-    if TARGET_STAT in cov.stats:
-        for name in cov.target_fields:
-            if name not in cat_cols:
-                raise ConfigError(
-                    f"features.covis.target_fields names '{name}', which is not a cat column of the train "
-                    f"cache (cat columns: {cat_cols})"
-                )
-            i = cat_cols.index(name)
-            targets.append(TargetField(name=name, column=i, cardinality=int(cards[i])))
+    skipped = [] if has_seq else [s for s in stats if s != ID_STAT]
+    stats = [s for s in stats if s not in skipped]
+    targets = _cat_fields(cov.target_fields, "target_fields", manifest) if TARGET_STAT in stats else []
+    ids = _cat_fields(cov.id_fields, "id_fields", manifest) if ID_STAT in stats else []
     seq_stats: list[str] = []
     names: list[str] = []
-    for stat in dict.fromkeys(cov.stats):
+    for stat in stats:
         if stat == TARGET_STAT:
             names.extend(f"{TARGET_STAT}_{t.name}" for t in targets)
+        elif stat == ID_STAT:
+            names.extend(f"{ID_STAT}_{t.name}" for t in ids)
         else:
             seq_stats.append(stat)
             names.append(stat)
-    return Plan(seq_stats=seq_stats, target_fields=targets, names=names)
+    return Plan(seq_stats=seq_stats, target_fields=targets, names=names, skipped=skipped, id_fields=ids)
 
 
 @dataclass
 class Fitted:
-    """Everything the transform reads: the token model and one target table per ad field."""
+    """Everything the transform reads: the token model and one label table per feature name."""
 
     model: CovisModel | None
     tables: dict[str, TargetTable]
@@ -116,35 +133,50 @@ def _row_chunks(n_rows: int, width: int) -> Iterator[slice]:
 
 
 def _fields_for(plan: Plan, train: bool) -> list[str]:
-    fields = ["seq", "seq_len", "seq_len_raw"]
-    if plan.target_fields:
+    """Cache fields the fit and transform read (at least one, so shards always have a row count)."""
+    fields = ["seq", "seq_len", "seq_len_raw"] if plan.needs_sequence else []
+    if plan.needs_labels:
         fields += ["cat"] + (["label"] if train else [])
-    return fields
+    return fields or (["label"] if train else ["id"])
+
+
+def _id_keys(arrays: dict, sl: slice, t: TargetField) -> np.ndarray:
+    """One key per row: the id itself, -1 (no key) for the null/unknown id 0."""
+    values = np.asarray(arrays["cat"][sl, t.column], dtype=np.int64)
+    return np.where(values > 0, values, -1)[:, None]
 
 
 def fit(cfg: TossConfig, cache: ShardedCache, plan: Plan, folds: np.ndarray | None) -> Fitted:
     """One streaming pass over the train cache: token statistics and per-fold target counts."""
     cov = cfg.features.covis
-    vocab = int(cache.manifest["seq_vocab_size"])
-    width = max(vocab, int(cache.manifest.get("max_len", 1)))
-    acc = CovisAccumulator(vocab, cov.window, cov.recency_tau, cov.weights)
+    acc = None
+    width = 1
+    if plan.needs_sequence:
+        vocab = int(cache.manifest["seq_vocab_size"])
+        width = max(vocab, int(cache.manifest.get("max_len", 1)))
+        acc = CovisAccumulator(vocab, cov.window, cov.recency_tau, cov.weights)
     n_folds = int(folds.max()) + 1 if folds is not None and folds.size else 1
-    targets = {t.name: TargetAccumulator(n_folds) for t in plan.target_fields}
+    tables = {f"{TARGET_STAT}_{t.name}": TargetAccumulator(n_folds) for t in plan.target_fields}
+    tables |= {f"{ID_STAT}_{t.name}": TargetAccumulator(n_folds) for t in plan.id_fields}
     progress = Progress("covis fit", cache.n_rows)
     for offset, arrays in cache.iter_shards(_fields_for(plan, train=True)):
-        n = len(arrays["seq_len"])
+        n = _n_rows(arrays)
         for sl in _row_chunks(n, width):
-            seq, seq_len = arrays["seq"][sl], arrays["seq_len"][sl]
-            acc.add(seq, seq_len)
-            if targets:
+            fold_ids = None if folds is None else folds[offset + sl.start : offset + sl.stop]
+            if acc is not None:
+                seq, seq_len = arrays["seq"][sl], arrays["seq_len"][sl]
+                acc.add(seq, seq_len)
+            if plan.target_fields:
                 recent = recent_distinct_tokens(seq, seq_len, cov.last_k)
-                fold_ids = folds[offset + sl.start : offset + sl.stop]
                 for t in plan.target_fields:
                     keys = pair_keys(recent, arrays["cat"][sl, t.column], t.cardinality)
-                    targets[t.name].add(keys, arrays["label"][sl], fold_ids)
+                    tables[f"{TARGET_STAT}_{t.name}"].add(keys, arrays["label"][sl], fold_ids)
+            for t in plan.id_fields:
+                tables[f"{ID_STAT}_{t.name}"].add(_id_keys(arrays, sl, t), arrays["label"][sl], fold_ids)
         progress.update(n)
     progress.finish()
-    return Fitted(model=acc.finish(cov.top_n), tables={k: a.finish() for k, a in targets.items()})
+    model = acc.finish(cov.top_n) if acc is not None else None
+    return Fitted(model=model, tables={k: a.finish() for k, a in tables.items()})
 
 
 def transform(
@@ -156,18 +188,23 @@ def transform(
     out = np.zeros((n, len(plan.names)))
     if not plan.names:
         return out
-    width = max(fitted.model.vocab, arrays["seq"].shape[1])
+    width = max(fitted.model.vocab, arrays["seq"].shape[1]) if plan.needs_sequence else 1
     for sl in _row_chunks(n, width):
-        seq, seq_len = arrays["seq"][sl], arrays["seq_len"][sl]
-        raw_len = arrays["seq_len_raw"][sl]
-        cols = sequence_features(seq, seq_len, raw_len, fitted.model, cov.last_k, plan.seq_stats)
+        fold_ids = None if folds is None else folds[sl]
+        cols: dict[str, np.ndarray] = {}
+        if plan.needs_sequence:
+            seq, seq_len = arrays["seq"][sl], arrays["seq_len"][sl]
+            raw_len = arrays["seq_len_raw"][sl]
+            cols = sequence_features(seq, seq_len, raw_len, fitted.model, cov.last_k, plan.seq_stats)
         if plan.target_fields:
             recent = recent_distinct_tokens(seq, seq_len, cov.last_k)
-            fold_ids = None if folds is None else folds[sl]
             for t in plan.target_fields:
                 keys = pair_keys(recent, arrays["cat"][sl, t.column], t.cardinality)
-                rate = fitted.tables[t.name].rate(keys, fold_ids, cov.target_smoothing)
-                cols[f"{TARGET_STAT}_{t.name}"] = rate
+                name = f"{TARGET_STAT}_{t.name}"
+                cols[name] = fitted.tables[name].rate(keys, fold_ids, cov.target_smoothing)
+        for t in plan.id_fields:
+            name = f"{ID_STAT}_{t.name}"
+            cols[name] = fitted.tables[name].rate(_id_keys(arrays, sl, t), fold_ids, cov.target_smoothing)
         out[sl] = np.stack([cols[name] for name in plan.names], axis=1)
     return out
 
@@ -226,7 +263,7 @@ def _write_train(
     """Compute train features once, keep them raw on disk, then write them standardised by their mean/std."""
     from toss_core.data.reader import ShardWriter
 
-    fields = _fields_for(plan, train=True) if plan.needs_sequence else ["label"]
+    fields = _fields_for(plan, train=True)
     n_feat = len(plan.names)
     layout.covis_train.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=layout.covis_train.parent, prefix=".raw-") as tmp:
@@ -265,7 +302,7 @@ def _write_test(
     """Test features (target rates from all train rows), standardised with the train mean/std."""
     from toss_core.data.reader import ShardWriter
 
-    fields = _fields_for(plan, train=False) if plan.needs_sequence else ["id"]
+    fields = _fields_for(plan, train=False)
     mean, std = scale
     progress = Progress("covis test features", test.n_rows)
     with ShardWriter(layout.covis_test, "features") as writer:
@@ -285,7 +322,7 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
     train = ShardedCache(layout.train_cache)
     test = ShardedCache(layout.test_cache)
     plan = make_plan(cfg, train.manifest)
-    folds_meta = _folds_identity(layout) if plan.target_fields else None
+    folds_meta = _folds_identity(layout) if plan.needs_labels else None
     fp = fingerprint(cfg, train.fingerprint, test.fingerprint, folds_meta)
     if _existing(layout.covis_train, fp, train.n_rows) and _existing(layout.covis_test, fp, test.n_rows):
         log.info(
@@ -306,7 +343,7 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
         log.info("covis: computing %d features: %s", len(plan.names), plan.names)
 
     folds = None
-    if plan.target_fields:
+    if plan.needs_labels:
         from toss_core.train.folds import load_folds
 
         folds = load_folds(layout).astype(np.int64)
@@ -314,7 +351,7 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
             raise ArtifactError(
                 f"{layout.folds_path} holds {folds.size} fold ids, the train cache has {train.n_rows} rows"
             )
-    fitted = fit(cfg, train, plan, folds) if plan.needs_sequence else Fitted(model=None, tables={})
+    fitted = fit(cfg, train, plan, folds) if plan.names else Fitted(model=None, tables={})
     extra = {
         "columns": {"dense": list(plan.names)},
         "fingerprint": {
@@ -346,10 +383,13 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
 
 def _fit_info(fitted: Fitted, plan: Plan) -> dict:
     """Small facts about the fit for the manifest (and the Dagster metadata that reads it)."""
-    info: dict = {"target_fields": [t.name for t in plan.target_fields]}
+    info: dict = {
+        "target_fields": [t.name for t in plan.target_fields],
+        "id_fields": [t.name for t in plan.id_fields],
+    }
     if fitted.model is not None:
         info["vocab"] = fitted.model.vocab
         info["covis_nonzero"] = int(np.count_nonzero(fitted.model.covis))
     for name, table in fitted.tables.items():
-        info[f"{TARGET_STAT}_{name}"] = {"keys": len(table.keys), "prior": table.prior}
+        info[name] = {"keys": len(table.keys), "prior": table.prior}
     return info

@@ -132,7 +132,7 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     """Train LightGBM on the rows outside `fold`, early-stop and score on the rows inside it."""
     import lightgbm as lgb
 
-    from toss_core.metrics import evaluate_logits, prior_only_score
+    from toss_core.metrics import fold_metrics, prior_only_score
     from toss_core.train.folds import load_folds
 
     start = time.perf_counter()
@@ -176,7 +176,8 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     best = booster.best_iteration or booster.current_iteration()
     logits = booster.predict(x_valid, raw_score=True, num_iteration=best).astype(np.float32)
     y_valid = labels[valid_rows]
-    metrics = {k: float(v) for k, v in evaluate_logits(y_valid, logits).items()}
+    train_prior = float(labels[train_rows].mean())
+    metrics = {k: float(v) for k, v in fold_metrics(y_valid, logits, train_prior).items()}
     prior = float(prior_only_score(y_valid))
 
     model_path, sidecar_path, enc_path = model_paths(layout, fold)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from toss_core.atomic import atomic_path
 from toss_core.config import TossConfig
 from toss_core.layout import Layout
+from toss_core.metrics import fold_metrics
 from toss_core.progress import Progress
 from toss_core.results import FoldResult
 from toss_core.train import checkpoint
@@ -55,15 +56,6 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     """Train fold `fold` (validation = rows whose saved fold id is `fold`); write checkpoint, OOF, logs."""
     with torch_runtime(cfg):
         return FoldTrainer(cfg, layout, fold).run()
-
-
-def validation_metrics(labels: np.ndarray, logits: np.ndarray, train_prior: float) -> dict[str, float]:
-    """Metrics of true-prior logits: shifted to the 50:50 prior (AP, WLL, Score, AUC) and raw (*_raw)."""
-    from toss_core.metrics import evaluate_logits, prior_shift
-
-    raw = evaluate_logits(labels, logits)
-    shifted = evaluate_logits(labels, prior_shift(logits, train_prior, 0.5))
-    return {**shifted, "WLL_raw": raw["WLL"], "Score_raw": raw["Score"]}
 
 
 @dataclass
@@ -275,7 +267,7 @@ class FoldTrainer:
             rows=d.val_rows,
             amp_dtype=self.amp,
         )
-        return logits, validation_metrics(d.val_labels, logits, d.train_prior)
+        return logits, fold_metrics(d.val_labels, logits, d.train_prior)
 
     # ---- outputs ----------------------------------------------------------------------------------
     def finish(self) -> FoldResult:
