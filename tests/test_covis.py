@@ -217,13 +217,14 @@ def test_plan_rejects_unknown_stat_and_field():
         make_plan(make_config("features.covis.stats=[covis_summ]"), manifest)
     with pytest.raises(ConfigError, match="hour"):
         make_plan(make_config("features.covis.target_fields=[hour]"), manifest)
+    with_ids = "features.covis.stats=[covis_sum, target_rate, id_rate]"
     with pytest.raises(ConfigError, match=r"features\.covis\.id_fields names 'l_feat_14'"):
-        make_plan(make_config("features.covis.target_fields=[inventory_id]"), manifest)
+        make_plan(make_config(with_ids, "features.covis.target_fields=[inventory_id]"), manifest)
     no_seq = {**manifest, "columns": {"seq": None, "cat": ["inventory_id"]}}
-    plan = make_plan(make_config("features.covis.id_fields=[inventory_id]"), no_seq)
+    assert make_plan(make_config(), no_seq).names == []
+    plan = make_plan(make_config(with_ids, "features.covis.id_fields=[inventory_id]"), no_seq)
     assert plan.names == ["id_rate_inventory_id"]  # the only stat that needs no sequence
-    assert "covis_sum" in plan.skipped and "target_rate" in plan.skipped
-    assert make_plan(make_config("features.covis.id_fields=[]"), no_seq).names == []
+    assert plan.skipped == ["covis_sum", "target_rate"]
 
 
 def test_out_of_fold_id_rate_has_no_leak_and_needs_no_sequence():
@@ -280,9 +281,7 @@ def test_feature_caches_are_shard_aligned_and_standardised(smoke_cached, tmp_pat
     layout = _layout_on(smoke_cached, tmp_path)
     result = build_covis_features(layout.cfg, layout)
     seq_names = [s for s in layout.cfg.features.covis.stats if s not in ("target_rate", "id_rate")]
-    targets = ["target_rate_inventory_id", "target_rate_l_feat_14"]
-    ids = ["id_rate_l_feat_14", "id_rate_l_feat_12", "id_rate_l_feat_11"]
-    assert result.feature_names == [*seq_names, *targets, *ids]
+    assert result.feature_names == [*seq_names, "target_rate_inventory_id", "target_rate_l_feat_14"]
     assert not result.reused
     for base_dir, feat_dir in ((layout.train_cache, result.train_dir), (layout.test_cache, result.test_dir)):
         base, feats = ShardedCache(base_dir), ShardedCache(feat_dir)
@@ -337,7 +336,6 @@ def test_reuse_and_rebuild_on_config_change(smoke_cached, tmp_path):
 def test_no_sequence_config_writes_empty_width_caches(smoke_cached, tmp_path, caplog):
     cfg = make_config(
         "sequence.col=null",
-        "features.covis.id_fields=[]",
         f"data.train_path={smoke_cached.train_path.resolve()}",
         f"data.test_path={smoke_cached.test_path.resolve()}",
     )
@@ -353,7 +351,12 @@ def test_no_sequence_config_writes_empty_width_caches(smoke_cached, tmp_path, ca
         assert dense.shape == (ShardedCache(base_dir).n_rows, 0)
     assert build_covis_features(cfg, layout).reused
 
-    with_ids = cfg.model_copy(update={"features": make_config().features})  # default id_fields
+    with_ids = make_config(
+        "sequence.col=null",
+        "features.covis.stats=[covis_sum, id_rate]",
+        f"data.train_path={smoke_cached.train_path.resolve()}",
+        f"data.test_path={smoke_cached.test_path.resolve()}",
+    )
     result = build_covis_features(with_ids, Layout(with_ids, root=tmp_path))
     assert result.feature_names == ["id_rate_l_feat_14", "id_rate_l_feat_12", "id_rate_l_feat_11"]
     assert ShardedCache(result.train_dir).read_field("dense").shape == (

@@ -239,7 +239,6 @@ class CovisConfig(_Strict):
             "diversity",
             "last_token",
             "target_rate",
-            "id_rate",
         ]
     )
     target_fields: list[str] = Field(
@@ -249,8 +248,8 @@ class CovisConfig(_Strict):
     target_smoothing: float = Field(20.0, ge=0)
     id_fields: list[str] = Field(
         default_factory=lambda: ["l_feat_14", "l_feat_12", "l_feat_11"],
-        description="id columns (cat columns) whose out-of-fold, smoothed click rate is a feature (stat "
-        "id_rate): rare ids get the prior instead of an embedding the network would memorise",
+        description="id columns (cat columns) whose out-of-fold, smoothed click rate is a feature when "
+        "stats lists id_rate (off by default: no gain on the demo, BENCHMARKS.md)",
     )
 
 
