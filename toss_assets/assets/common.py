@@ -6,6 +6,7 @@ partitions in one step, then the unpartitioned assets downstream).
 """
 
 import warnings
+from typing import Any
 
 import dagster as dg
 
@@ -18,6 +19,20 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 
 OWNERS = ["team:toss-ml"]
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+CODE_VERSION = "1"
+
+
+def toss_asset(group: str, kind: str, deps: list[str], **extra: Any) -> Any:
+    """`@dg.asset` plus what every toss asset shares: owners, code version, single-run backfills."""
+    return dg.asset(
+        deps=deps,
+        group_name=group,
+        kinds={kind},
+        owners=OWNERS,
+        code_version=CODE_VERSION,
+        backfill_policy=SINGLE_RUN,
+        **extra,
+    )
 
 
 def cache_metadata(result: CacheResult) -> dict[str, object]:

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from toss_assets import metadata as md
-from toss_assets.assets.common import OWNERS, SINGLE_RUN, cache_metadata
+from toss_assets.assets.common import CODE_VERSION, OWNERS, SINGLE_RUN, cache_metadata, toss_asset
 from toss_assets.resources import TossConfigResource
 from toss_core import pipeline
 
@@ -17,7 +17,7 @@ from toss_core import pipeline
             group_name="data",
             kinds={"parquet"},
             owners=OWNERS,
-            code_version="1",
+            code_version=CODE_VERSION,
         ),
         dg.AssetSpec(
             "raw_test",
@@ -25,7 +25,7 @@ from toss_core import pipeline
             group_name="data",
             kinds={"parquet"},
             owners=OWNERS,
-            code_version="1",
+            code_version=CODE_VERSION,
         ),
     ],
     backfill_policy=SINGLE_RUN,
@@ -58,14 +58,7 @@ def raw_data(context: dg.AssetExecutionContext, toss: TossConfigResource):
     )
 
 
-@dg.asset(
-    deps=["raw_train"],
-    group_name="data",
-    kinds={"numpy"},
-    owners=OWNERS,
-    code_version="1",
-    backfill_policy=SINGLE_RUN,
-)
+@toss_asset("data", "numpy", ["raw_train"])
 def train_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """NPY shard cache of the training rows; reused when its fingerprint matches the inputs."""
     layout = toss.layout()
@@ -74,14 +67,7 @@ def train_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> 
     return dg.MaterializeResult(metadata=cache_metadata(r))
 
 
-@dg.asset(
-    deps=["raw_test", "train_cache"],
-    group_name="data",
-    kinds={"numpy"},
-    owners=OWNERS,
-    code_version="1",
-    backfill_policy=SINGLE_RUN,
-)
+@toss_asset("data", "numpy", ["raw_test", "train_cache"])
 def test_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """NPY shard cache of the test rows, encoded with the train cache's statistics."""
     layout = toss.layout()

@@ -3,19 +3,12 @@
 import dagster as dg
 
 from toss_assets import metadata as md
-from toss_assets.assets.common import OWNERS, SINGLE_RUN
+from toss_assets.assets.common import toss_asset
 from toss_assets.resources import TossConfigResource
 from toss_core import pipeline
 
 
-@dg.asset(
-    deps=["fold_model", "gbdt_fold_model", "test_cache"],
-    group_name="ensemble",
-    kinds={"pytorch"},
-    owners=OWNERS,
-    code_version="1",
-    backfill_policy=SINGLE_RUN,
-)
+@toss_asset("ensemble", "pytorch", ["fold_model", "gbdt_fold_model", "test_cache"])
 def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """Fold-wise test logits of every enabled family combined, calibrator fitted on OOF logits."""
     layout = toss.layout()
@@ -36,14 +29,7 @@ def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.
     )
 
 
-@dg.asset(
-    deps=["ensemble", "test_cache"],
-    group_name="ensemble",
-    kinds={"csv"},
-    owners=OWNERS,
-    code_version="1",
-    backfill_policy=SINGLE_RUN,
-)
+@toss_asset("ensemble", "csv", ["ensemble", "test_cache"])
 def submission(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """runs/<exp_name>/submission.csv (ID,clicked); the blocking check guards everything downstream."""
     layout = toss.layout()
@@ -60,14 +46,7 @@ def submission(context: dg.AssetExecutionContext, toss: TossConfigResource) -> d
     )
 
 
-@dg.asset(
-    deps=["submission", "ensemble"],
-    group_name="ensemble",
-    kinds={"matplotlib"},
-    owners=OWNERS,
-    code_version="1",
-    backfill_policy=SINGLE_RUN,
-)
+@toss_asset("ensemble", "matplotlib", ["submission", "ensemble"])
 def diagnostics(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """Per-fold and OOF metrics, reliability diagram and prediction histogram, shown on this page."""
     layout = toss.layout()

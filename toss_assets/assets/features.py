@@ -3,19 +3,12 @@
 import dagster as dg
 
 from toss_assets import metadata as md
-from toss_assets.assets.common import OWNERS, SINGLE_RUN, skipped
+from toss_assets.assets.common import skipped, toss_asset
 from toss_assets.resources import TossConfigResource
 from toss_core import pipeline
 
 
-@dg.asset(
-    deps=["folds", "train_cache", "test_cache"],
-    group_name="features",
-    kinds={"numpy"},
-    owners=OWNERS,
-    code_version="1",
-    backfill_policy=SINGLE_RUN,
-)
+@toss_asset("features", "numpy", ["folds", "train_cache", "test_cache"])
 def covis_features(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """Shard-aligned dense features; the target statistics need the folds, hence folds → covis."""
     layout = toss.layout()

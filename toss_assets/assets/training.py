@@ -8,7 +8,7 @@ dagster.yaml caps how many training steps run at once across runs.
 import dagster as dg
 
 from toss_assets import metadata as md
-from toss_assets.assets.common import OWNERS, SINGLE_RUN, skipped
+from toss_assets.assets.common import skipped, toss_asset
 from toss_assets.partitions import FOLD_PARTITIONS, fold_index
 from toss_assets.resources import TossConfigResource
 from toss_core import pipeline
@@ -24,14 +24,7 @@ GPU_STEP_TAGS = {
 }
 
 
-@dg.asset(
-    deps=["train_cache"],
-    group_name="training",
-    kinds={"numpy"},
-    owners=OWNERS,
-    code_version="1",
-    backfill_policy=SINGLE_RUN,
-)
+@toss_asset("training", "numpy", ["train_cache"])
 def folds(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """The fold of every training row (cv.*), computed once so every later step agrees."""
     layout = toss.layout()
@@ -85,31 +78,25 @@ def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: 
     )
 
 
-@dg.asset(
-    deps=["train_cache", "folds", "covis_features"],
+@toss_asset(
+    "training",
+    "pytorch",
+    ["train_cache", "folds", "covis_features"],
     partitions_def=FOLD_PARTITIONS,
-    backfill_policy=SINGLE_RUN,
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
-    group_name="training",
-    kinds={"pytorch"},
-    owners=OWNERS,
-    code_version="1",
 )
 def fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """DARE + QNN-α trained on one fold: checkpoint and out-of-fold logits under runs/<exp_name>/."""
     return train_partitions(context, toss.layout(), "nn")
 
 
-@dg.asset(
-    deps=["train_cache", "folds", "covis_features"],
+@toss_asset(
+    "training",
+    "lightgbm",
+    ["train_cache", "folds", "covis_features"],
     partitions_def=FOLD_PARTITIONS,
-    backfill_policy=SINGLE_RUN,
     pool=TRAIN_POOL,
-    group_name="training",
-    kinds={"lightgbm"},
-    owners=OWNERS,
-    code_version="1",
 )
 def gbdt_fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """LightGBM on the same folds and features; skipped (and ignored by the ensemble) unless gbdt.enabled."""
