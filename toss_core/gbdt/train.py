@@ -58,6 +58,11 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
+def lgb_threads(cfg: TossConfig) -> int:
+    """train.num_threads, or every core: LightGBM has no prefetch thread to leave a core for."""
+    return cfg.train.num_threads or os.cpu_count() or 1
+
+
 def gbdt_params(cfg: TossConfig) -> dict[str, Any]:
     """DEFAULT_PARAMS, then cfg.gbdt.params; seed, determinism and threads come from the config."""
     params = {
@@ -65,7 +70,7 @@ def gbdt_params(cfg: TossConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "deterministic": True,
         "force_row_wise": True,
-        "num_threads": cfg.train.num_threads or os.cpu_count() or 1,
+        "num_threads": lgb_threads(cfg),
     }
     params.update(cfg.gbdt.params)
     return params
@@ -268,7 +273,7 @@ def predict_test(cfg: TossConfig, layout: Layout, fold: int) -> np.ndarray:
     plan.check_cache(test.spec, _dense_cols(dense), str(layout.test_cache))
     encoder = None if meta["encoder"] is None else IdEncoder.load(enc_path, meta["encoder"])
     booster = lgb.Booster(model_file=str(model_path))
-    threads = cfg.train.num_threads or os.cpu_count() or 1
+    threads = lgb_threads(cfg)
     out = np.empty(test.n_rows, dtype=np.float32)
     for a, b, block in iter_design(plan, test, None, encoder, None, dense):
         out[a:b] = booster.predict(block, raw_score=True, num_threads=threads)
