@@ -144,15 +144,23 @@ class Scorer:
             return evaluate_logits(oof_labels, cal.apply(oof_logits))
         return evaluate_logits(self.truth[0], cal.apply(test))
 
-    def family(self, layout: Layout, family: str, folds: list[int]) -> dict:
-        """Calibrated metrics of the logit mean of `folds` (one fold = that fold alone)."""
+    def _family_logits(self, layout: Layout, family: str, folds: list[int]) -> tuple[np.ndarray, ...]:
         parts = [read_oof(layout, family, k) for k in folds]
         oof_z = np.concatenate([p[1] for p in parts])
         oof_y = np.concatenate([p[2] for p in parts])
         test = None
         if self.truth is not None:
             test = np.mean([test_logits(self.cfg, layout, family, k) for k in folds], axis=0)
-        return self.score(oof_z, oof_y, test)
+        return oof_z, oof_y, test
+
+    def family(self, layout: Layout, family: str, folds: list[int]) -> dict:
+        """Calibrated metrics of the logit mean of `folds` (one fold = that fold alone)."""
+        return self.score(*self._family_logits(layout, family, folds))
+
+    def family_test_logits(self, layout: Layout, family: str, folds: list[int]) -> np.ndarray:
+        """The calibrated test logits that `family` scores (needs the truth: synthetic data)."""
+        oof_z, oof_y, test = self._family_logits(layout, family, folds)
+        return fit_calibrator(self.cfg.calibration, oof_z, oof_y).apply(test)
 
 
 def logistic_regression(cfg: TossConfig, layout: Layout, scorer: Scorer) -> Row:
@@ -235,7 +243,58 @@ def score_run(
     return rows
 
 
-def run_once(cfg: TossConfig, families: list[str], with_lr: bool) -> tuple[list[Row], float]:
+# ------------------------------------------------------------------------------------------ effects
+EFFECT_GROUPS = {  # planted effects (toss_core.data.synth docstring table), grouped by what learns them
+    "ad ids": ("ad_set", "campaign", "creative"),
+    "ad × recent sequence": ("target_aware_sequence",),
+    "inventory × recent sequence": ("inventory_x_recent_interests",),
+    "inventory (+ × age, × night)": ("inventory_id", "inventory_x_age", "hour_x_inventory"),
+    "numeric, non-linear": ("history_a_1", "feat_a_3", "history_b_2", "feat_e_3", "history_a_1_x_l_feat_16"),
+    "small categoricals": ("age_group", "gender", "hour", "day_of_week", "l_feat_1"),
+    "sequence length": ("sequence_length",),
+}
+
+
+def captured_effects(cfg: TossConfig, layout: Layout, scorer: Scorer, families: list[str]) -> str:
+    """Which planted effects each model learned: its calibrated test logits regressed (least squares, with
+    an intercept) on the effect groups' true contributions. 1 = learned at full size, 0 = missed; the
+    oracle scores 1 everywhere by construction. Synthetic data only."""
+    import polars as pl
+
+    from toss_core.data.reader import ShardedCache
+    from toss_core.data.synth import truth_effects
+    from toss_core.ensemble import logit
+
+    syn = cfg.data.synthetic
+    effects = truth_effects(syn.seed, syn.test_rows, syn.seq_len_scale)
+    ids = pl.Series(ShardedCache(layout.test_cache).read_field("id").astype(str))
+    order = ids.str.strip_prefix("TEST_").cast(pl.Int64).to_numpy()  # file row of each cache row
+    groups = np.column_stack([sum(effects[e] for e in names)[order] for names in EFFECT_GROUPS.values()])
+    design = np.column_stack([groups, np.ones(len(order))])
+    models = {}
+    if "gbdt" in families:
+        models["LightGBM (fold ensemble)"] = scorer.family_test_logits(
+            layout, "gbdt", list(range(cfg.cv.n_splits))
+        )
+    if "nn" in families:
+        models[f"{NN} (fold ensemble)"] = scorer.family_test_logits(
+            layout, "nn", list(range(cfg.cv.n_splits))
+        )
+    if len(families) > 1:
+        models["cross-family ensemble"] = logit(np.load(layout.test_pred_path))
+    lines = [
+        "| model | " + " | ".join(EFFECT_GROUPS) + " |",
+        "|---" * (len(EFFECT_GROUPS) + 1) + "|",
+        "| (sd of the effect in the truth) | " + " | ".join(f"{sd:.2f}" for sd in groups.std(axis=0)) + " |",
+    ]
+    for name, z in models.items():
+        coef = np.linalg.lstsq(design, z, rcond=None)[0][:-1]
+        lines.append(f"| {name} | " + " | ".join(f"{c:.2f}" for c in coef) + " |")
+    return "\n".join(lines)
+
+
+def run_once(cfg: TossConfig, families: list[str], with_lr: bool) -> tuple[list[Row], str | None]:
+    """Train and score one run; returns its model rows and, on synthetic data, the captured-effects table."""
     layout = Layout(cfg, root=REPO)
     times: dict[str, float] = {"prepare": prepare(cfg, layout)}
     for fam in families:
@@ -248,7 +307,9 @@ def run_once(cfg: TossConfig, families: list[str], with_lr: bool) -> tuple[list[
     times["ensemble"] = time.perf_counter() - start
     truth_scorer = Scorer(cfg, test_truth(layout))
     lr = logistic_regression(cfg, layout, truth_scorer) if with_lr else None
-    return score_run(cfg, layout, families, times, lr), times["prepare"]
+    rows = score_run(cfg, layout, families, times, lr)
+    synthetic = truth_scorer.truth is not None and cfg.data.source == "synthetic" and families
+    return rows, captured_effects(cfg, layout, truth_scorer, families) if synthetic else None
 
 
 # ------------------------------------------------------------------------------------------ encodings
@@ -404,6 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     runs: dict[str, list[Row]] = {}
+    effects: dict[str, str] = {}
     if args.mode == "summary":
         runs = read_runs(RESULTS / "quality.md", args.tags)
         seeds = []
@@ -412,8 +474,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.mode == "encodings":
             runs[name] = run_encodings(args, seed)
         else:
-            rows, _ = run_once(run_config(args, seed), args.families, not args.no_lr)
-            runs[name] = rows
+            runs[name], learned = run_once(run_config(args, seed), args.families, not args.no_lr)
+            if learned:
+                effects[name] = learned
         print(f"\n### {name}\n" + table(runs[name], _oracle(runs[name])), flush=True)
 
     scored_on = (
@@ -437,6 +500,12 @@ def main(argv: list[str] | None = None) -> None:
             parts[2] = f"Combines the runs {args.tags} above (same scoring)."
         for name, rows in runs.items():
             parts += [f"### {name}", table(rows, _oracle(rows))]
+            if name in effects:
+                parts += [
+                    "Which planted effects each model learned (test logits regressed on the true effect "
+                    "contributions; 1 = full size, 0 = missed):",
+                    effects[name],
+                ]
         if len(runs) > 1:
             parts += ["### Summary", summary(runs)[0]]
         parts += ["### Targets", targets(runs) or "- (not all models ran)"]

@@ -221,8 +221,10 @@ def test_plan_rejects_unknown_stat_and_field():
     with pytest.raises(ConfigError, match=r"features\.covis\.id_fields names 'l_feat_14'"):
         make_plan(make_config(with_ids, "features.covis.target_fields=[inventory_id]"), manifest)
     no_seq = {**manifest, "columns": {"seq": None, "cat": ["inventory_id"]}}
-    assert make_plan(make_config(), no_seq).names == []
-    plan = make_plan(make_config(with_ids, "features.covis.id_fields=[inventory_id]"), no_seq)
+    assert make_plan(make_config("features.covis.stats=[covis_sum, target_rate]"), no_seq).names == []
+    plan = make_plan(
+        make_config(with_ids, "features.covis.id_fields=[inventory_id]", "model.embed_id_fields=true"), no_seq
+    )
     assert plan.names == ["id_rate_inventory_id"]  # the only stat that needs no sequence
     assert plan.skipped == ["covis_sum", "target_rate"]
 
@@ -232,6 +234,7 @@ def test_out_of_fold_id_rate_has_no_leak_and_needs_no_sequence():
     cfg = make_config(
         "features.covis.stats=[id_rate]",
         "features.covis.id_fields=[inventory_id]",
+        "model.embed_id_fields=true",  # inventory_id stays the DARE query, so the network embeds it
         f"features.covis.target_smoothing={m}",
     )
     label, folds = _leak_data()[0]["label"], _leak_data()[1]
@@ -281,7 +284,8 @@ def test_feature_caches_are_shard_aligned_and_standardised(smoke_cached, tmp_pat
     layout = _layout_on(smoke_cached, tmp_path)
     result = build_covis_features(layout.cfg, layout)
     seq_names = [s for s in layout.cfg.features.covis.stats if s not in ("target_rate", "id_rate")]
-    assert result.feature_names == [*seq_names, "target_rate_inventory_id", "target_rate_l_feat_14"]
+    ids = [f"id_rate_{c}" for c in layout.cfg.features.covis.id_fields]
+    assert result.feature_names == [*seq_names, "target_rate_inventory_id", "target_rate_l_feat_14", *ids]
     assert not result.reused
     for base_dir, feat_dir in ((layout.train_cache, result.train_dir), (layout.test_cache, result.test_dir)):
         base, feats = ShardedCache(base_dir), ShardedCache(feat_dir)
@@ -336,6 +340,7 @@ def test_reuse_and_rebuild_on_config_change(smoke_cached, tmp_path):
 def test_no_sequence_config_writes_empty_width_caches(smoke_cached, tmp_path, caplog):
     cfg = make_config(
         "sequence.col=null",
+        "features.covis.stats=[covis_sum, target_rate]",
         f"data.train_path={smoke_cached.train_path.resolve()}",
         f"data.test_path={smoke_cached.test_path.resolve()}",
     )

@@ -14,6 +14,7 @@ from toss_core.metrics import (
     average_precision,
     evaluate,
     evaluate_logits,
+    fold_metrics,
     prior_only_score,
     prior_shift,
     score,
@@ -92,6 +93,21 @@ def test_prior_shift_improves_wll_of_base_rate_calibrated_probabilities():
     shifted = evaluate_logits(y, prior_shift(logit, from_rate=float(sigmoid(logit).mean())))
     assert shifted["WLL"] < plain["WLL"] - 0.2
     assert shifted["AP"] == pytest.approx(plain["AP"])  # a shift never changes the ranking
+
+
+def test_fold_metrics_calibrated_score_forgives_overconfidence():
+    """An over-confident model (logits 3× too large) ranks as well as the true one: the prior-shifted
+    Score punishes it, the calibrated Score (what selection uses) gives the WLL back."""
+    rng = np.random.default_rng(2)
+    logit = rng.normal(-4.2, 1.0, 40_000)
+    y = (rng.random(logit.size) < sigmoid(logit)).astype(float)
+    prior = float(y.mean())
+    honest, confident = fold_metrics(y, logit, prior), fold_metrics(y, 3.0 * (logit + 4.2) - 4.2, prior)
+    assert confident["AP"] == pytest.approx(honest["AP"])
+    assert confident["Score"] < honest["Score"] - 0.02
+    assert confident["Score_cal"] == pytest.approx(honest["Score_cal"], abs=1e-4)
+    for m in (honest, confident):  # the prior shift is one of the maps the calibrator searches
+        assert m["WLL_cal"] <= m["WLL"] + 1e-9 and m["Score_cal"] >= m["Score"] - 1e-9
 
 
 def test_prior_only_score_is_the_best_constant():

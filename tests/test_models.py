@@ -27,6 +27,7 @@ CARDS = [3, 9, 19, 8, 25, 40, 60, 30]
 VOCAB = 30
 NUM_COLS = ["feat_a_1", "feat_a_2", "history_b_1", "feat_a_3", "ratio", "history_b_12"]
 NUM_FAMILIES = [0, 0, 1, 0, 2, 1]  # feat_a, history_b, ratio (no numeric suffix: its own family)
+EMBEDDED_CAT_COLS = CAT_COLS[:5]  # the l_feat ids are features.covis.id_fields: not embedded by default
 NUMERIC_ONLY = FeatureSpec([], [], NUM_COLS, [], None, 0, 0)
 
 
@@ -81,7 +82,16 @@ def build(*overrides: str, spec: FeatureSpec | None = None, head: str | None = N
         (("model.qnn_alpha.norm=none", "model.qnn_alpha.use_residual=false"), None),
         (("model.numeric_fields=per_column",), None),
         (("model.numeric_fields=binned", "model.numeric_bins=4"), None),
-        (("sequence.query_mode=S1", "sequence.attn_dim=4", "model.cat_embedding_dims={l_feat_14: 12}"), None),
+        (
+            (
+                "sequence.query_mode=S1",
+                "sequence.attn_dim=4",
+                "model.embed_id_fields=true",
+                "sequence.query_key=[inventory_id, l_feat_14]",
+                "model.cat_embedding_dims={l_feat_14: 12}",
+            ),
+            None,
+        ),
         (("sequence.transformer_block=true", "sequence.full_softmax=true", "model.dare_dropout=0.2"), None),
     ],
 )
@@ -123,7 +133,7 @@ def test_model_without_sequence() -> None:
     spec = make_spec(seq=False, dense=0)
     model = build(spec=spec)
     assert model.dare is None
-    assert model.n_fields == len(CAT_COLS) + 3 + 1  # cat + 3 numeric families + one null-mask field
+    assert model.n_fields == len(EMBEDDED_CAT_COLS) + 3 + 1  # cat + 3 numeric families + one null-mask field
     batch = make_batch(spec)
     assert "seq" not in batch
     assert model(batch).shape == (8,)
@@ -142,7 +152,7 @@ def test_numeric_fields_mode_sets_the_field_count(mode: str, n_num_fields: int, 
     spec = make_spec(dense=3)
     model = build(f"model.numeric_fields={mode}", spec=spec)
     n_seq = 3  # DARE's target, interest, target ⊙ interest
-    assert model.n_fields == len(CAT_COLS) + n_seq + n_num_fields + 1 + n_dense_fields
+    assert model.n_fields == len(EMBEDDED_CAT_COLS) + n_seq + n_num_fields + 1 + n_dense_fields
     assert model.fields(make_batch(spec)).shape[:2] == (8, model.n_fields)
 
 
@@ -233,8 +243,13 @@ def test_sequence_changes_the_logit() -> None:
 
 def test_same_vocab_query_reads_qtok_through_the_attention_table() -> None:
     spec = make_spec(qtok=("inventory_id",))
-    model = build("sequence.query_same_vocab=[inventory_id]", "sequence.query_mode=S1", spec=spec)
-    assert model.query_cat_idx.tolist() == [CAT_COLS.index("l_feat_14")]
+    model = build(
+        "sequence.query_key=[inventory_id, hour]",
+        "sequence.query_same_vocab=[inventory_id]",
+        "sequence.query_mode=S1",
+        spec=spec,
+    )
+    assert model.query_cat_idx.tolist() == [model.embedded_cat_cols.index("hour")]
     batch = make_batch(spec)
     model(batch).sum().backward()
     grad = model.dare.attn_table.weight.grad
@@ -299,6 +314,29 @@ def test_self_ensemble_loss_matches_formula() -> None:
     torch.testing.assert_close(z1.grad, (0.5 * (pe - y) + w * (p1 - pe)) / 4)
 
 
+def test_id_columns_reach_the_network_only_when_embedded() -> None:
+    spec = make_spec()
+    ids = [CAT_COLS.index(c) for c in ("l_feat_14", "l_feat_12", "l_feat_11")]
+    batch = make_batch(spec)
+    other_ids = batch["cat"].clone()
+    other_ids[:, ids] = (other_ids[:, ids] + 1) % torch.tensor([CARDS[i] for i in ids])
+    changed = dict(batch, cat=other_ids)
+
+    default = build(spec=spec)  # ids are left to their out-of-fold click rates
+    assert default.embedded_cat_cols == EMBEDDED_CAT_COLS
+    torch.testing.assert_close(default(batch), default(changed))
+    embedded = build("model.embed_id_fields=true", spec=spec)
+    assert embedded.embedded_cat_cols == CAT_COLS and embedded.n_fields == default.n_fields + 3
+    assert not torch.allclose(embedded(batch), embedded(changed))
+
+
+def test_query_on_an_unembedded_id_column_is_a_config_error() -> None:
+    with pytest.raises(
+        ValueError, match=r"sequence\.query_key names \['l_feat_14'\].*model\.embed_id_fields"
+    ):
+        make_config("sequence.query_key=[inventory_id, l_feat_14]")
+
+
 @pytest.mark.parametrize("spec", [make_spec(), NUMERIC_ONLY], ids=["all_inputs", "grouped_numerics_only"])
 def test_tiny_model_overfits_a_tiny_batch(spec: FeatureSpec) -> None:
     model = build("model.qnn_alpha.dropout=0.0", spec=spec).train()
@@ -321,6 +359,7 @@ def test_tiny_model_overfits_a_tiny_batch(spec: FeatureSpec) -> None:
         (("sequence.query_key=[feat_a_0]",), None, "sequence.query_key"),
         (("sequence.query_same_vocab=[inventory_id]",), None, "sequence.query_same_vocab"),
         (("model.cat_embedding_dims={nope: 4}",), None, "model.cat_embedding_dims"),
+        (("model.cat_embedding_dims={l_feat_14: 4}",), None, "model.embed_id_fields=true"),
         (("model.cat_embedding_dims={hour: 0}",), None, "model.cat_embedding_dims"),
         ((), "transformer", "model head"),
     ],

@@ -213,6 +213,8 @@ def test_fold_outputs(reference):
     log_rows = list(csv.DictReader(layout.train_log(0).open()))
     epoch_rows = [r for r in log_rows if r["Score"]]
     assert [int(r["epoch"]) for r in epoch_rows] == [0, 1]
+    by_calibrated = int(np.argmax([float(r["Score_cal"]) for r in epoch_rows]))
+    assert result.best_epoch == by_calibrated  # train.select_metric defaults to the calibrated Score
     assert len(log_rows) > len(epoch_rows)  # verbose-step rows too
     assert list(layout.tb_dir(0).glob("events.out.tfevents.*"))
 

@@ -90,7 +90,7 @@ class SequenceConfig(_Strict):
     top_k: int = 32
     recency_tau: float = Field(64.0, gt=0)
     query_mode: Literal["S1", "S2", "concat"] = "concat"
-    query_key: list[str] = Field(default_factory=lambda: ["inventory_id", "l_feat_14"])
+    query_key: list[str] = Field(default_factory=lambda: ["inventory_id"])
     query_same_vocab: list[str] = Field(
         default_factory=list,
         description="query_key columns whose values are tokens of the sequence vocabulary; their query "
@@ -138,6 +138,12 @@ class ModelConfig(_Strict):
     dare_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     cat_embedding_dims: dict[str, int] = Field(default_factory=dict)
     head: Literal["qnn_alpha", "mlp"] = "qnn_alpha"
+    embed_id_fields: bool = Field(
+        False,
+        description="whether the network embeds the id columns named by features.covis.id_fields; false: "
+        "they reach it only as their out-of-fold click rates (the id_rate stat). An id embedding is "
+        "memorised within one epoch and stops training before anything else is learned (BENCHMARKS.md)",
+    )
     numeric_fields: Literal["grouped", "binned", "per_column"] = Field(
         "grouped",
         description="grouped: one field per numeric column family (the name without its trailing _<digits>: "
@@ -165,6 +171,12 @@ class TrainConfig(_Strict):
     warmup_epochs: float = Field(0.2, ge=0)
     grad_clip_norm: float | None = 1.0
     early_stop_patience: int = Field(2, ge=1)
+    select_metric: Literal["Score_cal", "Score"] = Field(
+        "Score_cal",
+        description="validation metric for early stopping and the best epoch: Score_cal (after the "
+        "temperature calibration the ensemble applies) or Score (after the prior shift only, which penalises "
+        "a confident but well-ranking epoch the calibrator would fix)",
+    )
     num_threads: int | None = Field(
         None,
         ge=1,
@@ -239,6 +251,7 @@ class CovisConfig(_Strict):
             "diversity",
             "last_token",
             "target_rate",
+            "id_rate",
         ]
     )
     target_fields: list[str] = Field(
@@ -248,8 +261,9 @@ class CovisConfig(_Strict):
     target_smoothing: float = Field(20.0, ge=0)
     id_fields: list[str] = Field(
         default_factory=lambda: ["l_feat_14", "l_feat_12", "l_feat_11"],
-        description="id columns (cat columns) whose out-of-fold, smoothed click rate is a feature when "
-        "stats lists id_rate (off by default: no gain on the demo, BENCHMARKS.md)",
+        description="high-cardinality id columns (cat columns): their out-of-fold, smoothed click rates are "
+        "features when stats lists id_rate, and the network does not embed them unless "
+        "model.embed_id_fields",
     )
 
 
@@ -291,6 +305,11 @@ class TossConfig(_Strict):
     features: FeaturesConfig = FeaturesConfig()
     gbdt: GBDTConfig = GBDTConfig()
 
+    @property
+    def network_id_columns_skipped(self) -> list[str]:
+        """Id columns the network leaves to their out-of-fold click rates instead of embedding them."""
+        return [] if self.model.embed_id_fields else list(self.features.covis.id_fields)
+
     @model_validator(mode="after")
     def _cross_checks(self) -> TossConfig:
         q = self.model.qnn_alpha
@@ -308,6 +327,13 @@ class TossConfig(_Strict):
         unknown = set(self.sequence.query_same_vocab) - set(self.sequence.query_key)
         if unknown:
             raise ValueError(f"sequence.query_same_vocab names {sorted(unknown)} which are not in query_key")
+        unembedded = [c for c in self.sequence.query_key if c in self.network_id_columns_skipped]
+        if unembedded:
+            raise ValueError(
+                f"sequence.query_key names {unembedded}, which the network does not embed "
+                "(features.covis.id_fields with model.embed_id_fields=false): drop them from the query "
+                "or set model.embed_id_fields=true"
+            )
         weights = self.ensemble.weights
         if self.ensemble.method == "weighted" and weights is not None and len(weights) != self.cv.n_splits:
             raise ValueError(f"ensemble.weights has {len(weights)} entries, cv.n_splits={self.cv.n_splits}")

@@ -59,6 +59,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -77,7 +78,7 @@ from toss_core.progress import Progress
 
 log = logging.getLogger("toss")
 
-GENERATOR_VERSION = "toss-synth/1"
+GENERATOR_VERSION = "toss-synth/2"
 CLICK_RATE = 0.019
 BLOCK_ROWS = 8192
 RECENT_K = 16
@@ -264,6 +265,7 @@ class _Block:
     lengths: np.ndarray  # tokens per row in `tokens` (the full length unless drawn recent_only)
     tokens: np.ndarray
     eta: np.ndarray
+    effects: dict[str, np.ndarray]  # each planted effect's share of eta (they sum to it)
 
 
 def _observe(latent: np.ndarray, transform: np.ndarray) -> np.ndarray:
@@ -362,34 +364,35 @@ def _draw_block(
     x = {c: latent[LATENT_INDEX[c]] for c in ("history_a_1", "feat_a_3", "history_b_2", "feat_e_3")}
     share, affinity = _recent_effects(p, tokens, drawn, p.adset_cluster[adset], inv)
     z_len = (np.log(lengths) - np.log(max(SEQ_MEDIAN * seq_len_scale, 1.0))) / SEQ_SIGMA
-    eta = (
-        p.eff_inventory[inv]
-        + p.eff_age[age]
-        + 0.12 * cat_idx["gender"]
-        + 0.15 * np.cos(2 * np.pi * (hour - 21) / 24)
-        + p.eff_dow[cat_idx["day_of_week"]]
-        + p.eff_adset[adset]
-        + p.eff_campaign[campaign]
-        + p.eff_creative[creative]
-        + 0.3 * num["l_feat_1"]
-        + 0.6 * np.tanh(1.5 * x["history_a_1"])
-        + 0.4 * np.maximum(x["feat_a_3"], 0.0)
-        - 0.25 * x["history_b_2"] ** 2
-        + 0.3 * np.sin(2 * x["feat_e_3"])
-        + p.eff_inv_age[inv, age]
-        + 0.5 * p.night_inventory[inv] * (hour < 6)
-        + 0.4 * x["history_a_1"] * num["l_feat_16"]
-        + 2.0 * share
-        + affinity
-        + 0.3 * np.tanh(z_len)
-    )
+    effects = {  # the table in the module docstring, one entry per planted effect
+        "inventory_id": p.eff_inventory[inv],
+        "age_group": p.eff_age[age],
+        "gender": 0.12 * cat_idx["gender"],
+        "hour": 0.15 * np.cos(2 * np.pi * (hour - 21) / 24),
+        "day_of_week": p.eff_dow[cat_idx["day_of_week"]],
+        "ad_set": p.eff_adset[adset],
+        "campaign": p.eff_campaign[campaign],
+        "creative": p.eff_creative[creative],
+        "l_feat_1": 0.3 * num["l_feat_1"],
+        "history_a_1": 0.6 * np.tanh(1.5 * x["history_a_1"]),
+        "feat_a_3": 0.4 * np.maximum(x["feat_a_3"], 0.0),
+        "history_b_2": -0.25 * x["history_b_2"] ** 2,
+        "feat_e_3": 0.3 * np.sin(2 * x["feat_e_3"]),
+        "inventory_x_age": p.eff_inv_age[inv, age],
+        "hour_x_inventory": 0.5 * p.night_inventory[inv] * (hour < 6),
+        "history_a_1_x_l_feat_16": 0.4 * x["history_a_1"] * num["l_feat_16"],
+        "target_aware_sequence": 2.0 * share,
+        "inventory_x_recent_interests": affinity,
+        "sequence_length": 0.3 * np.tanh(z_len),
+    }
+    eta = functools.reduce(operator.add, effects.values())  # left to right, as one long sum
 
     block = rng.random(n) < NULL_BLOCK_RATE
     feat_a = rng.random(n) < NULL_FEAT_A_RATE
     null = {c: block for c in NULL_BLOCK_COLS}
     null.update({f"feat_a_{i}": feat_a for i in range(1, NUM_GROUPS["feat_a"] + 1)})
     null["feat_e_3"] = block | (rng.random(n) < NULL_FEAT_E3_RATE)
-    return _Block(n, cat_idx, num, null, drawn, tokens, eta)
+    return _Block(n, cat_idx, num, null, drawn, tokens, eta, effects)
 
 
 def _token_bytes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -534,6 +537,18 @@ def synth_params(train_rows: int, test_rows: int, seed: int, seq_len_scale: floa
         "seed": int(seed),
         "seq_len_scale": float(seq_len_scale),
     }
+
+
+def truth_effects(seed: int, test_rows: int, seq_len_scale: float = 1.0) -> dict[str, np.ndarray]:
+    """Each planted effect's contribution to the true logit of every TEST row (file order), regenerated
+    from the seed: what bench/quality.py regresses model logits on to see which effects a model learned.
+    Costs about as much as generating the test file."""
+    p, _ = _model(seed, seq_len_scale)
+    parts: dict[str, list[np.ndarray]] = {}
+    for _, _, block in _iter_blocks(p, seed, _SPLIT_TEST, test_rows, seq_len_scale):
+        for name, values in block.effects.items():
+            parts.setdefault(name, []).append(values)
+    return {name: np.concatenate(values) for name, values in parts.items()}
 
 
 def oracle_metrics(truth_path: Path) -> dict[str, float]:

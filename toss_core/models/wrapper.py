@@ -2,7 +2,9 @@
 
 Fields, in this order (the order matters only for qnn_alpha.pair_grouping = "field"):
   categorical  one per data.cat_cols column: an embedding of width model.cat_embedding_dims[col] (default
-               model.emb_dim), projected to the field width when the two differ;
+               model.emb_dim), projected to the field width when the two differ; the id columns of
+               features.covis.id_fields are skipped unless model.embed_id_fields (their out-of-fold click
+               rates arrive among the dense fields instead);
   sequence     DARE's [target, interest, target ⊙ interest] (3 fields, projected from model.emb_dim), only
                when the cache has a sequence column;
   numeric      model.numeric_fields = "grouped": one per column family (name without its trailing
@@ -50,14 +52,17 @@ class CTRModel(nn.Module):
         n_fields = 0
 
         self.cat = None
-        if spec.cat_cols:
-            dims = _cat_dims(spec, cfg)
-            self.cat = CategoricalFields(spec.cat_cardinalities, dims, width)
-            n_fields += len(spec.cat_cols)
+        embedded = [i for i, col in enumerate(spec.cat_cols) if col not in cfg.network_id_columns_skipped]
+        self.register_buffer("cat_idx", torch.tensor(embedded, dtype=torch.long), persistent=False)
+        self.embedded_cat_cols = [spec.cat_cols[i] for i in embedded]
+        if embedded:
+            dims = _cat_dims(spec, cfg, self.embedded_cat_cols)
+            self.cat = CategoricalFields([spec.cat_cardinalities[i] for i in embedded], dims, width)
+            n_fields += len(embedded)
 
         self.dare = None
         if spec.has_sequence:
-            self.dare, q_cat, q_tok = _build_dare(spec, cfg, width)
+            self.dare, q_cat, q_tok = _build_dare(spec, cfg, width, self.embedded_cat_cols)
             self.register_buffer("query_cat_idx", torch.tensor(q_cat, dtype=torch.long), persistent=False)
             self.register_buffer("query_tok_idx", torch.tensor(q_tok, dtype=torch.long), persistent=False)
             emb = cfg.model.emb_dim
@@ -102,7 +107,7 @@ class CTRModel(nn.Module):
         parts = []
         cat = None
         if self.cat is not None:
-            cat = self.cat(batch["cat"])
+            cat = self.cat(batch["cat"][:, self.cat_idx])
             parts.append(cat)
         if self.dare is not None:
             query_fields = cat[:, self.query_cat_idx] if self.query_cat_idx.numel() else None
@@ -121,20 +126,24 @@ class CTRModel(nn.Module):
         return self.head(self.fields(batch))
 
 
-def _cat_dims(spec: FeatureSpec, cfg: TossConfig) -> list[int]:
+def _cat_dims(spec: FeatureSpec, cfg: TossConfig, embedded: list[str]) -> list[int]:
     custom = cfg.model.cat_embedding_dims
-    unknown = sorted(set(custom) - set(spec.cat_cols))
+    unknown = sorted(set(custom) - set(embedded))
     if unknown:
         raise ValueError(
-            f"model.cat_embedding_dims names {unknown}, which are not categorical columns {spec.cat_cols}"
+            f"model.cat_embedding_dims names {unknown}, which are not embedded categorical columns "
+            f"{embedded} (id columns of features.covis.id_fields are embedded only with "
+            "model.embed_id_fields=true)"
         )
     bad = {col: dim for col, dim in custom.items() if dim <= 0}
     if bad:
         raise ValueError(f"model.cat_embedding_dims must be positive widths, got {bad}")
-    return [custom.get(col, cfg.model.emb_dim) for col in spec.cat_cols]
+    return [custom.get(col, cfg.model.emb_dim) for col in embedded]
 
 
-def _build_dare(spec: FeatureSpec, cfg: TossConfig, width: int) -> tuple[DAREEncoder, list[int], list[int]]:
+def _build_dare(
+    spec: FeatureSpec, cfg: TossConfig, width: int, embedded: list[str]
+) -> tuple[DAREEncoder, list[int], list[int]]:
     """The DARE encoder and where its query-key columns come from (cat field index / qtok column index)."""
     s = cfg.sequence
     q_cat, q_tok = [], []
@@ -146,11 +155,11 @@ def _build_dare(spec: FeatureSpec, cfg: TossConfig, width: int) -> tuple[DAREEnc
                     f"(qtok columns: {spec.qtok_cols}); rebuild the cache with this config"
                 )
             q_tok.append(spec.qtok_cols.index(col))
-        elif col in spec.cat_cols:
-            q_cat.append(spec.cat_cols.index(col))
+        elif col in embedded:
+            q_cat.append(embedded.index(col))
         else:
             raise ValueError(
-                f"sequence.query_key column '{col}' is neither a categorical column {spec.cat_cols} "
+                f"sequence.query_key column '{col}' is neither an embedded categorical column {embedded} "
                 "nor listed in sequence.query_same_vocab"
             )
     dare = DAREEncoder(

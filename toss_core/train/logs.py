@@ -14,7 +14,7 @@ from typing import Any
 from toss_core.atomic import write_text
 from toss_core.config import LoggingConfig
 
-CSV_COLUMNS = ("epoch", "step", "loss", "lr", "AP", "WLL", "Score", "rows_per_s")
+CSV_COLUMNS = ("epoch", "step", "loss", "lr", "AP", "WLL", "Score", "Score_cal", "rows_per_s")
 
 
 class FoldLog:
@@ -38,7 +38,7 @@ class FoldLog:
         self.rows.append({k: row.get(k, "") for k in CSV_COLUMNS})
         if self.writer is not None:
             prefix = "val" if "Score" in row else "train"
-            for key in ("loss", "lr", "AP", "WLL", "Score", "rows_per_s"):
+            for key in ("loss", "lr", "AP", "WLL", "Score", "Score_cal", "rows_per_s"):
                 if key in row:
                     self.writer.add_scalar(f"{prefix}/{key}", float(row[key]), int(row["step"]))
 

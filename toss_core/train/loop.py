@@ -116,6 +116,7 @@ class FoldTrainer:
         self.model = build_model(d.spec, cfg, head).to(self.device)
         if self.model.has_numeric_bins:  # a resumed fold's load_state_dict below restores its own edges
             self.model.fit_numeric_bins(torch.from_numpy(bin_sample(d, cfg.seed + fold)).to(self.device))
+        warn_unseen_ids(cfg, d.spec, fold)
         self.ema = EMA(self.model, cfg.ema.decay) if cfg.ema.enabled else None
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
         self.scheduler = warmup_cosine(self.optimizer, self.steps_per_epoch, tc.epochs, tc.warmup_epochs)
@@ -157,8 +158,9 @@ class FoldTrainer:
             loss, rows_per_s = self.train_epoch(epoch)
             logits, metrics = self.validate()
             st.epoch += 1
-            if metrics["Score"] > st.best_score:
-                st.best_score, st.best_epoch, st.bad_epochs = metrics["Score"], epoch, 0
+            score = metrics[tc.select_metric]
+            if score > st.best_score:
+                st.best_score, st.best_epoch, st.bad_epochs = score, epoch, 0
                 st.best_metrics = metrics
                 st.best_model = checkpoint.cpu_state(self.model)
                 st.best_ema = checkpoint.cpu_state(self.ema.module) if self.ema is not None else None
@@ -166,19 +168,22 @@ class FoldTrainer:
             else:
                 st.bad_epochs += 1
             lr = self.scheduler.get_last_lr()[0]
-            scores = {k: metrics[k] for k in ("AP", "WLL", "Score")}
+            scores = {k: metrics[k] for k in ("AP", "WLL", "Score", "Score_cal")}
             self.log.add(
                 {"epoch": epoch, "step": st.step, "loss": loss, "lr": lr, **scores, "rows_per_s": rows_per_s}
             )
             self.log.flush()
             log.info(
-                "fold %d epoch %d/%d: AP %.5f WLL %.5f Score %.5f (best %.5f @ epoch %d) | %.0f rows/s",
+                "fold %d epoch %d/%d: AP %.5f WLL %.5f Score %.5f Score_cal %.5f (best %s %.5f @ epoch %d) "
+                "| %.0f rows/s",
                 self.fold,
                 epoch + 1,
                 tc.epochs,
                 metrics["AP"],
                 metrics["WLL"],
                 metrics["Score"],
+                metrics["Score_cal"],
+                tc.select_metric,
                 st.best_score,
                 st.best_epoch + 1,
                 rows_per_s,
@@ -335,6 +340,22 @@ class FoldTrainer:
             "fold %d: resuming after epoch %d (step %d) from %s", self.fold, state.epoch, state.step, path
         )
         return state
+
+
+def warn_unseen_ids(cfg: TossConfig, spec, fold: int) -> None:
+    """Log the id columns the network neither embeds nor gets as out-of-fold click rates."""
+    from toss_core.features.covis import ID_STAT
+
+    skipped = cfg.network_id_columns_skipped
+    unseen = [c for c in skipped if c in spec.cat_cols and f"{ID_STAT}_{c}" not in spec.dense_cols]
+    if unseen:
+        log.warning(
+            "fold %d: the network neither embeds nor gets the click rates of id columns %s "
+            "(add %s to features.covis.stats or set model.embed_id_fields=true)",
+            fold,
+            unseen,
+            ID_STAT,
+        )
 
 
 def bin_sample(data: FoldData, seed: int) -> np.ndarray:
