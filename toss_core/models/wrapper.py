@@ -56,7 +56,7 @@ class CTRModel(nn.Module):
         self.register_buffer("cat_idx", torch.tensor(embedded, dtype=torch.long), persistent=False)
         self.embedded_cat_cols = [spec.cat_cols[i] for i in embedded]
         if embedded:
-            dims = _cat_dims(spec, cfg, self.embedded_cat_cols)
+            dims = _cat_dims(cfg, self.embedded_cat_cols)
             self.cat = CategoricalFields([spec.cat_cardinalities[i] for i in embedded], dims, width)
             n_fields += len(embedded)
 
@@ -126,7 +126,7 @@ class CTRModel(nn.Module):
         return self.head(self.fields(batch))
 
 
-def _cat_dims(spec: FeatureSpec, cfg: TossConfig, embedded: list[str]) -> list[int]:
+def _cat_dims(cfg: TossConfig, embedded: list[str]) -> list[int]:
     custom = cfg.model.cat_embedding_dims
     unknown = sorted(set(custom) - set(embedded))
     if unknown:
