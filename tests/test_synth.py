@@ -132,6 +132,16 @@ def test_target_aware_sequence_effect_is_planted(gen: synth.SynthSummary):
     assert p_true[share > 0.5].mean() > 2.5 * p_true[share == 0].mean()
 
 
+def test_truth_effects_add_up_to_the_written_truth(gen: synth.SynthSummary):
+    """The per-effect contributions bench/quality.py regresses on are exactly the test rows' true logits."""
+    effects = synth.truth_effects(3, 6_000, SCALE)
+    assert len(effects) == 19 and all(v.shape == (6_000,) for v in effects.values())
+    p_true = pl.read_parquet(gen.truth_path)["p_true"].to_numpy()
+    np.testing.assert_allclose(sigmoid(sum(effects.values()) + gen.intercept), p_true, rtol=1e-9)
+    share = effects["target_aware_sequence"] / 2.0
+    assert share.min() >= 0.0 and share.max() <= 1.0 and share.max() > 0.5
+
+
 def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path):
     kw = {"train_rows": 1500, "test_rows": 300, "seq_len_scale": SCALE}
     a = synth.generate(tmp_path / "a", seed=3, **kw)
