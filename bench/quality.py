@@ -14,6 +14,9 @@ test_truth.parquet:
     cross-family ensemble      runs/<exp>/test_pred.npy, the product's own calibrated prediction
     oracle                     p_true moved to the 50:50 prior (the best any model can do)
 
+On synthetic data a second table says which planted effects each model learned: its calibrated test
+logits regressed on each effect group's true contribution (toss_core.data.synth.truth_effects).
+
 Every model is calibrated with the project's calibrator (toss_core.calibrate, fitted on that model's
 out-of-fold logits, never on test), so the comparison is fair under WLL. For a config whose data has no
 test_truth.parquet (a real CTR Parquet) the same models are scored on their calibrated OOF rows instead.
@@ -271,15 +274,9 @@ def captured_effects(cfg: TossConfig, layout: Layout, scorer: Scorer, families: 
     order = ids.str.strip_prefix("TEST_").cast(pl.Int64).to_numpy()  # file row of each cache row
     groups = np.column_stack([sum(effects[e] for e in names)[order] for names in EFFECT_GROUPS.values()])
     design = np.column_stack([groups, np.ones(len(order))])
-    models = {}
-    if "gbdt" in families:
-        models["LightGBM (fold ensemble)"] = scorer.family_test_logits(
-            layout, "gbdt", list(range(cfg.cv.n_splits))
-        )
-    if "nn" in families:
-        models[f"{NN} (fold ensemble)"] = scorer.family_test_logits(
-            layout, "nn", list(range(cfg.cv.n_splits))
-        )
+    names = {"gbdt": "LightGBM (fold ensemble)", "nn": f"{NN} (fold ensemble)"}
+    folds = list(range(cfg.cv.n_splits))
+    models = {names[f]: scorer.family_test_logits(layout, f, folds) for f in names if f in families}
     if len(families) > 1:
         models["cross-family ensemble"] = logit(np.load(layout.test_pred_path))
     lines = [
