@@ -14,7 +14,8 @@ from typing import Any
 from toss_core.atomic import write_text
 from toss_core.config import LoggingConfig
 
-CSV_COLUMNS = ("epoch", "step", "loss", "lr", "AP", "WLL", "Score", "Score_cal", "rows_per_s")
+EPOCH_METRICS = ("AP", "WLL", "Score", "Score_cal")  # validation metrics logged after every epoch
+CSV_COLUMNS = ("epoch", "step", "loss", "lr", *EPOCH_METRICS, "rows_per_s")
 
 
 class FoldLog:
@@ -38,7 +39,7 @@ class FoldLog:
         self.rows.append({k: row.get(k, "") for k in CSV_COLUMNS})
         if self.writer is not None:
             prefix = "val" if "Score" in row else "train"
-            for key in ("loss", "lr", "AP", "WLL", "Score", "Score_cal", "rows_per_s"):
+            for key in CSV_COLUMNS[2:]:  # every logged value but the epoch and step counters
                 if key in row:
                     self.writer.add_scalar(f"{prefix}/{key}", float(row[key]), int(row["step"]))
 

@@ -37,7 +37,7 @@ from toss_core.train import checkpoint
 from toss_core.train.batches import BatchSource, feature_fields, model_spec, prefetched, to_tensors
 from toss_core.train.ema import EMA
 from toss_core.train.folds import load_folds
-from toss_core.train.logs import FoldLog
+from toss_core.train.logs import EPOCH_METRICS, FoldLog
 from toss_core.train.predict import predict_logits
 from toss_core.train.runtime import amp_dtype, autocast, resolve_device, seed_everything, torch_runtime
 from toss_core.train.sampler import epoch_batches, prior_logit_offset, steps_per_epoch
@@ -168,7 +168,7 @@ class FoldTrainer:
             else:
                 st.bad_epochs += 1
             lr = self.scheduler.get_last_lr()[0]
-            scores = {k: metrics[k] for k in ("AP", "WLL", "Score", "Score_cal")}
+            scores = {k: metrics[k] for k in EPOCH_METRICS}
             self.log.add(
                 {"epoch": epoch, "step": st.step, "loss": loss, "lr": lr, **scores, "rows_per_s": rows_per_s}
             )
