@@ -35,19 +35,19 @@ sys.path.insert(0, str(REPO))
 
 from train_throughput import write_section  # noqa: E402
 
-from toss_core import pipeline  # noqa: E402
+from toss_core import steps  # noqa: E402
 from toss_core.config import TossConfig, load_config  # noqa: E402
+from toss_core.data.folds import load_folds  # noqa: E402
 from toss_core.data.reader import ShardedCache  # noqa: E402
-from toss_core.data.spec import FeatureSpec  # noqa: E402
-from toss_core.data.synth import oracle_metrics  # noqa: E402
 from toss_core.layout import Layout  # noqa: E402
-from toss_core.metrics import (  # noqa: E402
+from toss_core.scoring.metrics import (  # noqa: E402
     evaluate_logits,
     fold_metrics,
     prior_only_score,
     prior_shift,
 )
-from toss_core.train.folds import load_folds  # noqa: E402
+from toss_core.spec import FeatureSpec  # noqa: E402
+from toss_core.synth import oracle_metrics  # noqa: E402
 from toss_core.train.predict import load_checkpoint, predict_logits  # noqa: E402
 
 VARIANTS = {
@@ -152,11 +152,11 @@ def main() -> None:
     layout = Layout(cfg, root=REPO)
     if layout.run_dir.exists():
         shutil.rmtree(layout.run_dir)
-    pipeline.prepare_raw(cfg, layout)
-    pipeline.build_caches(cfg, layout)
-    pipeline.assign_folds(cfg, layout)
+    steps.prepare_raw(cfg, layout)
+    steps.build_caches(cfg, layout)
+    steps.assign_folds(cfg, layout)
     if cfg.features.covis.enabled:
-        pipeline.build_covis(cfg, layout)
+        steps.build_covis(cfg, layout)
 
     labels = ShardedCache(layout.train_cache).read_field("label").astype(np.float64)
     folds = load_folds(layout)
@@ -171,7 +171,7 @@ def main() -> None:
     for name in args.variants:
         vcfg = load_config(REPO / args.config, [*base, *VARIANTS[name]])
         start = time.perf_counter()
-        result = pipeline.train_fold(vcfg, 0, Layout(vcfg, root=REPO))
+        result = steps.train_fold(vcfg, 0, Layout(vcfg, root=REPO))
         seconds = time.perf_counter() - start
         flags = " ".join(f"--set {o}" for o in VARIANTS[name]) or "(defaults)"
         test_m = test_metrics(test_logits(vcfg, Layout(vcfg, root=REPO)))

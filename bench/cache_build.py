@@ -80,7 +80,7 @@ def _measure(mode: str, train: Path, cache_dir: Path, args: argparse.Namespace) 
 
 
 def _data(work: Path, rows: int, seq_len_scale: float) -> Path:
-    from toss_core.data import synth
+    from toss_core import synth
 
     out = work / f"data_{rows}"
     params = synth.synth_params(rows, 1000, 1, seq_len_scale)

@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from toss_core import pipeline
+from toss_core import steps
 from toss_core.config import load_config
 from toss_core.features.covis import build_covis_features
 from toss_core.layout import Layout
@@ -32,9 +32,9 @@ def main() -> None:
 
     cfg = load_config(args.config, args.overrides)
     layout = Layout(cfg, root=Path(args.root))
-    pipeline.prepare_raw(cfg, layout)
-    pipeline.build_caches(cfg, layout)
-    pipeline.assign_folds(cfg, layout)
+    steps.prepare_raw(cfg, layout)
+    steps.build_caches(cfg, layout)
+    steps.assign_folds(cfg, layout)
 
     from toss_core.data.reader import ShardedCache
 

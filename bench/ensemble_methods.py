@@ -29,13 +29,13 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from toss_core.calibrate import Calibrator, balanced_shift, fit_calibrator  # noqa: E402
 from toss_core.config import load_config  # noqa: E402
 from toss_core.data.reader import ShardedCache  # noqa: E402
-from toss_core.data.synth import oracle_metrics  # noqa: E402
-from toss_core.ensemble import METHODS, combine, fold_weights, load_family_oof  # noqa: E402
 from toss_core.layout import Layout  # noqa: E402
-from toss_core.metrics import evaluate, evaluate_logits, sigmoid  # noqa: E402
+from toss_core.post.ensemble import METHODS, combine, fold_weights, load_family_oof  # noqa: E402
+from toss_core.scoring.calibration import Calibrator, balanced_shift, fit_calibrator  # noqa: E402
+from toss_core.scoring.metrics import evaluate, evaluate_logits, sigmoid  # noqa: E402
+from toss_core.synth import oracle_metrics  # noqa: E402
 
 
 def _test_labels(layout: Layout) -> np.ndarray:

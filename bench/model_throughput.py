@@ -27,9 +27,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from toss_core.config import load_config  # noqa: E402
-from toss_core.data.spec import FeatureSpec  # noqa: E402
-from toss_core.data.synth import NUM_COLUMNS  # noqa: E402
 from toss_core.models import build_model  # noqa: E402
+from toss_core.spec import FeatureSpec  # noqa: E402
+from toss_core.synth import NUM_COLUMNS  # noqa: E402
 
 CAT = {
     "gender": 3,

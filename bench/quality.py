@@ -1,6 +1,6 @@
 """Quality benchmark: how close each model family gets to the planted truth of the synthetic data.
 
-It runs the real product through toss_core.pipeline (raw data, caches, folds, co-visitation features,
+It runs the real product through toss_core.steps (raw data, caches, folds, co-visitation features,
 both model families, the cross-family ensemble) once per seed, with config overrides only (exp_name,
 data paths and generator seed/size per run), then scores on the synthetic TEST set against
 test_truth.parquet:
@@ -15,9 +15,9 @@ test_truth.parquet:
     oracle                     p_true moved to the 50:50 prior (the best any model can do)
 
 On synthetic data a second table says which planted effects each model learned: its calibrated test
-logits regressed on each effect group's true contribution (toss_core.data.synth.truth_effects).
+logits regressed on each effect group's true contribution (toss_core.synth.truth_effects).
 
-Every model is calibrated with the project's calibrator (toss_core.calibrate, fitted on that model's
+Every model is calibrated with the project's calibrator (toss_core.scoring.calibration, fitted on that model's
 out-of-fold logits, never on test), so the comparison is fair under WLL. For a config whose data has no
 test_truth.parquet (a real CTR Parquet) the same models are scored on their calibrated OOF rows instead.
 
@@ -41,11 +41,11 @@ from pathlib import Path
 
 import numpy as np
 
-from toss_core import pipeline
-from toss_core.calibrate import fit_calibrator
+from toss_core import steps
 from toss_core.config import TossConfig, load_config
 from toss_core.layout import Layout
-from toss_core.metrics import evaluate, evaluate_logits, prior_shift
+from toss_core.scoring.calibration import fit_calibrator
+from toss_core.scoring.metrics import evaluate, evaluate_logits, prior_shift
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -86,18 +86,18 @@ def run_config(args: argparse.Namespace, seed: int | None, suffix: str = "") -> 
 def prepare(cfg: TossConfig, layout: Layout) -> float:
     """Raw data, caches, folds and co-visitation features; returns the seconds they took."""
     start = time.perf_counter()
-    pipeline.prepare_raw(cfg, layout)
-    pipeline.build_caches(cfg, layout)
-    pipeline.assign_folds(cfg, layout)
+    steps.prepare_raw(cfg, layout)
+    steps.build_caches(cfg, layout)
+    steps.assign_folds(cfg, layout)
     if cfg.features.covis.enabled:
-        pipeline.build_covis(cfg, layout)
+        steps.build_covis(cfg, layout)
     return time.perf_counter() - start
 
 
 def train_family(cfg: TossConfig, layout: Layout, family: str, n_folds: int | None = None) -> list[float]:
     """Train every fold (or the first n_folds) of one family; returns seconds per fold."""
     folds = range(n_folds or cfg.cv.n_splits)
-    return [pipeline.train_fold(cfg, k, layout, family).seconds for k in folds]
+    return [steps.train_fold(cfg, k, layout, family).seconds for k in folds]
 
 
 # ------------------------------------------------------------------------------------------ reading
@@ -172,10 +172,10 @@ def logistic_regression(cfg: TossConfig, layout: Layout, scorer: Scorer) -> Row:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    from toss_core.data.folds import load_folds
     from toss_core.data.reader import ShardedCache
     from toss_core.gbdt.design import DesignPlan, build_matrix, iter_design
     from toss_core.gbdt.train import fit_id_encoder
-    from toss_core.train.folds import load_folds
 
     start = time.perf_counter()
     cfg = cfg.model_copy(update={"gbdt": cfg.gbdt.model_copy(update={"id_encoding": "target"})})
@@ -236,7 +236,7 @@ def score_run(
                 Row("cross-family ensemble", evaluate(truth[0], np.load(layout.test_pred_path)), total)
             )
         else:
-            result = pipeline.ensemble(cfg, layout)
+            result = steps.ensemble(cfg, layout)
             rows.append(Row("cross-family ensemble (OOF)", dict(result.oof_calibrated), total))
     if truth is not None:
         z = np.log(truth[1]) - np.log1p(-truth[1])
@@ -247,7 +247,7 @@ def score_run(
 
 
 # ------------------------------------------------------------------------------------------ effects
-EFFECT_GROUPS = {  # planted effects (toss_core.data.synth docstring table), grouped by what learns them
+EFFECT_GROUPS = {  # planted effects (toss_core.synth docstring table), grouped by what learns them
     "ad ids": ("ad_set", "campaign", "creative"),
     "ad × recent sequence": ("target_aware_sequence",),
     "inventory × recent sequence": ("inventory_x_recent_interests",),
@@ -265,8 +265,8 @@ def captured_effects(cfg: TossConfig, layout: Layout, scorer: Scorer, families: 
     import polars as pl
 
     from toss_core.data.reader import ShardedCache
-    from toss_core.data.synth import truth_effects
-    from toss_core.ensemble import logit
+    from toss_core.post.ensemble import logit
+    from toss_core.synth import truth_effects
 
     syn = cfg.data.synthetic
     effects = truth_effects(syn.seed, syn.test_rows, syn.seq_len_scale)
@@ -300,7 +300,7 @@ def run_once(cfg: TossConfig, families: list[str], with_lr: bool) -> tuple[list[
         times.update({f"{fam}_{k}": s for k, s in enumerate(per_fold)})
     start = time.perf_counter()
     if families:
-        pipeline.ensemble(cfg, layout)
+        steps.ensemble(cfg, layout)
     times["ensemble"] = time.perf_counter() - start
     truth_scorer = Scorer(cfg, test_truth(layout))
     lr = logistic_regression(cfg, layout, truth_scorer) if with_lr else None
@@ -482,7 +482,8 @@ def main(argv: list[str] | None = None) -> None:
     parts = [
         f"## {tag} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
         f"Command: `{command}`",
-        f"Scored on the {scored_on}; every model calibrated with toss_core.calibrate fitted on its own "
+        f"Scored on the {scored_on}; every model calibrated with toss_core.scoring.calibration fitted "
+        "on its own "
         "OOF logits. Train time: summed over folds (CPU, 2 shared cores).",
     ]
     if args.mode == "encodings":

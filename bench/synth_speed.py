@@ -23,7 +23,8 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toss_core.data import synth
+from toss_core import synth
+from toss_core.synth import click, schema
 
 
 def _arrow_join(tokens: np.ndarray, lengths: np.ndarray) -> pa.Array:
@@ -66,12 +67,12 @@ def main() -> None:
         f"{s.click_rate_train:.4f} | {s.oracle['Score']:.4f} | {s.prior_score:.4f} |"
     )
 
-    p = synth._draw_params(0)
-    lengths, tokens = synth._draw_sequences(p, np.random.default_rng(0), synth.BLOCK_ROWS, args.seq_len_scale)
+    p = click.draw_params(0)
+    lengths, tokens = click.draw_sequences(p, np.random.default_rng(0), schema.BLOCK_ROWS, args.seq_len_scale)
     assert synth.join_tokens(tokens, lengths).equals(_arrow_join(tokens, lengths))
     ours = _median_seconds(lambda: synth.join_tokens(tokens, lengths), args.repeats)
     arrow = _median_seconds(lambda: _arrow_join(tokens, lengths), args.repeats)
-    print(f"\n| seq join of {synth.BLOCK_ROWS} rows ({tokens.size:,} tokens) | median s | tokens/s |")
+    print(f"\n| seq join of {schema.BLOCK_ROWS} rows ({tokens.size:,} tokens) | median s | tokens/s |")
     print("|---|---|---|")
     print(f"| join_tokens (byte buffer) | {ours:.3f} | {tokens.size / ours:,.0f} |")
     print(f"| pyarrow cast + binary_join | {arrow:.3f} | {tokens.size / arrow:,.0f} |")

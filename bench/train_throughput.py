@@ -29,7 +29,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from toss_core import pipeline  # noqa: E402
+from toss_core import steps  # noqa: E402
 from toss_core.config import load_config  # noqa: E402
 from toss_core.layout import Layout  # noqa: E402
 from toss_core.train.loop import FoldTrainer  # noqa: E402
@@ -78,9 +78,9 @@ def bench_overrides(args: argparse.Namespace, run_root: Path) -> list[str]:
 def prepare(config: str, overrides: list[str]) -> Layout:
     cfg = load_config(REPO / config, overrides)
     layout = Layout(cfg, root=REPO)
-    pipeline.prepare_raw(cfg, layout)
-    pipeline.build_caches(cfg, layout)
-    pipeline.assign_folds(cfg, layout)
+    steps.prepare_raw(cfg, layout)
+    steps.build_caches(cfg, layout)
+    steps.assign_folds(cfg, layout)
     return layout
 
 

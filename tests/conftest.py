@@ -27,9 +27,9 @@ def smoke_layout(tmp_path: Path) -> Layout:
 @pytest.fixture(scope="session")
 def smoke_cached(tmp_path_factory: pytest.TempPathFactory) -> Layout:
     """Smoke data generated and cached once per session (read-only for tests: copy before mutating)."""
-    from toss_core import pipeline
+    from toss_core import steps
 
     layout = Layout(make_config(), root=tmp_path_factory.mktemp("smoke_cached"))
-    pipeline.prepare_raw(layout.cfg, layout)
-    pipeline.build_caches(layout.cfg, layout)
+    steps.prepare_raw(layout.cfg, layout)
+    steps.build_caches(layout.cfg, layout)
     return layout

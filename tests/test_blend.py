@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toss_core.blend import blend_files
-from toss_core.errors import DataError
-from toss_core.submission import read_submission
+from toss_core.post.blend import blend_files
+from toss_core.post.submission import read_submission
+from toss_core.util.errors import DataError
 
 
 def _write(path: Path, rows: list[tuple[str, float]]) -> Path:

@@ -16,8 +16,8 @@ from toss_core.data import cache as cache_mod
 from toss_core.data.cache import build_cache
 from toss_core.data.reader import ShardedCache
 from toss_core.data.stats import fnv1a64
-from toss_core.errors import ArtifactError, DataError
 from toss_core.layout import Layout
+from toss_core.util.errors import ArtifactError, DataError
 
 TRAIN = {
     "c_str": ["a", "b", None, "c", "a", "b", "c", "a"],

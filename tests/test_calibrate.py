@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toss_core.calibrate import Calibrator, balanced_shift, fit_calibrator, fit_temperature
 from toss_core.config import CalibrationConfig
-from toss_core.metrics import sigmoid, weighted_logloss
+from toss_core.scoring.calibration import Calibrator, balanced_shift, fit_calibrator, fit_temperature
+from toss_core.scoring.metrics import sigmoid, weighted_logloss
 
 
 def _bernoulli(z: np.ndarray, seed: int) -> np.ndarray:

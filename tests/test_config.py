@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from toss_core.atomic import atomic_path, write_json
 from toss_core.config import ConfigError, TossConfig, load_config
 from toss_core.layout import Layout
+from toss_core.util.atomic import atomic_path, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from toss_core import pipeline
+from toss_core import steps
 from toss_core.config import ConfigError
+from toss_core.data.folds import load_folds
 from toss_core.data.reader import ShardedCache
 from toss_core.features.cooc import CovisAccumulator, prune_top_n
 from toss_core.features.covis import build_covis_features, fit, make_plan, transform
 from toss_core.features.seqstats import sequence_features
 from toss_core.features.target import TargetAccumulator, pair_keys, recent_distinct_tokens
 from toss_core.layout import Layout
-from toss_core.train.folds import load_folds
 
 V = 6
 # Three left-aligned rows, 0 = padding: [1 2 3], [2 3], [4 4 1].
@@ -276,7 +276,7 @@ def _layout_on(smoke_cached: Layout, tmp_path: Path, *overrides: str) -> Layout:
         *overrides,
     )
     layout = Layout(cfg, root=tmp_path)
-    pipeline.assign_folds(cfg, layout)
+    steps.assign_folds(cfg, layout)
     return layout
 
 
@@ -345,8 +345,8 @@ def test_no_sequence_config_writes_empty_width_caches(smoke_cached, tmp_path, ca
         f"data.test_path={smoke_cached.test_path.resolve()}",
     )
     layout = Layout(cfg, root=tmp_path)
-    pipeline.build_caches(cfg, layout)
-    pipeline.assign_folds(cfg, layout)
+    steps.build_caches(cfg, layout)
+    steps.assign_folds(cfg, layout)
     with caplog.at_level(logging.INFO, logger="toss"):
         result = build_covis_features(cfg, layout)
     assert result.feature_names == []

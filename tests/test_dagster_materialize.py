@@ -18,10 +18,10 @@ from toss_assets.assets import ALL_ASSETS
 from toss_assets.checks import ALL_CHECKS
 from toss_assets.jobs import all_folds_tags
 from toss_assets.resources import TossConfigResource
-from toss_core import pipeline
+from toss_core import steps
 from toss_core.layout import Layout
-from toss_core.results import SubmissionResult
-from toss_core.submission import validate_submission
+from toss_core.post.submission import validate_submission
+from toss_core.util.results import SubmissionResult
 
 pytestmark = pytest.mark.slow
 GRAPH = [*ALL_ASSETS, *ALL_CHECKS]
@@ -161,7 +161,7 @@ def test_failing_blocking_check_stops_what_is_downstream(tmp_path, monkeypatch):
         pl.DataFrame({"ID": ids, "clicked": [0.5] * ids.len()}).write_csv(layout.submission_path)
         return SubmissionResult(layout.submission_path, ids.len(), 0.5, [])
 
-    monkeypatch.setattr(pipeline, "write_submission", bad_submission)
+    monkeypatch.setattr(steps, "write_submission", bad_submission)
     result = materialize(
         tmp_path,
         dg.DagsterInstance.ephemeral(),

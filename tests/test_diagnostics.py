@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from toss_core.diagnostics import balanced_reliability, diagnose
+from toss_core.data.folds import stratified_folds
 from toss_core.layout import Layout
-from toss_core.metrics import sigmoid
-from toss_core.train.folds import stratified_folds
+from toss_core.post.diagnostics import balanced_reliability, diagnose
+from toss_core.scoring.metrics import sigmoid
 
 
 def test_reliability_is_diagonal_for_balanced_calibration():

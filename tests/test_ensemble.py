@@ -7,10 +7,10 @@ import pytest
 from conftest import make_config
 
 from toss_core.config import CalibrationConfig, EnsembleConfig
-from toss_core.ensemble import METHODS, build_ensemble, combine, fold_weights, score_weights
-from toss_core.errors import ArtifactError
 from toss_core.layout import Layout
-from toss_core.stacking import calibrated_score, fit_family_weights, simplex_grid
+from toss_core.post.ensemble import METHODS, build_ensemble, combine, fold_weights, score_weights
+from toss_core.post.stacking import calibrated_score, fit_family_weights, simplex_grid
+from toss_core.util.errors import ArtifactError
 
 L = np.log(3.0)  # σ(L) = 3/4, σ(−L) = 1/4, σ(5L) = 243/244
 # 3 members × 4 rows of logits

@@ -11,10 +11,8 @@ import pytest
 from conftest import make_config
 
 from toss_core.config import ConfigError
-from toss_core.errors import ArtifactError, DataError
-from toss_core.layout import Layout
-from toss_core.train import folds as folds_mod
-from toss_core.train.folds import (
+from toss_core.data import folds as folds_mod
+from toss_core.data.folds import (
     assign_folds,
     fold_method,
     group_folds,
@@ -23,6 +21,8 @@ from toss_core.train.folds import (
     stratified_folds,
     time_folds,
 )
+from toss_core.layout import Layout
+from toss_core.util.errors import ArtifactError, DataError
 
 
 def test_stratified_keeps_positive_rate_per_fold():

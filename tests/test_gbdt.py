@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import make_config
 
-from toss_core.errors import ArtifactError
+from toss_core.data.folds import load_folds
 from toss_core.gbdt.features import IdEncoder, frequency_values, oof_target_matrix, oof_target_values
 from toss_core.layout import Layout
-from toss_core.metrics import fold_metrics
-from toss_core.train.folds import load_folds
+from toss_core.scoring.fold_metrics import fold_metrics
+from toss_core.util.errors import ArtifactError
 
 
 def test_frequency_encoding_values() -> None:
@@ -85,11 +85,11 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
     """Fold 0 trained once (target encoding, no covis), recording the rows each matrix was built from."""
     import lightgbm as lgb
 
-    from toss_core import pipeline
+    from toss_core import steps
     from toss_core.gbdt import train as gtrain
 
     layout = _gbdt_layout(smoke_cached, tmp_path_factory.mktemp("gbdt"), "features.covis.enabled=false")
-    pipeline.assign_folds(layout.cfg, layout)
+    steps.assign_folds(layout.cfg, layout)
     seen: dict = {"rows": [], "labels": []}
     real_build, real_dataset = gtrain.build_matrix, lgb.Dataset
 
@@ -105,7 +105,7 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
     mp.setattr(gtrain, "build_matrix", recording_build)
     mp.setattr(lgb, "Dataset", recording_dataset)
     try:
-        seen["result"] = pipeline.train_fold(layout.cfg, 0, layout, "gbdt")
+        seen["result"] = steps.train_fold(layout.cfg, 0, layout, "gbdt")
     finally:
         mp.undo()
     return layout, seen
@@ -174,14 +174,14 @@ def test_predict_test_shape_and_fingerprint(trained: tuple[Layout, dict], tmp_pa
 
 @pytest.mark.parametrize("encoding", ["native", "frequency"])
 def test_other_encodings_train_and_predict(smoke_cached: Layout, tmp_path: Path, encoding: str) -> None:
-    from toss_core import pipeline
+    from toss_core import steps
     from toss_core.gbdt.train import load_sidecar, predict_test
 
     layout = _gbdt_layout(
         smoke_cached, tmp_path, "features.covis.enabled=false", f"gbdt.id_encoding={encoding}"
     )
-    pipeline.assign_folds(layout.cfg, layout)
-    pipeline.train_fold(layout.cfg, 1, layout, "gbdt")
+    steps.assign_folds(layout.cfg, layout)
+    steps.train_fold(layout.cfg, 1, layout, "gbdt")
     meta = load_sidecar(layout, 1)
     plan = meta["plan"]
     if encoding == "native":
@@ -192,13 +192,13 @@ def test_other_encodings_train_and_predict(smoke_cached: Layout, tmp_path: Path,
 
 
 def test_covis_features_enter_the_design(smoke_cached: Layout, tmp_path: Path) -> None:
-    from toss_core import pipeline
+    from toss_core import steps
     from toss_core.gbdt.train import load_sidecar, predict_test
 
     layout = _gbdt_layout(smoke_cached, tmp_path)
-    pipeline.assign_folds(layout.cfg, layout)
-    covis = pipeline.build_covis(layout.cfg, layout)
-    pipeline.train_fold(layout.cfg, 0, layout, "gbdt")
+    steps.assign_folds(layout.cfg, layout)
+    covis = steps.build_covis(layout.cfg, layout)
+    steps.train_fold(layout.cfg, 0, layout, "gbdt")
     meta = load_sidecar(layout, 0)
     assert meta["plan"]["dense_cols"] == list(covis.feature_names) and meta["covis_fingerprint"]
     assert predict_test(layout.cfg, layout, 0).shape == (layout.cfg.data.synthetic.test_rows,)

@@ -10,10 +10,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from toss_core import pipeline
+from toss_core import steps
 from toss_core.config import load_config
 from toss_core.layout import Layout
-from toss_core.metrics import evaluate
+from toss_core.scoring.metrics import evaluate
 
 
 def _write_ctr(tmp_path: Path, n_train: int = 4000, n_test: int = 1000, seed: int = 0) -> np.ndarray:
@@ -84,18 +84,18 @@ def test_generic_ctr_parquet_runs_end_to_end(tmp_path: Path) -> None:
         ],
     )
     layout = Layout(cfg, root=tmp_path)
-    pipeline.prepare_raw(cfg, layout)
-    train_cache, test_cache = pipeline.build_caches(cfg, layout)
+    steps.prepare_raw(cfg, layout)
+    train_cache, test_cache = steps.build_caches(cfg, layout)
     assert (train_cache.n_rows, test_cache.n_rows) == (4000, 1000)
-    pipeline.assign_folds(cfg, layout)
+    steps.assign_folds(cfg, layout)
     for family in ("nn", "gbdt"):
         for fold in range(cfg.cv.n_splits):
-            result = pipeline.train_fold(cfg, fold, layout, family)
+            result = steps.train_fold(cfg, fold, layout, family)
             assert np.isfinite(list(result.metrics.values())).all(), (family, fold, result.metrics)
             assert layout.oof_path(fold, family).is_file()
-    ens = pipeline.ensemble(cfg, layout)
+    ens = steps.ensemble(cfg, layout)
     assert set(ens.families) >= {"nn", "gbdt"}
-    sub = pipeline.write_submission(cfg, layout)
+    sub = steps.write_submission(cfg, layout)
     frame = pl.read_csv(sub.path, schema_overrides={"ID": pl.String})
     assert frame.columns == ["ID", "clicked"] and frame.height == 1000
     assert frame["ID"].to_list() == [f"R{i:05d}" for i in range(1000)]

@@ -10,15 +10,15 @@ import polars as pl
 import pytest
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
-from toss_core.metrics import (
+from toss_core.post.submission import score_submission
+from toss_core.scoring.fold_metrics import fold_metrics
+from toss_core.scoring.metrics import (
     average_precision,
     evaluate,
     evaluate_logits,
-    fold_metrics,
     prior_only_score,
     prior_shift,
     score,
-    score_submission,
     sigmoid,
     weighted_logloss,
 )

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from conftest import make_config
 
-from toss_core.data.spec import FeatureSpec
 from toss_core.models import build_model
 from toss_core.models.layers import BinnedNumericFields, NumericFields, column_families
 from toss_core.models.qnn_alpha import QuadraticLayer, self_ensemble_loss
+from toss_core.spec import FeatureSpec
 
 CAT_COLS = [
     "gender",

@@ -10,11 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import make_config
 
+from toss_core import synth
 from toss_core.config import TossConfig
-from toss_core.data import synth
 from toss_core.data.raw import check_raw_schema, file_fingerprint, prepare_raw, resolve_numeric_columns
-from toss_core.errors import DataError
 from toss_core.layout import Layout
+from toss_core.util.errors import DataError
 
 SMALL = (
     "data.synthetic.train_rows=1200",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from toss_core.data.reader import MANIFEST, ShardedCache, ShardWriter
-from toss_core.errors import ArtifactError
+from toss_core.util.errors import ArtifactError
 
 SIZES = [5, 1, 7, 4]
 

@@ -12,7 +12,7 @@ from conftest import SMOKE, make_config
 
 from toss_core.cli import main
 from toss_core.layout import Layout
-from toss_core.submission import read_submission
+from toss_core.post.submission import read_submission
 
 
 def test_infer_without_checkpoints_names_the_directory(

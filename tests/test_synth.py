@@ -10,8 +10,9 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from toss_core.data import synth
-from toss_core.metrics import prior_only_score, sigmoid
+from toss_core import synth
+from toss_core.scoring.metrics import prior_only_score, sigmoid
+from toss_core.synth import click, schema
 
 SCALE = 0.05  # short sequences keep the tests fast; full-scale lengths are tested on _draw_sequences
 
@@ -52,13 +53,13 @@ def test_values_have_the_toss_domains(gen: synth.SynthSummary):
     for col in ("l_feat_1", "l_feat_13", "l_feat_16"):
         assert set(df[col].unique()) == {0.0, 1.0}
     tokens = df["seq"].str.split(",").explode(empty_as_null=False).cast(pl.Int32)
-    assert tokens.min() >= 1 and tokens.max() <= synth.VOCAB_SIZE
-    assert 200 < tokens.n_unique() <= synth.VOCAB_SIZE
+    assert tokens.min() >= 1 and tokens.max() <= schema.VOCAB_SIZE
+    assert 200 < tokens.n_unique() <= schema.VOCAB_SIZE
     # ids: creative → ad set → campaign is a hierarchy, cardinalities bounded by the Toss-like sizes
     assert df.group_by("l_feat_12").agg(pl.col("l_feat_14").n_unique())["l_feat_14"].max() == 1
     assert df.group_by("l_feat_14").agg(pl.col("l_feat_11").n_unique())["l_feat_11"].max() == 1
-    assert 2_000 < df["l_feat_12"].n_unique() <= synth.N_CREATIVE
-    assert df["l_feat_14"].n_unique() <= synth.N_ADSET and df["l_feat_11"].n_unique() <= synth.N_CAMPAIGN
+    assert 2_000 < df["l_feat_12"].n_unique() <= schema.N_CREATIVE
+    assert df["l_feat_14"].n_unique() <= schema.N_ADSET and df["l_feat_11"].n_unique() <= schema.N_CAMPAIGN
     ids = pl.read_parquet(gen.test_path, columns=["ID"])["ID"]
     assert ids[0] == "TEST_0000000" and ids[-1] == "TEST_0005999" and ids.n_unique() == ids.len()
 
@@ -79,19 +80,19 @@ def test_null_blocks_and_click_rate(gen: synth.SynthSummary):
 
 
 def test_full_scale_sequence_lengths_look_like_toss():
-    p = synth._draw_params(0)
-    lengths, tokens = synth._draw_sequences(p, np.random.default_rng(0), 4000, seq_len_scale=1.0)
+    p = click.draw_params(0)
+    lengths, tokens = click.draw_sequences(p, np.random.default_rng(0), 4000, seq_len_scale=1.0)
     assert 400 < np.median(lengths) < 500
-    assert lengths.min() >= 1 and lengths.max() <= synth.SEQ_MAX and np.percentile(lengths, 99) > 2500
+    assert lengths.min() >= 1 and lengths.max() <= schema.SEQ_MAX and np.percentile(lengths, 99) > 2500
     assert tokens.size == lengths.sum()
 
 
 def test_intercept_from_the_recent_tokens_shortcut_holds_at_full_scale():
     """The intercept is solved on rows whose sequences hold only their last 16 tokens; full-length
     rows must still click at ≈ 1.9% (the run process is memoryless, so the tails match)."""
-    p, intercept = synth._model(0, 1.0)
-    eta = np.concatenate([b.eta for _, _, b in synth._iter_blocks(p, 0, 99, 2 * synth.BLOCK_ROWS, 1.0)])
-    assert abs(sigmoid(eta + intercept).mean() - synth.CLICK_RATE) < 0.0015
+    p, intercept = click.click_model(0, 1.0)
+    eta = np.concatenate([b.eta for _, _, b in click.iter_blocks(p, 0, 99, 2 * schema.BLOCK_ROWS, 1.0)])
+    assert abs(sigmoid(eta + intercept).mean() - schema.CLICK_RATE) < 0.0015
 
 
 def test_join_tokens_matches_python_join():
@@ -113,18 +114,18 @@ def test_oracle_beats_the_prior_by_a_clear_margin(gen: synth.SynthSummary):
 
 def test_target_aware_sequence_effect_is_planted(gen: synth.SynthSummary):
     """p_true rises with the share of the last 16 tokens in the ad set's latent cluster."""
-    p = synth._draw_params(3)
+    p = click.draw_params(3)
     test = pl.read_parquet(gen.test_path, columns=["l_feat_14", "seq"])
     adset = np.searchsorted(p.adset_ids, test["l_feat_14"].to_numpy())
     recent = (
         test["seq"]
         .str.split(",")
-        .list.tail(synth.RECENT_K)
+        .list.tail(schema.RECENT_K)
         .explode(empty_as_null=False)
         .cast(pl.Int64)
         .to_numpy()
     )
-    n_recent = test["seq"].str.split(",").list.tail(synth.RECENT_K).list.len().to_numpy()
+    n_recent = test["seq"].str.split(",").list.tail(schema.RECENT_K).list.len().to_numpy()
     row = np.repeat(np.arange(test.height), n_recent)
     hits = np.bincount(row, p.token_cluster[recent] == p.adset_cluster[adset][row], minlength=test.height)
     share = hits / n_recent

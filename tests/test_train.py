@@ -13,22 +13,23 @@ import torch
 from conftest import make_config
 from torch import nn
 
-from toss_core import pipeline
+from toss_core import steps
 from toss_core.config import SamplerConfig
+from toss_core.data.folds import assign_folds, load_folds
 from toss_core.data.reader import ShardedCache
-from toss_core.data.spec import FeatureSpec
-from toss_core.errors import ArtifactError
 from toss_core.layout import Layout
-from toss_core.metrics import fold_metrics, prior_only_score
-from toss_core.results import FoldResult
+from toss_core.scoring.fold_metrics import fold_metrics
+from toss_core.scoring.metrics import logit, prior_only_score
+from toss_core.spec import FeatureSpec
 from toss_core.train import loop
 from toss_core.train.batches import prefetched
 from toss_core.train.ema import EMA, ema_decay
-from toss_core.train.folds import assign_folds, load_folds
 from toss_core.train.loop import train_fold
 from toss_core.train.predict import load_checkpoint, predict_logits
-from toss_core.train.sampler import epoch_batches, log_odds, prior_logit_offset, steps_per_epoch
+from toss_core.train.sampler import epoch_batches, prior_logit_offset, steps_per_epoch
 from toss_core.train.schedule import MIN_LR_RATIO, lr_multiplier, warmup_cosine
+from toss_core.util.errors import ArtifactError
+from toss_core.util.results import FoldResult
 
 # ---- EMA ---------------------------------------------------------------------------------------------
 
@@ -120,7 +121,7 @@ def test_prior_offset_restores_base_rate():
             opt.zero_grad()
             loss.backward()
             opt.step()
-    assert bias.item() == pytest.approx(log_odds(0.3), abs=0.1)
+    assert bias.item() == pytest.approx(logit(0.3), abs=0.1)
     offset = prior_logit_offset(sampler, float(y.mean()))
     assert torch.sigmoid(bias + offset).item() == pytest.approx(y.mean(), rel=0.1)
     assert prior_logit_offset(SamplerConfig(), 0.03) == 0.0
@@ -287,10 +288,10 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
         "model.numeric_fields=binned",
         "model.numeric_bins=4",
     )
-    covis = pipeline.build_covis(layout.cfg, layout)
+    covis = steps.build_covis(layout.cfg, layout)
     train_fold(layout.cfg, layout, 0)
     ckpt = torch.load(layout.checkpoint(0), weights_only=True)
-    assert ckpt["logit_offset"] == pytest.approx(log_odds(ckpt["train_prior"]) - log_odds(0.3))
+    assert ckpt["logit_offset"] == pytest.approx(logit(ckpt["train_prior"]) - logit(0.3))
     dense = ShardedCache(layout.covis_train)
     assert (
         ckpt["spec"]["dense_cols"] == covis.feature_names and ckpt["covis_fingerprint"] == dense.fingerprint

@@ -12,7 +12,7 @@ import dagster as dg
 from toss_assets import metadata as md
 from toss_assets.partitions import FOLD_PARTITIONS
 from toss_assets.resources import TossConfigResource
-from toss_core.errors import TossError
+from toss_core.util.errors import TossError
 
 
 def _failed(exc: Exception, **extra: Any) -> dg.AssetCheckResult:
@@ -123,7 +123,7 @@ def _beats_prior_check(asset: str) -> dg.AssetChecksDefinition:
 def submission_valid(toss: TossConfigResource) -> dg.AssetCheckResult:
     import polars as pl
 
-    from toss_core.submission import validate_submission
+    from toss_core.post.submission import validate_submission
 
     layout = toss.layout()
     id_col = layout.cfg.data.id_col

@@ -1,6 +1,6 @@
 """`toss …`: every step of the pipeline from a shell, without Dagster.
 
-Each subcommand is a thin call into toss_core.pipeline (or a small library function), so the CLI and the
+Each subcommand is a thin call into toss_core.steps (or a small library function), so the CLI and the
 Dagster assets run the same code. Failures print one line, `toss: error: …`, and exit with status 1.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from toss_core.errors import TossError
+from toss_core.util.errors import TossError
 
 log = logging.getLogger("toss")
 
@@ -46,7 +46,7 @@ def _print(payload: Any) -> None:
 
 
 def cmd_synth(args: argparse.Namespace) -> None:
-    from toss_core.data.synth import generate
+    from toss_core.synth import generate
 
     summary = generate(
         Path(args.out),
@@ -59,64 +59,64 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 
 def cmd_build_cache(args: argparse.Namespace) -> None:
-    from toss_core import pipeline
+    from toss_core import steps
 
     cfg = _config(args)
     if cfg.data.source == "synthetic":
-        pipeline.prepare_raw(cfg)
-    _print(pipeline.build_caches(cfg))
+        steps.prepare_raw(cfg)
+    _print(steps.build_caches(cfg))
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from toss_core.metrics import score_submission
+    from toss_core.post.submission import score_submission
 
     _print(score_submission(Path(args.sub), Path(args.truth)))
 
 
 def cmd_folds(args: argparse.Namespace) -> None:
-    from toss_core import pipeline
+    from toss_core import steps
 
-    _print(pipeline.assign_folds(_config(args)))
+    _print(steps.assign_folds(_config(args)))
 
 
 def cmd_covis(args: argparse.Namespace) -> None:
-    from toss_core import pipeline
+    from toss_core import steps
 
-    _print(pipeline.build_covis(_config(args)))
+    _print(steps.build_covis(_config(args)))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from toss_core import pipeline
+    from toss_core import steps
 
     cfg = _config(args)
     folds = [args.fold] if args.fold is not None else list(range(cfg.cv.n_splits))
-    _print([pipeline.train_fold(cfg, k, family=args.family) for k in folds])
+    _print([steps.train_fold(cfg, k, family=args.family) for k in folds])
 
 
 def cmd_infer(args: argparse.Namespace) -> None:
-    from toss_core import pipeline
+    from toss_core import steps
 
     cfg = _config(args)
-    pipeline.ensemble(cfg)
-    _print(pipeline.write_submission(cfg))
+    steps.ensemble(cfg)
+    _print(steps.write_submission(cfg))
 
 
 def cmd_blend(args: argparse.Namespace) -> None:
-    from toss_core.blend import blend_files
+    from toss_core.post.blend import blend_files
 
     _print(blend_files(Path(args.sub1), Path(args.sub2), Path(args.out), method=args.method, w=args.w))
 
 
 def cmd_diagnose(args: argparse.Namespace) -> None:
-    from toss_core import pipeline
+    from toss_core import steps
 
-    _print(pipeline.diagnose(_config(args)))
+    _print(steps.diagnose(_config(args)))
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from toss_core import pipeline
+    from toss_core import steps
 
-    _print(pipeline.run_all(_config(args)))
+    _print(steps.run_all(_config(args)))
 
 
 def cmd_config(args: argparse.Namespace) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from toss_core.errors import TossError
+from toss_core.util.errors import TossError
 
 
 class ConfigError(TossError, ValueError):

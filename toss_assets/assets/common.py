@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from toss_assets import metadata as md
-from toss_core.results import CacheResult
+from toss_core.util.results import CacheResult
 
 # `backfill_policy` is a beta parameter of @asset that we rely on deliberately (see above); without this
 # filter every step and CLI call prints the same warning once per asset.

@@ -5,7 +5,7 @@ import dagster as dg
 from toss_assets import metadata as md
 from toss_assets.assets.common import CODE_VERSION, OWNERS, SINGLE_RUN, cache_metadata, toss_asset
 from toss_assets.resources import TossConfigResource
-from toss_core import pipeline
+from toss_core import steps
 
 
 @dg.multi_asset(
@@ -31,9 +31,9 @@ from toss_core import pipeline
     backfill_policy=SINGLE_RUN,
 )
 def raw_data(context: dg.AssetExecutionContext, toss: TossConfigResource):
-    """One pipeline.prepare_raw call backs both files: the generator writes them together."""
+    """One steps.prepare_raw call backs both files: the generator writes them together."""
     layout = toss.layout()
-    r = pipeline.prepare_raw(layout.cfg, layout)
+    r = steps.prepare_raw(layout.cfg, layout)
     context.log.info(f"raw data: {r.train_rows} train rows, {r.test_rows} test rows, generated={r.generated}")
     oracle = md.metrics(r.oracle, "oracle/") if r.oracle else {}
     yield dg.MaterializeResult(
@@ -62,7 +62,7 @@ def raw_data(context: dg.AssetExecutionContext, toss: TossConfigResource):
 def train_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """NPY shard cache of the training rows; reused when its fingerprint matches the inputs."""
     layout = toss.layout()
-    r = pipeline.build_cache(layout.cfg, "train", layout)
+    r = steps.build_cache(layout.cfg, "train", layout)
     context.log.info(f"train cache: {r.n_rows} rows in {r.n_shards} shards, reused={r.reused}")
     return dg.MaterializeResult(metadata=cache_metadata(r))
 
@@ -71,6 +71,6 @@ def train_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> 
 def test_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """NPY shard cache of the test rows, encoded with the train cache's statistics."""
     layout = toss.layout()
-    r = pipeline.build_cache(layout.cfg, "test", layout)
+    r = steps.build_cache(layout.cfg, "test", layout)
     context.log.info(f"test cache: {r.n_rows} rows in {r.n_shards} shards, reused={r.reused}")
     return dg.MaterializeResult(metadata=cache_metadata(r))

@@ -5,14 +5,14 @@ import dagster as dg
 from toss_assets import metadata as md
 from toss_assets.assets.common import toss_asset
 from toss_assets.resources import TossConfigResource
-from toss_core import pipeline
+from toss_core import steps
 
 
 @toss_asset("ensemble", "pytorch", ["fold_model", "gbdt_fold_model", "test_cache"])
 def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """Fold-wise test logits of every enabled family combined, calibrator fitted on OOF logits."""
     layout = toss.layout()
-    r = pipeline.ensemble(layout.cfg, layout)
+    r = steps.ensemble(layout.cfg, layout)
     before, after = r.oof_uncalibrated.get("Score"), r.oof_calibrated.get("Score")
     context.log.info(f"ensemble ({r.method}): OOF Score {before} → {after} after calibration")
     return dg.MaterializeResult(
@@ -33,7 +33,7 @@ def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.
 def submission(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """runs/<exp_name>/submission.csv (ID,clicked); the blocking check guards everything downstream."""
     layout = toss.layout()
-    r = pipeline.write_submission(layout.cfg, layout)
+    r = steps.write_submission(layout.cfg, layout)
     context.log.info(f"submission: {r.n_rows} rows, mean prediction {r.mean_prediction:.5f} → {r.path}")
     return dg.MaterializeResult(
         metadata={
@@ -50,7 +50,7 @@ def submission(context: dg.AssetExecutionContext, toss: TossConfigResource) -> d
 def diagnostics(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """Per-fold and OOF metrics, reliability diagram and prediction histogram, shown on this page."""
     layout = toss.layout()
-    r = pipeline.diagnose(layout.cfg, layout)
+    r = steps.diagnose(layout.cfg, layout)
     context.log.info(f"diagnostics: {r.report_path}")
     return dg.MaterializeResult(
         metadata={

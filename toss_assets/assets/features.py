@@ -5,7 +5,7 @@ import dagster as dg
 from toss_assets import metadata as md
 from toss_assets.assets.common import skipped, toss_asset
 from toss_assets.resources import TossConfigResource
-from toss_core import pipeline
+from toss_core import steps
 
 
 @toss_asset("features", "numpy", ["folds", "train_cache", "test_cache"])
@@ -14,7 +14,7 @@ def covis_features(context: dg.AssetExecutionContext, toss: TossConfigResource) 
     layout = toss.layout()
     if not layout.cfg.features.covis.enabled:
         return skipped(context, "features.covis.enabled is false: models train without dense features")
-    r = pipeline.build_covis(layout.cfg, layout)
+    r = steps.build_covis(layout.cfg, layout)
     context.log.info(f"covis: {len(r.feature_names)} features, reused={r.reused}")
     return dg.MaterializeResult(
         metadata={

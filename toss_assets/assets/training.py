@@ -11,10 +11,10 @@ from toss_assets import metadata as md
 from toss_assets.assets.common import skipped, toss_asset
 from toss_assets.partitions import FOLD_PARTITIONS, fold_index
 from toss_assets.resources import TossConfigResource
-from toss_core import pipeline
+from toss_core import steps
 from toss_core.config import TossConfig
-from toss_core.errors import ArtifactError
 from toss_core.layout import Layout
+from toss_core.util.errors import ArtifactError
 
 TRAIN_POOL = "gpu"
 # Read by dagster-k8s's k8s_job_executor (docs/scale_out.md): the fold step's pod asks for one GPU.
@@ -28,7 +28,7 @@ GPU_STEP_TAGS = {
 def folds(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """The fold of every training row (cv.*), computed once so every later step agrees."""
     layout = toss.layout()
-    r = pipeline.assign_folds(layout.cfg, layout)
+    r = steps.assign_folds(layout.cfg, layout)
     context.log.info(f"folds: {r.n_splits} ({r.method}), sizes {r.fold_sizes}")
     return dg.MaterializeResult(
         metadata={
@@ -56,7 +56,7 @@ def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: 
     _require_matching_folds(cfg)
     scores = {}
     for key in context.partition_keys:
-        r = pipeline.train_fold(cfg, fold_index(key), layout, family)
+        r = steps.train_fold(cfg, fold_index(key), layout, family)
         context.log.info(
             f"{family} {key}: Score {r.metrics.get('Score', float('nan')):.5f} "
             f"(prior-only {r.prior_score:.5f}), best epoch {r.best_epoch}, {r.seconds:.1f}s"

@@ -1,4 +1,4 @@
-"""Stream a raw Parquet file into the NPY shard cache (contract: toss_core.data.spec), or reuse a match.
+"""Stream a raw Parquet file into the NPY shard cache (contract: toss_core.spec), or reuse a match.
 
 The Parquet file is read once, in record batches of data.shard_rows rows, each of which becomes one
 shard, so peak memory follows the shard size, not the file size.
@@ -31,10 +31,10 @@ from toss_core.data.raw import check_raw_schema, file_fingerprint, resolve_numer
 from toss_core.data.reader import FORMAT, MANIFEST, ShardWriter, read_manifest
 from toss_core.data.seqparse import MAX_DIGITS, SeqParseError, parse_sequences
 from toss_core.data.stats import CatAccumulator, CatEncoder, NumericStats, cat_kind
-from toss_core.errors import ArtifactError, DataError
 from toss_core.layout import Layout
-from toss_core.progress import Progress
-from toss_core.results import CacheResult
+from toss_core.util.errors import ArtifactError, DataError
+from toss_core.util.progress import Progress
+from toss_core.util.results import CacheResult
 
 log = logging.getLogger("toss")
 

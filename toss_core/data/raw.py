@@ -16,11 +16,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from toss_core import synth
 from toss_core.config import TossConfig
-from toss_core.data import synth
-from toss_core.errors import DataError
 from toss_core.layout import Layout
-from toss_core.results import RawResult
+from toss_core.util.errors import DataError
+from toss_core.util.results import RawResult
 
 log = logging.getLogger("toss")
 

@@ -1,4 +1,4 @@
-"""Write and read the NPY shard caches (format "toss-shards/1", contract in toss_core.data.spec).
+"""Write and read the NPY shard caches (format "toss-shards/1", contract in toss_core.spec).
 
 `ShardWriter` writes one `.npy` file per field per shard into a temporary directory and checksums each
 file as it is written; `commit` writes manifest.json last and renames the directory into place, so a
@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from toss_core.atomic import atomic_path
-from toss_core.data.spec import FeatureSpec
-from toss_core.errors import ArtifactError
+from toss_core.spec import FeatureSpec
+from toss_core.util.atomic import atomic_path
+from toss_core.util.errors import ArtifactError
 
 FORMAT = "toss-shards/1"
 MANIFEST = "manifest.json"

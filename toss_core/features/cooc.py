@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toss_core.errors import DataError
+from toss_core.util.errors import DataError
 
 # Dense accumulators hold V*V float64 entries; past this the vocabulary is not "small" any more.
 MAX_DENSE_ENTRIES = 1 << 27

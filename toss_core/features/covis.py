@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from toss_core.config import ConfigError, TossConfig
-from toss_core.errors import ArtifactError
 from toss_core.features.cooc import CovisAccumulator, CovisModel
 from toss_core.features.seqstats import SEQ_STATS, sequence_features
 from toss_core.features.target import TargetAccumulator, TargetTable, pair_keys, recent_distinct_tokens
 from toss_core.layout import Layout
-from toss_core.progress import Progress
-from toss_core.results import CovisResult
+from toss_core.util.errors import ArtifactError
+from toss_core.util.progress import Progress
+from toss_core.util.results import CovisResult
 
 if TYPE_CHECKING:
     from toss_core.data.reader import ShardedCache
@@ -344,7 +344,7 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
 
     folds = None
     if plan.needs_labels:
-        from toss_core.train.folds import load_folds
+        from toss_core.data.folds import load_folds
 
         folds = load_folds(layout).astype(np.int64)
         if folds.shape != (train.n_rows,):

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from toss_core.config import GBDTConfig
-from toss_core.data.spec import FeatureSpec
-from toss_core.errors import ArtifactError, DataError
 from toss_core.gbdt.features import IdEncoder
+from toss_core.spec import FeatureSpec
+from toss_core.util.errors import ArtifactError, DataError
 
 
 def _safe(name: str) -> str:

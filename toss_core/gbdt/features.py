@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toss_core.atomic import atomic_path
-from toss_core.errors import ArtifactError
+from toss_core.util.atomic import atomic_path
+from toss_core.util.errors import ArtifactError
 
 
 def category_stats(

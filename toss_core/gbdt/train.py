@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from toss_core.atomic import atomic_path, write_json
 from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
-from toss_core.errors import ArtifactError
 from toss_core.gbdt.design import DesignPlan, build_matrix, iter_design
 from toss_core.gbdt.features import IdEncoder, oof_target_matrix
 from toss_core.layout import Layout
-from toss_core.results import FoldResult
+from toss_core.util.atomic import atomic_path, write_json
+from toss_core.util.errors import ArtifactError
+from toss_core.util.results import FoldResult
 
 log = logging.getLogger("toss")
 
@@ -137,8 +137,9 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     """Train LightGBM on the rows outside `fold`, early-stop and score on the rows inside it."""
     import lightgbm as lgb
 
-    from toss_core.metrics import fold_metrics, prior_only_score
-    from toss_core.train.folds import load_folds
+    from toss_core.data.folds import load_folds
+    from toss_core.scoring.fold_metrics import fold_metrics
+    from toss_core.scoring.metrics import prior_only_score
 
     start = time.perf_counter()
     cache = ShardedCache(layout.train_cache)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from toss_core.config import TossConfig
-    from toss_core.data.spec import FeatureSpec
+    from toss_core.spec import FeatureSpec
 
 
 def build_model(spec: FeatureSpec, cfg: TossConfig, head: str | None = None) -> nn.Module:

@@ -26,7 +26,6 @@ import torch
 from torch import nn
 
 from toss_core.config import TossConfig
-from toss_core.data.spec import FeatureSpec
 from toss_core.models.baselines import DCNv2Head, MLPHead
 from toss_core.models.dare import DAREEncoder
 from toss_core.models.layers import (
@@ -37,6 +36,7 @@ from toss_core.models.layers import (
     column_families,
 )
 from toss_core.models.qnn_alpha import QNNAlpha
+from toss_core.spec import FeatureSpec
 
 HEADS = {"qnn_alpha": QNNAlpha, "mlp": MLPHead, "dcnv2": DCNv2Head}
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from toss_core.config import TossConfig
-from toss_core.data.spec import FeatureSpec
+from toss_core.spec import FeatureSpec
 
 _LONG_FIELDS = {"cat", "seq", "seq_len", "qtok"}
 

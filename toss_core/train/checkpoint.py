@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from toss_core.atomic import atomic_path
-from toss_core.errors import ArtifactError
+from toss_core.util.atomic import atomic_path
+from toss_core.util.errors import ArtifactError
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:

@@ -11,8 +11,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from toss_core.atomic import write_text
 from toss_core.config import LoggingConfig
+from toss_core.util.atomic import write_text
 
 EPOCH_METRICS = ("AP", "WLL", "Score", "Score_cal")  # validation metrics logged after every epoch
 CSV_COLUMNS = ("epoch", "step", "loss", "lr", *EPOCH_METRICS, "rows_per_s")

@@ -27,21 +27,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from toss_core.atomic import atomic_path
 from toss_core.config import TossConfig
+from toss_core.data.folds import load_folds
 from toss_core.layout import Layout
-from toss_core.metrics import fold_metrics
-from toss_core.progress import Progress
-from toss_core.results import FoldResult
+from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.train import checkpoint
 from toss_core.train.batches import BatchSource, feature_fields, model_spec, prefetched, to_tensors
 from toss_core.train.ema import EMA
-from toss_core.train.folds import load_folds
 from toss_core.train.logs import EPOCH_METRICS, FoldLog
 from toss_core.train.predict import predict_logits
 from toss_core.train.runtime import amp_dtype, autocast, resolve_device, seed_everything, torch_runtime
 from toss_core.train.sampler import epoch_batches, prior_logit_offset, steps_per_epoch
 from toss_core.train.schedule import warmup_cosine
+from toss_core.util.atomic import atomic_path
+from toss_core.util.progress import Progress
+from toss_core.util.results import FoldResult
 
 log = logging.getLogger("toss")
 
@@ -277,7 +277,7 @@ class FoldTrainer:
     # ---- outputs ----------------------------------------------------------------------------------
     def finish(self) -> FoldResult:
         """Write OOF and checkpoint of the best epoch, close the logs, drop the resume state."""
-        from toss_core.metrics import prior_only_score
+        from toss_core.scoring.metrics import prior_only_score
 
         d, st, layout = self.data, self.state, self.layout
         metrics = {**st.best_metrics, "n": float(d.val_rows.size), "pos_rate": float(d.val_labels.mean())}

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from toss_core.data.spec import FeatureSpec
+from toss_core.spec import FeatureSpec
 from toss_core.train import checkpoint
 from toss_core.train.batches import BatchSource, feature_fields, prefetched, to_tensors
 from toss_core.train.runtime import autocast

@@ -13,17 +13,14 @@ import math
 import numpy as np
 
 from toss_core.config import SamplerConfig
-
-
-def log_odds(p: float) -> float:
-    return math.log(p) - math.log1p(-p)
+from toss_core.scoring.metrics import logit
 
 
 def prior_logit_offset(sampler: SamplerConfig, train_prior: float) -> float:
     """Added to raw logits to undo the sampler's prior; 0 for an unbalanced sampler."""
     if sampler.type != "balanced":
         return 0.0
-    return log_odds(train_prior) - log_odds(sampler.pos_fraction)
+    return float(logit(train_prior) - logit(sampler.pos_fraction))
 
 
 def positives_per_batch(sampler: SamplerConfig, batch_size: int) -> int:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toss_core.calibrate import fit_calibrator
 from toss_core.config import CalibrationConfig
-from toss_core.metrics import score
+from toss_core.scoring.calibration import fit_calibrator
+from toss_core.scoring.metrics import score
 
 
 @dataclass(frozen=True)

@@ -57,98 +57,53 @@ against the drawn test labels.
 from __future__ import annotations
 
 import functools
-import json
-import logging
 import operator
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from toss_core.atomic import atomic_path, write_json
-from toss_core.metrics import evaluate_logits, prior_only_score, prior_shift, sigmoid
-from toss_core.progress import Progress
-
-log = logging.getLogger("toss")
-
-GENERATOR_VERSION = "toss-synth/2"
-CLICK_RATE = 0.019
-BLOCK_ROWS = 8192
-RECENT_K = 16
-
-VOCAB_SIZE = 480
-N_CLUSTERS = 16
-TOKENS_PER_CLUSTER = VOCAB_SIZE // N_CLUSTERS
-USER_INTERESTS = 3
-RUN_SWITCH_BYTE = 51  # a run switches cluster when a random byte < 51: probability 51/256 ≈ 0.2
-_LUT_BITS = 12  # token ranks drawn through a 4096-entry inverse-CDF table (fast, 1/4096 resolution)
-SEQ_MEDIAN = 450.0
-SEQ_SIGMA = 0.9
-SEQ_MAX = 14_000
-
-N_CAMPAIGN, N_ADSET, N_CREATIVE = 1500, 3200, 5000
-INVENTORY_VALUES = ["2", "3", "11", "16", "21", "24", "29", "31", "36", "37", "39", "42", "43", "46", "88",
-                    "91", "92", "95"]  # fmt: skip
-GENDER_VALUES = ["1.0", "2.0"]
-AGE_VALUES = [f"{i}.0" for i in range(1, 9)]
-DOW_VALUES = [str(i) for i in range(1, 8)]
-HOUR_VALUES = [str(i) for i in range(24)]
-
-CAT_COLUMNS = ["gender", "age_group", "inventory_id", "day_of_week", "hour"]
-NUM_GROUPS = {
-    "l_feat": 27,
-    "feat_e": 10,
-    "feat_d": 6,
-    "feat_c": 8,
-    "feat_b": 6,
-    "feat_a": 18,
-    "history_a": 7,
-    "history_b": 30,
-}
-NUM_COLUMNS = [f"{group}_{i}" for group, n in NUM_GROUPS.items() for i in range(1, n + 1)]
-TOSS_COLUMNS = [*CAT_COLUMNS, "seq", *NUM_COLUMNS, "clicked"]
-TEST_COLUMNS = ["ID", *TOSS_COLUMNS[:-1]]
-TRUTH_COLUMNS = ["ID", "clicked", "p_true"]
-
-ID_FEATS = {"l_feat_11": "campaign", "l_feat_12": "creative", "l_feat_14": "adset"}
-BINARY_FEATS = {"l_feat_1": 0.3, "l_feat_13": 0.5, "l_feat_16": 0.15}  # P(value = 1)
-AD_FEATS = [f"l_feat_{i}" for i in range(2, 11)]  # attributes of the creative
-LATENT_COLUMNS = [c for c in NUM_COLUMNS if c not in ID_FEATS and c not in BINARY_FEATS and c not in AD_FEATS]
-LATENT_INDEX = {name: j for j, name in enumerate(LATENT_COLUMNS)}
-USER_DIM = 4
-# 0 gaussian, 1 exp (skewed positive), 2 count, 3 rate in [0, 1]
-_TRANSFORMS_BY_GROUP = {"l_feat": (0, 2), "feat": (0, 1, 2), "history": (1, 2, 3)}
-NULL_BLOCK_COLS = ["gender", "age_group"] + [
-    c for c in NUM_COLUMNS if c.startswith(("feat_b", "feat_c", "feat_d", "feat_e", "history_"))
-]
-NULL_BLOCK_RATE, NULL_FEAT_A_RATE, NULL_FEAT_E3_RATE = 0.0016, 0.0018, 0.10
-
-
-def _arrow_type(column: str) -> pa.DataType:
-    if column in ("ID", *CAT_COLUMNS, "seq"):
-        return pa.string()
-    return pa.int32() if column == "clicked" else pa.float32()
-
-
-TRAIN_SCHEMA = pa.schema([(c, _arrow_type(c)) for c in TOSS_COLUMNS])
-TEST_SCHEMA = pa.schema([(c, _arrow_type(c)) for c in TEST_COLUMNS])
-TRUTH_SCHEMA = pa.schema([("ID", pa.string()), ("clicked", pa.int32()), ("p_true", pa.float64())])
+from toss_core.scoring.metrics import sigmoid
+from toss_core.synth.schema import (
+    AD_FEATS,
+    AGE_VALUES,
+    BINARY_FEATS,
+    BLOCK_ROWS,
+    CLICK_RATE,
+    DOW_VALUES,
+    INVENTORY_VALUES,
+    LATENT_COLUMNS,
+    LATENT_INDEX,
+    LUT_BITS,
+    N_ADSET,
+    N_CAMPAIGN,
+    N_CLUSTERS,
+    N_CREATIVE,
+    NULL_BLOCK_COLS,
+    NULL_BLOCK_RATE,
+    NULL_FEAT_A_RATE,
+    NULL_FEAT_E3_RATE,
+    NUM_GROUPS,
+    RECENT_K,
+    RUN_SWITCH_BYTE,
+    SEQ_MAX,
+    SEQ_MEDIAN,
+    SEQ_SIGMA,
+    TOKENS_PER_CLUSTER,
+    TRANSFORMS_BY_GROUP,
+    USER_DIM,
+    USER_INTERESTS,
+    VOCAB_SIZE,
+)
 
 
 @dataclass(frozen=True)
-class _Params:
+class Params:
     """Everything drawn once from the seed: vocabulary, ad hierarchy, effect tables."""
 
     token_of: np.ndarray  # [N_CLUSTERS, TOKENS_PER_CLUSTER] raw token values
     token_cluster: np.ndarray  # [VOCAB_SIZE + 1] cluster of a raw token value
-    token_lut: np.ndarray  # [N_CLUSTERS << _LUT_BITS] int16: (cluster, 12-bit uniform) -> raw token
+    token_lut: np.ndarray  # [N_CLUSTERS << LUT_BITS] int16: (cluster, 12-bit uniform) -> raw token
     cluster_cdf: np.ndarray
     creative_cdf: np.ndarray
     creative_adset: np.ndarray
@@ -185,7 +140,7 @@ def _zipf_cdf(n: int, s: float) -> np.ndarray:
 
 
 def _token_lut(token_of: np.ndarray, rank_cdf: np.ndarray) -> np.ndarray:
-    levels = (np.arange(1 << _LUT_BITS) + 0.5) / (1 << _LUT_BITS)
+    levels = (np.arange(1 << LUT_BITS) + 0.5) / (1 << LUT_BITS)
     rank = np.minimum(np.searchsorted(rank_cdf, levels, side="right"), rank_cdf.size - 1)
     return token_of[:, rank].astype(np.int16).ravel()
 
@@ -196,7 +151,7 @@ def _cover(rng: np.random.Generator, n_parents: int, n_children: int) -> np.ndar
     return rng.permutation(parent)
 
 
-def _draw_params(seed: int) -> _Params:
+def draw_params(seed: int) -> Params:
     rng = np.random.default_rng([seed, 0])
     perm = rng.permutation(VOCAB_SIZE) + 1
     token_of = perm.reshape(N_CLUSTERS, TOKENS_PER_CLUSTER)
@@ -207,7 +162,7 @@ def _draw_params(seed: int) -> _Params:
     n_lat = len(LATENT_COLUMNS)
     transform = np.array(
         [
-            rng.choice(_TRANSFORMS_BY_GROUP["l_feat" if c.startswith("l_") else c.split("_")[0]])
+            rng.choice(TRANSFORMS_BY_GROUP["l_feat" if c.startswith("l_") else c.split("_")[0]])
             for c in LATENT_COLUMNS
         ]
     )
@@ -216,7 +171,7 @@ def _draw_params(seed: int) -> _Params:
     n_inv = len(INVENTORY_VALUES)
     night = np.zeros(n_inv)
     night[rng.choice(n_inv, 4, replace=False)] = 1.0
-    return _Params(
+    return Params(
         token_of=token_of,
         token_cluster=token_cluster,
         token_lut=_token_lut(token_of, _zipf_cdf(TOKENS_PER_CLUSTER, 1.1)),
@@ -254,7 +209,7 @@ def _pick(rng: np.random.Generator, cdf: np.ndarray, n: int) -> np.ndarray:
 
 
 @dataclass
-class _Block:
+class Block:
     """One block of rows before it becomes Arrow: category indices, numeric values, null masks,
     the flat token array with per-row lengths, and the true logit without the intercept."""
 
@@ -283,8 +238,8 @@ def _observe(latent: np.ndarray, transform: np.ndarray) -> np.ndarray:
     return out
 
 
-def _draw_sequences(
-    p: _Params, rng: np.random.Generator, n: int, seq_len_scale: float, keep_last: int | None = None
+def draw_sequences(
+    p: Params, rng: np.random.Generator, n: int, seq_len_scale: float, keep_last: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-row lengths and the flat token array: runs of one interest cluster, Zipf tokens inside.
 
@@ -306,12 +261,12 @@ def _draw_sequences(
     slot = (u > weight_cdf[run_row, 0]).astype(np.int64) + (u > weight_cdf[run_row, 1])
     run_cluster = interests[run_row, slot]
     cluster = np.repeat(run_cluster.astype(np.int32), np.diff(np.r_[run_start, total]))
-    uniform12 = np.frombuffer(rng.bytes(2 * total), np.uint16) >> (16 - _LUT_BITS)
-    return full, p.token_lut[(cluster << _LUT_BITS) | uniform12]
+    uniform12 = np.frombuffer(rng.bytes(2 * total), np.uint16) >> (16 - LUT_BITS)
+    return full, p.token_lut[(cluster << LUT_BITS) | uniform12]
 
 
 def _recent_effects(
-    p: _Params, tokens: np.ndarray, lengths: np.ndarray, target_cluster: np.ndarray, inv: np.ndarray
+    p: Params, tokens: np.ndarray, lengths: np.ndarray, target_cluster: np.ndarray, inv: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Share of the last RECENT_K tokens in the ad set's cluster, and the inventory's mean affinity to
     their clusters (a loop over the RECENT_K positions, vectorised over rows)."""
@@ -328,8 +283,8 @@ def _recent_effects(
 
 
 def _draw_block(
-    p: _Params, rng: np.random.Generator, n: int, seq_len_scale: float, recent_only: bool = False
-) -> _Block:
+    p: Params, rng: np.random.Generator, n: int, seq_len_scale: float, recent_only: bool = False
+) -> Block:
     """One block of rows; recent_only draws just the tokens the click model reads (for calibration)."""
     cat_idx = {
         "gender": _pick(rng, p.gender_cdf, n),
@@ -357,7 +312,7 @@ def _draw_block(
     observed = _observe(latent, p.transform)
     for j, name in enumerate(LATENT_COLUMNS):
         num[name] = observed[j]
-    lengths, tokens = _draw_sequences(p, rng, n, seq_len_scale, RECENT_K if recent_only else None)
+    lengths, tokens = draw_sequences(p, rng, n, seq_len_scale, RECENT_K if recent_only else None)
     drawn = np.minimum(lengths, RECENT_K) if recent_only else lengths
 
     inv, age, hour = cat_idx["inventory_id"], cat_idx["age_group"], cat_idx["hour"]
@@ -392,72 +347,24 @@ def _draw_block(
     null = {c: block for c in NULL_BLOCK_COLS}
     null.update({f"feat_a_{i}": feat_a for i in range(1, NUM_GROUPS["feat_a"] + 1)})
     null["feat_e_3"] = block | (rng.random(n) < NULL_FEAT_E3_RATE)
-    return _Block(n, cat_idx, num, null, drawn, tokens, eta, effects)
+    return Block(n, cat_idx, num, null, drawn, tokens, eta, effects)
 
 
-def _token_bytes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lookup tables for join_tokens: each vocabulary token as one uint32 holding its digits padded
-    with commas, its digit count, and for k = 0..4 a uint32 whose first k bytes are 1 (a byte mask)."""
-    text = [str(v) for v in range(VOCAB_SIZE + 1)]
-    table = np.frombuffer("".join(s.ljust(4, ",") for s in text).encode(), np.uint32)
-    masks = np.frombuffer(bytes([int(i < k) for k in range(5) for i in range(4)]), np.uint32)
-    return table, np.array([len(s) for s in text], np.uint8), masks
-
-
-_TOKEN_WORDS, _TOKEN_DIGITS, _BYTE_MASKS = _token_bytes()
-
-
-def join_tokens(tokens: np.ndarray, lengths: np.ndarray) -> pa.StringArray:
-    """Comma-joined strings from a flat token array and per-row lengths (≥ 1), built as one byte
-    buffer: every token contributes its digits plus a comma unless it ends its row."""
-    ends = np.cumsum(lengths)
-    nbytes = _TOKEN_DIGITS[tokens] + np.uint8(1)
-    nbytes[ends - 1] -= np.uint8(1)
-    data = _TOKEN_WORDS[tokens].view(np.uint8)[_BYTE_MASKS[nbytes].view(np.bool_)]
-    row_bytes = np.add.reduceat(nbytes, ends - lengths, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(row_bytes)]).astype(np.int32)
-    return pa.StringArray.from_buffers(lengths.size, pa.py_buffer(offsets), pa.py_buffer(data))
-
-
-_VALUES = {
-    "gender": pa.array(GENDER_VALUES),
-    "age_group": pa.array(AGE_VALUES),
-    "inventory_id": pa.array(INVENTORY_VALUES),
-    "day_of_week": pa.array(DOW_VALUES),
-    "hour": pa.array(HOUR_VALUES),
-}
-
-
-def _feature_arrays(b: _Block) -> dict[str, pa.Array]:
-    cols: dict[str, pa.Array] = {}
-    for c in CAT_COLUMNS:
-        cols[c] = _VALUES[c].take(pa.array(b.cat_idx[c], mask=b.null.get(c)))
-    cols["seq"] = join_tokens(b.tokens, b.lengths)
-    for c in NUM_COLUMNS:
-        cols[c] = pa.array(b.num[c].astype(np.float32), mask=b.null.get(c))
-    return cols
-
-
-def _test_ids(start: int, n: int) -> pa.Array:
-    digits = pc.utf8_lpad(pc.cast(pa.array(np.arange(start, start + n)), pa.string()), width=7, padding="0")
-    return pc.binary_join_element_wise("TEST_", digits, "")
-
-
-def _iter_blocks(
-    p: _Params, seed: int, split: int, n_rows: int, seq_len_scale: float, recent_only: bool = False
-) -> Iterator[tuple[int, np.random.Generator, _Block]]:
+def iter_blocks(
+    p: Params, seed: int, split: int, n_rows: int, seq_len_scale: float, recent_only: bool = False
+) -> Iterator[tuple[int, np.random.Generator, Block]]:
     """Blocks of one split, each from its own stream (seed, split, block index): chunk-size free."""
     for b, start in enumerate(range(0, n_rows, BLOCK_ROWS)):
         rng = np.random.default_rng([seed, split, b])
         yield start, rng, _draw_block(p, rng, min(BLOCK_ROWS, n_rows - start), seq_len_scale, recent_only)
 
 
-_SPLIT_CALIBRATION, _SPLIT_TRAIN, _SPLIT_TEST = 1, 2, 3
+SPLIT_CALIBRATION, SPLIT_TRAIN, SPLIT_TEST = 1, 2, 3
 
 
-def solve_intercept(p: _Params, seed: int, seq_len_scale: float, rows: int = 8 * BLOCK_ROWS) -> float:
+def solve_intercept(p: Params, seed: int, seq_len_scale: float, rows: int = 8 * BLOCK_ROWS) -> float:
     """The intercept whose mean click probability on a calibration sample is CLICK_RATE (bisection)."""
-    blocks = _iter_blocks(p, seed, _SPLIT_CALIBRATION, rows, seq_len_scale, recent_only=True)
+    blocks = iter_blocks(p, seed, SPLIT_CALIBRATION, rows, seq_len_scale, recent_only=True)
     eta = np.concatenate([b.eta for _, _, b in blocks])
     lo, hi = -20.0, 10.0
     for _ in range(60):
@@ -467,191 +374,7 @@ def solve_intercept(p: _Params, seed: int, seq_len_scale: float, rows: int = 8 *
 
 
 @functools.lru_cache(maxsize=4)
-def _model(seed: int, seq_len_scale: float) -> tuple[_Params, float]:
+def click_model(seed: int, seq_len_scale: float) -> tuple[Params, float]:
     """Parameters and intercept of a seed, cached: the intercept costs a 64k-row calibration sample."""
-    p = _draw_params(seed)
+    p = draw_params(seed)
     return p, solve_intercept(p, seed, seq_len_scale)
-
-
-class _ChunkedWriter:
-    """Parquet writer whose row groups hold exactly `chunk_rows` rows (the last one fewer)."""
-
-    def __init__(self, path: Path, schema: pa.Schema, chunk_rows: int):
-        self.schema = schema
-        self.chunk_rows = chunk_rows
-        self.writer = pq.ParquetWriter(path, schema, compression="zstd")
-        self.buffer: list[pa.Table] = []
-        self.buffered = 0
-
-    def add(self, columns: dict[str, pa.Array]) -> None:
-        self.buffer.append(pa.Table.from_pydict(columns, schema=self.schema))
-        self.buffered += self.buffer[-1].num_rows
-        while self.buffered >= self.chunk_rows:
-            self._flush(self.chunk_rows)
-
-    def _flush(self, rows: int) -> None:
-        table = pa.concat_tables(self.buffer)
-        self.writer.write_table(table.slice(0, rows), row_group_size=rows)
-        rest = table.slice(rows)
-        self.buffer, self.buffered = ([rest] if rest.num_rows else []), rest.num_rows
-
-    def __enter__(self) -> _ChunkedWriter:
-        return self
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is None and self.buffered:
-            self._flush(self.buffered)
-        self.writer.close()
-
-
-META_NAME = "synth_meta.json"
-FILE_NAMES = {"train": "train.parquet", "test": "test.parquet", "truth": "test_truth.parquet"}
-
-
-@dataclass
-class SynthSummary:
-    train_path: Path
-    test_path: Path
-    truth_path: Path
-    meta_path: Path
-    train_rows: int
-    test_rows: int
-    click_rate_train: float
-    click_rate_test: float
-    oracle: dict[str, float]
-    prior_score: float
-    intercept: float
-    seconds: float
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
-
-
-def synth_params(train_rows: int, test_rows: int, seed: int, seq_len_scale: float) -> dict[str, Any]:
-    """What determines the content of the files (chunk_rows does not): reuse iff these match."""
-    return {
-        "generator_version": GENERATOR_VERSION,
-        "train_rows": int(train_rows),
-        "test_rows": int(test_rows),
-        "seed": int(seed),
-        "seq_len_scale": float(seq_len_scale),
-    }
-
-
-def truth_effects(seed: int, test_rows: int, seq_len_scale: float = 1.0) -> dict[str, np.ndarray]:
-    """Each planted effect's contribution to the true logit of every TEST row (file order), regenerated
-    from the seed: what bench/quality.py regresses model logits on to see which effects a model learned.
-    Costs about as much as generating the test file."""
-    p, _ = _model(seed, seq_len_scale)
-    parts: dict[str, list[np.ndarray]] = {}
-    for _, _, block in _iter_blocks(p, seed, _SPLIT_TEST, test_rows, seq_len_scale):
-        for name, values in block.effects.items():
-            parts.setdefault(name, []).append(values)
-    return {name: np.concatenate(values) for name, values in parts.items()}
-
-
-def oracle_metrics(truth_path: Path) -> dict[str, float]:
-    """Score of the planted truth: p_true moved to the 50:50 prior (the WLL optimum) against the
-    drawn labels. The ceiling a model can approach on this test set."""
-    truth = pq.read_table(truth_path, columns=["clicked", "p_true"])
-    y = truth["clicked"].to_numpy().astype(np.float64)
-    p_true = truth["p_true"].to_numpy()
-    logits = np.log(p_true) - np.log1p(-p_true)
-    metrics = evaluate_logits(y, prior_shift(logits, from_rate=float(p_true.mean())))
-    return {**metrics, "n": int(y.size), "pos_rate": float(y.mean())}
-
-
-def read_meta(out_dir: Path) -> dict[str, Any] | None:
-    """The synth_meta.json of a generated directory, or None if there is none (or it is unreadable)."""
-    path = Path(out_dir) / META_NAME
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def matching_meta(out_dir: Path, params: dict[str, Any]) -> dict[str, Any] | None:
-    """The meta of an existing, complete generation with exactly these params, else None."""
-    meta = read_meta(out_dir)
-    if meta is None or meta.get("params") != params:
-        return None
-    for name, size in meta.get("file_bytes", {}).items():
-        path = Path(out_dir) / name
-        if not path.is_file() or path.stat().st_size != size:
-            return None
-    return meta
-
-
-def generate(
-    out_dir: Path,
-    train_rows: int,
-    test_rows: int,
-    seed: int = 0,
-    chunk_rows: int = 200_000,
-    seq_len_scale: float = 1.0,
-) -> SynthSummary:
-    """Write train/test/test_truth Parquet and synth_meta.json into out_dir (memory: one chunk)."""
-    if train_rows <= 0 or test_rows <= 0 or chunk_rows <= 0 or seq_len_scale <= 0:
-        raise ValueError(
-            f"train_rows, test_rows, chunk_rows and seq_len_scale must be positive, got "
-            f"{train_rows}, {test_rows}, {chunk_rows}, {seq_len_scale}"
-        )
-    start_time = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / META_NAME).unlink(missing_ok=True)  # the files are about to change: no stale vouching
-    params = synth_params(train_rows, test_rows, seed, seq_len_scale)
-    p, intercept = _model(seed, seq_len_scale)
-    paths = {k: out_dir / name for k, name in FILE_NAMES.items()}
-    clicks = {"train": 0, "test": 0}
-    with ExitStack() as files:
-        tmp = {k: files.enter_context(atomic_path(path)) for k, path in paths.items()}
-        progress = Progress("synthetic train", train_rows)
-        with _ChunkedWriter(tmp["train"], TRAIN_SCHEMA, chunk_rows) as train:
-            for _, rng, block in _iter_blocks(p, seed, _SPLIT_TRAIN, train_rows, seq_len_scale):
-                y = (rng.random(block.n) < sigmoid(block.eta + intercept)).astype(np.int32)
-                train.add({**_feature_arrays(block), "clicked": pa.array(y)})
-                clicks["train"] += int(y.sum())
-                progress.update(block.n)
-        progress = Progress("synthetic test", test_rows)
-        with (
-            _ChunkedWriter(tmp["test"], TEST_SCHEMA, chunk_rows) as test,
-            _ChunkedWriter(tmp["truth"], TRUTH_SCHEMA, chunk_rows) as truth,
-        ):
-            for start, rng, block in _iter_blocks(p, seed, _SPLIT_TEST, test_rows, seq_len_scale):
-                p_true = sigmoid(block.eta + intercept)
-                y = (rng.random(block.n) < p_true).astype(np.int32)
-                ids = _test_ids(start, block.n)
-                test.add({"ID": ids, **_feature_arrays(block)})
-                truth.add({"ID": ids, "clicked": pa.array(y), "p_true": pa.array(p_true)})
-                clicks["test"] += int(y.sum())
-                progress.update(block.n)
-    oracle = oracle_metrics(paths["truth"])
-    truth_y = pq.read_table(paths["truth"], columns=["clicked"])["clicked"].to_numpy()
-    summary = SynthSummary(
-        train_path=paths["train"],
-        test_path=paths["test"],
-        truth_path=paths["truth"],
-        meta_path=out_dir / META_NAME,
-        train_rows=train_rows,
-        test_rows=test_rows,
-        click_rate_train=clicks["train"] / train_rows,
-        click_rate_test=clicks["test"] / test_rows,
-        oracle=oracle,
-        prior_score=prior_only_score(truth_y),
-        intercept=intercept,
-        seconds=time.perf_counter() - start_time,
-        params=params,
-    )
-    meta = {
-        **summary.to_dict(),
-        "chunk_rows": chunk_rows,
-        "file_bytes": {name: paths[k].stat().st_size for k, name in FILE_NAMES.items()},
-    }
-    write_json(summary.meta_path, meta)
-    log.info(
-        "synthetic data in %s: %d train / %d test rows, click rate %.4f, oracle Score %.4f (%.1fs)",
-        out_dir, train_rows, test_rows, summary.click_rate_train, oracle["Score"], summary.seconds,
-    )  # fmt: skip
-    return summary

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from toss_core.config import TossConfig
 from toss_core.layout import Layout
-from toss_core.results import (
+from toss_core.util.results import (
     CacheResult,
     CovisResult,
     DiagnosticsResult,
@@ -48,7 +48,7 @@ def build_caches(cfg: TossConfig, layout: Layout | None = None) -> list[CacheRes
 
 def assign_folds(cfg: TossConfig, layout: Layout | None = None) -> FoldsResult:
     """Compute the fold of every training row once and persist it, so every later step agrees."""
-    from toss_core.train.folds import assign_folds as _assign
+    from toss_core.data.folds import assign_folds as _assign
 
     return _assign(cfg, layout or Layout(cfg))
 
@@ -80,21 +80,21 @@ def enabled_families(cfg: TossConfig) -> list[str]:
 
 def ensemble(cfg: TossConfig, layout: Layout | None = None) -> EnsembleResult:
     """Combine fold-wise test logits of every enabled family and fit the calibrator on OOF logits."""
-    from toss_core.ensemble import build_ensemble
+    from toss_core.post.ensemble import build_ensemble
 
     return build_ensemble(cfg, layout or Layout(cfg), enabled_families(cfg))
 
 
 def write_submission(cfg: TossConfig, layout: Layout | None = None) -> SubmissionResult:
     """Write runs/<exp_name>/submission.csv (ID,clicked), validated before it is renamed into place."""
-    from toss_core.infer import write_submission as _write
+    from toss_core.post.submission import write_submission as _write
 
     return _write(cfg, layout or Layout(cfg))
 
 
 def diagnose(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult:
     """Per-fold and OOF metrics, reliability diagram, histogram and a Markdown report."""
-    from toss_core.diagnostics import diagnose as _diagnose
+    from toss_core.post.diagnostics import diagnose as _diagnose
 
     return _diagnose(cfg, layout or Layout(cfg))
 

@@ -11,8 +11,6 @@ reason, on input it cannot score (one class only, NaN, probabilities outside [0,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 EPS = 1e-15
@@ -108,6 +106,12 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return out
 
 
+def logit(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 − p)) with p clipped to [1e-15, 1 − 1e-15], as the metric clips it."""
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS)
+    return np.log(p) - np.log1p(-p)
+
+
 def evaluate_logits(y: np.ndarray, logits: np.ndarray) -> dict[str, float]:
     """Metrics of logits: AP and AUC rank the logits themselves (saturated sigmoids would create
     ties), WLL uses the clipped sigmoid exactly as on the leaderboard."""
@@ -119,7 +123,7 @@ def evaluate_logits(y: np.ndarray, logits: np.ndarray) -> dict[str, float]:
 def _logit(rate: float, name: str) -> float:
     if not 0.0 < rate < 1.0:
         raise ValueError(f"{name} must be a rate strictly between 0 and 1, got {rate}")
-    return float(np.log(rate) - np.log1p(-rate))
+    return float(logit(rate))
 
 
 def prior_shift(logits: np.ndarray, from_rate: float, to_rate: float = 0.5) -> np.ndarray:
@@ -135,72 +139,3 @@ def prior_only_score(y: np.ndarray) -> float:
     The floor every model must beat; a model near it has learned nothing."""
     y, _ = _as_arrays(y, np.zeros(np.size(y)))
     return _combine(float(y.mean()), float(np.log(2.0)))
-
-
-def fold_metrics(labels: np.ndarray, logits: np.ndarray, train_prior: float) -> dict[str, float]:
-    """Validation metrics of true-prior logits, comparable across families and with prior_only_score.
-
-    AP/WLL/Score/AUC are measured after the Bayes shift from the training click rate to the 50:50 prior
-    WLL rewards; WLL_raw/Score_raw are those of the unshifted logits; WLL_cal/Score_cal those after the
-    temperature calibration fitted on these rows (what the ensemble step will do to the OOF logits, so the
-    Score that model selection should look at: a confident model loses WLL to the prior shift alone that
-    the calibrator gives back)."""
-    from toss_core.calibrate import fit_temperature
-
-    raw = evaluate_logits(labels, logits)
-    shifted = evaluate_logits(labels, prior_shift(logits, train_prior, 0.5))
-    calibrated = evaluate_logits(labels, fit_temperature(logits, labels).apply(logits))
-    return {
-        **shifted,
-        "WLL_raw": raw["WLL"],
-        "Score_raw": raw["Score"],
-        "WLL_cal": calibrated["WLL"],
-        "Score_cal": calibrated["Score"],
-    }
-
-
-def score_submission(sub_csv: str | Path, truth_parquet: str | Path) -> dict[str, float]:
-    """Score a submission CSV (ID,clicked) against a truth Parquet (ID, clicked), joined on ID.
-
-    Errors name the file and count the missing, extra and duplicated IDs and the bad predictions."""
-    import polars as pl
-
-    sub_csv, truth_parquet = Path(sub_csv), Path(truth_parquet)
-    for path in (sub_csv, truth_parquet):
-        if not path.is_file():
-            raise ValueError(f"{path}: file not found")
-    try:
-        sub = pl.read_csv(sub_csv, schema_overrides={"ID": pl.Utf8})
-    except pl.exceptions.PolarsError as exc:
-        raise ValueError(f"{sub_csv}: not a readable CSV ({exc})") from exc
-    truth = pl.read_parquet(truth_parquet)
-    for path, frame in ((sub_csv, sub), (truth_parquet, truth)):
-        missing = [c for c in ("ID", "clicked") if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{path}: missing column(s) {missing}; found {frame.columns}")
-    n_dup = sub.height - sub["ID"].n_unique()
-    if n_dup:
-        raise ValueError(f"{sub_csv}: {n_dup} duplicated ID rows")
-    try:
-        pred = sub["clicked"].cast(pl.Float64).to_numpy()
-    except pl.exceptions.InvalidOperationError as exc:
-        raise ValueError(f"{sub_csv}: column 'clicked' is not numeric ({sub['clicked'].dtype})") from exc
-    n_bad = int((~np.isfinite(pred)).sum())
-    if n_bad:
-        raise ValueError(f"{sub_csv}: {n_bad} non-finite predictions in 'clicked'")
-    n_out = int(((pred < 0.0) | (pred > 1.0)).sum())
-    if n_out:
-        raise ValueError(f"{sub_csv}: {n_out} predictions in 'clicked' outside [0, 1]")
-    truth_ids, sub_ids = truth.select("ID"), sub.select("ID")
-    n_missing = truth_ids.join(sub_ids, on="ID", how="anti").height
-    n_extra = sub_ids.join(truth_ids, on="ID", how="anti").height
-    if n_missing or n_extra:
-        raise ValueError(
-            f"{sub_csv}: IDs do not match {truth_parquet}: {n_missing} missing, {n_extra} extra "
-            f"({sub.height} rows submitted, {truth.height} expected)"
-        )
-    joined = truth.select("ID", pl.col("clicked").alias("y")).join(
-        sub.select("ID", pl.col("clicked").cast(pl.Float64).alias("p")), on="ID", how="inner"
-    )
-    out = evaluate(joined["y"].to_numpy(), joined["p"].to_numpy())
-    return {**out, "n": joined.height}

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from toss_core.config import CalibrationConfig
-from toss_core.metrics import prior_shift, sigmoid
+from toss_core.scoring.metrics import prior_shift, sigmoid
 
 
 @dataclass(frozen=True)

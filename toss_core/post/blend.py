@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from toss_core.ensemble import combine, logit
-from toss_core.errors import DataError
-from toss_core.metrics import sigmoid
-from toss_core.submission import examples, id_difference, read_submission, write_submission_csv
+from toss_core.post.ensemble import combine, logit
+from toss_core.post.submission import examples, id_difference, read_submission, write_submission_csv
+from toss_core.scoring.metrics import sigmoid
+from toss_core.util.errors import DataError
 
 BLEND_METHODS = ("logit_mean", "mean", "rank_avg", "geom_mean")
 

@@ -22,7 +22,7 @@ every method feeds the same calibrator:
 The step (`build_ensemble`), per family: the OOF npz of every fold make one OOF vector (each train row
 once, predicted by the model that held it out); every fold model predicts the test cache (saved to
 layout.test_logits_path) and the fold test logits are combined with the method above. Several families
-are blended with weights fitted on the OOF logits by toss_core.stacking. The calibrator is fitted on the
+are blended with weights fitted on the OOF logits by toss_core.post.stacking. The calibrator is fitted on the
 blended OOF logits and applied to the blended test logits: layout.test_pred_path holds the calibrated
 test probabilities, layout.ensemble_path the method, weights, every metric and the fingerprints.
 """
@@ -37,16 +37,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
-from toss_core.atomic import atomic_path, write_json
-from toss_core.calibrate import Calibrator, fit_calibrator
 from toss_core.config import EnsembleConfig, TossConfig
-from toss_core.data.spec import FeatureSpec
-from toss_core.errors import ArtifactError
+from toss_core.data.folds import load_folds
 from toss_core.layout import Layout
-from toss_core.metrics import EPS, evaluate, evaluate_logits, score, sigmoid
-from toss_core.results import EnsembleResult
-from toss_core.stacking import fit_family_weights
-from toss_core.train.folds import load_folds
+from toss_core.post.stacking import fit_family_weights
+from toss_core.scoring.calibration import Calibrator, fit_calibrator
+from toss_core.scoring.metrics import EPS, evaluate, evaluate_logits, logit, score, sigmoid
+from toss_core.spec import FeatureSpec
+from toss_core.util.atomic import atomic_path, write_json
+from toss_core.util.errors import ArtifactError
+from toss_core.util.results import EnsembleResult
 
 log = logging.getLogger("toss")
 
@@ -54,12 +54,6 @@ ENSEMBLE_FORMAT = "toss-ensemble/1"
 
 METHODS = ("logit_mean", "mean", "geom_mean", "median", "trim_mean", "rank_avg", "weighted")
 LOGIT_CLIP = float(np.log(1.0 - EPS) - np.log(EPS))  # ≈ 34.5, the logit of 1 − 1e-15
-
-
-def logit(p: np.ndarray) -> np.ndarray:
-    """log(p / (1 − p)) with p clipped to [1e-15, 1 − 1e-15], as the metric clips it."""
-    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS)
-    return np.log(p) - np.log1p(-p)
 
 
 def _matrix(logits: np.ndarray) -> np.ndarray:

@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from toss_core.atomic import atomic_path, write_json
 from toss_core.config import ConfigError, TossConfig
-from toss_core.errors import ArtifactError, DataError
 from toss_core.layout import Layout
-from toss_core.results import FoldsResult
+from toss_core.util.atomic import atomic_path, write_json
+from toss_core.util.errors import ArtifactError, DataError
+from toss_core.util.results import FoldsResult
 
 log = logging.getLogger("toss")
 

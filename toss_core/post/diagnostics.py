@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from toss_core.atomic import atomic_path
-from toss_core.calibrate import Calibrator
 from toss_core.config import TossConfig
-from toss_core.ensemble import FamilyOOF, load_family_oof
 from toss_core.layout import Layout
-from toss_core.metrics import evaluate, evaluate_logits, sigmoid
-from toss_core.results import DiagnosticsResult, Metrics
+from toss_core.post.ensemble import FamilyOOF, load_family_oof
+from toss_core.scoring.calibration import Calibrator
+from toss_core.scoring.metrics import evaluate, evaluate_logits, sigmoid
+from toss_core.util.atomic import atomic_path
+from toss_core.util.results import DiagnosticsResult, Metrics
 
 N_BINS = 15
 REPORT, RELIABILITY, HISTOGRAM = "report.md", "reliability.png", "histogram.png"
