@@ -42,14 +42,15 @@ EXPECTED_DEPS = {
     "covis_features": {"folds", "train_cache", "test_cache"},
     "fold_model": {"train_cache", "folds", "covis_features"},
     "gbdt_fold_model": {"train_cache", "folds", "covis_features"},
-    "ensemble": {"fold_model", "gbdt_fold_model", "test_cache"},
+    "fold_test_logits": {"fold_model", "gbdt_fold_model", "test_cache", "covis_features"},
+    "ensemble": {"fold_model", "gbdt_fold_model", "fold_test_logits", "test_cache"},
     "submission": {"ensemble", "test_cache"},
     "diagnostics": {"submission", "ensemble"},
 }
 GROUPS = {
     "data": {"raw_train", "raw_test", "train_cache", "test_cache"},
     "features": {"covis_features"},
-    "training": {"folds", "fold_model", "gbdt_fold_model"},
+    "training": {"folds", "fold_model", "gbdt_fold_model", "fold_test_logits"},
     "ensemble": {"ensemble", "submission", "diagnostics"},
 }
 
@@ -113,6 +114,7 @@ def test_jobs_schedule_and_sensor_are_registered_and_off_by_default():
     assert {k.to_user_string() for k in training.asset_layer.executable_asset_keys} == {
         "fold_model",
         "gbdt_fold_model",
+        "fold_test_logits",
     }
     schedule = defs.resolve_schedule_def("nightly_rerun")
     sensor = defs.resolve_sensor_def("raw_data_changed")

@@ -64,7 +64,7 @@ def test_whole_graph_materialises_into_a_valid_submission(graph_run):
     root, _, result = graph_run
     assert result.success
     done = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()}
-    partitioned = {"fold_model", "gbdt_fold_model"}
+    partitioned = {"fold_model", "gbdt_fold_model", "fold_test_logits"}
     assert done == {(a, None) for a in set(EXPECTED_DEPS) - partitioned} | {
         (a, k) for a in partitioned for k in FOLDS
     }

@@ -122,7 +122,7 @@ def test_graphql_lineage(webserver: str):
     }
     assert deps == EXPECTED_DEPS
     partitioned = {"/".join(n["assetKey"]["path"]) for n in nodes if n["isPartitioned"]}
-    assert partitioned == {"fold_model", "gbdt_fold_model"}
+    assert partitioned == {"fold_model", "gbdt_fold_model", "fold_test_logits"}
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from conftest import make_config
 
 from toss_core.data.folds import stratified_folds
 from toss_core.layout import Layout
+from toss_core.post.artifacts import Lineage, save_oof
 from toss_core.post.diagnostics import balanced_reliability, diagnose
 from toss_core.scoring.metrics import sigmoid
 
@@ -40,7 +41,8 @@ def _fake_run(smoke_cached: Layout, root: Path, with_ensemble: bool) -> Layout:
     layout.run_dir.mkdir(parents=True)
     for k in range(2):
         rows = np.flatnonzero(folds == k)
-        np.savez(layout.oof_path(k), index=rows, logit=logits[rows], label=labels[rows])
+        lineage = Lineage("nn", k, "train-cache", None, f"model-{k}")
+        save_oof(layout, lineage, rows, logits[rows], labels[rows], {})
     if with_ensemble:
         payload = {
             "families": ["nn"],

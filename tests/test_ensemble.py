@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from conftest import make_config
 
+from toss_core import steps
 from toss_core.config import CalibrationConfig, EnsembleConfig
 from toss_core.layout import Layout
-from toss_core.post.ensemble import METHODS, build_ensemble, combine, fold_weights, score_weights
+from toss_core.post.combine import METHODS, combine, fold_weights, score_weights
+from toss_core.post.ensemble import build_ensemble
 from toss_core.post.stacking import calibrated_score, fit_family_weights, simplex_grid
 from toss_core.util.errors import ArtifactError
 
@@ -109,24 +111,58 @@ def test_simplex_grid():
     assert (grid >= 0).all()
 
 
-def test_no_checkpoints_names_the_directory(smoke_layout: Layout):
-    with pytest.raises(ArtifactError, match=f"No checkpoints found in {smoke_layout.run_dir}"):
+def test_missing_fold_artifacts_name_the_file_and_the_command(smoke_layout: Layout):
+    with pytest.raises(ArtifactError, match=r"OOF predictions of family 'nn' are missing.*run `toss train`"):
         build_ensemble(smoke_layout.cfg, smoke_layout, ["nn"])
 
 
-def test_fold_trained_on_another_cache_is_refused(smoke_cached: Layout, tmp_path):
-    import torch
+def _fake_fold(
+    layout: Layout, fold: int, train_cache: str, model: str, test_model: str | None = None
+) -> None:
+    """OOF logits of one fold over the rows the saved folds give it, and its test logits, with the given
+    lineage (the test logits made by `test_model`, by default the fold's own model)."""
+    from toss_core.data.folds import load_folds
+    from toss_core.data.reader import ShardedCache
+    from toss_core.post.artifacts import Lineage, save_oof, save_test_logits
 
+    rows = np.flatnonzero(load_folds(layout) == fold)
+    labels = ShardedCache(layout.train_cache).read_field("label")[rows]
+    save_oof(layout, Lineage("nn", fold, train_cache, None, model), rows, np.zeros(rows.size), labels, {})
+    test = ShardedCache(layout.test_cache)
+    made_by = Lineage("nn", fold, train_cache, None, test_model or model)
+    save_test_logits(layout, made_by, test.fingerprint, np.zeros(test.n_rows))
+
+
+def test_fold_trained_on_another_cache_is_refused(smoke_cached: Layout, tmp_path):
     from toss_core.data.reader import ShardedCache
 
     layout = Layout(make_config(f"data.cache_dir={smoke_cached.cache_dir}", "cv.n_splits=2"), root=tmp_path)
-    current = ShardedCache(layout.train_cache).fingerprint
-    layout.run_dir.mkdir(parents=True)
+    train = ShardedCache(layout.train_cache)
+    steps.assign_folds(layout.cfg, layout)
     for fold in range(2):
-        fp = "0123456789abcdef" if fold == 1 else current
-        torch.save(
-            {"cache_fingerprint": fp, "covis_fingerprint": None, "spec": {"dense_cols": []}},
-            layout.checkpoint(fold),
-        )
-    with pytest.raises(ArtifactError, match=f"trained on cache 0123456789abcdef.*is {current}"):
+        fp = "0123456789abcdef" if fold == 1 else train.fingerprint
+        _fake_fold(layout, fold, fp, f"model-{fold}")
+    with pytest.raises(ArtifactError, match=f"trained on cache 0123456789abcdef.*is {train.fingerprint}"):
+        build_ensemble(layout.cfg, layout, ["nn"])
+
+
+def test_test_logits_of_an_older_checkpoint_are_refused(smoke_cached: Layout, tmp_path):
+    """A fold retrained after its test prediction: its test logits name another model than its OOF."""
+    from toss_core.data.reader import ShardedCache
+
+    layout = Layout(
+        make_config(
+            f"data.cache_dir={smoke_cached.cache_dir}", "cv.n_splits=2", "features.covis.enabled=false"
+        ),
+        root=tmp_path,
+    )
+    train = ShardedCache(layout.train_cache)
+    steps.assign_folds(layout.cfg, layout)
+    for fold in range(2):
+        _fake_fold(layout, fold, train.fingerprint, f"model-{fold}", "an-older-model" if fold == 1 else None)
+    with pytest.raises(
+        ArtifactError,
+        match=r"test_logits_fold_1.npz was predicted by model an-older-model.*"
+        r"rerun `toss predict --fold 1`",
+    ):
         build_ensemble(layout.cfg, layout, ["nn"])

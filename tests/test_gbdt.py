@@ -151,12 +151,14 @@ def test_predict_test_shape_and_fingerprint(trained: tuple[Layout, dict], tmp_pa
     import shutil
 
     from toss_core.data.reader import ShardedCache
-    from toss_core.gbdt.train import predict_test
+    from toss_core.gbdt.predict import predict_test
 
     layout, _ = trained
-    logits = predict_test(layout.cfg, layout, 0)
+    logits, lineage = predict_test(layout.cfg, layout, 0)
     assert logits.shape == (ShardedCache(layout.test_cache).n_rows,) and np.isfinite(logits).all()
-    np.testing.assert_array_equal(logits, predict_test(layout.cfg, layout, 0))
+    np.testing.assert_array_equal(logits, predict_test(layout.cfg, layout, 0)[0])
+    with np.load(layout.oof_path(0, "gbdt")) as npz:  # the OOF and the test logits name one model
+        assert json.loads(str(npz["lineage"]))["model"] == lineage.model
 
     other = Layout(layout.cfg, root=tmp_path)  # same caches, a copy of the run with a foreign fingerprint
     shutil.copytree(layout.family_dir("gbdt"), other.family_dir("gbdt"))
@@ -175,7 +177,7 @@ def test_predict_test_shape_and_fingerprint(trained: tuple[Layout, dict], tmp_pa
 @pytest.mark.parametrize("encoding", ["native", "frequency"])
 def test_other_encodings_train_and_predict(smoke_cached: Layout, tmp_path: Path, encoding: str) -> None:
     from toss_core import steps
-    from toss_core.gbdt.train import load_sidecar, predict_test
+    from toss_core.gbdt.predict import load_sidecar, predict_test
 
     layout = _gbdt_layout(
         smoke_cached, tmp_path, "features.covis.enabled=false", f"gbdt.id_encoding={encoding}"
@@ -188,12 +190,12 @@ def test_other_encodings_train_and_predict(smoke_cached: Layout, tmp_path: Path,
         assert meta["encoder"] is None and plan["id_cols"] == [] and "l_feat_14" in plan["native_cols"]
     else:
         assert "l_feat_14" in plan["id_cols"] and plan["id_encoder_features"][0].endswith("__freq")
-    assert np.isfinite(predict_test(layout.cfg, layout, 1)).all()
+    assert np.isfinite(predict_test(layout.cfg, layout, 1)[0]).all()
 
 
 def test_covis_features_enter_the_design(smoke_cached: Layout, tmp_path: Path) -> None:
     from toss_core import steps
-    from toss_core.gbdt.train import load_sidecar, predict_test
+    from toss_core.gbdt.predict import load_sidecar, predict_test
 
     layout = _gbdt_layout(smoke_cached, tmp_path)
     steps.assign_folds(layout.cfg, layout)
@@ -201,4 +203,4 @@ def test_covis_features_enter_the_design(smoke_cached: Layout, tmp_path: Path) -
     steps.train_fold(layout.cfg, 0, layout, "gbdt")
     meta = load_sidecar(layout, 0)
     assert meta["plan"]["dense_cols"] == list(covis.feature_names) and meta["covis_fingerprint"]
-    assert predict_test(layout.cfg, layout, 0).shape == (layout.cfg.data.synthetic.test_rows,)
+    assert predict_test(layout.cfg, layout, 0)[0].shape == (layout.cfg.data.synthetic.test_rows,)

@@ -93,6 +93,7 @@ def test_generic_ctr_parquet_runs_end_to_end(tmp_path: Path) -> None:
             result = steps.train_fold(cfg, fold, layout, family)
             assert np.isfinite(list(result.metrics.values())).all(), (family, fold, result.metrics)
             assert layout.oof_path(fold, family).is_file()
+            assert steps.predict_test(cfg, fold, layout, family).n_rows == 1000
     ens = steps.ensemble(cfg, layout)
     assert set(ens.families) >= {"nn", "gbdt"}
     sub = steps.write_submission(cfg, layout)

@@ -15,13 +15,26 @@ from toss_core.layout import Layout
 from toss_core.post.submission import read_submission
 
 
-def test_infer_without_checkpoints_names_the_directory(
+@pytest.mark.parametrize("command", ["predict", "infer"])
+def test_predict_without_checkpoints_names_the_file_and_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`toss infer` is the old name of predict + ensemble + submit: it fails where predict fails."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q", command, "--cfg", str(SMOKE)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "toss: error: checkpoint runs/smoke/ckpt_fold_0.pt is missing: train this fold first "
+        "(`toss train --fold K`)"
+    )
+
+
+def test_ensemble_without_fold_artifacts_names_the_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["-q", "infer", "--cfg", str(SMOKE)]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("toss: error: No checkpoints found in runs/smoke")
+    assert main(["-q", "ensemble", "--cfg", str(SMOKE)]) == 1
+    assert "run `toss train` first" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -41,7 +54,8 @@ def test_run_produces_a_valid_submission_and_diagnostics(
     # the calibrator can always fall back to the constant 0.5 (a = b = 0), whose WLL is ln 2
     assert ensemble["oof_calibrated"]["WLL"] <= np.log(2.0) + 1e-6
     for fold in range(2):
-        assert np.load(layout.test_logits_path(fold)).shape == (800,)
+        with np.load(layout.test_logits_path(fold)) as npz:
+            assert npz["logit"].shape == (800,)
 
     assert Path(result["report_path"]).is_file() and Path(result["reliability_png"]).is_file()
     assert {"nn/fold_0", "nn/fold_1", "ensemble/oof_calibrated", "test"} <= set(result["metrics"])
@@ -59,7 +73,9 @@ def test_run_produces_a_valid_submission_and_diagnostics(
     # a second family on the same run: LightGBM folds, then the stacked, score-weighted ensemble
     extra = ["--set", "gbdt.enabled=true", "--set", "ensemble.method=weighted"]
     assert main(["-q", "train", "--family", "gbdt", "--cfg", str(SMOKE), *extra]) == 0
-    assert main(["-q", "infer", "--cfg", str(SMOKE), *extra]) == 0
+    assert main(["-q", "predict", "--family", "gbdt", "--cfg", str(SMOKE), *extra]) == 0
+    assert main(["-q", "ensemble", "--cfg", str(SMOKE), *extra]) == 0
+    assert main(["-q", "submit", "--cfg", str(SMOKE), *extra]) == 0
     stacked = json.loads(layout.ensemble_path.read_text())
     assert stacked["families"] == ["nn", "gbdt"] and stacked["method"] == "weighted"
     assert sum(stacked["family_weights"].values()) == pytest.approx(1.0)

@@ -21,7 +21,7 @@ import os
 import dagster as dg
 
 from toss_assets.assets import ALL_ASSETS
-from toss_assets.assets.training import fold_model, gbdt_fold_model
+from toss_assets.assets.training import fold_model, fold_test_logits, gbdt_fold_model
 from toss_assets.checks import ALL_CHECKS
 from toss_assets.jobs import toss_fold_training, toss_pipeline
 from toss_assets.resources import TossConfigResource
@@ -57,7 +57,9 @@ def build_definitions(executor: str = "multiprocess", fold_runs: str = "single")
     if fold_runs == "per_fold":
         per_fold = dg.BackfillPolicy.multi_run(1)
         assets = [
-            a.with_attributes(backfill_policy=per_fold) if a in (fold_model, gbdt_fold_model) else a
+            a.with_attributes(backfill_policy=per_fold)
+            if a in (fold_model, gbdt_fold_model, fold_test_logits)
+            else a
             for a in assets
         ]
     return dg.Definitions(

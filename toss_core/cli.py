@@ -85,18 +85,48 @@ def cmd_covis(args: argparse.Namespace) -> None:
     _print(steps.build_covis(_config(args)))
 
 
+def _folds_of(cfg, args: argparse.Namespace) -> list[int]:
+    return [args.fold] if args.fold is not None else list(range(cfg.cv.n_splits))
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from toss_core import steps
 
     cfg = _config(args)
-    folds = [args.fold] if args.fold is not None else list(range(cfg.cv.n_splits))
-    _print([steps.train_fold(cfg, k, family=args.family) for k in folds])
+    _print([steps.train_fold(cfg, k, family=args.family) for k in _folds_of(cfg, args)])
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from toss_core import steps
+    from toss_core.layout import enabled_families
+
+    cfg = _config(args)
+    families = [args.family] if args.family else enabled_families(cfg)
+    _print([steps.predict_test(cfg, k, family=f) for f in families for k in _folds_of(cfg, args)])
+
+
+def cmd_ensemble(args: argparse.Namespace) -> None:
+    from toss_core import steps
+
+    _print(steps.ensemble(_config(args)))
+
+
+def cmd_submit(args: argparse.Namespace) -> None:
+    from toss_core import steps
+
+    _print(steps.write_submission(_config(args)))
 
 
 def cmd_infer(args: argparse.Namespace) -> None:
+    """The old name of predict + ensemble + submit, kept for users' scripts."""
     from toss_core import steps
+    from toss_core.layout import enabled_families
 
+    log.warning("`toss infer` is an alias of `toss predict`, `toss ensemble` and `toss submit`, run in order")
     cfg = _config(args)
+    for family in enabled_families(cfg):
+        for fold in range(cfg.cv.n_splits):
+            steps.predict_test(cfg, fold, family=family)
     steps.ensemble(cfg)
     _print(steps.write_submission(cfg))
 
@@ -164,7 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", type=int, default=None, help="fold index; all folds when omitted")
     p.add_argument("--family", choices=["nn", "gbdt"], default="nn", help="model family")
 
-    _add_cfg(add("infer", cmd_infer, "ensemble the fold checkpoints, calibrate and write submission.csv"))
+    p = add(
+        "predict", cmd_predict, "predict the test set with trained folds (every enabled family by default)"
+    )
+    _add_cfg(p)
+    p.add_argument("--fold", type=int, default=None, help="fold index; all folds when omitted")
+    p.add_argument("--family", choices=["nn", "gbdt"], default=None, help="one model family only")
+    _add_cfg(add("ensemble", cmd_ensemble, "combine the saved OOF and test logits, fit the calibrator"))
+    _add_cfg(add("submit", cmd_submit, "write and validate runs/<exp_name>/submission.csv"))
+    _add_cfg(add("infer", cmd_infer, "alias of predict + ensemble + submit (the old name)"))
 
     p = add("blend", cmd_blend, "blend two submission files with the same IDs")
     p.add_argument("--sub1", required=True)

@@ -14,6 +14,12 @@ from toss_core.config import TossConfig
 FAMILIES = ("nn", "gbdt")
 
 
+def enabled_families(cfg: TossConfig) -> list[str]:
+    """The model families this config trains and ensembles: the network always, LightGBM when enabled.
+    The one place that decides it (steps, diagnostics and the Dagster assets all ask here)."""
+    return ["nn", *(["gbdt"] if cfg.gbdt.enabled else [])]
+
+
 @dataclass(frozen=True)
 class Layout:
     cfg: TossConfig
@@ -96,7 +102,8 @@ class Layout:
         return self.family_dir(family) / f"oof_fold_{fold}.npz"
 
     def test_logits_path(self, fold: int, family: str = "nn") -> Path:
-        return self.family_dir(family) / f"test_logits_fold_{fold}.npy"
+        """Test-set predictions of one fold: npz with `logit` and `lineage` (toss_core.post.artifacts)."""
+        return self.family_dir(family) / f"test_logits_fold_{fold}.npz"
 
     def train_log(self, fold: int) -> Path:
         return self.run_dir / f"train_log_fold_{fold}.csv"

@@ -1,17 +1,28 @@
 """The steps of the pipeline, one function each, shared by the `toss` CLI and the Dagster assets.
 
-Each step takes the config (and a fold where it applies), does its work through one toss_core module,
-and returns a small result with paths and metrics. `run_all` calls them in order; each Dagster asset
-calls exactly one of them. So the chain is written once and the CLI and the UI cannot drift apart.
+Each step takes the config (and a fold and family where it applies), does its work through one
+toss_core module, and returns a small result with paths and metrics. `run_all` calls them in order;
+each Dagster asset calls exactly one of them. So the chain is written once and the CLI and the UI
+cannot drift apart. What each step writes (paths from toss_core.layout.Layout):
+
+    prepare_raw       data.train_path / test_path (generated when data.source = synthetic)
+    build_cache       cache/<name>/{train,test}/ NPY shards + manifest.json
+    assign_folds      runs/<exp>/folds.npy + folds.json
+    build_covis       runs/<exp>/covis/{train,test}/ dense feature shards
+    train_fold        the fold's checkpoint and oof_fold_K.npz (per family)
+    predict_test      the fold's test_logits_fold_K.npz (per family)
+    ensemble          runs/<exp>/ensemble.json + test_pred.npy
+    write_submission  runs/<exp>/submission.csv
+    diagnose          runs/<exp>/diagnostics/
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+import time
 
 from toss_core.config import TossConfig
-from toss_core.layout import Layout
+from toss_core.layout import FAMILIES, Layout, enabled_families
 from toss_core.util.results import (
     CacheResult,
     CovisResult,
@@ -21,6 +32,7 @@ from toss_core.util.results import (
     FoldsResult,
     RawResult,
     SubmissionResult,
+    TestLogitsResult,
 )
 
 log = logging.getLogger("toss")
@@ -28,16 +40,16 @@ log = logging.getLogger("toss")
 
 def prepare_raw(cfg: TossConfig, layout: Layout | None = None) -> RawResult:
     """Generate the synthetic Parquet (data.source = synthetic) or validate the user's Parquet."""
-    from toss_core.data.raw import prepare_raw as _prepare
+    from toss_core.data import raw
 
-    return _prepare(cfg, layout or Layout(cfg))
+    return raw.prepare_raw(cfg, layout or Layout(cfg))
 
 
 def build_cache(cfg: TossConfig, kind: str, layout: Layout | None = None) -> CacheResult:
     """Stream one Parquet file (kind = train | test) into the NPY shard cache, or reuse a matching one."""
-    from toss_core.data.cache import build_cache as _build
+    from toss_core.data import cache
 
-    return _build(cfg, layout or Layout(cfg), kind)
+    return cache.build_cache(cfg, layout or Layout(cfg), kind)
 
 
 def build_caches(cfg: TossConfig, layout: Layout | None = None) -> list[CacheResult]:
@@ -48,55 +60,85 @@ def build_caches(cfg: TossConfig, layout: Layout | None = None) -> list[CacheRes
 
 def assign_folds(cfg: TossConfig, layout: Layout | None = None) -> FoldsResult:
     """Compute the fold of every training row once and persist it, so every later step agrees."""
-    from toss_core.data.folds import assign_folds as _assign
+    from toss_core.data import folds
 
-    return _assign(cfg, layout or Layout(cfg))
+    return folds.assign_folds(cfg, layout or Layout(cfg))
 
 
 def build_covis(cfg: TossConfig, layout: Layout | None = None) -> CovisResult:
     """Co-visitation, sequence and out-of-fold target statistics, shard-aligned with the caches."""
-    from toss_core.features.covis import build_covis_features
+    from toss_core.features import covis
 
-    return build_covis_features(cfg, layout or Layout(cfg))
+    return covis.build_covis_features(cfg, layout or Layout(cfg))
+
+
+def _check_fold(cfg: TossConfig, fold: int, family: str) -> None:
+    if not 0 <= fold < cfg.cv.n_splits:
+        raise ValueError(f"fold {fold} is outside 0..{cfg.cv.n_splits - 1} (cv.n_splits = {cfg.cv.n_splits})")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family '{family}', expected one of {', '.join(FAMILIES)}")
 
 
 def train_fold(cfg: TossConfig, fold: int, layout: Layout | None = None, family: str = "nn") -> FoldResult:
-    """Train one fold of one model family; writes its checkpoint, OOF logits and test logits."""
+    """Train one fold of one model family; writes its checkpoint and its OOF logits."""
+    _check_fold(cfg, fold, family)
     layout = layout or Layout(cfg)
-    if not 0 <= fold < cfg.cv.n_splits:
-        raise ValueError(f"fold {fold} is outside 0..{cfg.cv.n_splits - 1} (cv.n_splits = {cfg.cv.n_splits})")
     if family == "nn":
-        from toss_core.train.loop import train_fold as _train
-    elif family == "gbdt":
-        from toss_core.gbdt.train import train_fold as _train
+        from toss_core.train import loop
+
+        return loop.train_fold(cfg, layout, fold)
+    from toss_core.gbdt import train
+
+    return train.train_fold(cfg, layout, fold)
+
+
+def predict_test(
+    cfg: TossConfig, fold: int, layout: Layout | None = None, family: str = "nn"
+) -> TestLogitsResult:
+    """Predict the test set with one trained fold of one family; writes the fold's test logits."""
+    from toss_core.data.reader import ShardedCache
+    from toss_core.post import artifacts
+
+    _check_fold(cfg, fold, family)
+    layout = layout or Layout(cfg)
+    started = time.perf_counter()
+    if family == "nn":
+        from toss_core.train import predict
     else:
-        raise ValueError(f"unknown model family '{family}', expected nn or gbdt")
-    return _train(cfg, layout, fold)
-
-
-def enabled_families(cfg: TossConfig) -> list[str]:
-    return ["nn", *(["gbdt"] if cfg.gbdt.enabled else [])]
+        from toss_core.gbdt import predict
+    logits, lineage = predict.predict_test(cfg, layout, fold)
+    path = artifacts.save_test_logits(layout, lineage, ShardedCache(layout.test_cache).fingerprint, logits)
+    seconds = time.perf_counter() - started
+    log.info("predict: %s fold %d, %d test rows in %.1fs → %s", family, fold, logits.size, seconds, path)
+    return TestLogitsResult(
+        fold=fold,
+        family=family,
+        path=path,
+        n_rows=int(logits.size),
+        mean_logit=float(logits.mean()),
+        seconds=seconds,
+    )
 
 
 def ensemble(cfg: TossConfig, layout: Layout | None = None) -> EnsembleResult:
-    """Combine fold-wise test logits of every enabled family and fit the calibrator on OOF logits."""
-    from toss_core.post.ensemble import build_ensemble
+    """Combine the saved fold-wise test logits of every enabled family; calibrator fitted on OOF logits."""
+    from toss_core.post import ensemble as post_ensemble
 
-    return build_ensemble(cfg, layout or Layout(cfg), enabled_families(cfg))
+    return post_ensemble.build_ensemble(cfg, layout or Layout(cfg), enabled_families(cfg))
 
 
 def write_submission(cfg: TossConfig, layout: Layout | None = None) -> SubmissionResult:
     """Write runs/<exp_name>/submission.csv (ID,clicked), validated before it is renamed into place."""
-    from toss_core.post.submission import write_submission as _write
+    from toss_core.post import submission
 
-    return _write(cfg, layout or Layout(cfg))
+    return submission.write_submission(cfg, layout or Layout(cfg))
 
 
 def diagnose(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult:
     """Per-fold and OOF metrics, reliability diagram, histogram and a Markdown report."""
-    from toss_core.post.diagnostics import diagnose as _diagnose
+    from toss_core.post import diagnostics
 
-    return _diagnose(cfg, layout or Layout(cfg))
+    return diagnostics.diagnose(cfg, layout or Layout(cfg))
 
 
 def run_all(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult:
@@ -110,18 +152,8 @@ def run_all(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult:
     for family in enabled_families(cfg):
         for fold in range(cfg.cv.n_splits):
             train_fold(cfg, fold, layout, family)
+            predict_test(cfg, fold, layout, family)
     ensemble(cfg, layout)
     sub = write_submission(cfg, layout)
     log.info("submission written: %s", sub.path)
     return diagnose(cfg, layout)
-
-
-def describe(layout: Layout) -> dict[str, Path]:
-    """The artifact paths a user looks for, for `toss paths` and the README."""
-    return {
-        "train_cache": layout.train_cache,
-        "test_cache": layout.test_cache,
-        "run_dir": layout.run_dir,
-        "submission": layout.submission_path,
-        "diagnostics": layout.diagnostics_dir,
-    }

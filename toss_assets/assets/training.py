@@ -1,4 +1,4 @@
-"""Group `training`: the fold assignment and one model per fold partition and family.
+"""Group `training`: the fold assignment, one model per fold partition and family, their test logits.
 
 The fold assets run every partition of a run in one step (single-run backfill policy) and record each
 fold's metrics on its own partition, so the UI shows per-fold AP/WLL/Score. They sit in the `gpu` pool:
@@ -13,7 +13,7 @@ from toss_assets.partitions import FOLD_PARTITIONS, fold_index
 from toss_assets.resources import TossConfigResource
 from toss_core import steps
 from toss_core.config import TossConfig
-from toss_core.layout import Layout
+from toss_core.layout import Layout, enabled_families
 from toss_core.util.errors import ArtifactError
 
 TRAIN_POOL = "gpu"
@@ -104,3 +104,35 @@ def gbdt_fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource)
     if not layout.cfg.gbdt.enabled:
         return skipped(context, "gbdt.enabled is false: the ensemble uses the neural folds only")
     return train_partitions(context, layout, "gbdt")
+
+
+@toss_asset(
+    "training",
+    "numpy",
+    ["fold_model", "gbdt_fold_model", "test_cache", "covis_features"],
+    partitions_def=FOLD_PARTITIONS,
+    pool=TRAIN_POOL,
+    op_tags=GPU_STEP_TAGS,
+)
+def fold_test_logits(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """Each trained fold of every enabled family predicts the test set: test_logits_fold_K.npz, which
+    names the model that made it, so the ensemble never mixes a retrained fold with stale predictions."""
+    layout = toss.layout()
+    cfg = layout.cfg
+    _require_matching_folds(cfg)
+    rows = {}
+    for key in context.partition_keys:
+        for family in enabled_families(cfg):
+            r = steps.predict_test(cfg, fold_index(key), layout, family)
+            context.log.info(f"{family} {key}: {r.n_rows} test rows in {r.seconds:.1f}s → {r.path}")
+            context.add_asset_metadata(
+                {
+                    f"{family}/rows": dg.MetadataValue.int(r.n_rows),
+                    f"{family}/mean_logit": dg.MetadataValue.float(round(r.mean_logit, 5)),
+                    f"{family}/seconds": dg.MetadataValue.float(round(r.seconds, 3)),
+                    f"{family}/path": md.path(r.path),
+                },
+                partition_key=key,
+            )
+            rows[f"{family}/{key}"] = {"mean_logit": r.mean_logit, "seconds": r.seconds}
+    return dg.MaterializeResult(metadata={"predicted_in_run": md.metrics_table(rows, "fold")})

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from toss_core.post.ensemble import combine, logit
+from toss_core.post.combine import combine
 from toss_core.post.submission import examples, id_difference, read_submission, write_submission_csv
-from toss_core.scoring.metrics import sigmoid
+from toss_core.scoring.metrics import logit, sigmoid
 from toss_core.util.errors import DataError
 
 BLEND_METHODS = ("logit_mean", "mean", "rank_avg", "geom_mean")

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from toss_core.config import TossConfig
-from toss_core.layout import Layout
-from toss_core.post.ensemble import FamilyOOF, load_family_oof
+from toss_core.layout import Layout, enabled_families
+from toss_core.post.artifacts import FamilyOOF, load_family_oof
 from toss_core.scoring.calibration import Calibrator
 from toss_core.scoring.metrics import evaluate, evaluate_logits, sigmoid
 from toss_core.util.atomic import atomic_path
@@ -39,12 +39,6 @@ def balanced_reliability(y: np.ndarray, p: np.ndarray, n_bins: int = N_BINS) -> 
     pos_share, neg_share = pos / y.sum(), (n - pos) / (~y).sum()
     rate = pos_share[keep] / (pos_share[keep] + neg_share[keep])
     return mean_p[keep] / n[keep], rate, n[keep]
-
-
-def _families(cfg: TossConfig, ensemble: dict | None) -> list[str]:
-    if ensemble is not None:
-        return list(ensemble["families"])
-    return ["nn", *(["gbdt"] if cfg.gbdt.enabled else [])]
 
 
 def _fold_metrics(oof: FamilyOOF, n_splits: int) -> dict[str, Metrics]:
@@ -146,7 +140,7 @@ def diagnose(cfg: TossConfig, layout: Layout) -> DiagnosticsResult:
     from toss_core.data.reader import ShardedCache
 
     ensemble = json.loads(layout.ensemble_path.read_text()) if layout.ensemble_path.is_file() else None
-    families = _families(cfg, ensemble)
+    families = list(ensemble["families"]) if ensemble is not None else enabled_families(cfg)
     n_rows = ShardedCache(layout.train_cache).n_rows
     oofs = [load_family_oof(layout, f, cfg.cv.n_splits, n_rows) for f in families]
     metrics: dict[str, Metrics] = {}

@@ -183,7 +183,7 @@ def _checked_predictions(layout: Layout, test_fingerprint: str, n_rows: int) -> 
     if not (layout.test_pred_path.is_file() and layout.ensemble_path.is_file()):
         raise ArtifactError(
             f"test predictions {layout.test_pred_path} or {layout.ensemble_path} are missing: "
-            "run the ensemble step first (`toss infer`)"
+            "run the ensemble step first (`toss ensemble`)"
         )
     made_for = json.loads(layout.ensemble_path.read_text())["fingerprints"]["test_cache"]
     if made_for != test_fingerprint:

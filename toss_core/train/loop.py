@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from toss_core.config import TossConfig
 from toss_core.data.folds import load_folds
 from toss_core.layout import Layout
+from toss_core.post.artifacts import Lineage, file_digest, save_oof
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.train import checkpoint
 from toss_core.train.batches import BatchSource, feature_fields, model_spec, prefetched, to_tensors
@@ -39,7 +40,6 @@ from toss_core.train.predict import predict_logits
 from toss_core.train.runtime import amp_dtype, autocast, resolve_device, seed_everything, torch_runtime
 from toss_core.train.sampler import epoch_batches, prior_logit_offset, steps_per_epoch
 from toss_core.train.schedule import warmup_cosine
-from toss_core.util.atomic import atomic_path
 from toss_core.util.progress import Progress
 from toss_core.util.results import FoldResult
 
@@ -281,14 +281,6 @@ class FoldTrainer:
 
         d, st, layout = self.data, self.state, self.layout
         metrics = {**st.best_metrics, "n": float(d.val_rows.size), "pos_rate": float(d.val_labels.mean())}
-        with atomic_path(layout.oof_path(self.fold)) as tmp, open(tmp, "wb") as fh:
-            np.savez(
-                fh,
-                index=d.val_rows,
-                logit=st.best_logits.numpy().astype(np.float32),
-                label=d.val_labels,
-                metrics=np.array(json.dumps(metrics)),
-            )
         ckpt = {
             "model_state": st.best_model,
             "ema_state": st.best_ema,
@@ -303,13 +295,21 @@ class FoldTrainer:
             "train_prior": d.train_prior,
         }
         checkpoint.save(layout.checkpoint(self.fold), ckpt)
+        lineage = Lineage(
+            family="nn",
+            fold=self.fold,
+            train_cache=d.cache.fingerprint,
+            covis=d.covis_fingerprint if d.spec.dense_cols else None,
+            model=file_digest(layout.checkpoint(self.fold)),
+        )
+        oof_path = save_oof(layout, lineage, d.val_rows, st.best_logits.numpy(), d.val_labels, metrics)
         self.log.close()
         layout.resume_checkpoint(self.fold).unlink(missing_ok=True)
         return FoldResult(
             fold=self.fold,
             family="nn",
             checkpoint=layout.checkpoint(self.fold),
-            oof_path=layout.oof_path(self.fold),
+            oof_path=oof_path,
             metrics=metrics,
             prior_score=float(prior_only_score(d.val_labels)),
             best_epoch=st.best_epoch,

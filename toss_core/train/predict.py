@@ -1,4 +1,7 @@
-"""Inference on a shard cache: rebuild a model from its checkpoint and compute true-prior logits."""
+"""Inference on a shard cache: rebuild a model from its checkpoint and compute true-prior logits.
+
+`predict_test` is the neural family's face to the test-prediction step (gbdt/predict.py has the same).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from toss_core.config import TossConfig
+from toss_core.data.lineage import check_model_inputs
+from toss_core.layout import Layout
+from toss_core.post.artifacts import Lineage, file_digest
 from toss_core.spec import FeatureSpec
 from toss_core.train import checkpoint
 from toss_core.train.batches import BatchSource, feature_fields, prefetched, to_tensors
-from toss_core.train.runtime import autocast
+from toss_core.train.runtime import amp_dtype, autocast, resolve_device, torch_runtime
 
 
 def load_checkpoint(
@@ -19,7 +26,6 @@ def load_checkpoint(
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The model of a fold checkpoint in eval mode on `device` (EMA weights when the run evaluated with
     them and saved them), and the checkpoint dict. ArtifactError when the file is missing."""
-    from toss_core.config import TossConfig
     from toss_core.models import build_model
 
     ckpt = checkpoint.load(Path(path), "cpu")
@@ -65,3 +71,27 @@ def predict_logits(
         start += n
     model.train(was_training)
     return out + np.float32(logit_offset)
+
+
+def predict_test(cfg: TossConfig, layout: Layout, fold: int) -> tuple[np.ndarray, Lineage]:
+    """True-prior test logits [n_test] of one neural fold and the lineage of its checkpoint; the
+    checkpoint's caches are verified against the current ones before any prediction work starts."""
+    path = layout.checkpoint(fold)
+    device = resolve_device(cfg.device)
+    model, ckpt = load_checkpoint(path, device)
+    spec = FeatureSpec.from_dict(ckpt["spec"])
+    covis = ckpt["covis_fingerprint"] if spec.dense_cols else None
+    inputs = check_model_inputs(layout, f"nn fold {fold} ({path})", ckpt["cache_fingerprint"], covis)
+    lineage = Lineage("nn", fold, ckpt["cache_fingerprint"], covis, file_digest(path))
+    with torch_runtime(cfg):
+        logits = predict_logits(
+            model,
+            inputs.test,
+            inputs.dense,
+            cfg.train.eval_batch_size,
+            device,
+            float(ckpt["logit_offset"]),
+            spec=spec,
+            amp_dtype=amp_dtype(cfg.amp, device),
+        )
+    return logits, lineage

@@ -75,6 +75,16 @@ class FoldResult(_Result):
 
 
 @dataclass
+class TestLogitsResult(_Result):
+    fold: int
+    family: str
+    path: Path
+    n_rows: int
+    mean_logit: float
+    seconds: float
+
+
+@dataclass
 class EnsembleResult(_Result):
     path: Path
     method: str
