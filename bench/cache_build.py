@@ -1,6 +1,6 @@
 """Train-cache build vs a bare Polars pass over the same file: time, throughput, ratio, peak RSS.
 
-    nice .venv/bin/python bench/cache_build.py --work /tmp/toss_bench --sizes 200000 2000000 \
+    nice .venv/bin/python -m bench.cache_build --work /tmp/toss_bench --sizes 200000 2000000 \
         --seq-len-scale 0.25 --max-len 64 --shard-rows 50000 --repeats 3 --md bench/results/cache.md
 
 Synthetic Toss-schema train files are generated once per size (reused while synth_meta.json matches).
@@ -33,14 +33,12 @@ def _child(mode: str, train: Path, cache_dir: Path, max_len: int, shard_rows: in
     """One timed measurement in this (fresh) process."""
     import polars as pl
 
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import make_config
-
+    from toss_core.config import load_config
     from toss_core.data.cache import build_cache
     from toss_core.data.raw import resolve_numeric_columns
     from toss_core.layout import Layout
 
-    cfg = make_config(
+    overrides = [
         "data.source=parquet",
         f"data.train_path={train}",
         f"data.test_path={train.with_name('test.parquet')}",
@@ -48,7 +46,8 @@ def _child(mode: str, train: Path, cache_dir: Path, max_len: int, shard_rows: in
         f"data.shard_rows={shard_rows}",
         f"sequence.max_len={max_len}",
         "data.use_cache=false",
-    )
+    ]
+    cfg = load_config(REPO / "cfgs" / "smoke.yaml", overrides)
     start = time.perf_counter()
     if mode == "build":
         rows = build_cache(cfg, Layout(cfg), "train").n_rows
@@ -106,7 +105,6 @@ def main() -> None:
         print(json.dumps(_child(args.child, args.train, args.cache_dir, args.max_len, args.shard_rows)))
         return
 
-    sys.path.insert(0, str(REPO))
     lines = [
         f"seq_len_scale={args.seq_len_scale} (median seq ≈ {450 * args.seq_len_scale:.0f} tokens), "
         f"max_len={args.max_len}, shard_rows={args.shard_rows}, repeats={args.repeats} (medians)",

@@ -1,6 +1,6 @@
 """Co-visitation feature build time on a synthetic cache (demo size by default).
 
-    nice .venv/bin/python bench/covis_speed.py --config cfgs/demo.yaml --root /tmp/covis_bench --repeats 3
+    nice .venv/bin/python -m bench.covis_speed --config cfgs/demo.yaml --root /tmp/covis_bench --repeats 3
 
 Prepares the raw data, caches and folds once (reused on later runs), then times `build_covis_features`
 from scratch `repeats` times (median reported) and once more as a reuse. Prints a Markdown table.

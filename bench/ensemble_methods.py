@@ -11,7 +11,7 @@ npz, fold test logits, ensemble.json) and the synthetic truth:
 - methods: test metrics of every ensemble method, calibrated with the run's calibrator (fitted on OOF,
   which no fold-combination method changes), i.e. what `--set ensemble.method=…` would submit.
 
-    nice .venv/bin/python bench/ensemble_methods.py --out bench/results/ensemble.md \\
+    nice .venv/bin/python -m bench.ensemble_methods --out bench/results/ensemble.md \\
         --run "covis on" cfgs/demo.yaml \\
         --run "covis off" cfgs/demo.yaml exp_name=demo_nocovis features.covis.enabled=false
 """
@@ -20,34 +20,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
-import polars as pl
+
+from toss_core.config import load_config
+from toss_core.data.reader import ShardedCache
+from toss_core.layout import Layout
+from toss_core.post.artifacts import load_family_oof, load_test_logits
+from toss_core.post.combine import METHODS, combine, fold_weights
+from toss_core.post.truth import load_test_truth
+from toss_core.scoring.calibration import Calibrator, balanced_shift, fit_calibrator
+from toss_core.scoring.metrics import evaluate, evaluate_logits, sigmoid
+from toss_core.synth import oracle_metrics
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from toss_core.config import load_config  # noqa: E402
-from toss_core.data.reader import ShardedCache  # noqa: E402
-from toss_core.layout import Layout  # noqa: E402
-from toss_core.post.ensemble import METHODS, combine, fold_weights, load_family_oof  # noqa: E402
-from toss_core.scoring.calibration import Calibrator, balanced_shift, fit_calibrator  # noqa: E402
-from toss_core.scoring.metrics import evaluate, evaluate_logits, sigmoid  # noqa: E402
-from toss_core.synth import oracle_metrics  # noqa: E402
-
-
-def _test_labels(layout: Layout) -> np.ndarray:
-    """Truth labels in test-cache row order."""
-    ids = pl.DataFrame({"ID": ShardedCache(layout.test_cache).read_field("id").astype(str)})
-    truth = pl.read_parquet(layout.truth_path, columns=["ID", "clicked"]).with_columns(
-        pl.col("ID").cast(pl.String)
-    )
-    joined = ids.join(truth, on="ID", how="left", maintain_order="left")
-    if joined["clicked"].null_count():
-        raise SystemExit(f"{layout.truth_path} lacks {joined['clicked'].null_count()} test IDs")
-    return joined["clicked"].to_numpy().astype(np.float64)
 
 
 def _row(name: str, oof: dict | None, test: dict | None) -> str:
@@ -62,11 +49,12 @@ def bench_run(label: str, cfg_path: str, overrides: list[str]) -> tuple[list[str
     layout = Layout(cfg)
     ens = json.loads(layout.ensemble_path.read_text())
     families, k = ens["families"], cfg.cv.n_splits
-    y_test = _test_labels(layout)
+    y_test = load_test_truth(cfg, layout).labels
     n_train = ShardedCache(layout.train_cache).n_rows
     oofs = [load_family_oof(layout, f, k, n_train) for f in families]
     y = oofs[0].label
-    tests = {f: np.stack([np.load(layout.test_logits_path(j, f)) for j in range(k)]) for f in families}
+    test = ShardedCache(layout.test_cache)
+    tests = {o.family: load_test_logits(layout, o, test.fingerprint, test.n_rows) for o in oofs}
     family_w = np.array([ens["family_weights"][f] for f in families])
     calibrator = Calibrator.from_dict(ens["calibrator"])
 

@@ -7,29 +7,27 @@ model.numeric_fields, head and pair_grouping; ratios are against the first row (
 configured). Before timing, each variant is checked
 for finite logits and padding invariance (random ids at padded positions must not change eval logits).
 
-    nice .venv/bin/python bench/model_throughput.py --config cfgs/demo.yaml --batch 1024 --max-len 128 \
+    nice .venv/bin/python -m bench.model_throughput --config cfgs/demo.yaml --batch 1024 --max-len 128 \
         --threads 1
-    python bench/model_throughput.py --config cfgs/dare_qnn_next.yaml --device cuda --batch 4096 --max-len 512
+    python -m bench.model_throughput --config cfgs/dare_qnn_next.yaml --device cuda --batch 4096 --max-len 512
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from toss_core.config import load_config
+from toss_core.models import build_model
+from toss_core.spec import FeatureSpec
+from toss_core.synth import NUM_COLUMNS
+from toss_core.train.runtime import autocast
 
-from toss_core.config import load_config  # noqa: E402
-from toss_core.models import build_model  # noqa: E402
-from toss_core.spec import FeatureSpec  # noqa: E402
-from toss_core.synth import NUM_COLUMNS  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 CAT = {
     "gender": 3,
@@ -94,10 +92,6 @@ def check(model: torch.nn.Module, batch: dict[str, torch.Tensor], amp: torch.dty
         raise RuntimeError("non-finite logits")
     model.train()
     return moved
-
-
-def autocast(device: torch.device, amp: torch.dtype | None) -> contextlib.AbstractContextManager:
-    return torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
 
 
 def time_steps(step, batch: dict[str, torch.Tensor], iters: int, device: torch.device) -> float:

@@ -1,6 +1,6 @@
 """Speed and memory of the synthetic generator, and of its sequence-string builder against Arrow's.
 
-    nice .venv/bin/python bench/synth_speed.py --train-rows 200000 --test-rows 40000 --out /tmp/synth_bench
+    nice .venv/bin/python -m bench.synth_speed --train-rows 200000 --test-rows 40000 --out /tmp/synth_bench
 
 Prints a Markdown table: wall and CPU seconds, rows per CPU-second (train + test rows; CPU time is the
 fair number on a shared machine), peak RSS, file sizes, click rate and oracle Score; then the time to
@@ -13,15 +13,12 @@ from __future__ import annotations
 import argparse
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from toss_core import synth
 from toss_core.synth import click, schema

@@ -6,8 +6,8 @@ of a synthetic cache built from the demo config, for a fixed number of steps aft
 is predict_logits over validation rows. Each number is the median of --repeats runs; ratios are against
 the demo model (DARE + QNN-α). Co-visitation features are off, so all three read the same inputs.
 
-    nice .venv/bin/python bench/train_throughput.py              # CPU: fp32, no-prefetch, bf16
-    .venv/bin/python bench/train_throughput.py --device cuda     # GPU: fp32, no-prefetch, AMP, +compile
+    nice .venv/bin/python -m bench.train_throughput              # CPU: fp32, no-prefetch, bf16
+    .venv/bin/python -m bench.train_throughput --device cuda     # GPU: fp32, no-prefetch, AMP, +compile
 
 With --md the table replaces its section of a Markdown file (bench/results/train.md).
 """
@@ -26,16 +26,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from toss_core import steps
+from toss_core.config import load_config
+from toss_core.layout import Layout
+from toss_core.train.loop import FoldTrainer
+from toss_core.train.predict import predict_logits
+from toss_core.train.runtime import torch_runtime
+from toss_core.train.sampler import epoch_batches
 
-from toss_core import steps  # noqa: E402
-from toss_core.config import load_config  # noqa: E402
-from toss_core.layout import Layout  # noqa: E402
-from toss_core.train.loop import FoldTrainer  # noqa: E402
-from toss_core.train.predict import predict_logits  # noqa: E402
-from toss_core.train.runtime import torch_runtime  # noqa: E402
-from toss_core.train.sampler import epoch_batches  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 MODELS = {"demo (DARE + QNN-α)": None, "MLP head": "mlp", "DCN-v2": "dcnv2"}
 
@@ -179,7 +178,7 @@ def main() -> None:
     lines = [
         f"## Throughput ({args.device}: {device}; batch {c.train.batch_size})",
         "",
-        f"`python bench/train_throughput.py {shlex.join(sys.argv[1:])}` — {args.config} "
+        f"`python -m bench.train_throughput {shlex.join(sys.argv[1:])}` — {args.config} "
         f"(seq max_len {c.sequence.max_len}, top_k {c.sequence.top_k}), {args.rows:,}-row synthetic cache, "
         f"batch {c.train.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, median of "
         f"{args.repeats}; inference = predict_logits on {args.infer_rows:,} validation rows "

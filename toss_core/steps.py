@@ -141,14 +141,20 @@ def diagnose(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult
     return diagnostics.diagnose(cfg, layout or Layout(cfg))
 
 
-def run_all(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult:
-    """The whole chain for users without Dagster: the same steps the asset graph runs, in order."""
+def prepare(cfg: TossConfig, layout: Layout | None = None) -> None:
+    """Everything the models train on: raw data, caches, folds and (when enabled) co-visitation features."""
     layout = layout or Layout(cfg)
     prepare_raw(cfg, layout)
     build_caches(cfg, layout)
     assign_folds(cfg, layout)
     if cfg.features.covis.enabled:
         build_covis(cfg, layout)
+
+
+def run_all(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult:
+    """The whole chain for users without Dagster: the same steps the asset graph runs, in order."""
+    layout = layout or Layout(cfg)
+    prepare(cfg, layout)
     for family in enabled_families(cfg):
         for fold in range(cfg.cv.n_splits):
             train_fold(cfg, fold, layout, family)

@@ -163,6 +163,15 @@ def save_test_logits(layout: Layout, lineage: Lineage, test_cache: str, logits: 
     return path
 
 
+def read_test_logits(layout: Layout, fold: int, family: str = "nn") -> tuple[np.ndarray, Lineage]:
+    """One fold's saved test logits and their lineage, unchecked (load_test_logits verifies them)."""
+    path = layout.test_logits_path(fold, family)
+    if not path.is_file():
+        raise ArtifactError(f"{path} is missing: run `{_predict_command(family)} --fold {fold}` first")
+    with np.load(path) as npz:
+        return npz["logit"], Lineage.from_npz(npz, path)
+
+
 def load_test_logits(layout: Layout, oof: FamilyOOF, test_cache: str, n_rows: int) -> np.ndarray:
     """[n_folds, n_test] test logits of a family, each verified against the model of its OOF logits."""
     family = oof.family
@@ -171,9 +180,7 @@ def load_test_logits(layout: Layout, oof: FamilyOOF, test_cache: str, n_rows: in
     _missing(layout, family, paths, "test logits", command)
     out = np.empty((len(paths), n_rows), dtype=np.float64)
     for k, path in enumerate(paths):
-        with np.load(path) as npz:
-            made = Lineage.from_npz(npz, path)
-            logits = npz["logit"]
+        logits, made = read_test_logits(layout, k, family)
         if made.model != oof.lineage[k].model:
             raise ArtifactError(
                 f"{path} was predicted by model {made.model}, but fold {k}'s OOF logits come from model "

@@ -18,6 +18,7 @@ import numpy as np
 from toss_core.config import TossConfig
 from toss_core.layout import Layout, enabled_families
 from toss_core.post.artifacts import FamilyOOF, load_family_oof
+from toss_core.post.truth import load_test_truth
 from toss_core.scoring.calibration import Calibrator
 from toss_core.scoring.metrics import evaluate, evaluate_logits, sigmoid
 from toss_core.util.atomic import atomic_path
@@ -48,18 +49,6 @@ def _fold_metrics(oof: FamilyOOF, n_splits: int) -> dict[str, Metrics]:
         out[f"{oof.family}/fold_{k}"] = evaluate_logits(oof.label[rows], oof.logit[rows])
     out[f"{oof.family}/oof"] = evaluate_logits(oof.label, oof.logit)
     return out
-
-
-def _test_truth(cfg: TossConfig, layout: Layout) -> tuple[np.ndarray, np.ndarray] | None:
-    """(labels, submitted probabilities) joined on ID, when both the submission and the truth exist."""
-    import polars as pl
-
-    if not (layout.truth_path.is_file() and layout.submission_path.is_file()):
-        return None
-    sub = pl.read_csv(layout.submission_path, schema={"ID": pl.String, "clicked": pl.Float64})
-    truth = pl.read_parquet(layout.truth_path, columns=["ID", cfg.data.label_col])
-    joined = truth.with_columns(pl.col("ID").cast(pl.String)).join(sub, on="ID", how="inner", suffix="_p")
-    return joined[cfg.data.label_col].to_numpy().astype(np.float64), joined["clicked_p"].to_numpy()
 
 
 def _plot_reliability(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
@@ -110,7 +99,8 @@ def _report(cfg: TossConfig, metrics: dict[str, Metrics], ensemble: dict | None)
         "Per-fold and per-family rows score the raw true-prior logits (their WLL is poor by design:",
         "they are calibrated to the click rate, not to the 50:50 prior WLL rewards).",
         "`ensemble/fold_k_calibrated` and `ensemble/oof_calibrated` apply the submission's family",
-        "weights and calibrator to the OOF logits; `test` scores submission.csv against the truth.",
+        "weights and calibrator to the OOF logits; `test` scores the submitted predictions against the",
+        "truth.",
         "",
         _table(metrics),
         "",
@@ -159,11 +149,11 @@ def diagnose(cfg: TossConfig, layout: Layout) -> DiagnosticsResult:
     else:
         oof_p = sigmoid(oofs[0].logit)
     curves = {"OOF": (y, oof_p)}
-    test = _test_truth(cfg, layout)
-    if test is not None:
-        metrics["test"] = evaluate(*test)
-        curves["test"] = test
     test_pred = np.load(layout.test_pred_path) if layout.test_pred_path.is_file() else None
+    truth = load_test_truth(cfg, layout) if test_pred is not None else None
+    if truth is not None:  # test_pred is what submission.csv holds, in test-cache order
+        metrics["test"] = evaluate(truth.labels, test_pred)
+        curves["test"] = (truth.labels, test_pred)
 
     out = layout.diagnostics_dir
     with atomic_path(out) as tmp:
