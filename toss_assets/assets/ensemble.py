@@ -21,6 +21,7 @@ def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.
             **md.metrics(r.oof_uncalibrated, "oof_uncalibrated/"),
             **md.metrics(r.oof_calibrated, "oof_calibrated/"),
             "weights": dg.MetadataValue.json(r.weights),
+            **({"stacking": dg.MetadataValue.json(r.stacking)} if r.stacking else {}),
             "members": md.metrics_table(r.members, "member"),
             **({"families": md.metrics_table(r.families, "family")} if r.families else {}),
             "calibrator": dg.MetadataValue.json(r.calibrator),

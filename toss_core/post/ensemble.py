@@ -4,9 +4,10 @@ It only reads fold artifacts (toss_core.post.artifacts) and combines them; it pr
 Per family, the OOF files of every fold make one OOF vector (each train row once, predicted by the model
 that held it out) and the folds' test logits (the test-prediction step's output) are combined with the
 configured method (toss_core.post.combine). Several families are blended with weights fitted on the OOF
-logits (toss_core.post.stacking). The calibrator is fitted on the blended OOF logits and applied to the
-blended test logits: layout.test_pred_path holds the calibrated test probabilities, layout.ensemble_path
-the method, weights, every metric and the fingerprints.
+logits by a logistic stacker validated across folds (toss_core.post.stacking). The calibrator is fitted
+on the blended OOF logits and applied to the blended test logits: layout.test_pred_path holds the
+calibrated test probabilities, layout.ensemble_path the method, weights, every metric and the
+fingerprints.
 
 Before anything is combined, every artifact is checked against the current caches, folds and models:
 an OOF file from another train cache, a test-logit file from an older checkpoint of its fold or from
@@ -117,16 +118,6 @@ def _checked_oofs(
     return oofs
 
 
-def _stacking_report(stack) -> dict | None:
-    if stack is None:
-        return None
-    return {
-        "best_oof_score": stack.score,
-        "grid": stack.grid.tolist(),
-        "grid_oof_scores": stack.grid_scores.tolist(),
-    }
-
-
 def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> EnsembleResult:
     """The ensemble step (see the module docstring); writes test_pred.npy and ensemble.json."""
     for family in families:
@@ -139,7 +130,13 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
     parts = [ensemble_family(cfg, oof, z) for oof, z in zip(oofs, tests, strict=True)]
 
     oof_matrix = np.stack([o.logit for o in oofs])
-    stack = fit_family_weights(oof_matrix, y, cfg.calibration) if len(oofs) > 1 else None
+    stack = None
+    if len(oofs) > 1:
+        stack = fit_family_weights(oof_matrix, y, oofs[0].fold, cfg.calibration, families, seed=cfg.seed)
+        shares = {f: round(float(w), 4) for f, w in zip(families, stack.weights, strict=True)}
+        log.info(
+            "ensemble: stacker %s (CV Score %.5f), family shares %s", stack.chosen, stack.cv_score, shares
+        )
     family_w = stack.weights if stack is not None else np.ones(1)
     blend_oof = family_w @ oof_matrix
     calibrator = fit_calibrator(cfg.calibration, blend_oof, y)
@@ -168,7 +165,7 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
             "trim_ratio": cfg.ensemble.trim_ratio,
             "families": families,
             "family_weights": family_weights,
-            "stacking": _stacking_report(stack),
+            "stacking": None if stack is None else stack.report(families),
             "per_family": per_family,
             "members": members,
             "oof_uncalibrated": oof_uncal,
@@ -193,6 +190,7 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
         oof_calibrated=oof_cal,
         members=members,
         calibrator={"a": calibrator.a, "b": calibrator.b},
+        stacking=None if stack is None else stack.report(families),
         families={
             **{f: r["oof"] for f, r in per_family.items()},
             **{f"{f}_calibrated": r["oof_calibrated"] for f, r in per_family.items()},

@@ -1,42 +1,65 @@
-"""Cross-family blend weights, chosen on OOF logits by the leaderboard Score itself.
+"""Cross-family blend weights: a logistic stacker on the families' OOF logits, validated across folds.
 
-Score mixes a ranking term (AP) with a calibration term (WLL), so a logistic stacker (which optimises
-log loss only) is not the right criterion. Instead each candidate weight vector on a simplex grid
-(step 1 / resolution, weights ≥ 0 summing to 1) blends the families' OOF logits, the calibrator is
-fitted on that blend exactly as it will be for the final ensemble, and the calibrated blend is scored.
-The best grid point wins (ties go to the first in grid order, so the search is deterministic). With
-two families and the default step of 0.05 that is 21 convex calibrator fits; one parameter fitted on
-the full OOF set cannot overfit it measurably.
+The stacker is a logistic regression p = σ(Σ_f w_f·z_f + b) over each family's out-of-fold logits,
+fitted against the class-balanced log loss the metric uses (the calibrator's Newton solver, so it is
+deterministic and takes seconds on millions of rows). It must earn its place: it is refitted once per
+fold on the other folds' rows and scored on the fold it did not see, and that cross-validated Score is
+compared with each family alone (calibrated). The winner decides the weights; the calibrator fitted
+after the blend absorbs the scale and bias, so the weights are reported as shares summing to one.
+
+A bootstrap over rows (Poisson weights, `n_bootstrap` draws) gives each weight a 90% interval, so a
+user sees whether a family's share is evidence or noise.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
 from toss_core.config import CalibrationConfig
-from toss_core.scoring.calibration import fit_calibrator
+from toss_core.scoring.calibration import fit_balanced_logistic, fit_calibrator
 from toss_core.scoring.metrics import score
+
+INTERVAL = (5.0, 95.0)  # percentiles of the bootstrap interval
 
 
 @dataclass(frozen=True)
 class StackResult:
-    weights: np.ndarray  # one per family, summing to 1
-    score: float  # OOF Score of the calibrated blend at these weights
-    grid: np.ndarray  # [k, n_families] every weight vector tried
-    grid_scores: np.ndarray  # Score at every grid point, in grid order
+    weights: np.ndarray  # [n_families] shares summing to one (what the blend uses)
+    chosen: str  # "stack", or the family kept alone because the stacker did not beat it
+    cv_score: float  # calibrated Score of the cross-validated stacked OOF logits
+    single_scores: np.ndarray  # [n_families] calibrated OOF Score of each family alone
+    interval: np.ndarray  # [n_families, 2] bootstrap interval of the stacker's shares
+
+    def report(self, families: list[str]) -> dict:
+        """What ensemble.json and the Dagster metadata show."""
+        return {
+            "chosen": self.chosen,
+            "cv_score": self.cv_score,
+            "single_scores": dict(zip(families, self.single_scores.tolist(), strict=True)),
+            "weight_interval": {f: iv.tolist() for f, iv in zip(families, self.interval, strict=True)},
+        }
 
 
-def simplex_grid(n: int, resolution: int) -> np.ndarray:
-    """All weight vectors of n non-negative multiples of 1/resolution that sum to one, [k, n]."""
-    if n == 1:
-        return np.ones((1, 1))
-    steps = np.array(list(itertools.product(range(resolution + 1), repeat=n - 1)), dtype=np.int64)
-    steps = steps[steps.sum(axis=1) <= resolution]
-    last = resolution - steps.sum(axis=1, keepdims=True)
-    return np.hstack([steps, last]) / resolution
+def _design(z: np.ndarray) -> np.ndarray:
+    """[n_rows, n_families + 1]: each family's logits and an intercept column."""
+    return np.column_stack([z.T, np.ones(z.shape[1])])
+
+
+def _fit(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    n_families = x.shape[1] - 1
+    start = np.r_[np.full(n_families, 1.0 / n_families), 0.0]
+    return fit_balanced_logistic(x, y, start, sample_weight=sample_weight)
+
+
+def shares(coef: np.ndarray) -> np.ndarray:
+    """Family coefficients as shares summing to one (a blend's scale is the calibrator's business)."""
+    w = np.asarray(coef, dtype=np.float64)
+    total = w.sum()
+    if abs(total) < 1e-12:
+        return np.full(w.size, 1.0 / w.size)
+    return w / total
 
 
 def calibrated_score(blend: np.ndarray, labels: np.ndarray, calibration: CalibrationConfig) -> float:
@@ -44,12 +67,37 @@ def calibrated_score(blend: np.ndarray, labels: np.ndarray, calibration: Calibra
     return score(labels, fit_calibrator(calibration, blend, labels).predict_proba(blend))
 
 
+def cross_validated_blend(z: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Stacked OOF logits where each fold's rows are blended by a stacker fitted on the other folds."""
+    x = _design(z)
+    out = np.empty(z.shape[1])
+    for k in np.unique(folds):
+        held = folds == k
+        out[held] = x[held] @ _fit(x[~held], y[~held])
+    return out
+
+
 def fit_family_weights(
-    oof_logits: np.ndarray, labels: np.ndarray, calibration: CalibrationConfig, resolution: int = 20
+    oof_logits: np.ndarray,
+    labels: np.ndarray,
+    folds: np.ndarray,
+    calibration: CalibrationConfig,
+    families: list[str],
+    n_bootstrap: int = 100,
+    seed: int = 0,
 ) -> StackResult:
-    """Grid-search family weights on OOF logits [n_families, n_rows] for the best calibrated Score."""
+    """Weights of the families' OOF logits [n_families, n_rows] (see the module docstring)."""
     z = np.asarray(oof_logits, dtype=np.float64)
-    grid = simplex_grid(z.shape[0], resolution)
-    scores = np.array([calibrated_score(w @ z, labels, calibration) for w in grid])
-    best = int(np.argmax(scores))
-    return StackResult(weights=grid[best], score=float(scores[best]), grid=grid, grid_scores=scores)
+    y = np.asarray(labels) > 0.5
+    singles = np.array([calibrated_score(zf, y, calibration) for zf in z])
+    cv = calibrated_score(cross_validated_blend(z, y, folds), y, calibration)
+    x = _design(z)
+    coef = _fit(x, y)[:-1]
+    rng = np.random.default_rng(seed)
+    draws = np.array([shares(_fit(x, y, rng.poisson(1.0, y.size))[:-1]) for _ in range(n_bootstrap)])
+    interval = np.percentile(draws, INTERVAL, axis=0).T if n_bootstrap else np.tile(shares(coef), (2, 1)).T
+    best = int(np.argmax(singles))
+    if cv > singles[best]:
+        return StackResult(shares(coef), "stack", float(cv), singles, interval)
+    alone = np.eye(z.shape[0])[best]
+    return StackResult(alone, families[best], float(cv), singles, interval)

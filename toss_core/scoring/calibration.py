@@ -62,50 +62,73 @@ def _check_labels(labels: np.ndarray) -> np.ndarray:
 
 
 def _newton_terms(
-    params: np.ndarray, z: np.ndarray, sign: np.ndarray, weight: np.ndarray
+    params: np.ndarray, x: np.ndarray, sign: np.ndarray, weight: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray]:
-    """Loss Σ w·softplus(sign·s), its gradient and Hessian in (a, b), where s = a·z + b."""
-    m = sign * (params[0] * z + params[1])
+    """Loss Σ w·softplus(sign·s), its gradient and Hessian in the parameters, where s = x @ params."""
+    m = sign * (x @ params)
     loss = float(weight @ np.logaddexp(0.0, m))
     p = sigmoid(m)
     g = weight * sign * p  # d loss / d s
     h = weight * p * (1.0 - p)  # d² loss / d s²
-    hz = h * z
-    grad = np.array([g @ z, g.sum()])
-    hess = np.array([[hz @ z, hz.sum()], [hz.sum(), h.sum()]])
-    return loss, grad, hess
+    return loss, x.T @ g, (x * h[:, None]).T @ x
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, lr: float = 1.0, iters: int = 50) -> Calibrator:
-    """Fit (a, b) of σ(a · logit + b) minimising the class-balanced log loss by Newton's method.
+def balanced_weights(y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+    """Row weights under which each class carries half the total, as WLL weighs them."""
+    w = np.ones(y.size) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    pos, neg = float(w[y].sum()), float(w[~y].sum())
+    return np.where(y, 0.5 * w / pos, 0.5 * w / neg)
 
-    The loss is convex in (a, b), so Newton steps with the exact 2×2 Hessian, each starting at `lr`
-    times the full step and halved until the loss decreases enough (Armijo), reach the minimum in a
-    handful of iterations (at most `iters`), deterministically. Start: a = 1, b = the prior shift.
-    """
+
+def fit_balanced_logistic(
+    x: np.ndarray,
+    labels: np.ndarray,
+    start: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    lr: float = 1.0,
+    iters: int = 50,
+) -> np.ndarray:
+    """Parameters of σ(x @ params) minimising the class-balanced log loss, by Newton's method.
+
+    The loss is convex, so Newton steps with the exact Hessian (a tiny ridge keeps collinear columns
+    solvable), each starting at `lr` times the full step and halved until the loss decreases enough
+    (Armijo), reach the minimum in a handful of iterations (at most `iters`), deterministically.
+    `x` holds one column per parameter (an intercept is a column of ones); `sample_weight` reweights
+    rows (a bootstrap draw) before the classes are balanced."""
     y = _check_labels(labels)
-    z = np.asarray(logits, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
     sign = np.where(y, -1.0, 1.0)  # the loss term of a row is softplus(sign · s)
-    weight = np.where(y, 0.5 / y.sum(), 0.5 / (~y).sum())
-    params = np.array([1.0, balanced_shift(y)])
-    loss, grad, hess = _newton_terms(params, z, sign, weight)
+    weight = balanced_weights(y, sample_weight)
+    params = np.asarray(start, dtype=np.float64).copy()
+    loss, grad, hess = _newton_terms(params, x, sign, weight)
+    eye = np.eye(params.size)
     for _ in range(iters):
         ridge = 1e-12 * (np.trace(hess) + 1.0)
-        step = np.linalg.solve(hess + ridge * np.eye(2), grad)
+        step = np.linalg.solve(hess + ridge * eye, grad)
         decrease = float(grad @ step)  # the Newton decrement²: twice the predicted loss reduction
         if decrease < 2e-14:
             break
         t = lr
         while t > 1e-12:
             candidate = params - t * step
-            new_loss = float(weight @ np.logaddexp(0.0, sign * (candidate[0] * z + candidate[1])))
+            new_loss = float(weight @ np.logaddexp(0.0, sign * (x @ candidate)))
             if new_loss <= loss - 1e-4 * t * decrease:
                 break
             t *= 0.5
         else:
             break  # no decrease along the Newton direction: at the minimum to machine precision
         params = candidate
-        loss, grad, hess = _newton_terms(params, z, sign, weight)
+        loss, grad, hess = _newton_terms(params, x, sign, weight)
+    return params
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, lr: float = 1.0, iters: int = 50) -> Calibrator:
+    """Fit (a, b) of σ(a · logit + b) minimising the class-balanced log loss (fit_balanced_logistic),
+    starting from a = 1, b = the prior shift."""
+    _check_labels(labels)
+    z = np.asarray(logits, dtype=np.float64)
+    x = np.column_stack([z, np.ones(z.size)])
+    params = fit_balanced_logistic(x, labels, np.array([1.0, balanced_shift(labels)]), lr=lr, iters=iters)
     return Calibrator(a=float(params[0]), b=float(params[1]), method="temperature")
 
 

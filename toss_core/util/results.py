@@ -94,6 +94,7 @@ class EnsembleResult(_Result):
     members: dict[str, Metrics]
     calibrator: dict[str, float]
     families: dict[str, Metrics] = field(default_factory=dict)
+    stacking: dict[str, Any] | None = None  # the stacker's choice, CV Score and weight intervals
 
 
 @dataclass
