@@ -1,4 +1,4 @@
-"""The config is strict: typos and bad values are errors that name the key and the file."""
+"""The config is strict: typos, removed keys and bad values are errors that name the key and the file."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from toss_core.atomic import atomic_path, write_json
-from toss_core.config import ConfigError, TossConfig, load_config
+from toss_core.config import REMOVED_KEYS, ConfigError, TossConfig, load_config
 from toss_core.layout import Layout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,6 +48,16 @@ def test_unknown_section_suggests_nearest_section(tmp_path: Path) -> None:
 def test_bad_values_fail_clearly(override: str, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         load_config(REPO / "cfgs" / "smoke.yaml", [override])
+
+
+@pytest.mark.parametrize("key", sorted(REMOVED_KEYS))
+def test_removed_key_fails_with_its_reason(tmp_path: Path, key: str) -> None:
+    section, leaf = key.split(".")
+    path = tmp_path / "old.yaml"
+    path.write_text(f"{section}:\n  {leaf}: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{key} is no longer supported: {REMOVED_KEYS[key]}; remove it from {path}"
 
 
 def test_overrides_are_typed_and_nested() -> None:

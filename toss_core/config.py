@@ -2,7 +2,8 @@
 
 Every section and key has a default in code, so a YAML file only states what differs. Unknown keys are
 errors that name the key, the file and the nearest valid key: a misspelled `top_k` must never silently
-fall back to a default and waste a night of GPU time.
+fall back to a default and waste a night of GPU time. A key that was removed (REMOVED_KEYS) fails with
+the reason instead.
 """
 
 from __future__ import annotations
@@ -21,6 +22,21 @@ from toss_core.errors import TossError
 
 class ConfigError(TossError, ValueError):
     """A configuration that cannot be used; the message names the file and the key."""
+
+
+# Keys the schema once accepted, with why they are gone: an old YAML file that still sets one fails with
+# this reason rather than with the generic unknown-key error (or, worse, being silently ignored).
+REMOVED_KEYS: dict[str, str] = {
+    "data.chunked_build": "the cache is always built in streamed chunks of data.shard_rows rows",
+    "data.hash_buckets_margin": "it never had an effect: a cat column gets exactly data.hash_buckets ids",
+    "data.manifest_train": "the train cache is always data.cache_dir/train/manifest.json "
+    "(set data.cache_dir to move it)",
+    "data.manifest_test": "the test cache is always data.cache_dir/test/manifest.json "
+    "(set data.cache_dir to move it)",
+    "sequence.pad_id": "padding is always id 0 (the cache stores token t as id t + 1)",
+    "calibration.method": "temperature scaling is the only calibrator "
+    "(calibration.enabled: false turns it off)",
+}
 
 
 class _Strict(BaseModel):
@@ -46,7 +62,6 @@ class DataConfig(_Strict):
     id_col: str = "ID"
     cache_dir: str = "cache/synthetic"
     use_cache: bool = True
-    chunked_build: bool = True
     shard_rows: int = Field(250_000, gt=0)
     add_isna_mask: bool = True
     impute_strategy: Literal["mean", "median", "zero"] = "median"
@@ -71,9 +86,6 @@ class DataConfig(_Strict):
         ]
     )
     hash_buckets: int | dict[str, int] = 100_000
-    hash_buckets_margin: float = Field(2.0, ge=1.0)
-    manifest_train: str = "train/manifest.json"
-    manifest_test: str = "test/manifest.json"
 
 
 class TfmConfig(_Strict):
@@ -86,7 +98,6 @@ class TfmConfig(_Strict):
 class SequenceConfig(_Strict):
     col: str | None = "seq"
     max_len: int = Field(256, gt=0)
-    pad_id: int = 0
     top_k: int = 32
     recency_tau: float = Field(64.0, gt=0)
     query_mode: Literal["S1", "S2", "concat"] = "concat"
@@ -195,7 +206,6 @@ class CVConfig(_Strict):
 
 class CalibrationConfig(_Strict):
     enabled: bool = True
-    method: Literal["temperature"] = "temperature"
     lr: float = Field(
         1.0,
         gt=0,
@@ -378,7 +388,9 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for item in err.errors():
         key = ".".join(str(p) for p in item["loc"]) or "<root>"
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "extra_forbidden" and key in REMOVED_KEYS:
+            lines.append(f"{key} is no longer supported: {REMOVED_KEYS[key]}; remove it from {source}")
+        elif item["type"] == "extra_forbidden":
             hint = _nearest_key(key)
             suffix = f" (did you mean '{hint}'?)" if hint else ""
             lines.append(f"{source}: unknown key '{key}'{suffix}")
