@@ -60,6 +60,31 @@ def test_removed_key_fails_with_its_reason(tmp_path: Path, key: str) -> None:
     assert str(err.value) == f"{key} is no longer supported: {REMOVED_KEYS[key]}; remove it from {path}"
 
 
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.epochs=true", "train.epochs"),
+        ("train.lr=true", "train.lr"),
+        ("train.num_threads=false", "train.num_threads"),
+        ("sequence.max_len=3.0", "sequence.max_len"),
+        ("cv.n_splits='3'", "cv.n_splits"),
+        ("logging.tb=1", "logging.tb"),
+        ("data.hash_buckets={hour: true}", "data.hash_buckets"),
+    ],
+)
+def test_values_are_not_coerced(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"key '{key}"):
+        load_config(REPO / "cfgs" / "smoke.yaml", [override])
+
+
+def test_ints_and_exponents_are_floats(tmp_path: Path) -> None:
+    path = tmp_path / "lr.yaml"
+    path.write_text("train:\n  lr: 3e-4\n  warmup_epochs: 1\n")
+    cfg = load_config(path, ["calibration.lr=5E-1"])
+    assert (cfg.train.lr, cfg.train.warmup_epochs, cfg.calibration.lr) == (3e-4, 1.0, 0.5)
+    assert isinstance(cfg.train.warmup_epochs, float)
+
+
 def test_overrides_are_typed_and_nested() -> None:
     cfg = load_config(None, ["train.epochs=5", "sequence.col=null", "cv.composite_group=[a, b]"])
     assert cfg.train.epochs == 5

@@ -3,7 +3,7 @@
 Every section and key has a default in code, so a YAML file only states what differs. Unknown keys are
 errors that name the key, the file and the nearest valid key: a misspelled `top_k` must never silently
 fall back to a default and waste a night of GPU time. A key that was removed (REMOVED_KEYS) fails with
-the reason instead.
+the reason instead, and values are strict: a YAML `true` is not an integer.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,8 +40,20 @@ REMOVED_KEYS: dict[str, str] = {
 }
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-3` as a float: PyYAML follows YAML 1.1, where a float needs a dot,
+    and the strict schema would otherwise reject the string '1e-3' for a float key."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: a YAML `true` is not the integer 1, `3.0` is not an int and "3" is not a number (ints are
+    # still accepted for floats); nothing is coerced, so what the file says is what runs
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 class SyntheticConfig(_Strict):
@@ -411,7 +424,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key:
         raise ConfigError(f"override '{text}' has an empty key")
-    return key.split("."), yaml.safe_load(raw) if raw.strip() else ""
+    return key.split("."), yaml.load(raw, Loader=_YamlLoader) if raw.strip() else ""
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
@@ -440,7 +453,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
         try:
-            loaded = yaml.safe_load(p.read_text())
+            loaded = yaml.load(p.read_text(), Loader=_YamlLoader)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
         if loaded is None:
