@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from toss_core.atomic import atomic_path, write_json
 from toss_core.config import REMOVED_KEYS, ConfigError, TossConfig, load_config
@@ -83,6 +86,17 @@ def test_ints_and_exponents_are_floats(tmp_path: Path) -> None:
     cfg = load_config(path, ["calibration.lr=5E-1"])
     assert (cfg.train.lr, cfg.train.warmup_epochs, cfg.calibration.lr) == (3e-4, 1.0, 0.5)
     assert isinstance(cfg.train.warmup_epochs, float)
+
+
+def _fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, FieldInfo]]:
+    for name, field in model.model_fields.items():
+        yield prefix + name, field
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from _fields(field.annotation, f"{prefix}{name}.")
+
+
+def test_every_key_and_section_is_described() -> None:
+    assert [key for key, field in _fields(TossConfig) if not (field.description or "").strip()] == []
 
 
 def test_overrides_are_typed_and_nested() -> None:
