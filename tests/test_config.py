@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from test_train import _fold_layout
 
 from toss_core.atomic import atomic_path, write_json
 from toss_core.config import REMOVED_KEYS, ConfigError, TossConfig, load_config
 from toss_core.layout import Layout
+from toss_core.train import loop
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -126,6 +128,45 @@ def test_section_fingerprint_tracks_only_named_sections() -> None:
     other_seq = load_config(None, ["sequence.max_len=7"])
     assert base.section_fingerprint("sequence") == other_train.section_fingerprint("sequence")
     assert base.section_fingerprint("sequence") != other_seq.section_fingerprint("sequence")
+
+
+def test_resume_state_survives_only_changes_that_do_not_shape_training(
+    smoke_cached: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fold interrupted after its first epoch resumes there under keys outside loop.TRAINING_KEYS
+    changed, and starts afresh (dropping the resume state) when a key that shapes training changed."""
+    layout = _fold_layout(smoke_cached, tmp_path)
+    real_save = loop.save_resume_state
+
+    def save_then_crash(trainer: loop.FoldTrainer) -> None:
+        real_save(trainer)
+        raise RuntimeError("simulated crash after epoch 1")
+
+    monkeypatch.setattr(loop, "save_resume_state", save_then_crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        loop.train_fold(layout.cfg, layout, 0)
+    resume = layout.resume_checkpoint(0)
+    saved = resume.read_bytes()
+
+    def next_epoch(override: str) -> int:
+        changed = _fold_layout(smoke_cached, tmp_path, override)
+        return loop.FoldTrainer(changed.cfg, changed, 0).state.epoch
+
+    kept = [
+        "train.eval_batch_size=64",
+        "train.num_threads=1",
+        "train.early_stop_patience=3",
+        "deterministic=true",
+        "amp=true",  # no autocast on CPU: the same fp32 training
+        "logging.verbose_steps=3",
+        "calibration.iters=5",
+        "gbdt.enabled=true",
+    ]
+    assert {o: next_epoch(o) for o in kept} == dict.fromkeys(kept, 1)
+    for shaping in ["train.lr=0.01", "train.epochs=3", "model.emb_dim=4", "ema.decay=0.5"]:
+        resume.write_bytes(saved)
+        assert next_epoch(shaping) == 0, shaping
+        assert not resume.exists(), shaping
 
 
 def test_layout_resolves_relative_paths_under_root(tmp_path: Path) -> None:

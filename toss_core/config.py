@@ -614,7 +614,8 @@ class TossConfig(_Strict):
         return self
 
     def section_fingerprint(self, *sections: str) -> str:
-        """Short stable hash of the named sections, so caches know which settings shaped them."""
+        """Short stable hash of the named sections or keys (dotted paths), so caches and resume states
+        know which settings shaped them."""
         payload = {name: _dump_path(self, name) for name in sections}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
