@@ -1,9 +1,10 @@
 """One strict, typed configuration for every step of the pipeline.
 
-Every section and key has a default in code, so a YAML file only states what differs. Unknown keys are
-errors that name the key, the file and the nearest valid key: a misspelled `top_k` must never silently
-fall back to a default and waste a night of GPU time. A key that was removed (REMOVED_KEYS) fails with
-the reason instead, and values are strict: a YAML `true` is not an integer.
+Every section and key has a default in code and a description (docs/config.md and `toss config
+--explain` are rendered from them by toss_core.config_doc), so a YAML file only states what differs.
+Unknown keys are errors that name the key, the file and the nearest valid key: a misspelled `top_k` must
+never silently fall back to a default and waste a night of GPU time. A key that was removed
+(REMOVED_KEYS) fails with the reason instead, and values are strict: a YAML `true` is not an integer.
 """
 
 from __future__ import annotations
