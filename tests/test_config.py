@@ -1,13 +1,18 @@
-"""The config is strict: typos and bad values are errors that name the key and the file."""
+"""The config is strict: typos, removed keys and bad values are errors that name the key and the file."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from test_train import _fold_layout
 
-from toss_core.config import ConfigError, TossConfig, load_config
+from toss_core.config import REMOVED_KEYS, ConfigError, TossConfig, load_config
 from toss_core.layout import Layout
+from toss_core.train import loop
 from toss_core.util.atomic import atomic_path, write_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +55,52 @@ def test_bad_values_fail_clearly(override: str, fragment: str) -> None:
         load_config(REPO / "cfgs" / "smoke.yaml", [override])
 
 
+@pytest.mark.parametrize("key", sorted(REMOVED_KEYS))
+def test_removed_key_fails_with_its_reason(tmp_path: Path, key: str) -> None:
+    section, leaf = key.split(".")
+    path = tmp_path / "old.yaml"
+    path.write_text(f"{section}:\n  {leaf}: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{key} is no longer supported: {REMOVED_KEYS[key]}; remove it from {path}"
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.epochs=true", "train.epochs"),
+        ("train.lr=true", "train.lr"),
+        ("train.num_threads=false", "train.num_threads"),
+        ("sequence.max_len=3.0", "sequence.max_len"),
+        ("cv.n_splits='3'", "cv.n_splits"),
+        ("logging.tb=1", "logging.tb"),
+        ("data.hash_buckets={hour: true}", "data.hash_buckets"),
+    ],
+)
+def test_values_are_not_coerced(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"key '{key}"):
+        load_config(REPO / "cfgs" / "smoke.yaml", [override])
+
+
+def test_ints_and_exponents_are_floats(tmp_path: Path) -> None:
+    path = tmp_path / "lr.yaml"
+    path.write_text("train:\n  lr: 3e-4\n  warmup_epochs: 1\n")
+    cfg = load_config(path, ["calibration.lr=5E-1"])
+    assert (cfg.train.lr, cfg.train.warmup_epochs, cfg.calibration.lr) == (3e-4, 1.0, 0.5)
+    assert isinstance(cfg.train.warmup_epochs, float)
+
+
+def _fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, FieldInfo]]:
+    for name, field in model.model_fields.items():
+        yield prefix + name, field
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from _fields(field.annotation, f"{prefix}{name}.")
+
+
+def test_every_key_and_section_is_described() -> None:
+    assert [key for key, field in _fields(TossConfig) if not (field.description or "").strip()] == []
+
+
 def test_overrides_are_typed_and_nested() -> None:
     cfg = load_config(None, ["train.epochs=5", "sequence.col=null", "cv.composite_group=[a, b]"])
     assert cfg.train.epochs == 5
@@ -77,6 +128,45 @@ def test_section_fingerprint_tracks_only_named_sections() -> None:
     other_seq = load_config(None, ["sequence.max_len=7"])
     assert base.section_fingerprint("sequence") == other_train.section_fingerprint("sequence")
     assert base.section_fingerprint("sequence") != other_seq.section_fingerprint("sequence")
+
+
+def test_resume_state_survives_only_changes_that_do_not_shape_training(
+    smoke_cached: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fold interrupted after its first epoch resumes there under keys outside loop.TRAINING_KEYS
+    changed, and starts afresh (dropping the resume state) when a key that shapes training changed."""
+    layout = _fold_layout(smoke_cached, tmp_path)
+    real_save = loop.save_resume_state
+
+    def save_then_crash(trainer: loop.FoldTrainer) -> None:
+        real_save(trainer)
+        raise RuntimeError("simulated crash after epoch 1")
+
+    monkeypatch.setattr(loop, "save_resume_state", save_then_crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        loop.train_fold(layout.cfg, layout, 0)
+    resume = layout.resume_checkpoint(0)
+    saved = resume.read_bytes()
+
+    def next_epoch(override: str) -> int:
+        changed = _fold_layout(smoke_cached, tmp_path, override)
+        return loop.FoldTrainer(changed.cfg, changed, 0).state.epoch
+
+    kept = [
+        "train.eval_batch_size=64",
+        "train.num_threads=1",
+        "train.early_stop_patience=3",
+        "deterministic=true",
+        "amp=true",  # no autocast on CPU: the same fp32 training
+        "logging.verbose_steps=3",
+        "calibration.iters=5",
+        "gbdt.enabled=true",
+    ]
+    assert {o: next_epoch(o) for o in kept} == dict.fromkeys(kept, 1)
+    for shaping in ["train.lr=0.01", "train.epochs=3", "model.emb_dim=4", "ema.decay=0.5"]:
+        resume.write_bytes(saved)
+        assert next_epoch(shaping) == 0, shaping
+        assert not resume.exists(), shaping
 
 
 def test_layout_resolves_relative_paths_under_root(tmp_path: Path) -> None:

@@ -150,7 +150,13 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_config(args: argparse.Namespace) -> None:
-    print(_config(args).model_dump_json(indent=2))
+    cfg = _config(args)
+    if args.explain:
+        from toss_core.config_doc import explain
+
+        print(explain(cfg))
+    else:
+        print(cfg.model_dump_json(indent=2))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,7 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cfg(
         add("run", cmd_run, "the whole chain: data, cache, folds, features, training, ensemble, submission")
     )
-    _add_cfg(add("config", cmd_config, "print the validated config with every default filled in"))
+    p = add("config", cmd_config, "print the validated config with every default filled in")
+    _add_cfg(p)
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="every key with its type, default, value and description (docs/config.md has the defaults)",
+    )
     return parser
 
 

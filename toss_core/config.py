@@ -1,8 +1,10 @@
 """One strict, typed configuration for every step of the pipeline.
 
-Every section and key has a default in code, so a YAML file only states what differs. Unknown keys are
-errors that name the key, the file and the nearest valid key: a misspelled `top_k` must never silently
-fall back to a default and waste a night of GPU time.
+Every section and key has a default in code and a description (docs/config.md and `toss config
+--explain` are rendered from them by toss_core.config_doc), so a YAML file only states what differs.
+Unknown keys are errors that name the key, the file and the nearest valid key: a misspelled `top_k` must
+never silently fall back to a default and waste a night of GPU time. A key that was removed
+(REMOVED_KEYS) fails with the reason instead, and values are strict: a YAML `true` is not an integer.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,33 +26,98 @@ class ConfigError(TossError, ValueError):
     """A configuration that cannot be used; the message names the file and the key."""
 
 
+# Keys the schema once accepted, with why they are gone: an old YAML file that still sets one fails with
+# this reason rather than with the generic unknown-key error (or, worse, being silently ignored).
+REMOVED_KEYS: dict[str, str] = {
+    "data.chunked_build": "the cache is always built in streamed chunks of data.shard_rows rows",
+    "data.hash_buckets_margin": "it never had an effect: a cat column gets exactly data.hash_buckets ids",
+    "data.manifest_train": "the train cache is always data.cache_dir/train/manifest.json "
+    "(set data.cache_dir to move it)",
+    "data.manifest_test": "the test cache is always data.cache_dir/test/manifest.json "
+    "(set data.cache_dir to move it)",
+    "sequence.pad_id": "padding is always id 0 (the cache stores token t as id t + 1)",
+    "calibration.method": "temperature scaling is the only calibrator "
+    "(calibration.enabled: false turns it off)",
+}
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-3` as a float: PyYAML follows YAML 1.1, where a float needs a dot,
+    and the strict schema would otherwise reject the string '1e-3' for a float key."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: a YAML `true` is not the integer 1, `3.0` is not an int and "3" is not a number (ints are
+    # still accepted for floats); nothing is coerced, so what the file says is what runs
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 class SyntheticConfig(_Strict):
-    """Sizes of the built-in Toss-schema generator (used when data.source = synthetic)."""
-
-    train_rows: int = Field(20_000, gt=0)
-    test_rows: int = Field(5_000, gt=0)
-    seed: int = 0
-    chunk_rows: int = Field(200_000, gt=0)
+    train_rows: int = Field(20_000, gt=0, description="rows of the generated train.parquet")
+    test_rows: int = Field(
+        5_000, gt=0, description="rows of the generated test.parquet (and of test_truth.parquet, its labels)"
+    )
+    seed: int = Field(0, description="generator seed: the planted truth and every row follow from it")
+    chunk_rows: int = Field(
+        200_000,
+        gt=0,
+        description="rows generated and written per Parquet row group: bounds memory, never changes the rows",
+    )
     seq_len_scale: float = Field(1.0, gt=0, description="scales the median seq length (1.0 = Toss-like 450)")
 
 
 class DataConfig(_Strict):
-    source: Literal["parquet", "synthetic"] = "synthetic"
-    synthetic: SyntheticConfig = SyntheticConfig()
-    train_path: str = "data/synthetic/train.parquet"
-    test_path: str = "data/synthetic/test.parquet"
-    label_col: str = "clicked"
-    id_col: str = "ID"
-    cache_dir: str = "cache/synthetic"
-    use_cache: bool = True
-    chunked_build: bool = True
-    shard_rows: int = Field(250_000, gt=0)
-    add_isna_mask: bool = True
-    impute_strategy: Literal["mean", "median", "zero"] = "median"
+    source: Literal["parquet", "synthetic"] = Field(
+        "synthetic",
+        description="synthetic: generate Toss-schema data with a planted truth at train_path/test_path "
+        "(reused while data.synthetic is unchanged); parquet: read your own files there",
+    )
+    synthetic: SyntheticConfig = Field(
+        SyntheticConfig(), description="sizes of the built-in Toss-schema generator (data.source = synthetic)"
+    )
+    train_path: str = Field(
+        "data/synthetic/train.parquet",
+        description="training Parquet (relative paths resolve against the working directory or $TOSS_ROOT); "
+        "with source = synthetic the generator writes train.parquet, test.parquet and test_truth.parquet "
+        "into this file's folder",
+    )
+    test_path: str = Field(
+        "data/synthetic/test.parquet",
+        description="test Parquet to predict; with source = synthetic it must be test.parquet beside "
+        "train_path",
+    )
+    label_col: str = Field("clicked", description="0/1 click label column of the training file")
+    id_col: str = Field("ID", description="row id column of the test file, written as submission.csv's ID")
+    cache_dir: str = Field(
+        "cache/synthetic",
+        description="folder of the NPY shard caches: train/ and test/ beneath it, each with its "
+        "manifest.json",
+    )
+    use_cache: bool = Field(
+        True,
+        description="reuse a cache whose fingerprint (input file + shaping keys) matches; false = rebuild",
+    )
+    shard_rows: int = Field(
+        250_000,
+        gt=0,
+        description="rows per cache shard, read from Parquet as one batch: peak memory follows it, not the "
+        "file size",
+    )
+    add_isna_mask: bool = Field(
+        True,
+        description="store a 0/1 null mask for every numeric column with nulls in train: the network's "
+        "null-mask field and LightGBM's isna columns (nulls come in informative blocks)",
+    )
+    impute_strategy: Literal["mean", "median", "zero"] = Field(
+        "median",
+        description="value that replaces a null numeric, fitted on train (median: exact, streamed; robust to "
+        "the heavy tails of the Toss counters)",
+    )
     cat_cols: list[str] = Field(
         default_factory=lambda: [
             "gender",
@@ -60,47 +128,85 @@ class DataConfig(_Strict):
             "l_feat_14",
             "l_feat_12",
             "l_feat_11",
-        ]
+        ],
+        description="categorical columns: integer ids per value (vocabulary or hash, see hash_buckets), "
+        "embedded by the network, native or id-encoded in LightGBM",
     )
-    num_cols_explicit: list[str] | None = None
+    num_cols_explicit: list[str] | None = Field(
+        None, description="numeric columns by name; null = every column that matches num_patterns"
+    )
     num_patterns: list[str] = Field(
         default_factory=lambda: [
             "^l_feat_",
             "^feat_[a-e]_",
             "^history_[ab]_",
-        ]
+        ],
+        description="regexes (searched) that pick the numeric columns, skipping the cat, label, id and "
+        "sequence columns; used when num_cols_explicit is null",
     )
-    hash_buckets: int | dict[str, int] = 100_000
-    hash_buckets_margin: float = Field(2.0, ge=1.0)
-    manifest_train: str = "train/manifest.json"
-    manifest_test: str = "test/manifest.json"
+    hash_buckets: int | dict[str, int] = Field(
+        100_000,
+        description="id budget per cat column (or {column: n}, unlisted columns 100000): a column with fewer "
+        "distinct train values gets a collision-free vocabulary, a larger one is hashed into n ids; id 0 is "
+        "null/unseen",
+    )
 
 
 class TfmConfig(_Strict):
-    n_layers: int = Field(1, ge=1)
-    n_heads: int = Field(2, ge=1)
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    ffn_hidden: int = Field(64, gt=0)
+    n_layers: int = Field(1, ge=1, description="Transformer encoder layers over the retrieved tokens")
+    n_heads: int = Field(2, ge=1, description="attention heads; must divide model.emb_dim")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout inside the encoder layers")
+    ffn_hidden: int = Field(64, gt=0, description="hidden width of each layer's feed-forward block")
 
 
 class SequenceConfig(_Strict):
-    col: str | None = "seq"
-    max_len: int = Field(256, gt=0)
-    pad_id: int = 0
-    top_k: int = 32
-    recency_tau: float = Field(64.0, gt=0)
-    query_mode: Literal["S1", "S2", "concat"] = "concat"
-    query_key: list[str] = Field(default_factory=lambda: ["inventory_id"])
+    col: str | None = Field(
+        "seq",
+        description="column of comma-separated integer tokens (the behaviour history, oldest first); "
+        "null = no sequence: no DARE fields and no sequence features",
+    )
+    max_len: int = Field(
+        256,
+        gt=0,
+        description="most recent tokens kept per row in the cache (older ones are dropped; the original "
+        "length survives as seq_len_raw)",
+    )
+    top_k: int = Field(
+        32, description="tokens DARE retrieves per row: the highest relevance + recency scores (positive)"
+    )
+    recency_tau: float = Field(
+        64.0,
+        gt=0,
+        description="age scale of DARE's recency term, in positions: score -= beta * age / recency_tau "
+        "(beta learned)",
+    )
+    query_mode: Literal["S1", "S2", "concat"] = Field(
+        "concat",
+        description="DARE's query: S1 from the target side (query_key columns), S2 from the recent context "
+        "(recent_k), concat a Linear of both",
+    )
+    query_key: list[str] = Field(
+        default_factory=lambda: ["inventory_id"],
+        description="cat columns that build DARE's target field and S1 query; each must be embedded (or in "
+        "query_same_vocab)",
+    )
     query_same_vocab: list[str] = Field(
         default_factory=list,
         description="query_key columns whose values are tokens of the sequence vocabulary; their query "
         "uses the token's attention embedding (DARE paper)",
     )
     recent_k: int = Field(8, gt=0, description="recent tokens averaged into the S2 (context) query")
-    attn_dim: int | None = Field(None, description="attention-embedding width; None = model.emb_dim")
+    attn_dim: int | None = Field(None, description="attention-embedding width; null = model.emb_dim")
     full_softmax: bool = Field(False, description="ablation: softmax over all tokens instead of top-k")
-    transformer_block: bool = False
-    tfm: TfmConfig = TfmConfig()
+    transformer_block: bool = Field(
+        False,
+        description="pass the retrieved tokens through a small pre-norm Transformer encoder (sequence.tfm) "
+        "before pooling them with the same attention weights",
+    )
+    tfm: TfmConfig = Field(
+        TfmConfig(),
+        description="the Transformer block over the retrieved tokens (sequence.transformer_block)",
+    )
 
     @field_validator("top_k")
     @classmethod
@@ -112,17 +218,46 @@ class SequenceConfig(_Strict):
 
 class QNNAlphaConfig(_Strict):
     enabled: bool = Field(True, description="false = the MLP head even when model.head is qnn_alpha")
-    feature_embed_dim: int = Field(16, gt=0)
-    n_layers: int = Field(2, ge=1)
-    heads: int = Field(2, ge=1)
-    rank: int = Field(2, ge=1)
-    proj_dim: int | None = None
-    mlp_hidden: list[int] = Field(default_factory=lambda: [128])
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    use_se: bool = False
-    se_reduction: int = Field(4, ge=1)
-    use_residual: bool = True
-    norm: Literal["none", "batch", "layer"] = "layer"
+    feature_embed_dim: int = Field(
+        16,
+        gt=0,
+        description="width of every field the head sees (embeddings, DARE, numeric and dense fields are "
+        "projected to it), whatever the head",
+    )
+    n_layers: int = Field(
+        2, ge=1, description="stacked quadratic layers (the DCN-v2 benchmark head: cross layers)"
+    )
+    heads: int = Field(
+        2,
+        ge=1,
+        description="heads per quadratic layer; must divide the field width (proj_dim or feature_embed_dim)",
+    )
+    rank: int = Field(
+        2, ge=1, description="quadratic terms summed per coordinate; each layer has rank x D^2 weights"
+    )
+    proj_dim: int | None = Field(
+        None,
+        description="per-field projection width before the quadratic layers; null = feature_embed_dim "
+        "(smaller cuts the layers' weights, which grow with the square of the total width)",
+    )
+    mlp_hidden: list[int] = Field(
+        default_factory=lambda: [128],
+        description="hidden widths of the MLP that maps the last layer to the logit (also the MLP head's "
+        "and DCN-v2's deep tower)",
+    )
+    dropout: float = Field(
+        0.1, ge=0.0, lt=1.0, description="dropout in the quadratic layers and the MLP (all heads)"
+    )
+    use_se: bool = Field(
+        False, description="squeeze-excitation re-weighting of the fields before the quadratic layers"
+    )
+    se_reduction: int = Field(
+        4, ge=1, description="squeeze-excitation bottleneck: fields // se_reduction hidden units"
+    )
+    use_residual: bool = Field(True, description="add each quadratic layer's input to its output")
+    norm: Literal["none", "batch", "layer"] = Field(
+        "layer", description="normalisation after each quadratic layer (layer: independent of the batch)"
+    )
     pair_grouping: Literal["none", "field"] = Field(
         "none",
         description="none: each quadratic head pairs its coordinates with the whole input; field: the fields "
@@ -134,10 +269,22 @@ class QNNAlphaConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    emb_dim: int = Field(16, gt=0)
-    dare_dropout: float = Field(0.0, ge=0.0, lt=1.0)
-    cat_embedding_dims: dict[str, int] = Field(default_factory=dict)
-    head: Literal["qnn_alpha", "mlp"] = "qnn_alpha"
+    emb_dim: int = Field(
+        16,
+        gt=0,
+        description="embedding width of the cat columns (unless cat_embedding_dims) and of DARE's token "
+        "representations",
+    )
+    dare_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="dropout on the representation embeddings of the retrieved tokens"
+    )
+    cat_embedding_dims: dict[str, int] = Field(
+        default_factory=dict,
+        description="{column: width} for embedded cat columns that should not use emb_dim (e.g. wide ids)",
+    )
+    head: Literal["qnn_alpha", "mlp"] = Field(
+        "qnn_alpha", description="what turns the fields into a logit: QNN-α (model.qnn_alpha) or a plain MLP"
+    )
     embed_id_fields: bool = Field(
         False,
         description="whether the network embeds the id columns named by features.covis.id_fields; false: "
@@ -159,18 +306,40 @@ class ModelConfig(_Strict):
         description="quantile bins per numeric column when numeric_fields = binned (bin edges are fitted "
         "on up to 100k training rows of the fold and saved in the checkpoint)",
     )
-    qnn_alpha: QNNAlphaConfig = QNNAlphaConfig()
+    qnn_alpha: QNNAlphaConfig = Field(
+        QNNAlphaConfig(),
+        description="the QNN-α head; feature_embed_dim, mlp_hidden and dropout also size the MLP head",
+    )
 
 
 class TrainConfig(_Strict):
-    batch_size: int = Field(1024, gt=0)
-    eval_batch_size: int = Field(8192, gt=0)
-    epochs: int = Field(3, ge=1)
-    lr: float = Field(2e-3, gt=0)
-    weight_decay: float = Field(1e-5, ge=0)
-    warmup_epochs: float = Field(0.2, ge=0)
-    grad_clip_norm: float | None = 1.0
-    early_stop_patience: int = Field(2, ge=1)
+    batch_size: int = Field(
+        1024,
+        gt=0,
+        description="training rows per optimiser step (balanced sampler: round(pos_fraction x batch_size) "
+        "of them positive)",
+    )
+    eval_batch_size: int = Field(
+        8192,
+        gt=0,
+        description="rows per forward pass when predicting validation and test rows: memory and speed only",
+    )
+    epochs: int = Field(
+        3, ge=1, description="most passes over the training rows; also the length of the cosine schedule"
+    )
+    lr: float = Field(2e-3, gt=0, description="peak AdamW learning rate, reached after the warm-up")
+    weight_decay: float = Field(1e-5, ge=0, description="AdamW decoupled weight decay")
+    warmup_epochs: float = Field(
+        0.2,
+        ge=0,
+        description="linear warm-up length in (fractional) epochs, then a cosine decay to 1% of lr",
+    )
+    grad_clip_norm: float | None = Field(
+        1.0, ge=0, description="clip the global gradient L2 norm to this; null or 0 = no clipping"
+    )
+    early_stop_patience: int = Field(
+        2, ge=1, description="stop a fold after this many epochs without a better select_metric"
+    )
     select_metric: Literal["Score_cal", "Score"] = Field(
         "Score_cal",
         description="validation metric for early stopping and the best epoch: Score_cal (after the "
@@ -180,22 +349,40 @@ class TrainConfig(_Strict):
     num_threads: int | None = Field(
         None,
         ge=1,
-        description="CPU threads: torch (None = every core but one, the spare one "
-        "prefetches batches) and LightGBM (None = every core)",
+        description="CPU threads: torch (null = every core but one, the spare one "
+        "prefetches batches) and LightGBM (null = every core)",
     )
 
 
 class CVConfig(_Strict):
-    n_splits: int = Field(3, ge=2)
-    group_key: str | None = None
-    stratify_target: bool = True
-    time_key: str | None = None
-    composite_group: list[str] | None = None
+    n_splits: int = Field(
+        3, ge=2, description="folds: one model per fold and family, each validated on its fold"
+    )
+    group_key: str | None = Field(
+        None, description="column whose rows always share a fold (group k-fold); null = no grouping"
+    )
+    stratify_target: bool = Field(
+        True,
+        description="keep every fold's click rate; false = a seeded random split. With groups: balance "
+        "positives across folds, else only sizes",
+    )
+    time_key: str | None = Field(
+        None,
+        description="column that orders rows in time: folds are contiguous time blocks (blocked CV); "
+        "excludes group_key and composite_group",
+    )
+    composite_group: list[str] | None = Field(
+        None, description="several columns hashed into one group key, then as group_key"
+    )
 
 
 class CalibrationConfig(_Strict):
-    enabled: bool = True
-    method: Literal["temperature"] = "temperature"
+    enabled: bool = Field(
+        True,
+        description="fit sigmoid(a * logit + b) on the OOF logits against the class-balanced log loss and "
+        "apply it to the test logits (also when the family blend weights are searched); false = raw "
+        "logits, calibrated to the ~2% click rate where the class-balanced WLL is poor by construction",
+    )
     lr: float = Field(
         1.0,
         gt=0,
@@ -206,39 +393,84 @@ class CalibrationConfig(_Strict):
 
 
 class LoggingConfig(_Strict):
-    log_dir: str = "runs"
-    tb: bool = False
-    csv_log: bool = True
-    verbose_steps: int = Field(50, ge=1)
+    log_dir: str = Field(
+        "runs",
+        description="root of every run's outputs (folds, checkpoints, OOF, submission, logs): "
+        "log_dir/exp_name",
+    )
+    tb: bool = Field(False, description="write TensorBoard events to log_dir/exp_name/tb/fold_K")
+    csv_log: bool = Field(True, description="write log_dir/exp_name/train_log_fold_K.csv")
+    verbose_steps: int = Field(
+        50,
+        ge=1,
+        description="a progress line and a log row every this many optimiser steps (LightGBM: boosting "
+        "rounds)",
+    )
 
 
 class EnsembleConfig(_Strict):
-    method: Literal["logit_mean", "mean", "geom_mean", "median", "trim_mean", "rank_avg", "weighted"] = (
-        "logit_mean"
+    method: Literal["logit_mean", "mean", "geom_mean", "median", "trim_mean", "rank_avg", "weighted"] = Field(
+        "logit_mean",
+        description="how one family's fold predictions of the test rows are combined (toss_core/ensemble.py "
+        "defines each)",
     )
-    trim_ratio: float = Field(0.1, ge=0.0, lt=0.5)
-    weights: list[float] | None = None
-    val_weight_temperature: float = Field(0.01, gt=0)
+    trim_ratio: float = Field(
+        0.1, ge=0.0, lt=0.5, description="trim_mean: share of the folds dropped at each end, per row"
+    )
+    weights: list[float] | None = Field(
+        None,
+        description="weighted: one weight per fold (cv.n_splits, normalised); null = from the folds' "
+        "validation Scores",
+    )
+    val_weight_temperature: float = Field(
+        0.01,
+        gt=0,
+        description="weighted without weights: w ~ exp(calibrated fold Score / T); a small T favours the "
+        "best fold, a large one tends to equal weights",
+    )
 
 
 class SamplerConfig(_Strict):
-    type: Literal["none", "balanced"] = "none"
-    pos_fraction: float = Field(0.1, gt=0.0, lt=1.0)
+    type: Literal["none", "balanced"] = Field(
+        "none",
+        description="none: a plain shuffle per epoch; balanced: a fixed share of positives in every batch, "
+        "its prior shift undone by the checkpoint's logit_offset",
+    )
+    pos_fraction: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="balanced: share of positives per batch (an epoch is one pass over the negatives)",
+    )
 
 
 class EMAConfig(_Strict):
-    enabled: bool = True
-    decay: float = Field(0.999, gt=0.0, lt=1.0)
-    eval_with_ema: bool = True
+    enabled: bool = Field(True, description="keep an exponential moving average of the network weights")
+    decay: float = Field(
+        0.999,
+        gt=0.0,
+        lt=1.0,
+        description="EMA decay per optimiser step, warmed up as min(decay, (1 + n) / (10 + n)) after n steps",
+    )
+    eval_with_ema: bool = Field(
+        True, description="validate, select the best epoch and predict with the EMA weights"
+    )
 
 
 class CovisConfig(_Strict):
-    enabled: bool = True
+    enabled: bool = Field(
+        True,
+        description="build the features of `stats` after the caches and folds (runs/<exp>/covis) and feed "
+        "them to both families",
+    )
     window: int = Field(5, ge=1, description="pairs of tokens at most this many positions apart")
     top_n: int = Field(20, ge=1, description="neighbours kept per token")
     recency_tau: float = Field(64.0, gt=0, description="pair weight decays with age / recency_tau")
     last_k: int = Field(5, ge=1, description="recent tokens compared against the rest of the sequence")
-    weights: Literal["count", "recency"] = "recency"
+    weights: Literal["count", "recency"] = Field(
+        "recency",
+        description="co-visitation pair weight: 1 (count) or exp(-age / recency_tau) (recency)",
+    )
     stats: list[str] = Field(
         default_factory=lambda: [
             "covis_sum",
@@ -252,13 +484,17 @@ class CovisConfig(_Strict):
             "last_token",
             "target_rate",
             "id_rate",
-        ]
+        ],
+        description="features to compute: sequence statistics (toss_core/features/seqstats.py), target_rate "
+        "(per target_fields), id_rate (per id_fields); without a sequence only id_rate applies",
     )
     target_fields: list[str] = Field(
         default_factory=lambda: ["inventory_id", "l_feat_14"],
         description="ad fields crossed with recent tokens for out-of-fold click rates",
     )
-    target_smoothing: float = Field(20.0, ge=0)
+    target_smoothing: float = Field(
+        20.0, ge=0, description="pseudo-rows of the fold's click rate mixed into target_rate and id_rate"
+    )
     id_fields: list[str] = Field(
         default_factory=lambda: ["l_feat_14", "l_feat_12", "l_feat_11"],
         description="high-cardinality id columns (cat columns): their out-of-fold, smoothed click rates are "
@@ -268,17 +504,31 @@ class CovisConfig(_Strict):
 
 
 class FeaturesConfig(_Strict):
-    covis: CovisConfig = CovisConfig()
+    covis: CovisConfig = Field(
+        CovisConfig(), description="co-visitation, sequence statistics and out-of-fold click-rate features"
+    )
 
 
 class GBDTConfig(_Strict):
-    enabled: bool = False
-    params: dict[str, Any] = Field(default_factory=dict)
-    num_boost_round: int = Field(500, ge=1)
-    early_stopping_rounds: int = Field(50, ge=1)
-    id_encoding: Literal["native", "target", "frequency"] = "target"
+    enabled: bool = Field(
+        False, description="train the LightGBM family beside the network; the ensemble blends both"
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="LightGBM parameters over the defaults of toss_core/gbdt/train.py (seed and threads "
+        "come from seed and train.num_threads unless given here)",
+    )
+    num_boost_round: int = Field(500, ge=1, description="most boosting rounds per fold")
+    early_stopping_rounds: int = Field(
+        50, ge=1, description="stop after this many rounds without a better validation log loss"
+    )
+    id_encoding: Literal["native", "target", "frequency"] = Field(
+        "target",
+        description="id columns as: native LightGBM categoricals, their training-fold frequency, or "
+        "(target) frequency + smoothed click rate, out of fold by inner folds",
+    )
     id_cols: list[str] | None = Field(
-        None, description="cat columns treated as ids by id_encoding; None = cardinality > id_min_cardinality"
+        None, description="cat columns treated as ids by id_encoding; null = cardinality > id_min_cardinality"
     )
     id_min_cardinality: int = Field(200, ge=1, description="cat columns with more ids than this are ids")
     te_smoothing: float = Field(50.0, ge=0, description="target encoding: prior weight in pseudo-rows")
@@ -286,24 +536,49 @@ class GBDTConfig(_Strict):
 
 
 class TossConfig(_Strict):
-    exp_name: str = "default"
-    seed: int = 42
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    deterministic: bool = False
-    amp: bool = True
-    use_compile: bool = False
-    data: DataConfig = DataConfig()
-    sequence: SequenceConfig = SequenceConfig()
-    model: ModelConfig = ModelConfig()
-    train: TrainConfig = TrainConfig()
-    cv: CVConfig = CVConfig()
-    calibration: CalibrationConfig = CalibrationConfig()
-    logging: LoggingConfig = LoggingConfig()
-    ensemble: EnsembleConfig = EnsembleConfig()
-    sampler: SamplerConfig = SamplerConfig()
-    ema: EMAConfig = EMAConfig()
-    features: FeaturesConfig = FeaturesConfig()
-    gbdt: GBDTConfig = GBDTConfig()
+    exp_name: str = Field("default", description="run name: the run's outputs go to logging.log_dir/exp_name")
+    seed: int = Field(
+        42,
+        description="seeds the folds, network initialisation (seed + fold), batch order, LightGBM and its "
+        "target-encoding folds",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where the network trains and predicts; auto = cuda when torch sees one"
+    )
+    deterministic: bool = Field(
+        False, description="deterministic torch kernels (slower on CUDA); an op without one warns"
+    )
+    amp: bool = Field(
+        True,
+        description="mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling); CPU: fp32",
+    )
+    use_compile: bool = Field(False, description="torch.compile the network for training (pays off on CUDA)")
+    data: DataConfig = Field(
+        DataConfig(), description="where the data come from, their column roles, and the NPY shard cache"
+    )
+    sequence: SequenceConfig = Field(
+        SequenceConfig(), description="the behaviour sequence and DARE, the encoder that reads it"
+    )
+    model: ModelConfig = Field(ModelConfig(), description="the network: embeddings, numeric fields, head")
+    train: TrainConfig = Field(TrainConfig(), description="optimisation of the neural folds")
+    cv: CVConfig = Field(
+        CVConfig(),
+        description="how training rows are split into folds; first match: time_key, composite_group, "
+        "group_key, stratified, random",
+    )
+    calibration: CalibrationConfig = Field(
+        CalibrationConfig(), description="temperature scaling fitted on the OOF logits, applied to the test"
+    )
+    logging: LoggingConfig = Field(LoggingConfig(), description="where run outputs go and what is logged")
+    ensemble: EnsembleConfig = Field(
+        EnsembleConfig(), description="how one family's fold models are combined"
+    )
+    sampler: SamplerConfig = Field(SamplerConfig(), description="which training rows make up each batch")
+    ema: EMAConfig = Field(EMAConfig(), description="moving average of the network weights")
+    features: FeaturesConfig = Field(
+        FeaturesConfig(), description="features computed after the caches and folds, for both families"
+    )
+    gbdt: GBDTConfig = Field(GBDTConfig(), description="the LightGBM family, on the same folds and features")
 
     @property
     def network_id_columns_skipped(self) -> list[str]:
@@ -340,7 +615,8 @@ class TossConfig(_Strict):
         return self
 
     def section_fingerprint(self, *sections: str) -> str:
-        """Short stable hash of the named sections, so caches know which settings shaped them."""
+        """Short stable hash of the named sections or keys (dotted paths), so caches and resume states
+        know which settings shaped them."""
         payload = {name: _dump_path(self, name) for name in sections}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -378,7 +654,9 @@ def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for item in err.errors():
         key = ".".join(str(p) for p in item["loc"]) or "<root>"
-        if item["type"] == "extra_forbidden":
+        if item["type"] == "extra_forbidden" and key in REMOVED_KEYS:
+            lines.append(f"{key} is no longer supported: {REMOVED_KEYS[key]}; remove it from {source}")
+        elif item["type"] == "extra_forbidden":
             hint = _nearest_key(key)
             suffix = f" (did you mean '{hint}'?)" if hint else ""
             lines.append(f"{source}: unknown key '{key}'{suffix}")
@@ -399,7 +677,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key = key.strip()
     if not key:
         raise ConfigError(f"override '{text}' has an empty key")
-    return key.split("."), yaml.safe_load(raw) if raw.strip() else ""
+    return key.split("."), yaml.load(raw, Loader=_YamlLoader) if raw.strip() else ""
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | None) -> dict[str, Any]:
@@ -428,7 +706,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
         try:
-            loaded = yaml.safe_load(p.read_text())
+            loaded = yaml.load(p.read_text(), Loader=_YamlLoader)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
         if loaded is None:

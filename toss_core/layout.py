@@ -49,20 +49,12 @@ class Layout:
         return self._resolve(self.cfg.data.cache_dir)
 
     @property
-    def train_manifest(self) -> Path:
-        return self.cache_dir / self.cfg.data.manifest_train
-
-    @property
-    def test_manifest(self) -> Path:
-        return self.cache_dir / self.cfg.data.manifest_test
-
-    @property
     def train_cache(self) -> Path:
-        return self.train_manifest.parent
+        return self.cache_dir / "train"
 
     @property
     def test_cache(self) -> Path:
-        return self.test_manifest.parent
+        return self.cache_dir / "test"
 
     # run outputs ----------------------------------------------------------------------------------
     @property

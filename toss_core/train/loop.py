@@ -45,9 +45,36 @@ from toss_core.util.results import FoldResult
 
 log = logging.getLogger("toss")
 
-# Config that shapes a fold's training; a resume state saved under other values is not reused.
-TRAINING_KEYS = ("seed", "deterministic", "amp", "use_compile", "data", "sequence", "model", "train", "cv")
-TRAINING_KEYS += ("sampler", "ema", "features")
+TRAINING_KEYS = (
+    "seed",
+    "sequence",
+    "model",
+    "cv",
+    "sampler",
+    "ema",
+    "features",
+    "train.batch_size",
+    "train.epochs",
+    "train.lr",
+    "train.weight_decay",
+    "train.warmup_epochs",
+    "train.grad_clip_norm",
+    "train.select_metric",
+)
+"""Config keys (sections or dotted keys) that shape a neural fold's weights: a resume state saved under
+other values is discarded. They decide the training rows, the features, the initial weights, the batch
+order, the optimiser, the schedule (epochs is its length), the EMA, and which epoch is best
+(select_metric, ema.eval_with_ema).
+Left out on purpose, so that changing them keeps the finished epochs:
+- `data`: what changes the cache (its input file and shaping keys) is in the cache fingerprint, which
+  the identity hashes too; the other data keys (paths, use_cache) do not change what is trained;
+- how the run executes, not what it computes (train.eval_batch_size, train.num_threads, device,
+  deterministic, use_compile): float rounding at most;
+- train.early_stop_patience, which only decides when to stop: the epochs run so far are those any larger
+  patience runs, and a smaller one stops at once with the same best epoch;
+- logging, calibration, ensemble and gbdt, which no training step reads.
+`amp` is replaced by the autocast dtype it yields on the device (none on CPU), also in the identity.
+"""
 PREFETCH_BATCHES = 2  # batches gathered ahead by a background thread (bench/results/train.md)
 BIN_SAMPLE_ROWS = 100_000  # training rows the numeric quantile bin edges are fitted on
 
@@ -123,6 +150,7 @@ class FoldTrainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         payload = [
             cfg.section_fingerprint(*TRAINING_KEYS),
+            str(self.amp),
             fold,
             head,
             d.cache.fingerprint,

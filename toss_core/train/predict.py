@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from toss_core.config import TossConfig
 from toss_core.data.lineage import check_model_inputs
@@ -19,6 +20,7 @@ from toss_core.spec import FeatureSpec
 from toss_core.train import checkpoint
 from toss_core.train.batches import BatchSource, feature_fields, prefetched, to_tensors
 from toss_core.train.runtime import amp_dtype, autocast, resolve_device, torch_runtime
+from toss_core.util.errors import ArtifactError
 
 
 def load_checkpoint(
@@ -29,7 +31,13 @@ def load_checkpoint(
     from toss_core.models import build_model
 
     ckpt = checkpoint.load(Path(path), "cpu")
-    cfg = TossConfig.model_validate(ckpt["config"])
+    try:
+        cfg = TossConfig.model_validate(ckpt["config"])
+    except ValidationError as exc:
+        raise ArtifactError(
+            f"checkpoint {path} was written by an older toss (its saved config no longer validates: "
+            f"{exc.errors()[0]['loc']}): retrain the fold (`toss train --fold K`)"
+        ) from None
     model = build_model(FeatureSpec.from_dict(ckpt["spec"]), cfg)
     use_ema = cfg.ema.eval_with_ema and ckpt.get("ema_state") is not None
     model.load_state_dict(ckpt["ema_state"] if use_ema else ckpt["model_state"])
