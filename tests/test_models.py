@@ -398,3 +398,40 @@ def test_binned_round_trip_keeps_the_fitted_edges() -> None:
     torch.testing.assert_close(fresh.num.edges, model.num.edges)
     batch = make_batch(spec)
     torch.testing.assert_close(fresh(batch), model(batch))
+
+
+def test_rare_ids_share_the_unknown_row_and_the_mapping_is_saved():
+    """model.id_min_count: ids below the count embed exactly like id 0; a rebuilt model loads the mapping."""
+    spec = make_spec(seq=False, dense=0)
+    model = build(spec=spec)
+    counts = [torch.full((card,), 100) for card in spec.cat_cardinalities]
+    counts[0][2] = 3  # gender value 2 was seen in 3 training rows only
+    model.keep_frequent_ids(counts, min_count=5)
+    batch = make_batch(spec, n=4)
+    batch["cat"][:, 0] = torch.tensor([2, 0, 1, 2])
+    fields = model.cat(batch["cat"][:, model.cat_idx])
+    torch.testing.assert_close(fields[0, 0], fields[1, 0])  # rare value 2 → the unknown row
+    torch.testing.assert_close(fields[3, 0], fields[1, 0])
+    assert not torch.allclose(fields[2, 0], fields[1, 0])  # frequent value 1 keeps its own row
+    rebuilt = build(spec=spec)
+    rebuilt.load_state_dict(model.state_dict())
+    torch.testing.assert_close(rebuilt.cat(batch["cat"][:, rebuilt.cat_idx]), fields)
+
+
+def test_embedding_penalty_changes_the_gradient_of_used_rows_only():
+    spec = make_spec(seq=False, dense=0)
+    model = build(spec=spec)
+    batch = make_batch(spec, n=6)
+    batch["cat"][:, 0] = 1  # gender: only row 1 of its table is used
+    model.zero_grad()
+    model.embedding_penalty(batch).backward()
+    table = model.cat.tables[0]
+    grad = table.weight.grad
+    used = torch.zeros(table.num_embeddings, dtype=torch.bool)
+    for _, _, rows in model.cat._rows(model.cat._mapped(batch["cat"][:, model.cat_idx])):
+        used[rows.flatten()] = True
+    assert grad[~used].abs().max() == 0  # rows the batch did not use get no gradient
+    # d/dE Σ_lookups ||E_row||² / B = 2·E_row·(lookups of the row) / B
+    row = int(torch.nonzero(used)[0])
+    lookups = sum(int((rows == row).sum()) for _, _, rows in model.cat._rows(batch["cat"][:, model.cat_idx]))
+    torch.testing.assert_close(grad[row], 2 * table.weight[row].detach() * lookups / 6)

@@ -291,6 +291,23 @@ class ModelConfig(_Strict):
         "they reach it only as their out-of-fold click rates (the id_rate stat). An id embedding is "
         "memorised within one epoch and stops training before anything else is learned (BENCHMARKS.md)",
     )
+    id_min_count: int = Field(
+        1,
+        ge=1,
+        description="a categorical value seen in fewer training rows of the fold shares its column's unknown "
+        "embedding row (id 0), so the network cannot memorise ids it has almost no evidence for; 1 = every "
+        "value seen in training gets its own row",
+    )
+    emb_l2: float = Field(
+        0.0,
+        ge=0.0,
+        description="L2 penalty on the categorical embedding rows a batch uses (sum of squares per row, "
+        "averaged over the batch, times emb_l2): shrinks rarely seen ids without touching the others, as "
+        "FuxiCTR's embedding_regularizer; 0 = off",
+    )
+    emb_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="dropout on the categorical embedding fields during training"
+    )
     numeric_fields: Literal["grouped", "binned", "per_column"] = Field(
         "grouped",
         description="grouped: one field per numeric column family (the name without its trailing _<digits>: "

@@ -33,13 +33,16 @@ class CategoricalFields(nn.Module):
 
     Columns that share an embedding width share one table (rows offset per column); a column whose width
     differs from `width` is projected to it by a per-field linear map. Id 0 is the column's null/unknown
-    value and has its own learned row.
+    value and has its own learned row. `keep_frequent` sends ids seen too rarely in training to that row
+    (a persistent buffer, so a checkpoint predicts with the same mapping); `penalty` is the L2 term on
+    the rows a batch uses.
     """
 
     def __init__(self, cardinalities: list[int], dims: list[int], width: int) -> None:
         super().__init__()
         self.tables = nn.ModuleList()
         self.projections = nn.ModuleList()
+        self.cardinalities = list(cardinalities)
         for i, dim in enumerate(sorted(set(dims))):
             cols = [c for c, d in enumerate(dims) if d == dim]
             cards = torch.tensor([cardinalities[c] for c in cols])
@@ -52,13 +55,40 @@ class CategoricalFields(nn.Module):
             self.projections.append(FieldProjection(len(cols), dim, width) if dim != width else nn.Identity())
         order = [c for dim in sorted(set(dims)) for c, d in enumerate(dims) if d == dim]
         self.register_buffer("inverse", torch.argsort(torch.tensor(order)), persistent=False)
+        # remap[c][id] = the id column c's value is embedded as (identity until keep_frequent)
+        self.register_buffer("remap", _concat_ranges(self.cardinalities))
+        starts = torch.tensor([0, *self.cardinalities[:-1]]).cumsum(0)
+        self.register_buffer("remap_offsets", starts, persistent=False)
+
+    def keep_frequent(self, counts: list[torch.Tensor], min_count: int) -> None:
+        """Map every id whose training count (counts[c], one per id of column c) is below min_count to 0."""
+        rows = []
+        for card, count in zip(self.cardinalities, counts, strict=True):
+            ids = torch.arange(card)
+            rows.append(torch.where(count.to(ids.device) >= min_count, ids, torch.zeros_like(ids)))
+        self.remap.copy_(torch.cat(rows))
+
+    def _mapped(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.remap[ids + self.remap_offsets]
+
+    def _rows(self, ids: torch.Tensor):
+        """(table, projection, table row ids) per shared-width group."""
+        for i, (table, proj) in enumerate(zip(self.tables, self.projections, strict=True)):
+            yield table, proj, ids[:, getattr(self, f"cols_{i}")] + getattr(self, f"offsets_{i}")
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        parts = []
-        for i, (table, proj) in enumerate(zip(self.tables, self.projections, strict=True)):
-            cols = getattr(self, f"cols_{i}")
-            parts.append(proj(table(ids[:, cols] + getattr(self, f"offsets_{i}"))))
+        parts = [proj(table(rows)) for table, proj, rows in self._rows(self._mapped(ids))]
         return torch.cat(parts, dim=1)[:, self.inverse]
+
+    def penalty(self, ids: torch.Tensor) -> torch.Tensor:
+        """Σ over the batch's (row, column) lookups of ||embedding row||², divided by the batch size:
+        its gradient reaches only the rows this batch uses."""
+        total = sum(table(rows).float().pow(2).sum() for table, _, rows in self._rows(self._mapped(ids)))
+        return total / ids.shape[0]
+
+
+def _concat_ranges(sizes: list[int]) -> torch.Tensor:
+    return torch.cat([torch.arange(n) for n in sizes]) if sizes else torch.zeros(0, dtype=torch.long)
 
 
 def signed_log1p(x: torch.Tensor) -> torch.Tensor:

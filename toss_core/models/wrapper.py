@@ -2,7 +2,9 @@
 
 Fields, in this order (the order matters only for qnn_alpha.pair_grouping = "field"):
   categorical  one per data.cat_cols column: an embedding of width model.cat_embedding_dims[col] (default
-               model.emb_dim), projected to the field width when the two differ; the id columns of
+               model.emb_dim), projected to the field width when the two differ, with dropout
+               model.emb_dropout; values with fewer than model.id_min_count training rows share the
+               column's unknown row; the id columns of
                features.covis.id_fields are skipped unless model.embed_id_fields (their out-of-fold click
                rates arrive among the dense fields instead);
   sequence     DARE's [target, interest, target ⊙ interest] (3 fields, projected from model.emb_dim), only
@@ -59,6 +61,7 @@ class CTRModel(nn.Module):
             dims = _cat_dims(cfg, self.embedded_cat_cols)
             self.cat = CategoricalFields([spec.cat_cardinalities[i] for i in embedded], dims, width)
             n_fields += len(embedded)
+        self.emb_dropout = nn.Dropout(cfg.model.emb_dropout)
 
         self.dare = None
         if spec.has_sequence:
@@ -107,7 +110,7 @@ class CTRModel(nn.Module):
         parts = []
         cat = None
         if self.cat is not None:
-            cat = self.cat(batch["cat"][:, self.cat_idx])
+            cat = self.emb_dropout(self.cat(batch["cat"][:, self.cat_idx]))
             parts.append(cat)
         if self.dare is not None:
             query_fields = cat[:, self.query_cat_idx] if self.query_cat_idx.numel() else None
@@ -124,6 +127,18 @@ class CTRModel(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.head(self.fields(batch))
+
+    def embedding_penalty(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The L2 term of model.emb_l2 on the categorical embedding rows this batch uses."""
+        if self.cat is None:
+            return torch.zeros((), device=batch["cat"].device)
+        return self.cat.penalty(batch["cat"][:, self.cat_idx])
+
+    def keep_frequent_ids(self, counts: list[torch.Tensor], min_count: int) -> None:
+        """model.id_min_count: counts[c] are the fold's training counts of every id of cat column c (all
+        columns of the spec, in order); rarer ids of the embedded columns share the unknown row."""
+        if self.cat is not None:
+            self.cat.keep_frequent([counts[i] for i in self.cat_idx.tolist()], min_count)
 
 
 def _cat_dims(cfg: TossConfig, embedded: list[str]) -> list[int]:

@@ -143,6 +143,8 @@ class FoldTrainer:
         self.model = build_model(d.spec, cfg, head).to(self.device)
         if self.model.has_numeric_bins:  # a resumed fold's load_state_dict below restores its own edges
             self.model.fit_numeric_bins(torch.from_numpy(bin_sample(d, cfg.seed + fold)).to(self.device))
+        if cfg.model.id_min_count > 1:  # likewise: the id mapping is a buffer of the saved state
+            self.model.keep_frequent_ids(training_id_counts(d), cfg.model.id_min_count)
         warn_unseen_ids(cfg, d.spec, fold)
         self.ema = EMA(self.model, cfg.ema.decay) if cfg.ema.enabled else None
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -252,6 +254,8 @@ class FoldTrainer:
         """One optimiser step (AMP, clipping, schedule, EMA); adds the loss to `loss_acc` without a sync."""
         with autocast(self.device, self.amp):
             loss = self.loss_fn(self.forward, batch, target)
+            if self.cfg.model.emb_l2 > 0:
+                loss = loss + self.cfg.model.emb_l2 * self.model.embedding_penalty(batch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.train.grad_clip_norm:
@@ -384,6 +388,21 @@ def warn_unseen_ids(cfg: TossConfig, spec, fold: int) -> None:
             unseen,
             ID_STAT,
         )
+
+
+def training_id_counts(data: FoldData) -> list[torch.Tensor]:
+    """Rows of every id of every cat column among the fold's training rows, shard by shard (memory: one
+    shard): the evidence model.id_min_count weighs."""
+    cards = data.spec.cat_cardinalities
+    counts = [np.zeros(card, dtype=np.int64) for card in cards]
+    in_train = np.zeros(data.cache.n_rows, dtype=bool)
+    in_train[data.train_rows] = True
+    for start, arrays in data.cache.iter_shards(["cat"]):
+        cat = np.asarray(arrays["cat"])
+        cat = cat[in_train[start : start + cat.shape[0]]]
+        for c, card in enumerate(cards):
+            counts[c] += np.bincount(cat[:, c], minlength=card)[:card]
+    return [torch.from_numpy(c) for c in counts]
 
 
 def bin_sample(data: FoldData, seed: int) -> np.ndarray:
