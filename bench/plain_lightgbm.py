@@ -7,8 +7,8 @@
 Why this recipe: it is the common untuned baseline (native categoricals with the train categories,
 lr 0.05, 63 leaves, 50 rows per leaf, 0.8 feature/row bagging, L2 1, early stopping after 50 rounds on a
 random 10% of train), with no sequence features, no folds and no target encoding. Its raw margins are
-calibrated exactly as toss calibrates its own (toss_core.calibrate.fit_temperature, fitted here on the
-early-stopping rows) and scored with toss_core.metrics.evaluate, so only the model differs.
+calibrated exactly as toss calibrates its own (toss_core.scoring.calibration.fit_temperature, fitted here
+on the early-stopping rows) and scored with toss_core.scoring.metrics.evaluate, so only the model differs.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from toss_core.calibrate import fit_temperature
-from toss_core.metrics import evaluate
+from toss_core.scoring.calibration import fit_temperature
+from toss_core.scoring.metrics import evaluate
 
 PARAMS: dict[str, Any] = {
     "objective": "binary",

@@ -6,29 +6,19 @@ history and split come from a plain per-user loop, the definition the vectorised
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
+from bench import real_data as rd
+from toss_core import steps
 from toss_core.layout import Layout
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = REPO / "cfgs" / "movielens.yaml"
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-rd = _load("real_data")
 
 N_MOVIES = 12
 # user 1 by hand: ties at t=100 (movies 2, 1) and t=300 (movies 5, 4); the rest random
@@ -177,14 +167,13 @@ def test_ratings_must_name_known_users(tmp_path: Path) -> None:
 
 
 def test_output_builds_toss_caches_with_the_movielens_config(converted, tmp_path: Path) -> None:
-    from toss_core import pipeline
     from toss_core.config import load_config
 
     cfg = load_config(CFG, ["data.shard_rows=16"])
     layout = Layout(cfg, root=tmp_path)  # data/movielens/ under tmp_path, where the fixture wrote it
-    raw = pipeline.prepare_raw(cfg, layout)
+    raw = steps.prepare_raw(cfg, layout)
     assert raw.truth_path == layout.truth_path
-    train_cache, test_cache = pipeline.build_caches(cfg, layout)
+    train_cache, test_cache = steps.build_caches(cfg, layout)
     _, train, test, _ = converted
     assert (train_cache.n_rows, test_cache.n_rows) == (train.height, test.height)
     from toss_core.data.reader import read_manifest
