@@ -43,14 +43,15 @@ EXPECTED_DEPS = {
     "fold_model": {"train_cache", "folds", "covis_features"},
     "gbdt_fold_model": {"train_cache", "folds", "covis_features"},
     "fold_test_logits": {"fold_model", "gbdt_fold_model", "test_cache", "covis_features"},
-    "ensemble": {"fold_model", "gbdt_fold_model", "fold_test_logits", "test_cache"},
+    "refit_model": {"fold_model", "gbdt_fold_model", "test_cache", "covis_features"},
+    "ensemble": {"fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model", "test_cache"},
     "submission": {"ensemble", "test_cache"},
     "diagnostics": {"submission", "ensemble"},
 }
 GROUPS = {
     "data": {"raw_train", "raw_test", "train_cache", "test_cache"},
     "features": {"covis_features"},
-    "training": {"folds", "fold_model", "gbdt_fold_model", "fold_test_logits"},
+    "training": {"folds", "fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model"},
     "ensemble": {"ensemble", "submission", "diagnostics"},
 }
 

@@ -171,3 +171,21 @@ def test_chunk_rows_bounds_row_groups_but_not_content(tmp_path: Path):
 def test_bad_sizes_are_refused(tmp_path: Path):
     with pytest.raises(ValueError, match="must be positive"):
         synth.generate(tmp_path, train_rows=0, test_rows=10)
+
+
+def test_the_generator_never_writes_over_files_it_did_not_make(tmp_path: Path) -> None:
+    """data.source left at synthetic with paths that hold the user's Parquet: refused, file untouched."""
+    from toss_core.util.errors import DataError
+
+    users = tmp_path / "train.parquet"
+    users.write_bytes(b"the user's only copy")
+    with pytest.raises(DataError, match=r"train.parquet exists and was not written by toss's generator"):
+        synth.generate(tmp_path, train_rows=100, test_rows=50, seed=0)
+    assert users.read_bytes() == b"the user's only copy"
+    assert not (tmp_path / "test.parquet").exists()
+
+
+def test_the_generator_regenerates_its_own_files(tmp_path: Path) -> None:
+    synth.generate(tmp_path, train_rows=100, test_rows=50, seed=0)
+    again = synth.generate(tmp_path, train_rows=120, test_rows=50, seed=0)  # its own files: replaced
+    assert again.train_rows == 120 and pq.read_metadata(tmp_path / "train.parquet").num_rows == 120

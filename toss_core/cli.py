@@ -105,6 +105,15 @@ def cmd_predict(args: argparse.Namespace) -> None:
     _print([steps.predict_test(cfg, k, family=f) for f in families for k in _folds_of(cfg, args)])
 
 
+def cmd_refit(args: argparse.Namespace) -> None:
+    from toss_core import steps
+    from toss_core.layout import enabled_families
+
+    cfg = _config(args)
+    families = [args.family] if args.family else enabled_families(cfg)
+    _print([steps.refit(cfg, f) for f in families])
+
+
 def cmd_ensemble(args: argparse.Namespace) -> None:
     from toss_core import steps
 
@@ -205,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_cfg(p)
     p.add_argument("--fold", type=int, default=None, help="fold index; all folds when omitted")
+    p.add_argument("--family", choices=["nn", "gbdt"], default=None, help="one model family only")
+    p = add("refit", cmd_refit, "train each family once on every row (cv.refit: full), predict the test set")
+    _add_cfg(p)
     p.add_argument("--family", choices=["nn", "gbdt"], default=None, help="one model family only")
     _add_cfg(add("ensemble", cmd_ensemble, "combine the saved OOF and test logits, fit the calibrator"))
     _add_cfg(add("submit", cmd_submit, "write and validate runs/<exp_name>/submission.csv"))

@@ -391,6 +391,13 @@ class CVConfig(_Strict):
     composite_group: list[str] | None = Field(
         None, description="several columns hashed into one group key, then as group_key"
     )
+    refit: Literal["none", "full"] = Field(
+        "none",
+        description="none: the test set is predicted by the fold models, combined (ensemble.method); full: "
+        "each family is also trained once on every training row, for the epochs / boosting rounds its "
+        "folds selected (their mean), and that model predicts the test set; the calibrator and the "
+        "family weights still come from the OOF logits",
+    )
 
 
 class CalibrationConfig(_Strict):
@@ -420,8 +427,8 @@ class LoggingConfig(_Strict):
     verbose_steps: int = Field(
         50,
         ge=1,
-        description="a progress line and a log row every this many optimiser steps (LightGBM: boosting "
-        "rounds)",
+        description="a progress line and a log row every this many optimiser steps of the network "
+        "(LightGBM logs iterations/s and its ETA every few seconds instead)",
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from toss_core.config import TossConfig
 
 FAMILIES = ("nn", "gbdt")
+FULL = "full"  # the fold name of a family's refit on every training row (cv.refit = full)
 
 
 def enabled_families(cfg: TossConfig) -> list[str]:
@@ -82,25 +83,25 @@ class Layout:
             raise ValueError(f"unknown model family '{family}', expected one of {FAMILIES}")
         return self.run_dir if family == "nn" else self.run_dir / family
 
-    def checkpoint(self, fold: int, family: str = "nn") -> Path:
+    def checkpoint(self, fold: int | str, family: str = "nn") -> Path:
         suffix = "pt" if family == "nn" else "txt"
         return self.family_dir(family) / f"ckpt_fold_{fold}.{suffix}"
 
-    def resume_checkpoint(self, fold: int) -> Path:
+    def resume_checkpoint(self, fold: int | str) -> Path:
         return self.run_dir / f"ckpt_fold_{fold}.last.pt"
 
-    def oof_path(self, fold: int, family: str = "nn") -> Path:
+    def oof_path(self, fold: int | str, family: str = "nn") -> Path:
         """Validation-row predictions of one fold: npz with `index`, `logit`, `label`, `metrics` (json)."""
         return self.family_dir(family) / f"oof_fold_{fold}.npz"
 
-    def test_logits_path(self, fold: int, family: str = "nn") -> Path:
+    def test_logits_path(self, fold: int | str, family: str = "nn") -> Path:
         """Test-set predictions of one fold: npz with `logit` and `lineage` (toss_core.post.artifacts)."""
         return self.family_dir(family) / f"test_logits_fold_{fold}.npz"
 
-    def train_log(self, fold: int) -> Path:
+    def train_log(self, fold: int | str) -> Path:
         return self.run_dir / f"train_log_fold_{fold}.csv"
 
-    def tb_dir(self, fold: int) -> Path:
+    def tb_dir(self, fold: int | str) -> Path:
         return self.run_dir / "tb" / f"fold_{fold}"
 
     @property

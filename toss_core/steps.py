@@ -11,6 +11,7 @@ cannot drift apart. What each step writes (paths from toss_core.layout.Layout):
     build_covis       runs/<exp>/covis/{train,test}/ dense feature shards
     train_fold        the fold's checkpoint and oof_fold_K.npz (per family)
     predict_test      the fold's test_logits_fold_K.npz (per family)
+    refit             cv.refit = full: ckpt_fold_full.* and test_logits_fold_full.npz (per family)
     ensemble          runs/<exp>/ensemble.json + test_pred.npy
     write_submission  runs/<exp>/submission.csv
     diagnose          runs/<exp>/diagnostics/
@@ -22,7 +23,7 @@ import logging
 import time
 
 from toss_core.config import TossConfig
-from toss_core.layout import FAMILIES, Layout, enabled_families
+from toss_core.layout import FAMILIES, FULL, Layout, enabled_families
 from toss_core.util.results import (
     CacheResult,
     CovisResult,
@@ -31,6 +32,7 @@ from toss_core.util.results import (
     FoldResult,
     FoldsResult,
     RawResult,
+    RefitResult,
     SubmissionResult,
     TestLogitsResult,
 )
@@ -72,8 +74,8 @@ def build_covis(cfg: TossConfig, layout: Layout | None = None) -> CovisResult:
     return covis.build_covis_features(cfg, layout or Layout(cfg))
 
 
-def _check_fold(cfg: TossConfig, fold: int, family: str) -> None:
-    if not 0 <= fold < cfg.cv.n_splits:
+def _check_fold(cfg: TossConfig, fold: int | str, family: str) -> None:
+    if fold != FULL and not (isinstance(fold, int) and 0 <= fold < cfg.cv.n_splits):
         raise ValueError(f"fold {fold} is outside 0..{cfg.cv.n_splits - 1} (cv.n_splits = {cfg.cv.n_splits})")
     if family not in FAMILIES:
         raise ValueError(f"unknown model family '{family}', expected one of {', '.join(FAMILIES)}")
@@ -93,9 +95,10 @@ def train_fold(cfg: TossConfig, fold: int, layout: Layout | None = None, family:
 
 
 def predict_test(
-    cfg: TossConfig, fold: int, layout: Layout | None = None, family: str = "nn"
+    cfg: TossConfig, fold: int | str, layout: Layout | None = None, family: str = "nn"
 ) -> TestLogitsResult:
-    """Predict the test set with one trained fold of one family; writes the fold's test logits."""
+    """Predict the test set with one trained fold of one family (fold FULL: its refit on every row);
+    writes the fold's test logits."""
     from toss_core.data.reader import ShardedCache
     from toss_core.post import artifacts
 
@@ -109,7 +112,7 @@ def predict_test(
     logits, lineage = predict.predict_test(cfg, layout, fold)
     path = artifacts.save_test_logits(layout, lineage, ShardedCache(layout.test_cache).fingerprint, logits)
     seconds = time.perf_counter() - started
-    log.info("predict: %s fold %d, %d test rows in %.1fs → %s", family, fold, logits.size, seconds, path)
+    log.info("predict: %s fold %s, %d test rows in %.1fs → %s", family, fold, logits.size, seconds, path)
     return TestLogitsResult(
         fold=fold,
         family=family,
@@ -117,6 +120,32 @@ def predict_test(
         n_rows=int(logits.size),
         mean_logit=float(logits.mean()),
         seconds=seconds,
+    )
+
+
+def refit(cfg: TossConfig, family: str, layout: Layout | None = None) -> RefitResult:
+    """cv.refit = full: train `family` once on every training row, for the mean of the epochs / boosting
+    rounds its folds selected, and predict the test set with it."""
+    from toss_core.post import artifacts
+
+    _check_fold(cfg, FULL, family)
+    layout = layout or Layout(cfg)
+    started = time.perf_counter()
+    sizes = artifacts.selected_sizes(layout, family, cfg.cv.n_splits)
+    size = max(1, round(sum(sizes) / len(sizes)))
+    if family == "nn":
+        from toss_core.train import refit as family_refit
+    else:
+        from toss_core.gbdt import train as family_refit
+    family_refit.refit(cfg, layout, size)
+    predicted = predict_test(cfg, FULL, layout, family)
+    return RefitResult(
+        family=family,
+        size=size,
+        fold_sizes=sizes,
+        checkpoint=layout.checkpoint(FULL, family),
+        test_logits=predicted.path,
+        seconds=time.perf_counter() - started,
     )
 
 
@@ -159,6 +188,8 @@ def run_all(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult:
         for fold in range(cfg.cv.n_splits):
             train_fold(cfg, fold, layout, family)
             predict_test(cfg, fold, layout, family)
+        if cfg.cv.refit == "full":
+            refit(cfg, family, layout)
     ensemble(cfg, layout)
     sub = write_submission(cfg, layout)
     log.info("submission written: %s", sub.path)

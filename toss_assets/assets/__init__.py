@@ -7,7 +7,7 @@ reads the `context` and resource annotations when the decorators run and rejects
 from toss_assets.assets.data import raw_data, test_cache, train_cache
 from toss_assets.assets.ensemble import diagnostics, ensemble, submission
 from toss_assets.assets.features import covis_features
-from toss_assets.assets.training import fold_model, fold_test_logits, folds, gbdt_fold_model
+from toss_assets.assets.training import fold_model, fold_test_logits, folds, gbdt_fold_model, refit_model
 
 ALL_ASSETS = [
     raw_data,
@@ -18,6 +18,7 @@ ALL_ASSETS = [
     fold_model,
     gbdt_fold_model,
     fold_test_logits,
+    refit_model,
     ensemble,
     submission,
     diagnostics,

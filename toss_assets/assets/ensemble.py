@@ -8,7 +8,9 @@ from toss_assets.resources import TossConfigResource
 from toss_core import steps
 
 
-@toss_asset("ensemble", "numpy", ["fold_model", "gbdt_fold_model", "fold_test_logits", "test_cache"])
+@toss_asset(
+    "ensemble", "numpy", ["fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model", "test_cache"]
+)
 def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """The saved fold-wise test logits of every enabled family combined; calibrator fitted on OOF logits."""
     layout = toss.layout()

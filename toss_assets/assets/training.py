@@ -136,3 +136,28 @@ def fold_test_logits(context: dg.AssetExecutionContext, toss: TossConfigResource
             )
             rows[f"{family}/{key}"] = {"mean_logit": r.mean_logit, "seconds": r.seconds}
     return dg.MaterializeResult(metadata={"predicted_in_run": md.metrics_table(rows, "fold")})
+
+
+@toss_asset(
+    "training",
+    "numpy",
+    ["fold_model", "gbdt_fold_model", "test_cache", "covis_features"],
+    pool=TRAIN_POOL,
+    op_tags=GPU_STEP_TAGS,
+)
+def refit_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """cv.refit = full: each enabled family trained once on every training row, for what its folds
+    selected, and its test logits; skipped with cv.refit = none (the fold models predict the test set)."""
+    layout = toss.layout()
+    cfg = layout.cfg
+    if cfg.cv.refit == "none":
+        return skipped(context, "cv.refit is none: the ensemble combines the fold models' test logits")
+    metadata: dict[str, object] = {}
+    for family in enabled_families(cfg):
+        r = steps.refit(cfg, family, layout)
+        context.log.info(f"{family} refit: {r.size} (folds selected {r.fold_sizes}) in {r.seconds:.1f}s")
+        metadata[f"{family}/size"] = dg.MetadataValue.int(r.size)
+        metadata[f"{family}/fold_sizes"] = dg.MetadataValue.json(r.fold_sizes)
+        metadata[f"{family}/seconds"] = dg.MetadataValue.float(round(r.seconds, 3))
+        metadata[f"{family}/checkpoint"] = md.path(r.checkpoint)
+    return dg.MaterializeResult(metadata=metadata)

@@ -170,13 +170,18 @@ def _time_values(series: pl.Series) -> np.ndarray:
 # ---- persisted assignment ------------------------------------------------------------------------------
 
 
+FOLD_KEYS = ("cv.n_splits", "cv.group_key", "cv.stratify_target", "cv.time_key", "cv.composite_group")
+"""The config keys that decide the fold assignment (with seed and the cache): a saved assignment made
+under other values is stale. cv.refit is not one of them: it decides what predicts the test set."""
+
+
 def _meta(cfg: TossConfig, method: str, cache_fp: str) -> dict:
     return {
         "format": FOLDS_FORMAT,
         "method": method,
         "n_splits": cfg.cv.n_splits,
         "seed": cfg.seed,
-        "cv_fingerprint": cfg.section_fingerprint("cv"),
+        "cv_fingerprint": cfg.section_fingerprint(*FOLD_KEYS),
         "cache_fingerprint": cache_fp,
     }
 

@@ -18,7 +18,7 @@ from toss_core.post.artifacts import Lineage, file_digest
 from toss_core.util.errors import ArtifactError
 
 
-def load_sidecar(layout: Layout, fold: int) -> dict[str, Any]:
+def load_sidecar(layout: Layout, fold: int | str) -> dict[str, Any]:
     """The fold's sidecar; ArtifactError when the model or the sidecar is missing or foreign."""
     model_path, sidecar_path, _ = model_paths(layout, fold)
     for p in (model_path, sidecar_path):
@@ -32,7 +32,7 @@ def load_sidecar(layout: Layout, fold: int) -> dict[str, Any]:
     return meta
 
 
-def predict_test(cfg: TossConfig, layout: Layout, fold: int) -> tuple[np.ndarray, Lineage]:
+def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.ndarray, Lineage]:
     """Raw-margin test logits [n_test] of one fold's booster, built shard by shard, and its lineage; the
     booster's caches are verified against the current ones before any prediction work starts."""
     import lightgbm as lgb

@@ -24,10 +24,11 @@ from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.design import DesignPlan, build_matrix
 from toss_core.gbdt.features import IdEncoder, oof_target_matrix
 from toss_core.gbdt.params import gbdt_params
-from toss_core.layout import Layout
-from toss_core.post.artifacts import Lineage, file_digest, save_oof
+from toss_core.layout import FULL, Layout
+from toss_core.post.artifacts import SELECTED, Lineage, file_digest, save_oof
 from toss_core.util.atomic import atomic_path, write_json
 from toss_core.util.errors import ArtifactError
+from toss_core.util.progress import Progress
 from toss_core.util.results import FoldResult
 
 log = logging.getLogger("toss")
@@ -35,7 +36,7 @@ log = logging.getLogger("toss")
 FORMAT = "toss-gbdt/1"
 
 
-def model_paths(layout: Layout, fold: int) -> tuple[Path, Path, Path]:
+def model_paths(layout: Layout, fold: int | str) -> tuple[Path, Path, Path]:
     """(booster text, sidecar json, encoder tables npz) of one fold."""
     model = layout.checkpoint(fold, "gbdt")
     return model, model.with_suffix(".json"), model.with_suffix(".enc.npz")
@@ -72,11 +73,17 @@ def fit_id_encoder(
     return encoder, oof
 
 
-def _log_every(fold: int, every: int):
+def _progress(fold: int | str, rounds: int, n_rows: int, every_s: float = 5.0):
+    """LightGBM callback: iterations/s, training rows/s, ETA and the validation loss, like the network's
+    progress lines (the ETA assumes every round runs; early stopping ends sooner)."""
+    progress = Progress(f"gbdt fold {fold}", rounds, every_s=every_s, unit="iterations")
+
     def _callback(env) -> None:
-        if env.iteration % every == 0 and env.evaluation_result_list:
+        extra = f"{progress.rate * n_rows:,.0f} rows/s"
+        if env.evaluation_result_list:
             _, name, value, _ = env.evaluation_result_list[0]
-            log.info("gbdt fold %d: iteration %d valid %s %.5f", fold, env.iteration, name, value)
+            extra += f" | valid {name} {value:.5f}"
+        progress.update(1, extra)
 
     return _callback
 
@@ -121,9 +128,44 @@ def _boost(
         valid_names=["valid"],
         callbacks=[
             lgb.early_stopping(cfg.gbdt.early_stopping_rounds, verbose=False),
-            _log_every(fold, cfg.logging.verbose_steps),
+            _progress(fold, cfg.gbdt.num_boost_round, ds_train.num_data()),
         ],
     )
+
+
+def _save_booster(
+    layout: Layout, fold: int | str, booster, rounds: int, encoder, plan: DesignPlan, sidecar: dict
+) -> Lineage:
+    """Booster (its first `rounds` rounds), id-encoder tables and sidecar of one fold; its lineage."""
+    model_path, sidecar_path, enc_path = model_paths(layout, fold)
+    if encoder is not None:
+        encoder.save(enc_path)
+    with atomic_path(model_path) as tmp:
+        booster.save_model(str(tmp), num_iteration=rounds)
+    gain = booster.feature_importance("gain", iteration=rounds)
+    top = {plan.feature_names[i]: float(gain[i]) for i in np.argsort(-gain)[:20]}
+    payload = {"format": FORMAT, "fold": fold, "encoder": None if encoder is None else encoder.describe()}
+    write_json(sidecar_path, {**payload, **sidecar, "best_iteration": int(rounds), "top_gain": top})
+    covis = sidecar["covis_fingerprint"] if plan.dense_cols else None
+    return Lineage("gbdt", fold, sidecar["cache_fingerprint"], covis, file_digest(model_path))
+
+
+def _inputs(cfg: TossConfig, layout: Layout):
+    """(train cache, its labels, co-visitation cache or None, design plan) of a LightGBM model."""
+    cache = ShardedCache(layout.train_cache)
+    dense = dense_cache(layout, "train", cache.n_rows) if cfg.features.covis.enabled else None
+    plan = DesignPlan.build(cache.spec, cfg.gbdt, cache.fields, dense_cols(dense))
+    return cache, cache.read_field("label").astype(np.float32), dense, plan
+
+
+def _sidecar(cache: ShardedCache, dense, plan: DesignPlan, params: dict[str, Any]) -> dict[str, Any]:
+    covis = None if dense is None else dense.fingerprint
+    return {
+        "cache_fingerprint": cache.fingerprint,
+        "covis_fingerprint": covis,
+        "plan": plan.to_dict(),
+        "params": params,
+    }
 
 
 def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
@@ -132,11 +174,8 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     from toss_core.scoring.metrics import prior_only_score
 
     start = time.perf_counter()
-    cache = ShardedCache(layout.train_cache)
+    cache, labels, dense, plan = _inputs(cfg, layout)
     train_rows, valid_rows = _fold_rows(layout, cache, fold)
-    labels = cache.read_field("label").astype(np.float32)
-    dense = dense_cache(layout, "train", cache.n_rows) if cfg.features.covis.enabled else None
-    plan = DesignPlan.build(cache.spec, cfg.gbdt, cache.fields, dense_cols(dense))
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, train_rows, labels[train_rows])
     params = gbdt_params(cfg)
     log.info(
@@ -151,48 +190,43 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     booster = _boost(cfg, fold, params, ds_train, x_valid, y_valid)
     best = booster.best_iteration or booster.current_iteration()
     logits = booster.predict(x_valid, raw_score=True, num_iteration=best).astype(np.float32)
-    metrics = {
-        k: float(v) for k, v in fold_metrics(y_valid, logits, float(labels[train_rows].mean())).items()
-    }
+    train_prior = float(labels[train_rows].mean())
+    metrics = {k: float(v) for k, v in fold_metrics(y_valid, logits, train_prior).items()}
+    metrics[SELECTED] = float(best)
     prior = float(prior_only_score(y_valid))
-
-    model_path, sidecar_path, enc_path = model_paths(layout, fold)
-    if encoder is not None:
-        encoder.save(enc_path)
-    with atomic_path(model_path) as tmp:
-        booster.save_model(str(tmp), num_iteration=best)
-    gain = booster.feature_importance("gain", iteration=best)
     seconds = time.perf_counter() - start
-    write_json(
-        sidecar_path,
-        {
-            "format": FORMAT,
-            "fold": fold,
-            "cache_fingerprint": cache.fingerprint,
-            "covis_fingerprint": None if dense is None else dense.fingerprint,
-            "plan": plan.to_dict(),
-            "encoder": None if encoder is None else encoder.describe(),
-            "params": params,
-            "best_iteration": int(best),
-            "n_train": len(train_rows),
-            "n_valid": len(valid_rows),
-            "metrics": metrics,
-            "prior_score": prior,
-            "top_gain": {plan.feature_names[i]: float(gain[i]) for i in np.argsort(-gain)[:20]},
-            "seconds": seconds,
-        },
-    )
-    covis = dense.fingerprint if dense is not None and plan.dense_cols else None
-    lineage = Lineage("gbdt", fold, cache.fingerprint, covis, file_digest(model_path))
+    sidecar = _sidecar(cache, dense, plan, params)
+    sidecar.update(n_train=len(train_rows), n_valid=len(valid_rows), metrics=metrics, prior_score=prior)
+    lineage = _save_booster(layout, fold, booster, best, encoder, plan, {**sidecar, "seconds": seconds})
     oof_path = save_oof(layout, lineage, valid_rows, logits, y_valid, metrics)
-    log.info("gbdt fold %d: best iteration %d, %s (%.1fs)", fold, best, metrics, seconds)
+    shown = ", ".join(f"{k} {v:.5g}" for k, v in metrics.items())
+    log.info("gbdt fold %d: best iteration %d, %s (%.1fs)", fold, best, shown, seconds)
     return FoldResult(
         fold=fold,
         family="gbdt",
-        checkpoint=model_path,
+        checkpoint=model_paths(layout, fold)[0],
         oof_path=oof_path,
         metrics=metrics,
         prior_score=prior,
         best_epoch=int(best),
         seconds=seconds,
     )
+
+
+def refit(cfg: TossConfig, layout: Layout, rounds: int) -> Lineage:
+    """cv.refit = full: one booster on every training row for `rounds` rounds (what the folds selected),
+    saved as fold layout.FULL; the id encoder is refitted on every row too."""
+    import lightgbm as lgb
+
+    start = time.perf_counter()
+    cache, labels, dense, plan = _inputs(cfg, layout)
+    rows = np.arange(cache.n_rows)
+    encoder, oof_te = fit_id_encoder(cfg, plan, cache, rows, labels)
+    params = gbdt_params(cfg)
+    log.info("gbdt refit: %d rows, %d rounds, %d features", rows.size, rounds, len(plan.feature_names))
+    ds = _train_dataset(plan, params, build_matrix(plan, cache, rows, encoder, oof_te, dense), labels)
+    booster = lgb.train(params, ds, num_boost_round=rounds, callbacks=[_progress(FULL, rounds, rows.size)])
+    sidecar = {**_sidecar(cache, dense, plan, params), "n_train": int(rows.size)}
+    lineage = _save_booster(layout, FULL, booster, rounds, encoder, plan, sidecar)
+    log.info("gbdt refit: done in %.1fs", time.perf_counter() - start)
+    return lineage

@@ -25,6 +25,7 @@ from toss_core.util.atomic import atomic_path
 from toss_core.util.errors import ArtifactError
 
 FORMAT = "toss-fold/1"
+SELECTED = "selected"  # OOF metrics key: the epochs (nn) or boosting rounds (gbdt) the fold selected
 _DIGEST_CHUNK = 1 << 20
 
 
@@ -42,7 +43,7 @@ class Lineage:
     """Where a fold's predictions come from (see the module docstring)."""
 
     family: str
-    fold: int
+    fold: int | str  # layout.FULL for a refit on every training row
     train_cache: str  # fingerprint of the train cache the model was trained on
     covis: str | None  # fingerprint of its co-visitation features; None when it reads none
     model: str  # file_digest of the model file
@@ -197,6 +198,39 @@ def load_test_logits(layout: Layout, oof: FamilyOOF, test_cache: str, n_rows: in
             )
         out[k] = logits
     return out
+
+
+def load_refit_test_logits(
+    layout: Layout, family: str, train_cache: str, test_cache: str, n_rows: int
+) -> np.ndarray:
+    """The test logits of a family's refit on every row (cv.refit = full), verified against the caches."""
+    from toss_core.layout import FULL
+
+    logits, made = read_test_logits(layout, FULL, family)
+    path = layout.test_logits_path(FULL, family)
+    command = f"toss refit{' --family gbdt' if family == 'gbdt' else ''}"
+    if made.train_cache != train_cache or made.test_cache != test_cache or logits.shape != (n_rows,):
+        raise ArtifactError(
+            f"{path} was made from train cache {made.train_cache} and test cache {made.test_cache} "
+            f"({logits.shape[0]} rows), the current ones are {train_cache} and {test_cache} ({n_rows} rows): "
+            f"rerun `{command}`"
+        )
+    return logits.astype(np.float64)
+
+
+def selected_sizes(layout: Layout, family: str, n_splits: int) -> list[int]:
+    """The epochs or boosting rounds each fold selected (what a refit on every row trains for)."""
+    sizes = []
+    for k in range(n_splits):
+        path = layout.oof_path(k, family)
+        if not path.is_file():
+            raise ArtifactError(f"{path} is missing: run `{_train_command(family)} --fold {k}` first")
+        with np.load(path) as npz:
+            metrics = json.loads(str(npz["metrics"]))
+        if SELECTED not in metrics:
+            raise ArtifactError(f"{path} does not say how long fold {k} trained (older toss): retrain it")
+        sizes.append(int(metrics[SELECTED]))
+    return sizes
 
 
 def check_oof_lineage(oof: FamilyOOF, train_cache: str, covis: str | None, layout: Layout) -> None:

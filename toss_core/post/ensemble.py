@@ -31,6 +31,7 @@ from toss_core.post.artifacts import (
     FamilyOOF,
     check_oof_lineage,
     load_family_oof,
+    load_refit_test_logits,
     load_test_logits,
     require_fold_files,
 )
@@ -64,8 +65,11 @@ class FamilyEnsemble:
     report: dict
 
 
-def ensemble_family(cfg: TossConfig, oof: FamilyOOF, test_logits: np.ndarray) -> FamilyEnsemble:
-    """Score the family's folds and combine their test logits [n_folds, n_test]."""
+def ensemble_family(
+    cfg: TossConfig, oof: FamilyOOF, test_logits: np.ndarray, refit: np.ndarray | None = None
+) -> FamilyEnsemble:
+    """Score the family's folds and combine their test logits [n_folds, n_test]; with `refit` (the test
+    logits of the family's model trained on every row, cv.refit = full) those are the prediction."""
     own = fit_calibrator(cfg.calibration, oof.logit, oof.label)
     members = {}
     for fold in range(cfg.cv.n_splits):
@@ -86,9 +90,10 @@ def ensemble_family(cfg: TossConfig, oof: FamilyOOF, test_logits: np.ndarray) ->
         "ensemble: %s OOF Score %.5f uncalibrated, %.5f calibrated alone",
         oof.family, report["oof"]["Score"], report["oof_calibrated"]["Score"],
     )  # fmt: skip
-    return FamilyEnsemble(
-        combine(test_logits, cfg.ensemble.method, w, cfg.ensemble.trim_ratio), members, report
+    combined = (
+        refit if refit is not None else combine(test_logits, cfg.ensemble.method, w, cfg.ensemble.trim_ratio)
     )
+    return FamilyEnsemble(combined, members, report)
 
 
 def _covis_fingerprint(cfg: TossConfig, layout: Layout) -> str | None:
@@ -126,8 +131,14 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
     check_test_made_from(layout, train, test)
     oofs = _checked_oofs(cfg, layout, families, train)
     tests = [load_test_logits(layout, oof, test.fingerprint, test.n_rows) for oof in oofs]
+    refits = [None] * len(oofs)
+    if cfg.cv.refit == "full":
+        refits = [
+            load_refit_test_logits(layout, f, train.fingerprint, test.fingerprint, test.n_rows)
+            for f in families
+        ]
     y = oofs[0].label
-    parts = [ensemble_family(cfg, oof, z) for oof, z in zip(oofs, tests, strict=True)]
+    parts = [ensemble_family(cfg, o, z, r) for o, z, r in zip(oofs, tests, refits, strict=True)]
 
     oof_matrix = np.stack([o.logit for o in oofs])
     stack = None
@@ -162,6 +173,7 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
         {
             "format": ENSEMBLE_FORMAT,
             "method": cfg.ensemble.method,
+            "refit": cfg.cv.refit,
             "trim_ratio": cfg.ensemble.trim_ratio,
             "families": families,
             "family_weights": family_weights,

@@ -39,6 +39,7 @@ from toss_core.synth.schema import (
     VOCAB_SIZE,
 )
 from toss_core.util.atomic import atomic_path, write_json
+from toss_core.util.errors import DataError
 from toss_core.util.progress import Progress
 
 log = logging.getLogger("toss")
@@ -179,6 +180,20 @@ def matching_meta(out_dir: Path, params: dict[str, Any]) -> dict[str, Any] | Non
     return meta
 
 
+def refuse_foreign_files(out_dir: Path) -> None:
+    """The generator only ever replaces files it wrote: a train/test/truth file in `out_dir` that no
+    synth_meta.json vouches for is the user's data, so generating there is refused (DataError)."""
+    meta = read_meta(out_dir) or {}
+    ours = set(meta.get("file_bytes", {}))
+    foreign = [name for name in FILE_NAMES.values() if (out_dir / name).exists() and name not in ours]
+    if foreign:
+        raise DataError(
+            f"{out_dir / foreign[0]} exists and was not written by toss's generator: refusing to generate "
+            "synthetic data over it. For your own Parquet set data.source: parquet; for synthetic data "
+            "point data.train_path / data.test_path at another folder"
+        )
+
+
 def generate(
     out_dir: Path,
     train_rows: int,
@@ -196,7 +211,8 @@ def generate(
     start_time = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / META_NAME).unlink(missing_ok=True)  # the files are about to change: no stale vouching
+    refuse_foreign_files(out_dir)  # the old meta stays until the new one replaces it: a killed run's
+    # files are still vouched as ours (their sizes no longer match it, so the next run regenerates)
     params = synth_params(train_rows, test_rows, seed, seq_len_scale)
     p, intercept = click_model(seed, seq_len_scale)
     paths = {k: out_dir / name for k, name in FILE_NAMES.items()}

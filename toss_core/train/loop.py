@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from toss_core.config import TossConfig
-from toss_core.data.folds import load_folds
-from toss_core.layout import Layout
-from toss_core.post.artifacts import Lineage, file_digest, save_oof
+from toss_core.data.folds import FOLD_KEYS, load_folds
+from toss_core.layout import FULL, Layout
+from toss_core.post.artifacts import SELECTED, Lineage, file_digest, save_oof
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.train import checkpoint
 from toss_core.train.batches import BatchSource, feature_fields, model_spec, prefetched, to_tensors
@@ -49,7 +49,7 @@ TRAINING_KEYS = (
     "seed",
     "sequence",
     "model",
-    "cv",
+    *FOLD_KEYS,
     "sampler",
     "ema",
     "features",
@@ -102,9 +102,9 @@ class FoldState:
 
 
 class FoldData:
-    """The caches, the feature spec and the row split of one fold."""
+    """The caches, the feature spec and the row split of one fold (FULL: every row trains)."""
 
-    def __init__(self, cfg: TossConfig, layout: Layout, fold: int):
+    def __init__(self, cfg: TossConfig, layout: Layout, fold: int | str):
         from toss_core.data.reader import ShardedCache
 
         self.cache = ShardedCache(layout.train_cache)
@@ -113,8 +113,9 @@ class FoldData:
         self.spec = model_spec(cfg, self.cache, self.dense_cache)
         folds = load_folds(layout)
         self.labels = self.cache.read_field("label").astype(np.float32)
-        self.val_rows = np.flatnonzero(folds == fold).astype(np.int64)
-        self.train_rows = np.flatnonzero(folds != fold).astype(np.int64)
+        held_out = folds == fold if fold != FULL else np.zeros(folds.size, dtype=bool)  # FULL: every row
+        self.val_rows = np.flatnonzero(held_out).astype(np.int64)
+        self.train_rows = np.flatnonzero(~held_out).astype(np.int64)
         self.train_labels = self.labels[self.train_rows]
         self.val_labels = self.labels[self.val_rows]
         self.train_prior = float(self.train_labels.mean())
@@ -125,11 +126,12 @@ class FoldData:
 class FoldTrainer:
     """One fold's model, optimiser, schedule, EMA and resumable state; `run` trains it to the end."""
 
-    def __init__(self, cfg: TossConfig, layout: Layout, fold: int, head: str | None = None):
-        """`head` overrides cfg.model.head (the benchmark's DCN-v2 baseline)."""
+    def __init__(self, cfg: TossConfig, layout: Layout, fold: int | str, head: str | None = None):
+        """`head` overrides cfg.model.head (the benchmark's DCN-v2 baseline); fold FULL is the refit."""
         from toss_core.models import build_model
 
         self.cfg, self.layout, self.fold, tc = cfg, layout, fold, cfg.train
+        self.seed_index = fold if isinstance(fold, int) else cfg.cv.n_splits  # seeds and batch order
         self.started = time.perf_counter()
         self.device = resolve_device(cfg.device)
         self.amp = amp_dtype(cfg.amp, self.device)
@@ -139,10 +141,12 @@ class FoldTrainer:
         n_pos = int((d.train_labels > 0.5).sum())
         self.steps_per_epoch = steps_per_epoch(d.train_rows.size, n_pos, cfg.sampler, tc.batch_size)
 
-        seed_everything(cfg.seed + fold)
+        seed_everything(cfg.seed + self.seed_index)
         self.model = build_model(d.spec, cfg, head).to(self.device)
         if self.model.has_numeric_bins:  # a resumed fold's load_state_dict below restores its own edges
-            self.model.fit_numeric_bins(torch.from_numpy(bin_sample(d, cfg.seed + fold)).to(self.device))
+            self.model.fit_numeric_bins(
+                torch.from_numpy(bin_sample(d, cfg.seed + self.seed_index)).to(self.device)
+            )
         if cfg.model.id_min_count > 1:  # likewise: the id mapping is a buffer of the saved state
             self.model.keep_frequent_ids(training_id_counts(d), cfg.model.id_min_count)
         warn_unseen_ids(cfg, d.spec, fold)
@@ -172,7 +176,7 @@ class FoldTrainer:
     def run(self) -> FoldResult:
         d, tc, st = self.data, self.cfg.train, self.state
         log.info(
-            "fold %d: %d train rows (prior %.4f), %d validation rows, %d steps/epoch, device %s, amp %s, "
+            "fold %s: %d train rows (prior %.4f), %d validation rows, %d steps/epoch, device %s, amp %s, "
             "logit offset %.3f",
             self.fold,
             d.train_rows.size,
@@ -204,7 +208,7 @@ class FoldTrainer:
             )
             self.log.flush()
             log.info(
-                "fold %d epoch %d/%d: AP %.5f WLL %.5f Score %.5f Score_cal %.5f (best %s %.5f @ epoch %d) "
+                "fold %s epoch %d/%d: AP %.5f WLL %.5f Score %.5f Score_cal %.5f (best %s %.5f @ epoch %d) "
                 "| %.0f rows/s",
                 self.fold,
                 epoch + 1,
@@ -225,7 +229,7 @@ class FoldTrainer:
     def train_epoch(self, epoch: int) -> tuple[float, float]:
         """One pass of the sampler; returns (mean loss, training rows/s)."""
         d = self.data
-        rng = np.random.default_rng([self.cfg.seed, self.fold, epoch])
+        rng = np.random.default_rng([self.cfg.seed, self.seed_index, epoch])
         batches = epoch_batches(
             d.train_rows, d.train_labels, self.cfg.sampler, self.cfg.train.batch_size, rng
         )
@@ -312,31 +316,14 @@ class FoldTrainer:
         from toss_core.scoring.metrics import prior_only_score
 
         d, st, layout = self.data, self.state, self.layout
-        metrics = {**st.best_metrics, "n": float(d.val_rows.size), "pos_rate": float(d.val_labels.mean())}
-        ckpt = {
-            "model_state": st.best_model,
-            "ema_state": st.best_ema,
-            "config": self.cfg.model_dump(mode="json"),
-            "spec": d.spec.to_dict(),
-            "logit_offset": float(self.offset),
-            "best_metrics": st.best_metrics,
-            "best_epoch": st.best_epoch,
-            "cache_fingerprint": d.cache.fingerprint,
-            "covis_fingerprint": d.covis_fingerprint,
-            "fold": self.fold,
-            "train_prior": d.train_prior,
+        metrics = {
+            **st.best_metrics,
+            "n": float(d.val_rows.size),
+            "pos_rate": float(d.val_labels.mean()),
+            SELECTED: float(st.best_epoch + 1),
         }
-        checkpoint.save(layout.checkpoint(self.fold), ckpt)
-        lineage = Lineage(
-            family="nn",
-            fold=self.fold,
-            train_cache=d.cache.fingerprint,
-            covis=d.covis_fingerprint if d.spec.dense_cols else None,
-            model=file_digest(layout.checkpoint(self.fold)),
-        )
+        lineage = self.save_model(st.best_model, st.best_ema, st.best_metrics, st.best_epoch)
         oof_path = save_oof(layout, lineage, d.val_rows, st.best_logits.numpy(), d.val_labels, metrics)
-        self.log.close()
-        layout.resume_checkpoint(self.fold).unlink(missing_ok=True)
         return FoldResult(
             fold=self.fold,
             family="nn",
@@ -348,6 +335,28 @@ class FoldTrainer:
             seconds=time.perf_counter() - self.started,
         )
 
+    def save_model(self, model_state, ema_state, metrics: dict[str, float], best_epoch: int) -> Lineage:
+        """Write the checkpoint, close the logs, drop the resume state; the lineage of the saved model."""
+        d, layout = self.data, self.layout
+        ckpt = {
+            "model_state": model_state,
+            "ema_state": ema_state,
+            "config": self.cfg.model_dump(mode="json"),
+            "spec": d.spec.to_dict(),
+            "logit_offset": float(self.offset),
+            "best_metrics": metrics,
+            "best_epoch": best_epoch,
+            "cache_fingerprint": d.cache.fingerprint,
+            "covis_fingerprint": d.covis_fingerprint,
+            "fold": self.fold,
+            "train_prior": d.train_prior,
+        }
+        checkpoint.save(layout.checkpoint(self.fold), ckpt)
+        self.log.close()
+        layout.resume_checkpoint(self.fold).unlink(missing_ok=True)
+        covis = d.covis_fingerprint if d.spec.dense_cols else None
+        return Lineage("nn", self.fold, d.cache.fingerprint, covis, file_digest(layout.checkpoint(self.fold)))
+
     def _resume(self) -> FoldState:
         """Load the resume state into model, optimiser, ... when it belongs to this run; else start fresh."""
         path = self.layout.resume_checkpoint(self.fold)
@@ -355,7 +364,7 @@ class FoldTrainer:
             return FoldState()
         saved = checkpoint.load(path, "cpu")
         if saved.get("identity") != self.identity:
-            log.info("fold %d: %s was saved under another config or cache; starting afresh", self.fold, path)
+            log.info("fold %s: %s was saved under another config or cache; starting afresh", self.fold, path)
             path.unlink()
             return FoldState()
         self.model.load_state_dict(saved["model"])
@@ -369,7 +378,7 @@ class FoldTrainer:
             torch.cuda.set_rng_state_all(saved["rng_cuda"])
         state = FoldState(**saved["state"])
         log.info(
-            "fold %d: resuming after epoch %d (step %d) from %s", self.fold, state.epoch, state.step, path
+            "fold %s: resuming after epoch %d (step %d) from %s", self.fold, state.epoch, state.step, path
         )
         return state
 

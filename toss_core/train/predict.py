@@ -81,7 +81,7 @@ def predict_logits(
     return out + np.float32(logit_offset)
 
 
-def predict_test(cfg: TossConfig, layout: Layout, fold: int) -> tuple[np.ndarray, Lineage]:
+def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.ndarray, Lineage]:
     """True-prior test logits [n_test] of one neural fold and the lineage of its checkpoint; the
     checkpoint's caches are verified against the current ones before any prediction work starts."""
     path = layout.checkpoint(fold)

@@ -9,10 +9,18 @@ log = logging.getLogger("toss")
 
 
 class Progress:
-    """Report `done/total` rows with throughput and ETA, at most once every `every_s` seconds."""
+    """Report `done/total` units (rows by default) with throughput and ETA, at most every `every_s` s."""
 
-    def __init__(self, label: str, total: int | None, every_s: float = 2.0, logger: logging.Logger = log):
+    def __init__(
+        self,
+        label: str,
+        total: int | None,
+        every_s: float = 2.0,
+        logger: logging.Logger = log,
+        unit: str = "rows",
+    ):
         self.label = label
+        self.unit = unit
         self.total = total
         self.every_s = every_s
         self.logger = logger
@@ -40,7 +48,7 @@ class Progress:
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
             parts[0] += f"/{self.total:,} ({pct:.0f}%)"
             parts.append(f"ETA {eta:.0f}s")
-        parts.insert(1, f"{rate:,.0f} rows/s")
+        parts.insert(1, f"{rate:,.1f} {self.unit}/s" if rate < 100 else f"{rate:,.0f} {self.unit}/s")
         if extra:
             parts.append(extra)
         return " | ".join(parts)

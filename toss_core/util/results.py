@@ -76,11 +76,21 @@ class FoldResult(_Result):
 
 @dataclass
 class TestLogitsResult(_Result):
-    fold: int
+    fold: int | str
     family: str
     path: Path
     n_rows: int
     mean_logit: float
+    seconds: float
+
+
+@dataclass
+class RefitResult(_Result):
+    family: str
+    size: int  # epochs (nn) or boosting rounds (gbdt) trained on every row
+    fold_sizes: list[int]  # what each fold selected
+    checkpoint: Path
+    test_logits: Path
     seconds: float
 
 

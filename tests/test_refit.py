@@ -1,0 +1,77 @@
+"""cv.refit = full: each family trained once on every training row, and the ensemble predicts with it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_config
+
+from toss_core import steps
+from toss_core.data.reader import ShardedCache
+from toss_core.layout import FULL, Layout
+from toss_core.post.artifacts import read_test_logits, selected_sizes
+from toss_core.scoring.calibration import Calibrator
+from toss_core.util.errors import ArtifactError
+
+
+@pytest.fixture(scope="module")
+def refitted(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> Layout:
+    root = tmp_path_factory.mktemp("refit")
+    shutil.copytree(smoke_cached.root / "data", root / "data")
+    cfg = make_config("gbdt.enabled=true", "cv.refit=full", "train.epochs=2", "gbdt.num_boost_round=30")
+    layout = Layout(cfg, root=root)
+    steps.prepare(cfg, layout)
+    for family in ("nn", "gbdt"):
+        for fold in range(cfg.cv.n_splits):
+            steps.train_fold(cfg, fold, layout, family)
+            steps.predict_test(cfg, fold, layout, family)
+    return layout
+
+
+@pytest.mark.parametrize("family", ["nn", "gbdt"])
+def test_refit_trains_every_row_for_what_the_folds_selected(refitted: Layout, family: str) -> None:
+    cfg, layout = refitted.cfg, refitted
+    sizes = selected_sizes(layout, family, cfg.cv.n_splits)
+    result = steps.refit(cfg, family, layout)
+    assert result.fold_sizes == sizes and result.size == max(1, round(sum(sizes) / len(sizes)))
+    n_rows = ShardedCache(layout.train_cache).n_rows
+    if family == "gbdt":
+        sidecar = json.loads(layout.checkpoint(FULL, "gbdt").with_suffix(".json").read_text())
+        assert sidecar["n_train"] == n_rows and sidecar["best_iteration"] == result.size
+    else:
+        import torch
+
+        ckpt = torch.load(layout.checkpoint(FULL), weights_only=True)
+        assert ckpt["fold"] == FULL and ckpt["best_epoch"] == result.size - 1
+    logits, lineage = read_test_logits(layout, FULL, family)
+    assert lineage.fold == FULL and logits.shape == (cfg.data.synthetic.test_rows,)
+    assert np.isfinite(logits).all()
+
+
+def test_the_ensemble_predicts_with_the_refit_models(refitted: Layout) -> None:
+    cfg, layout = refitted.cfg, refitted
+    for family in ("nn", "gbdt"):
+        if not layout.test_logits_path(FULL, family).is_file():
+            steps.refit(cfg, family, layout)
+    result = steps.ensemble(cfg, layout)
+    ensemble = json.loads(layout.ensemble_path.read_text())
+    assert ensemble["refit"] == "full"
+    shares = np.array([ensemble["family_weights"][f] for f in ("nn", "gbdt")])
+    refit = np.stack([read_test_logits(layout, FULL, f)[0] for f in ("nn", "gbdt")])
+    expected = Calibrator.from_dict(ensemble["calibrator"]).predict_proba(shares @ refit)
+    np.testing.assert_allclose(np.load(layout.test_pred_path), expected, rtol=1e-6)
+    assert result.oof_calibrated["Score"] > 0
+
+
+def test_a_missing_refit_names_the_command(refitted: Layout, tmp_path: Path) -> None:
+    cfg = refitted.cfg
+    other = Layout(cfg, root=tmp_path)
+    shutil.copytree(refitted.root, tmp_path, dirs_exist_ok=True)
+    for family in ("nn", "gbdt"):
+        other.test_logits_path(FULL, family).unlink(missing_ok=True)
+    with pytest.raises(ArtifactError, match=r"test_logits_fold_full.npz is missing: run `toss predict"):
+        steps.ensemble(cfg, other)
