@@ -58,12 +58,12 @@ def build_caches(cfg: TossConfig, layout: Layout | None = None) -> list[CacheRes
     return [build_cache(cfg, "train", layout), build_cache(cfg, "test", layout)]
 
 
-def _current_caches(cfg: TossConfig, layout: Layout | None) -> Layout:
-    """The layout, once both caches are known to exist and to match the config's shaping keys."""
+def _current_caches(cfg: TossConfig, layout: Layout | None, *kinds: str) -> Layout:
+    """The layout, once the caches a step reads exist and match the config's shaping keys."""
     from toss_core.data.cache import check_caches_current
 
     layout = layout or Layout(cfg)
-    check_caches_current(cfg, layout)
+    check_caches_current(cfg, layout, kinds or ("train", "test"))
     return layout
 
 
@@ -71,7 +71,7 @@ def assign_folds(cfg: TossConfig, layout: Layout | None = None) -> FoldsResult:
     """Compute the fold of every training row once and persist it, so every later step agrees."""
     from toss_core.data import folds
 
-    return folds.assign_folds(cfg, _current_caches(cfg, layout))
+    return folds.assign_folds(cfg, _current_caches(cfg, layout, "train"))
 
 
 def build_covis(cfg: TossConfig, layout: Layout | None = None) -> CovisResult:
@@ -95,7 +95,7 @@ def train_fold(cfg: TossConfig, fold: int, layout: Layout | None = None, family:
     from toss_core.util.locks import writer_lock
 
     _check_fold(cfg, fold, family)
-    layout = _current_caches(cfg, layout)
+    layout = _current_caches(cfg, layout, "train")
     ckpt = layout.checkpoint(fold, family)
     with writer_lock(ckpt, f"{family} fold {fold} of {layout.run_dir}", wait=False):
         if family == "nn":

@@ -156,7 +156,8 @@ def _build(
     )
 
 
-def check_caches_current(cfg: TossConfig, layout: Layout) -> None:
-    """Before a step reads the caches: both exist and were built with this config's shaping keys."""
-    for root in (layout.train_cache, layout.test_cache):
+def check_caches_current(cfg: TossConfig, layout: Layout, kinds: tuple[str, ...]) -> None:
+    """Before a step reads caches `kinds`: they exist and were built with this config's shaping keys."""
+    for kind in kinds:
+        root = layout.train_cache if kind == "train" else layout.test_cache
         check_current(cfg, read_manifest(root), root)

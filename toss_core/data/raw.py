@@ -173,7 +173,8 @@ def check_values(path: Path, cfg: TossConfig, kind: str) -> None:
     if dup.any():
         row = _first(dup)
         raise DataError(
-            f"{path}: id column '{col}' is not unique: {values[row]} appears more than once (first at row {row})"
+            f"{path}: id column '{col}' is not unique: {values[row]} appears more than once "
+            f"(first at row {row})"
         )
 
 

@@ -41,7 +41,7 @@ def digest(payload: Any) -> str:
 
 
 def check_current(cfg: TossConfig, manifest: dict[str, Any], root: Path) -> None:
-    """ArtifactError naming the first shaping key whose value differs from the one the cache was built with."""
+    """ArtifactError naming the first shaping key whose value differs from the cache's."""
     want = json.loads(json.dumps(shaping_config(cfg), default=str))
     built = manifest.get("shaping_config", {})
     for sec, keys in SHAPING_KEYS.items():
