@@ -7,11 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import SMOKE
 
 from toss_core.cli import main
 from toss_core.layout import Layout
-
-from conftest import SMOKE
 
 
 def copy_layout(src: Layout, dst: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

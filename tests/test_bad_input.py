@@ -29,7 +29,9 @@ def work(smoke_cached: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     root = copy_layout(smoke_cached, tmp_path / "w", monkeypatch)
     (root / "raw").mkdir()
     for kind in ("train", "test"):
-        pq.write_table(pq.read_table(smoke_cached.root / f"data/smoke/{kind}.parquet"), root / f"raw/{kind}.parquet")
+        pq.write_table(
+            pq.read_table(smoke_cached.root / f"data/smoke/{kind}.parquet"), root / f"raw/{kind}.parquet"
+        )
     return root
 
 
@@ -53,7 +55,7 @@ def _no_partial(root: Path) -> None:
 # ------------------------------------------------------------------------------------- writes that destroy
 def test_blend_into_an_existing_directory_is_refused_and_the_directory_kept(work: Path, capsys) -> None:
     for name, p in (("a.csv", 0.2), ("b.csv", 0.4)):
-        (work / name).write_text("ID,clicked\nT0,%s\nT1,%s\n" % (p, p))
+        (work / name).write_text(f"ID,clicked\nT0,{p}\nT1,{p}\n")
     some = work / "some_dir"
     some.mkdir()
     (some / "keep.txt").write_text("mine")
@@ -163,7 +165,7 @@ def test_a_huge_sequence_token_becomes_one_oov_id_not_a_huge_vocabulary(work: Pa
 
 
 def test_feature_columns_must_exist_and_toss_defaults_fit_other_schemas() -> None:
-    with pytest.raises(ConfigError, match="features.covis.id_fields"):
+    with pytest.raises(ConfigError, match=r"features\.covis\.id_fields"):
         make_config("features.covis.id_fields=[nope]")
     other = make_config("data.cat_cols=[user_id, item_id]", "sequence.col=null")
     assert other.features.covis.id_fields == [] and other.features.covis.target_fields == []
@@ -198,7 +200,7 @@ def test_blend_of_a_binary_file_is_a_clear_error(work: Path, capsys) -> None:
     assert not (work / "o.csv").exists()
 
 
-# ------------------------------------------------------------------------- inputs that already got clear errors
+# ---------------------------------------------------------------- inputs that already got clear errors
 @pytest.mark.parametrize(
     ("argv", "names"),
     [

@@ -38,7 +38,7 @@ def _header_problem(path: Path, rows: int, field: dict[str, Any]) -> str | None:
             shape, _, dtype = _HEADER_READERS[version](fh)
             data_at = fh.tell()
     except (OSError, ValueError, SyntaxError, TypeError) as exc:
-        return f"{path}: unreadable .npy header ({exc})"
+        return f"{path}: unreadable .npy header ({str(exc).splitlines()[0]})"
     if tuple(shape) != want_shape or dtype.str != np.dtype(field["dtype"]).str:
         return f"{path}: header says {dtype.str} {tuple(shape)}, manifest {field['dtype']} {want_shape}"
     size, want = path.stat().st_size, data_at + int(np.prod(want_shape)) * dtype.itemsize

@@ -189,7 +189,8 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ArtifactError(
             f"{path}: no cache manifest (the cache was never built or its build did not finish); "
-            "build it with `toss build-cache --cfg <your config>`"
+            "build it with `toss build-cache --cfg <your config>` (shard caches) or `toss covis` "
+            "(co-visitation features)"
         )
     try:
         manifest = json.loads(path.read_text())
