@@ -13,7 +13,7 @@ from test_train import _fold_layout
 from toss_core.config import REMOVED_KEYS, ConfigError, TossConfig, load_config
 from toss_core.layout import Layout
 from toss_core.train import loop
-from toss_core.util.atomic import atomic_path, write_json
+from toss_core.util.atomic import MARKER, atomic_path, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -189,12 +189,11 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
     assert target.read_text().strip().startswith("{")
 
 
-def test_atomic_path_replaces_a_directory(tmp_path: Path) -> None:
+def test_atomic_path_replaces_a_directory_it_made(tmp_path: Path) -> None:
     target = tmp_path / "cache"
-    target.mkdir()
-    (target / "old.npy").write_text("old")
-    with atomic_path(target) as tmp:
-        tmp.mkdir()
-        (tmp / "new.npy").write_text("new")
-    assert sorted(p.name for p in target.iterdir()) == ["new.npy"]
+    for name in ("old.npy", "new.npy"):
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            (tmp / name).write_text(name)
+    assert sorted(p.name for p in target.iterdir()) == [MARKER, "new.npy"]
     assert [p.name for p in tmp_path.iterdir()] == ["cache"]

@@ -91,7 +91,7 @@ def test_fold_partitions_pool_and_gpu_request_come_with_the_training_assets():
         assert graph.get(dg.AssetKey(name)).partitions_def is None
 
 
-def test_checks_cover_the_spec_and_only_the_submission_check_blocks():
+def test_checks_cover_the_spec_and_the_cache_and_submission_checks_block():
     specs = {
         (spec.asset_key.to_user_string(), spec.name): spec
         for checks_def in defs.asset_checks or []
@@ -106,7 +106,11 @@ def test_checks_cover_the_spec_and_only_the_submission_check_blocks():
         ("gbdt_fold_model", "score_above_prior"),
         ("submission", "submission_valid"),
     }
-    assert [key for key, spec in specs.items() if spec.blocking] == [("submission", "submission_valid")]
+    assert {key for key, spec in specs.items() if spec.blocking} == {
+        ("train_cache", "integrity"),
+        ("test_cache", "integrity"),
+        ("submission", "submission_valid"),
+    }
 
 
 def test_jobs_schedule_and_sensor_are_registered_and_off_by_default():

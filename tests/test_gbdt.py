@@ -12,6 +12,7 @@ from conftest import make_config
 from toss_core.data.folds import load_folds
 from toss_core.gbdt.features import IdEncoder, frequency_values, oof_target_matrix, oof_target_values
 from toss_core.layout import Layout
+from toss_core.post.artifacts import SELECTED
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.util.errors import ArtifactError
 
@@ -143,8 +144,10 @@ def test_sidecar_and_result(trained: tuple[Layout, dict]) -> None:
     train_prior = float(labels[load_folds(layout) != 0].mean())
     with np.load(layout.oof_path(0, "gbdt")) as z:
         # the same prior-shifted metrics as the neural folds, so both compare with the prior-only Score
-        assert result.metrics == pytest.approx(fold_metrics(z["label"], z["logit"], train_prior))
+        scores = {k: v for k, v in result.metrics.items() if k != SELECTED}
+        assert scores == pytest.approx(fold_metrics(z["label"], z["logit"], train_prior))
         assert json.loads(str(z["metrics"])) == pytest.approx(result.metrics)
+    assert result.metrics[SELECTED] == meta["best_iteration"] == result.best_epoch  # what a refit trains
 
 
 def test_predict_test_shape_and_fingerprint(trained: tuple[Layout, dict], tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,14 @@ from toss_core.post.submission import read_submission
 
 @pytest.mark.parametrize("command", ["predict", "infer"])
 def test_predict_without_checkpoints_names_the_file_and_the_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+    smoke_cached: Layout,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
 ) -> None:
     """`toss infer` is the old name of predict + ensemble + submit: it fails where predict fails."""
+    shutil.copytree(smoke_cached.root, tmp_path, dirs_exist_ok=True)
     monkeypatch.chdir(tmp_path)
     assert main(["-q", command, "--cfg", str(SMOKE)]) == 1
     err = capsys.readouterr().err.strip()

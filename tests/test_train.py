@@ -18,6 +18,7 @@ from toss_core.config import SamplerConfig
 from toss_core.data.folds import assign_folds, load_folds
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
+from toss_core.post.artifacts import SELECTED
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.scoring.metrics import logit, prior_only_score
 from toss_core.spec import FeatureSpec
@@ -208,6 +209,7 @@ def test_fold_outputs(reference):
             **fold_metrics(oof["label"], oof["logit"], _train_prior(layout)),
             "n": result.metrics["n"],
             "pos_rate": float(oof["label"].mean()),
+            SELECTED: float(result.best_epoch + 1),  # the epochs a refit on every row trains for
         }
     )
     assert not layout.resume_checkpoint(0).exists()

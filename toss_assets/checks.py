@@ -47,7 +47,9 @@ def _cache_integrity_check(asset: str, kind: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=asset,
         name="integrity",
-        description="Manifest complete, shard checksums verified, row count equal to the source Parquet's.",
+        blocking=True,
+        description="Manifest complete, every shard's size, header and checksum verified, row count equal "
+        "to the source Parquet's. Blocking: nothing downstream runs on a damaged cache.",
     )
     def _check(toss: TossConfigResource) -> dg.AssetCheckResult:
         import pyarrow.parquet as pq
@@ -61,7 +63,7 @@ def _cache_integrity_check(asset: str, kind: str) -> dg.AssetChecksDefinition:
             root, source = layout.test_cache, layout.test_path
         try:
             cache = ShardedCache(root)
-            files_checked = cache.verify()
+            files_checked = cache.verify(full=True)
         except TossError as exc:
             return _failed(exc, cache=md.path(root))
         parquet_rows = pq.read_metadata(source).num_rows

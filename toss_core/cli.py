@@ -255,9 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except (TossError, FileNotFoundError, ValueError) as exc:
+    except (TossError, ValueError) as exc:
         message = " ".join(str(exc).split("\n"))
         print(f"toss: error: {message}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # disk full, permission denied, missing file: the temporaries are already gone
+        where = exc.filename or "(unknown path)"
+        print(f"toss: error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("toss: interrupted", file=sys.stderr)

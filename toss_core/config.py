@@ -150,6 +150,11 @@ class DataConfig(_Strict):
         "distinct train values gets a collision-free vocabulary, a larger one is hashed into n ids; id 0 is "
         "null/unseen",
     )
+    verify: Literal["quick", "full"] = Field(
+        "quick",
+        description="checks on a reused cache: quick = every shard's size and .npy header; full = also "
+        "its crc32 (reads every byte). A shard that fails is named in a warning and the cache rebuilt",
+    )
 
 
 class TfmConfig(_Strict):
@@ -170,6 +175,13 @@ class SequenceConfig(_Strict):
         gt=0,
         description="most recent tokens kept per row in the cache (older ones are dropped; the original "
         "length survives as seq_len_raw)",
+    )
+    max_token: int = Field(
+        1_000_000,
+        ge=0,
+        description="largest sequence token kept in train; larger ones (and test tokens above the "
+        "largest train token) become one out-of-vocabulary id, counted in the manifest, so one stray "
+        "token never sizes the embedding tables",
     )
     top_k: int = Field(
         32, description="tokens DARE retrieves per row: the highest relevance + recency scores (positive)"
@@ -559,8 +571,14 @@ class GBDTConfig(_Strict):
     te_inner_folds: int = Field(5, ge=2, description="target encoding: inner folds over the training rows")
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
 class TossConfig(_Strict):
-    exp_name: str = Field("default", description="run name: the run's outputs go to logging.log_dir/exp_name")
+    exp_name: str = Field(
+        "default",
+        description="run name: a plain name (letters, digits, -_.), the directory under logging.log_dir",
+    )
     seed: int = Field(
         42,
         description="seeds the folds, network initialisation (seed + fold), batch order, LightGBM and its "
@@ -608,6 +626,39 @@ class TossConfig(_Strict):
     def network_id_columns_skipped(self) -> list[str]:
         """Id columns the network leaves to their out-of-fold click rates instead of embedding them."""
         return [] if self.model.embed_id_fields else list(self.features.covis.id_fields)
+
+    @field_validator("exp_name")
+    @classmethod
+    def _plain_exp_name(cls, v: str) -> str:
+        if not _PLAIN_NAME.fullmatch(v):
+            raise ValueError(
+                f"exp_name must be a plain name of letters, digits, '-', '_' and '.' (no '/', not empty), "
+                f"got {v!r}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _column_defaults_fit_schema(self) -> TossConfig:
+        """Defaults that name Toss columns keep only the columns this config has (empty on other data);
+        a list the user gave must name configured columns."""
+        cats = set(self.data.cat_cols)
+        lists = {
+            "features.covis.target_fields": (self.features.covis, "target_fields", cats),
+            "features.covis.id_fields": (self.features.covis, "id_fields", cats),
+            "sequence.query_key": (self.sequence, "query_key", cats | set(self.sequence.query_same_vocab)),
+        }
+        for key, (section, name, known) in lists.items():
+            values = getattr(section, name)
+            if name not in section.model_fields_set:
+                if any(v not in known for v in values):
+                    setattr(section, name, [v for v in values if v in known])
+                continue
+            unknown = [v for v in values if v not in known]
+            if unknown:
+                raise ValueError(
+                    f"{key} names {unknown}, which are not configured columns (data.cat_cols: {sorted(cats)})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _cross_checks(self) -> TossConfig:

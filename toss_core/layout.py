@@ -1,15 +1,18 @@
 """Where every artifact lives, computed once from the config.
 
 The CLI and the Dagster assets both ask a `Layout` for paths, so they always read and write the same
-files. Relative paths in the config are resolved against `root` (the working directory by default).
+files. Relative paths in the config are resolved against `root` (the working directory by default)
+and must stay inside it: `--set data.cache_dir=../../x` is refused up front, an absolute path is
+taken as given on purpose.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from toss_core.config import TossConfig
+from toss_core.config import ConfigError, TossConfig
 
 FAMILIES = ("nn", "gbdt")
 FULL = "full"  # the fold name of a family's refit on every training row (cv.refit = full)
@@ -25,6 +28,29 @@ def enabled_families(cfg: TossConfig) -> list[str]:
 class Layout:
     cfg: TossConfig
     root: Path = Path(".")
+
+    def __post_init__(self) -> None:
+        d = self.cfg.data
+        keys = {
+            "data.train_path": d.train_path,
+            "data.test_path": d.test_path,
+            "data.cache_dir": d.cache_dir,
+            "logging.log_dir": self.cfg.logging.log_dir,
+        }
+        for key, value in keys.items():
+            self._inside(key, Path(value), self.root)
+
+    @staticmethod
+    def _inside(key: str, p: Path, base: Path) -> None:
+        """ConfigError when a relative `p` climbs out of `base` with '..' (symlinks the user made are
+        theirs to point anywhere, so the check is on the path as written)."""
+        if p.is_absolute():
+            return
+        if os.path.normpath(p).split(os.sep)[0] == "..":
+            raise ConfigError(
+                f"{key} = {str(p)!r} leads outside {base.resolve()}; give a path inside it, "
+                "or an absolute path if you mean it"
+            )
 
     def _resolve(self, p: str | Path) -> Path:
         p = Path(p)

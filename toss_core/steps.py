@@ -60,18 +60,27 @@ def build_caches(cfg: TossConfig, layout: Layout | None = None) -> list[CacheRes
     return [build_cache(cfg, "train", layout), build_cache(cfg, "test", layout)]
 
 
+def _current_caches(cfg: TossConfig, layout: Layout | None, *kinds: str) -> Layout:
+    """The layout, once the caches a step reads exist and match the config's shaping keys."""
+    from toss_core.data.cache import check_caches_current
+
+    layout = layout or Layout(cfg)
+    check_caches_current(cfg, layout, kinds or ("train", "test"))
+    return layout
+
+
 def assign_folds(cfg: TossConfig, layout: Layout | None = None) -> FoldsResult:
     """Compute the fold of every training row once and persist it, so every later step agrees."""
     from toss_core.data import folds
 
-    return folds.assign_folds(cfg, layout or Layout(cfg))
+    return folds.assign_folds(cfg, _current_caches(cfg, layout, "train"))
 
 
 def build_covis(cfg: TossConfig, layout: Layout | None = None) -> CovisResult:
     """Co-visitation, sequence and out-of-fold target statistics, shard-aligned with the caches."""
     from toss_core.features import covis
 
-    return covis.build_covis_features(cfg, layout or Layout(cfg))
+    return covis.build_covis_features(cfg, _current_caches(cfg, layout))
 
 
 def _check_fold(cfg: TossConfig, fold: int | str, family: str) -> None:
@@ -82,16 +91,22 @@ def _check_fold(cfg: TossConfig, fold: int | str, family: str) -> None:
 
 
 def train_fold(cfg: TossConfig, fold: int, layout: Layout | None = None, family: str = "nn") -> FoldResult:
-    """Train one fold of one model family; writes its checkpoint and its OOF logits."""
+    """Train one fold of one model family; writes its checkpoint and its OOF logits.
+
+    Under the fold's lock: a second process training the same fold stops with a clear error."""
+    from toss_core.util.locks import writer_lock
+
     _check_fold(cfg, fold, family)
-    layout = layout or Layout(cfg)
-    if family == "nn":
-        from toss_core.train import loop
+    layout = _current_caches(cfg, layout, "train")
+    ckpt = layout.checkpoint(fold, family)
+    with writer_lock(ckpt, f"{family} fold {fold} of {layout.run_dir}", wait=False):
+        if family == "nn":
+            from toss_core.train import loop
 
-        return loop.train_fold(cfg, layout, fold)
-    from toss_core.gbdt import train
+            return loop.train_fold(cfg, layout, fold)
+        from toss_core.gbdt import train
 
-    return train.train_fold(cfg, layout, fold)
+        return train.train_fold(cfg, layout, fold)
 
 
 def predict_test(
@@ -103,7 +118,7 @@ def predict_test(
     from toss_core.post import artifacts
 
     _check_fold(cfg, fold, family)
-    layout = layout or Layout(cfg)
+    layout = _current_caches(cfg, layout)
     started = time.perf_counter()
     if family == "nn":
         from toss_core.train import predict

@@ -13,11 +13,14 @@ import logging
 import re
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from toss_core import synth
 from toss_core.config import TossConfig
+from toss_core.data.stats import cat_kind
 from toss_core.layout import Layout
 from toss_core.util.errors import DataError
 from toss_core.util.results import RawResult
@@ -133,6 +136,48 @@ def check_raw_schema(path: str | Path, cfg: TossConfig, kind: str) -> list[str]:
     return problems
 
 
+def check_pair(cfg: TossConfig, layout: Layout) -> None:
+    """DataError when a categorical column has a string type in one file and a numeric type in the
+    other: "1.0" and 1.0 would be different values, and almost every test row would be unseen."""
+    train, test = pq.read_schema(layout.train_path), pq.read_schema(layout.test_path)
+    for col in cfg.data.cat_cols:
+        if col in train.names and col in test.names:
+            t_train, t_test = train.field(col).type, test.field(col).type
+            if cat_kind(t_train) != cat_kind(t_test):
+                raise DataError(
+                    f"categorical column '{col}' is {t_train} in {layout.train_path} but {t_test} in "
+                    f"{layout.test_path}: store it with one type in both files (e.g. cast both to string)"
+                )
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def check_values(path: Path, cfg: TossConfig, kind: str) -> None:
+    """Reads one column before a build, so bad labels (train) or ids (test) stop it before the first
+    row is cached: labels 0/1 and non-null; ids non-null and unique. DataError names file, column, row."""
+    col = cfg.data.label_col if kind == "train" else cfg.data.id_col
+    values = pq.read_table(path, columns=[col]).column(col).combine_chunks()
+    if values.null_count:
+        row = _first(~values.is_valid().to_numpy(zero_copy_only=False))
+        raise DataError(f"{path}: column '{col}' row {row} is null ({values.null_count} null rows)")
+    if kind == "train":
+        y = values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        bad = (y != 0) & (y != 1)
+        if bad.any():
+            row = _first(bad)
+            raise DataError(f"{path}: label column '{col}' row {row} is {y[row]!r}: labels must be 0 or 1")
+        return
+    dup = pl.from_arrow(values).is_duplicated().to_numpy()
+    if dup.any():
+        row = _first(dup)
+        raise DataError(
+            f"{path}: id column '{col}' is not unique: {values[row]} appears more than once "
+            f"(first at row {row})"
+        )
+
+
 def _synthetic_dir(layout: Layout) -> Path:
     out_dir = layout.train_path.parent
     expected = {
@@ -178,6 +223,7 @@ def prepare_raw(cfg: TossConfig, layout: Layout) -> RawResult:
         ]
     if problems:
         raise DataError("raw data problems:\n  " + "\n  ".join(problems))
+    check_pair(cfg, layout)
     truth = layout.truth_path
     return RawResult(
         train_path=train,

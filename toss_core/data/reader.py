@@ -21,23 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from toss_core.data.integrity import CHECKSUM, shard_problems
 from toss_core.spec import FeatureSpec
 from toss_core.util.atomic import atomic_path
 from toss_core.util.errors import ArtifactError
 
 FORMAT = "toss-shards/1"
 MANIFEST = "manifest.json"
-CHECKSUM = "crc32"  # zlib.crc32 of the whole .npy file: ~3 GB/s, enough to catch torn or corrupted files
 _RESERVED = ("format", "kind", "n_rows", "fields", "shards", "checksum")
-_READ_BLOCK = 1 << 24
-
-
-def _crc_file(path: Path) -> str:
-    crc = 0
-    with path.open("rb") as fh:
-        while block := fh.read(_READ_BLOCK):
-            crc = zlib.crc32(block, crc)
-    return f"{crc:08x}"
 
 
 def _save_npy(path: Path, array: np.ndarray) -> str:
@@ -197,7 +188,9 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
     path = Path(root) / MANIFEST
     if not path.is_file():
         raise ArtifactError(
-            f"{path}: no cache manifest (the cache was never built or its build did not finish)"
+            f"{path}: no cache manifest (the cache was never built or its build did not finish); "
+            "build it with `toss build-cache --cfg <your config>` (shard caches) or `toss covis` "
+            "(co-visitation features)"
         )
     try:
         manifest = json.loads(path.read_text())
@@ -256,8 +249,10 @@ class ShardedCache:
             path = self.root / self._shards[index]["files"][name]["path"]
             try:
                 array = np.load(path, mmap_mode="r", allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise ArtifactError(f"{path}: unreadable shard file: {exc}") from exc
+            except (OSError, ValueError, SyntaxError, TypeError) as exc:
+                raise ArtifactError(
+                    f"{path}: unreadable shard file ({exc}); rebuild with `toss build-cache`"
+                ) from exc
             if len(array) != self._shards[index]["rows"]:
                 raise ArtifactError(f"{path}: {len(array)} rows, manifest says {self._shards[index]['rows']}")
             self._maps[key] = array
@@ -299,21 +294,11 @@ class ShardedCache:
         for i in range(self.n_shards):
             yield int(self.offsets[i]), {name: self.shard(i, name) for name in names}
 
-    def verify(self) -> int:
-        """Recompute every file's checksum; ArtifactError naming the first bad file. Returns files checked."""
-        algo = self.manifest.get("checksum", CHECKSUM)
-        if algo != CHECKSUM:
-            raise ArtifactError(f"{self.root}: unknown checksum '{algo}', expected '{CHECKSUM}'")
-        checked = 0
-        for shard in self._shards:
-            for name, entry in shard["files"].items():
-                path = self.root / entry["path"]
-                if not path.is_file():
-                    raise ArtifactError(f"{path}: shard file of field '{name}' is missing")
-                found = _crc_file(path)
-                if found != entry[CHECKSUM]:
-                    raise ArtifactError(
-                        f"{path}: checksum mismatch, manifest {entry[CHECKSUM]}, file {found}"
-                    )
-                checked += 1
-        return checked
+    def verify(self, full: bool = True) -> int:
+        """Check every shard file (size and header; crc32 when `full`); ArtifactError naming the first
+        bad file. Returns the number of files checked."""
+        problems = shard_problems(self.root, self.manifest, full)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ArtifactError(problems[0] + more)
+        return sum(len(s["files"]) for s in self._shards)

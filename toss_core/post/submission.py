@@ -85,8 +85,11 @@ def read_submission(
     name = name or str(path)
     if not path.is_file():
         raise DataError(f"submission {name} not found")
-    with open(path, encoding="utf-8-sig") as fh:
-        header = fh.readline().rstrip("\r\n")
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            header = fh.readline().rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{name}: not a text CSV (byte {exc.start} is not UTF-8)") from None
     if tuple(header.split(",")) != HEADER:
         raise DataError(f"{name}: header must be '{','.join(HEADER)}', found '{header}'")
     try:
@@ -134,7 +137,13 @@ def score_submission(sub_csv: str | Path, truth_parquet: str | Path) -> dict[str
         sub = pl.read_csv(sub_csv, schema_overrides={"ID": pl.Utf8})
     except pl.exceptions.PolarsError as exc:
         raise ValueError(f"{sub_csv}: not a readable CSV ({exc})") from exc
-    truth = pl.read_parquet(truth_parquet)
+    try:
+        truth = pl.read_parquet(truth_parquet)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise ValueError(
+            f"{truth_parquet}: not a readable Parquet file ({str(exc).splitlines()[0]}); "
+            "--truth takes a Parquet with ID and clicked"
+        ) from None
     for path, frame in ((sub_csv, sub), (truth_parquet, truth)):
         missing = [c for c in ("ID", "clicked") if c not in frame.columns]
         if missing:
