@@ -70,6 +70,28 @@ def _fmt(m: dict[str, float] | None) -> str:
     return "n/a | n/a | n/a" if m is None else f"{m['Score']:.5f} | {m['AP']:.4f} | {m['WLL']:.4f}"
 
 
+def report(args: argparse.Namespace, cfg, rows: list, n_val: int, n_test: int) -> str:
+    """The Markdown table of every variant and baseline, with the command that made it."""
+    n = cfg.data.synthetic.train_rows
+    lines = [
+        f"## Fold-0 quality and ablations ({args.config}, {n:,} synthetic train rows)",
+        "",
+        f"`python -m bench.ablations {shlex.join(sys.argv[1:])}` — fold 0 of {cfg.cv.n_splits} "
+        f"({n_val:,} validation rows, {n_test:,} test rows), {cfg.train.epochs} epochs max. "
+        "Scores after the prior shift to 50:50; the oracle exists on the test rows only (p_true is not "
+        "kept for train rows). Gap to oracle = oracle test Score − model test Score.",
+        "",
+        "| model | overrides | val Score | val AP | val WLL | test Score | test AP | test WLL "
+        "| gap to oracle | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    oracle_score = rows[-1][3]["Score"]
+    for name, flags, val_m, test_m, note in rows:
+        gap = f"{oracle_score - test_m['Score']:.5f}" if test_m is not None else "n/a"
+        lines.append(f"| {name} | {flags} | {_fmt(val_m)} | {_fmt(test_m)} | {gap} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--config", default="cfgs/demo.yaml")
@@ -134,27 +156,10 @@ def main() -> None:
         ("oracle (planted p_true)", "synth.oracle_metrics", None, oracle_metrics(layout.truth_path), "")
     )
 
-    n = cfg.data.synthetic.train_rows
-    lines = [
-        f"## Fold-0 quality and ablations ({args.config}, {n:,} synthetic train rows)",
-        "",
-        f"`python -m bench.ablations {shlex.join(sys.argv[1:])}` — fold 0 of {cfg.cv.n_splits} "
-        f"({val_rows.size:,} validation rows, {y_test.size:,} test rows), {cfg.train.epochs} epochs max. "
-        "Scores after the prior shift to 50:50; the oracle exists on the test rows only (p_true is not "
-        "kept for train rows). Gap to oracle = oracle test Score − model test Score.",
-        "",
-        "| model | overrides | val Score | val AP | val WLL | test Score | test AP | test WLL "
-        "| gap to oracle | notes |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    oracle_score = rows[-1][3]["Score"]
-    for name, flags, val_m, test_m, note in rows:
-        gap = f"{oracle_score - test_m['Score']:.5f}" if test_m is not None else "n/a"
-        lines.append(f"| {name} | {flags} | {_fmt(val_m)} | {_fmt(test_m)} | {gap} | {note} |")
-    text = "\n".join(lines) + "\n"
+    text = report(args, cfg, rows, val_rows.size, y_test.size)
     print(text)
     if args.md:
-        write_section(args.md, f"ablations-{n}", text)
+        write_section(args.md, f"ablations-{cfg.data.synthetic.train_rows}", text)
 
 
 if __name__ == "__main__":

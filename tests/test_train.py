@@ -22,7 +22,7 @@ from toss_core.post.artifacts import SELECTED
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.scoring.metrics import logit, prior_only_score
 from toss_core.spec import FeatureSpec
-from toss_core.train import loop
+from toss_core.train import fold_data, loop
 from toss_core.train.batches import prefetched
 from toss_core.train.ema import EMA, ema_decay
 from toss_core.train.loop import train_fold
@@ -306,7 +306,7 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
     raw = predict_logits(model, cache, dense, 512, "cpu", 0.0, spec=spec, rows=oof["index"])
     np.testing.assert_allclose(oof["logit"], raw + ckpt["logit_offset"], rtol=1e-5, atol=1e-5)
     train_rows = np.flatnonzero(load_folds(layout) != 0)
-    assert train_rows.size <= loop.BIN_SAMPLE_ROWS  # so the edges are the quantiles of all training rows
+    assert train_rows.size <= fold_data.BIN_SAMPLE_ROWS  # so the edges are the quantiles of all training rows
     edges = np.quantile(cache.take(train_rows, ["num"])["num"], [0.25, 0.5, 0.75], axis=0).T
     np.testing.assert_allclose(model.num.edges.numpy(), edges, rtol=1e-5, atol=1e-4)
 

@@ -123,6 +123,33 @@ def _checked_oofs(
     return oofs
 
 
+def _family_parts(
+    cfg: TossConfig, layout: Layout, oofs: list[FamilyOOF], train: ShardedCache, test: ShardedCache
+) -> list[FamilyEnsemble]:
+    """Each family's fold ensemble, from its verified test logits (and its refit's, cv.refit = full)."""
+    parts = []
+    for oof in oofs:
+        tests = load_test_logits(layout, oof, test.fingerprint, test.n_rows)
+        refit = None
+        if cfg.cv.refit == "full":
+            refit = load_refit_test_logits(
+                layout, oof.family, train.fingerprint, test.fingerprint, test.n_rows
+            )
+        parts.append(ensemble_family(cfg, oof, tests, refit))
+    return parts
+
+
+def _stack(cfg: TossConfig, oofs: list[FamilyOOF], families: list[str]):
+    """The cross-family stacker (None for one family)."""
+    if len(oofs) == 1:
+        return None
+    z = np.stack([o.logit for o in oofs])
+    stack = fit_family_weights(z, oofs[0].label, oofs[0].fold, cfg.calibration, families, seed=cfg.seed)
+    shares = {f: round(float(w), 4) for f, w in zip(families, stack.weights, strict=True)}
+    log.info("ensemble: stacker %s (CV Score %.5f), family shares %s", stack.chosen, stack.cv_score, shares)
+    return stack
+
+
 def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> EnsembleResult:
     """The ensemble step (see the module docstring); writes test_pred.npy and ensemble.json."""
     for family in families:
@@ -130,24 +157,10 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
     train, test = ShardedCache(layout.train_cache), ShardedCache(layout.test_cache)
     check_test_made_from(layout, train, test)
     oofs = _checked_oofs(cfg, layout, families, train)
-    tests = [load_test_logits(layout, oof, test.fingerprint, test.n_rows) for oof in oofs]
-    refits = [None] * len(oofs)
-    if cfg.cv.refit == "full":
-        refits = [
-            load_refit_test_logits(layout, f, train.fingerprint, test.fingerprint, test.n_rows)
-            for f in families
-        ]
+    parts = _family_parts(cfg, layout, oofs, train, test)
     y = oofs[0].label
-    parts = [ensemble_family(cfg, o, z, r) for o, z, r in zip(oofs, tests, refits, strict=True)]
-
     oof_matrix = np.stack([o.logit for o in oofs])
-    stack = None
-    if len(oofs) > 1:
-        stack = fit_family_weights(oof_matrix, y, oofs[0].fold, cfg.calibration, families, seed=cfg.seed)
-        shares = {f: round(float(w), 4) for f, w in zip(families, stack.weights, strict=True)}
-        log.info(
-            "ensemble: stacker %s (CV Score %.5f), family shares %s", stack.chosen, stack.cv_score, shares
-        )
+    stack = _stack(cfg, oofs, families)
     family_w = stack.weights if stack is not None else np.ones(1)
     blend_oof = family_w @ oof_matrix
     calibrator = fit_calibrator(cfg.calibration, blend_oof, y)
