@@ -17,6 +17,7 @@ from toss_core.layout import Layout, enabled_families
 from toss_core.util.errors import ArtifactError
 
 TRAIN_POOL = "gpu"
+PREDICTION_INPUTS = ["fold_model", "gbdt_fold_model", "test_cache", "covis_features"]  # what predicts
 # Read by dagster-k8s's k8s_job_executor (docs/scale_out.md): the fold step's pod asks for one GPU.
 # Outside Kubernetes it is an inert tag.
 GPU_STEP_TAGS = {
@@ -109,7 +110,7 @@ def gbdt_fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource)
 @toss_asset(
     "training",
     "numpy",
-    ["fold_model", "gbdt_fold_model", "test_cache", "covis_features"],
+    PREDICTION_INPUTS,
     partitions_def=FOLD_PARTITIONS,
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
@@ -141,7 +142,7 @@ def fold_test_logits(context: dg.AssetExecutionContext, toss: TossConfigResource
 @toss_asset(
     "training",
     "numpy",
-    ["fold_model", "gbdt_fold_model", "test_cache", "covis_features"],
+    PREDICTION_INPUTS,
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
 )
