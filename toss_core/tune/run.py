@@ -77,24 +77,24 @@ def run_study(
     timeout_s = timeout_s if timeout_s is not None else cfg.tune.timeout_s
     started = time.perf_counter()
     study = studies.open_study(cfg, layout, family)
-    n_before = len(study.trials)
+    trial_log = TrialLog(family, n_trials, timeout_s)
     try:
         study.optimize(
             Objective(cfg, layout, family),
             n_trials=n_trials,
             timeout=timeout_s,
-            callbacks=[TrialLog(family, n_trials, timeout_s)],
+            callbacks=[trial_log],
             gc_after_trial=True,
         )
     except KeyboardInterrupt:
         log.warning("tune %s: interrupted; the running trial is marked failed, a rerun continues", family)
-        summarise(cfg, layout, family, study, n_before, started)
+        summarise(cfg, layout, family, study, trial_log.done, started)
         raise
-    return summarise(cfg, layout, family, study, n_before, started)
+    return summarise(cfg, layout, family, study, trial_log.done, started)
 
 
 def summarise(
-    cfg: TossConfig, layout: Layout, family: str, study: Any, n_before: int, started: float
+    cfg: TossConfig, layout: Layout, family: str, study: Any, trials_run: int, started: float
 ) -> TuneResult:
     """Write the tuned file and plots from the whole study; the result the step returns."""
     import optuna
@@ -130,7 +130,7 @@ def summarise(
         fingerprint=fp,
         best_value=None if best is None else best.value,
         best_params={} if best is None else dict(best.params),
-        trials_run=len(states) - n_before,
+        trials_run=trials_run,
         n_complete=states.count(optuna.trial.TrialState.COMPLETE),
         n_pruned=states.count(optuna.trial.TrialState.PRUNED),
         n_failed=states.count(optuna.trial.TrialState.FAIL),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from typing import Any
 
 from toss_core.config import TUNABLE_SECTIONS, TossConfig
@@ -22,6 +23,7 @@ log = logging.getLogger("toss")
 
 HEARTBEAT_S = 60  # a worker killed mid-trial leaves a RUNNING trial; others mark it failed after 2x this
 SQLITE_TIMEOUT_S = 60  # concurrent workers on one SQLite file wait this long for its write lock
+OPEN_ATTEMPTS = 3
 
 
 def storage_url(cfg: TossConfig, layout: Layout) -> str:
@@ -103,16 +105,26 @@ def open_study(cfg: TossConfig, layout: Layout, family: str) -> Any:
 
     fp = fingerprint(cfg, layout, family)
     name, url = study_name(cfg, family, fp), storage_url(cfg, layout)
-    try:
-        study = optuna.create_study(
-            storage=_storage(url),
-            study_name=name,
-            direction="maximize",
-            pruner=make_pruner(cfg),
-            load_if_exists=True,
-        )
-    except SQLAlchemyError as exc:
-        raise ArtifactError(f"tune.storage {redacted(url)}: cannot open the study database ({exc})") from exc
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            study = optuna.create_study(
+                storage=_storage(url),
+                study_name=name,
+                direction="maximize",
+                pruner=make_pruner(cfg),
+                load_if_exists=True,
+            )
+            break
+        except ImportError as exc:
+            raise ArtifactError(
+                f"tune.storage {redacted(url)}: its database driver is not installed ({exc}): "
+                "pip install -e '.[scale]'"
+            ) from exc
+        except SQLAlchemyError as exc:
+            # workers starting together race to create the tables of a new database: the loser retries
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise ArtifactError(f"tune.storage {redacted(url)}: cannot open the study ({exc})") from exc
+            time.sleep(1.0 + attempt)
     saved = study.user_attrs.get("fingerprint")
     if saved is None:
         study.set_user_attr("fingerprint", fp)
