@@ -15,10 +15,10 @@ from pathlib import Path
 import dagster as dg
 import optuna
 import pytest
-from conftest import SMOKE, make_config
+from conftest import REPO, SMOKE, make_config
 
 from toss_core import steps
-from toss_core.config import ConfigError
+from toss_core.config import ConfigError, TossConfig, load_config
 from toss_core.layout import Layout
 from toss_core.tune import study as studies
 from toss_core.util.errors import ArtifactError
@@ -276,3 +276,14 @@ def test_tuned_params_asset_metadata(prepared: Path, tmp_path: Path) -> None:
     assert (
         "data:image/png;base64" in meta["gbdt/history"] and "data:image/png;base64" in meta["gbdt/importance"]
     )
+
+
+def test_documented_and_shipped_tune_sections_validate() -> None:
+    import yaml
+
+    doc = (REPO / "docs" / "scale_out.md").read_text()
+    (block,) = [b.split("```")[0] for b in doc.split("```yaml\n")[1:] if b.startswith("# tune section")]
+    cfg = TossConfig.model_validate(yaml.safe_load(block))
+    assert cfg.tune.storage.startswith("postgresql://") and cfg.tune.enabled
+    quality = load_config(REPO / "cfgs" / "quality.yaml")
+    assert not quality.tune.enabled and quality.tune.n_trials == 30 and quality.tune.timeout_s == 1800

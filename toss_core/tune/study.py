@@ -68,7 +68,8 @@ def _sampler(cfg: TossConfig, seed: int) -> Any:
 
     if cfg.tune.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    # constant_liar: a worker treats the others' running trials as poor, so they do not all try one point
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
 def make_pruner(cfg: TossConfig) -> Any:
