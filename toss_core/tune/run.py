@@ -8,6 +8,7 @@ marks the running trial failed, the file is written from the trials done, and a 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -143,8 +144,6 @@ def summarise(
 
 def read_tuned(layout: Layout, family: str) -> dict[str, Any] | None:
     """The tuned file of a family (runs/<exp>/tuned/<family>.json), None when there is none."""
-    import json
-
     path = layout.tuned_params(family)
     if not path.is_file():
         return None
