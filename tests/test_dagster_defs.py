@@ -40,8 +40,9 @@ EXPECTED_DEPS = {
     "test_cache": {"raw_test", "train_cache"},
     "folds": {"train_cache"},
     "covis_features": {"folds", "train_cache", "test_cache"},
-    "fold_model": {"train_cache", "folds", "covis_features"},
-    "gbdt_fold_model": {"train_cache", "folds", "covis_features"},
+    "tuned_params": {"train_cache", "folds", "covis_features"},
+    "fold_model": {"train_cache", "folds", "covis_features", "tuned_params"},
+    "gbdt_fold_model": {"train_cache", "folds", "covis_features", "tuned_params"},
     "fold_test_logits": {"fold_model", "gbdt_fold_model", "test_cache", "covis_features"},
     "refit_model": {"fold_model", "gbdt_fold_model", "test_cache", "covis_features"},
     "ensemble": {"fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model", "test_cache"},
@@ -51,7 +52,7 @@ EXPECTED_DEPS = {
 GROUPS = {
     "data": {"raw_train", "raw_test", "train_cache", "test_cache"},
     "features": {"covis_features"},
-    "training": {"folds", "fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model"},
+    "training": {"folds", "tuned_params", "fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model"},
     "ensemble": {"ensemble", "submission", "diagnostics"},
 }
 

@@ -91,6 +91,8 @@ def test_whole_graph_materialises_into_a_valid_submission(graph_run):
         metadata(result, "fold_model", "fold_0")["Score"] != metadata(result, "fold_model", "fold_1")["Score"]
     )
     assert "gbdt.enabled is false" in metadata(result, "gbdt_fold_model", "fold_0")["skipped"]
+    assert "tune.enabled is false" in metadata(result, "tuned_params")["skipped"]
+    assert metadata(result, "fold_model", "fold_0")["params_source"] == "config"
 
     assert metadata(result, "train_cache")["rows"] == 3000 and metadata(result, "test_cache")["rows"] == 800
     ens = metadata(result, "ensemble")

@@ -7,6 +7,7 @@ diagram and histogram show on the asset page, small tables for fold metrics and 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,30 @@ def metrics_table(rows: Mapping[str, Mapping[str, float]], label: str = "name") 
     records = [
         dg.TableRecord({label: name, **{k: round(float(r[k]), 6) for k in present if k in r}})
         for name, r in rows.items()
+    ]
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def trials_table(rows: list[dict[str, Any]]) -> dg.MetadataValue:
+    """One row per tuning trial: number, state, value, seconds and its parameters (JSON)."""
+    fixed = ("number", "state", "value", "seconds")
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn("number", "int"),
+            dg.TableColumn("state", "string"),
+            dg.TableColumn("value", "float"),
+            dg.TableColumn("seconds", "float"),
+            dg.TableColumn("params", "string"),
+        ]
+    )
+    records = [
+        dg.TableRecord(
+            {
+                **{k: r[k] for k in fixed},
+                "params": json.dumps({k: v for k, v in r.items() if k not in fixed}, default=str),
+            }
+        )
+        for r in rows
     ]
     return dg.MetadataValue.table(records=records, schema=schema)
 

@@ -96,6 +96,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     _print([steps.train_fold(cfg, k, family=args.family) for k in _folds_of(cfg, args)])
 
 
+def cmd_tune(args: argparse.Namespace) -> None:
+    from toss_core import steps
+    from toss_core.layout import enabled_families
+
+    cfg = _config(args)
+    families = [args.family] if args.family else [f for f in enabled_families(cfg) if f in cfg.tune.families]
+    _print([steps.tune(cfg, f, n_trials=args.trials, timeout_s=args.timeout) for f in families])
+
+
 def cmd_predict(args: argparse.Namespace) -> None:
     from toss_core import steps
     from toss_core.layout import enabled_families
@@ -208,6 +217,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cfg(p)
     p.add_argument("--fold", type=int, default=None, help="fold index; all folds when omitted")
     p.add_argument("--family", choices=["nn", "gbdt"], default="nn", help="model family")
+
+    p = add(
+        "tune",
+        cmd_tune,
+        "Optuna search (tune.*): add trials to each family's study, write runs/<exp>/tuned/<family>.json",
+    )
+    _add_cfg(p)
+    p.add_argument(
+        "--family", choices=["nn", "gbdt"], default=None, help="one family (default: tune.families)"
+    )
+    p.add_argument(
+        "--trials", type=int, default=None, help="trials this process adds (default tune.n_trials)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=None, help="start no trial after S seconds (tune.timeout_s)"
+    )
 
     p = add(
         "predict", cmd_predict, "predict the test set with trained folds (every enabled family by default)"

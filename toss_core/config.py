@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -571,6 +571,133 @@ class GBDTConfig(_Strict):
     te_inner_folds: int = Field(5, ge=2, description="target encoding: inner folds over the training rows")
 
 
+class ParamRange(_Strict):
+    """One searched parameter: a numeric range {low, high, log} or a list of {choices}."""
+
+    low: int | float | None = Field(None, description="smallest value tried (with high)")
+    high: int | float | None = Field(None, description="largest value tried (with low)")
+    log: bool = Field(False, description="sample on a log scale (low must be > 0)")
+    choices: list[Any] | None = Field(None, description="the values tried, instead of low/high")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ParamRange:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None or not self.choices:
+                raise ValueError("give either a non-empty list of choices or low and high, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give low and high (or choices)")
+        if self.low >= self.high:
+            raise ValueError(f"empty range: low {self.low} must be below high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"log scale needs low > 0, got {self.low}")
+        return self
+
+
+def _gbdt_space() -> dict[str, ParamRange]:
+    # Around the LightGBM defaults (toss_core/gbdt/params.py) and LightGBM's own ordinary settings (31
+    # leaves, 20 rows per leaf, little smoothing), which did better on a public CTR set (issue 12).
+    return {
+        "gbdt.params.learning_rate": ParamRange(low=0.01, high=0.2, log=True),
+        "gbdt.params.num_leaves": ParamRange(low=7, high=255, log=True),
+        "gbdt.params.min_data_in_leaf": ParamRange(low=10, high=1000, log=True),
+        "gbdt.params.feature_fraction": ParamRange(low=0.2, high=1.0),
+        "gbdt.params.bagging_fraction": ParamRange(low=0.5, high=1.0),
+        "gbdt.params.lambda_l2": ParamRange(low=1e-3, high=100.0, log=True),
+        "gbdt.params.cat_smooth": ParamRange(low=1.0, high=100.0, log=True),
+        "gbdt.params.min_data_per_group": ParamRange(low=10, high=500, log=True),
+        "gbdt.id_encoding": ParamRange(choices=["native", "target", "frequency"]),
+    }
+
+
+def _nn_space() -> dict[str, ParamRange]:
+    # Around the network defaults (train.lr 2e-3, emb_dim 16, dropout 0.1, 3 epochs): the network peaked
+    # at its first epoch on the real sets tried, so epochs and the regularisers are searched too.
+    return {
+        "train.lr": ParamRange(low=3e-4, high=1e-2, log=True),
+        "train.weight_decay": ParamRange(low=1e-7, high=1e-3, log=True),
+        "train.batch_size": ParamRange(choices=[512, 1024, 2048]),
+        "model.emb_dim": ParamRange(choices=[8, 16, 32]),
+        "model.qnn_alpha.dropout": ParamRange(low=0.0, high=0.3),
+        "train.epochs": ParamRange(low=1, high=5),
+    }
+
+
+class TuneSpace(_Strict):
+    """Per family, config key path → range. A family's mapping replaces its default as a whole."""
+
+    gbdt: dict[str, ParamRange] = Field(
+        default_factory=_gbdt_space,
+        description="LightGBM: learning_rate, num_leaves, min_data_in_leaf, feature_fraction, "
+        "bagging_fraction, lambda_l2 (log 1e-3..100), cat_smooth, min_data_per_group, gbdt.id_encoding; "
+        "keys under gbdt.* only",
+    )
+    nn: dict[str, ParamRange] = Field(
+        default_factory=_nn_space,
+        description="network: train.lr (log 3e-4..1e-2), train.weight_decay, train.batch_size, "
+        "model.emb_dim, model.qnn_alpha.dropout, train.epochs; keys under model, sequence, train, sampler, "
+        "ema only",
+    )
+
+
+class TuneConfig(_Strict):
+    """Hyperparameter search (Optuna) per model family; `toss tune` and the tuned_params asset."""
+
+    enabled: bool = Field(
+        False,
+        description="tune before training: the pipeline runs the study and the fold models train with "
+        "runs/<exp_name>/tuned/<family>.json on top of the config (false: the graph is as without tuning)",
+    )
+    families: list[Literal["nn", "gbdt"]] = Field(
+        default_factory=lambda: ["nn", "gbdt"],
+        description="families searched (those also enabled: gbdt only with gbdt.enabled)",
+    )
+    n_trials: int = Field(20, ge=1, description="trials each `toss tune` process adds to the study")
+    timeout_s: float | None = Field(
+        None, gt=0, description="stop starting new trials after this many seconds (None = no limit)"
+    )
+    folds: list[int] = Field(
+        default_factory=lambda: [0],
+        description="folds a trial trains and is scored on (the mean of their calibrated Score_cal)",
+    )
+    sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler")
+    seed: int | None = Field(
+        None,
+        description="sampler seed; None = the config seed plus the trials the study already holds (a "
+        "resumed study does not repeat its start-up points). Give each concurrent worker its own",
+    )
+    pruner: Literal["median", "hyperband", "none"] = Field(
+        "median", description="stops network trials whose per-epoch Score_cal trails the others"
+    )
+    storage: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the study database, shared by every worker (e.g. "
+        "postgresql://user@host/db); None = sqlite under runs/<exp_name>/tuned/study.db",
+    )
+    study_name: str | None = Field(
+        None,
+        description="None = <exp_name>-<family>-<fingerprint of data, folds, space and fixed config>, so "
+        "a changed input starts a new study and an unchanged one continues",
+    )
+    space: TuneSpace = Field(TuneSpace(), description="the searched parameters, per family")
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            make_url(v).get_dialect()
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            raise ValueError(
+                f"not a usable SQLAlchemy URL ({exc}); e.g. sqlite:///runs/x/study.db or postgresql://u@h/db"
+            ) from None
+        return v
+
+
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -621,6 +748,7 @@ class TossConfig(_Strict):
         FeaturesConfig(), description="features computed after the caches and folds, for both families"
     )
     gbdt: GBDTConfig = Field(GBDTConfig(), description="the LightGBM family, on the same folds and features")
+    tune: TuneConfig = Field(TuneConfig(), description="hyperparameter search per family (Optuna)")
 
     @property
     def network_id_columns_skipped(self) -> list[str]:
@@ -689,11 +817,83 @@ class TossConfig(_Strict):
             raise ValueError(f"ensemble.weights has {len(weights)} entries, cv.n_splits={self.cv.n_splits}")
         return self
 
+    @model_validator(mode="after")
+    def _tune_checks(self) -> TossConfig:
+        bad = [k for k in self.tune.folds if not 0 <= k < self.cv.n_splits]
+        if bad:
+            raise ValueError(f"tune.folds {bad} outside 0..{self.cv.n_splits - 1} (cv.n_splits)")
+        for family in ("gbdt", "nn"):
+            for key, spec in getattr(self.tune.space, family).items():
+                _check_tuned_key(self, family, key, spec)
+        return self
+
     def section_fingerprint(self, *sections: str) -> str:
         """Short stable hash of the named sections or keys (dotted paths), so caches and resume states
         know which settings shaped them."""
         payload = {name: _dump_path(self, name) for name in sections}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# Config sections a family's search may change: never data, cv, features or paths, which shape the caches,
+# folds and co-visitation features every trial shares.
+TUNABLE_SECTIONS = {"gbdt": ("gbdt",), "nn": ("model", "sequence", "train", "sampler", "ema")}
+
+
+def schema_leaf(key: str) -> Any:
+    """The type annotation of the config key `key` (a dotted path); None for an entry of a free mapping
+    such as gbdt.params.<name>. ValueError when the path names no key or names a whole section."""
+    node: type[BaseModel] = TossConfig
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        field = node.model_fields.get(part)
+        if field is None:
+            hint = _nearest_key(key)
+            raise ValueError(f"'{key}' is not a config key" + (f" (did you mean '{hint}'?)" if hint else ""))
+        ann, rest = field.annotation, parts[i + 1 :]
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            node = ann
+            continue
+        if get_origin(ann) is dict:
+            if len(rest) != 1:
+                raise ValueError(f"'{key}': {'.'.join(parts[: i + 1])} is a mapping: name one entry of it")
+            return None
+        if rest:
+            raise ValueError(f"'{key}' is not a config key ({'.'.join(parts[: i + 1])} is a value)")
+        return ann
+    raise ValueError(f"'{key}' names a whole section, not one value")
+
+
+def is_int_param(key: str, spec: ParamRange) -> bool:
+    """Whether a range is searched over integers: the key is an int in the schema, or (a free mapping
+    entry) low and high are both written as integers."""
+    ann = schema_leaf(key)
+    if ann is None:
+        return isinstance(spec.low, int) and isinstance(spec.high, int)
+    return ann is int or (int in get_args(ann) and float not in get_args(ann))
+
+
+def _check_tuned_key(cfg: TossConfig, family: str, key: str, spec: ParamRange) -> None:
+    """The key exists, belongs to the family and both ends of its range (or every choice) validate."""
+    where = f"tune.space.{family}.{key}"
+    try:
+        schema_leaf(key)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    if key.split(".")[0] not in TUNABLE_SECTIONS[family]:
+        raise ValueError(
+            f"{where}: only keys under {', '.join(TUNABLE_SECTIONS[family])} are searched for {family} "
+            "(other sections shape the caches, folds and features every trial shares)"
+        )
+    values = spec.choices if spec.choices is not None else [spec.low, spec.high]
+    # the probe has an empty search space, so validating it does not probe again
+    base = {**cfg.model_dump(mode="json", exclude={"tune"}), "tune": {"space": {"gbdt": {}, "nn": {}}}}
+    for value in values:
+        raw = apply_overrides(json.loads(json.dumps(base)), [f"{key}={json.dumps(value)}"])
+        try:
+            TossConfig.model_validate(raw)
+        except ValidationError as exc:
+            msg = _format_validation_error(exc, "the trial config").split("\n")[0]
+            raise ValueError(f"{where}: value {value!r} would make an invalid config ({msg})") from None
 
 
 def _dump_path(cfg: BaseModel, dotted: str) -> Any:

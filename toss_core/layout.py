@@ -24,10 +24,18 @@ def enabled_families(cfg: TossConfig) -> list[str]:
     return ["nn", *(["gbdt"] if cfg.gbdt.enabled else [])]
 
 
+def tuned_families(cfg: TossConfig) -> list[str]:
+    """The families the pipeline tunes before training: tune.families that are also enabled."""
+    return [f for f in enabled_families(cfg) if cfg.tune.enabled and f in cfg.tune.families]
+
+
 @dataclass(frozen=True)
 class Layout:
     cfg: TossConfig
     root: Path = Path(".")
+    # where the model families write checkpoints, OOF logits and logs; None = run_dir. A tuning trial
+    # points it at its own directory and keeps the run's caches, folds and co-visitation features.
+    output_dir: Path | None = None
 
     def __post_init__(self) -> None:
         d = self.cfg.data
@@ -104,17 +112,21 @@ class Layout:
     def covis_test(self) -> Path:
         return self.run_dir / "covis" / "test"
 
+    @property
+    def models_dir(self) -> Path:
+        return self.output_dir if self.output_dir is not None else self.run_dir
+
     def family_dir(self, family: str = "nn") -> Path:
         if family not in FAMILIES:
             raise ValueError(f"unknown model family '{family}', expected one of {FAMILIES}")
-        return self.run_dir if family == "nn" else self.run_dir / family
+        return self.models_dir if family == "nn" else self.models_dir / family
 
     def checkpoint(self, fold: int | str, family: str = "nn") -> Path:
         suffix = "pt" if family == "nn" else "txt"
         return self.family_dir(family) / f"ckpt_fold_{fold}.{suffix}"
 
     def resume_checkpoint(self, fold: int | str) -> Path:
-        return self.run_dir / f"ckpt_fold_{fold}.last.pt"
+        return self.models_dir / f"ckpt_fold_{fold}.last.pt"
 
     def oof_path(self, fold: int | str, family: str = "nn") -> Path:
         """Validation-row predictions of one fold: npz with `index`, `logit`, `label`, `metrics` (json)."""
@@ -125,10 +137,23 @@ class Layout:
         return self.family_dir(family) / f"test_logits_fold_{fold}.npz"
 
     def train_log(self, fold: int | str) -> Path:
-        return self.run_dir / f"train_log_fold_{fold}.csv"
+        return self.models_dir / f"train_log_fold_{fold}.csv"
 
     def tb_dir(self, fold: int | str) -> Path:
-        return self.run_dir / "tb" / f"fold_{fold}"
+        return self.models_dir / "tb" / f"fold_{fold}"
+
+    # hyperparameter search -----------------------------------------------------------------------------
+    @property
+    def tuned_dir(self) -> Path:
+        return self.run_dir / "tuned"
+
+    def tuned_params(self, family: str) -> Path:
+        """Best parameters of a family's study, as config overrides (toss_core.tune)."""
+        return self.tuned_dir / f"{family}.json"
+
+    def trial_dir(self, family: str, number: int) -> Path:
+        """A tuning trial's own output_dir, removed when the trial ends."""
+        return self.tuned_dir / "trials" / family / f"t{number}"
 
     @property
     def ensemble_path(self) -> Path:

@@ -9,7 +9,9 @@ cannot drift apart. What each step writes (paths from toss_core.layout.Layout):
     build_cache       cache/<name>/{train,test}/ NPY shards + manifest.json
     assign_folds      runs/<exp>/folds.npy + folds.json
     build_covis       runs/<exp>/covis/{train,test}/ dense feature shards
-    train_fold        the fold's checkpoint and oof_fold_K.npz (per family)
+    tune              runs/<exp>/tuned/<family>.json + the Optuna study (tune.storage)
+    train_fold        the fold's checkpoint and oof_fold_K.npz (per family; tuned parameters when
+                      tune.enabled and the family's tuned file exists)
     predict_test      the fold's test_logits_fold_K.npz (per family)
     refit             cv.refit = full: ckpt_fold_full.* and test_logits_fold_full.npz (per family)
     ensemble          runs/<exp>/ensemble.json + test_pred.npy
@@ -19,11 +21,12 @@ cannot drift apart. What each step writes (paths from toss_core.layout.Layout):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 
 from toss_core.config import TossConfig
-from toss_core.layout import FAMILIES, FULL, Layout, enabled_families
+from toss_core.layout import FAMILIES, FULL, Layout, enabled_families, tuned_families
 from toss_core.util.results import (
     CacheResult,
     CovisResult,
@@ -35,6 +38,7 @@ from toss_core.util.results import (
     RefitResult,
     SubmissionResult,
     TestLogitsResult,
+    TuneResult,
 )
 
 log = logging.getLogger("toss")
@@ -90,23 +94,45 @@ def _check_fold(cfg: TossConfig, fold: int | str, family: str) -> None:
         raise ValueError(f"unknown model family '{family}', expected one of {', '.join(FAMILIES)}")
 
 
+def tune(
+    cfg: TossConfig,
+    family: str,
+    layout: Layout | None = None,
+    n_trials: int | None = None,
+    timeout_s: float | None = None,
+) -> TuneResult:
+    """Add trials to the family's Optuna study (tune.*) and write its best parameters."""
+    from toss_core.tune import run
+
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family '{family}', expected one of {', '.join(FAMILIES)}")
+    return run.run_study(cfg, layout or Layout(cfg), family, n_trials, timeout_s)
+
+
 def train_fold(cfg: TossConfig, fold: int, layout: Layout | None = None, family: str = "nn") -> FoldResult:
-    """Train one fold of one model family; writes its checkpoint and its OOF logits.
+    """Train one fold of one model family; writes its checkpoint and its OOF logits. With tune.enabled
+    the family's tuned parameters (runs/<exp>/tuned/<family>.json) go on top of the config.
 
     Under the fold's lock: a second process training the same fold stops with a clear error."""
+    from toss_core.tune.run import tuned_config
     from toss_core.util.locks import writer_lock
 
     _check_fold(cfg, fold, family)
     layout = _current_caches(cfg, layout, "train")
+    cfg, source, overrides = tuned_config(cfg, layout, family)
+    layout = dataclasses.replace(layout, cfg=cfg)
     ckpt = layout.checkpoint(fold, family)
     with writer_lock(ckpt, f"{family} fold {fold} of {layout.run_dir}", wait=False):
         if family == "nn":
             from toss_core.train import loop
 
-            return loop.train_fold(cfg, layout, fold)
-        from toss_core.gbdt import train
+            result = loop.train_fold(cfg, layout, fold)
+        else:
+            from toss_core.gbdt import train
 
-        return train.train_fold(cfg, layout, fold)
+            result = train.train_fold(cfg, layout, fold)
+    result.params_source, result.tuned_params = source, overrides
+    return result
 
 
 def predict_test(
@@ -199,6 +225,8 @@ def run_all(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult:
     """The whole chain for users without Dagster: the same steps the asset graph runs, in order."""
     layout = layout or Layout(cfg)
     prepare(cfg, layout)
+    for family in tuned_families(cfg):
+        tune(cfg, family, layout)
     for family in enabled_families(cfg):
         for fold in range(cfg.cv.n_splits):
             train_fold(cfg, fold, layout, family)

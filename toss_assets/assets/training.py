@@ -70,6 +70,8 @@ def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: 
                 "seconds": dg.MetadataValue.float(round(r.seconds, 3)),
                 "checkpoint": md.path(r.checkpoint),
                 "oof": md.path(r.oof_path),
+                "params_source": dg.MetadataValue.text(r.params_source),
+                "tuned_params": dg.MetadataValue.json(r.tuned_params),
             },
             partition_key=key,
         )
@@ -82,20 +84,21 @@ def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: 
 @toss_asset(
     "training",
     "pytorch",
-    ["train_cache", "folds", "covis_features"],
+    ["train_cache", "folds", "covis_features", "tuned_params"],
     partitions_def=FOLD_PARTITIONS,
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
 )
 def fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
-    """DARE + QNN-α trained on one fold: checkpoint and out-of-fold logits under runs/<exp_name>/."""
+    """DARE + QNN-α trained on one fold: checkpoint and out-of-fold logits under runs/<exp_name>/ (with
+    the tuned parameters when tune.enabled; metadata params_source says which)."""
     return train_partitions(context, toss.layout(), "nn")
 
 
 @toss_asset(
     "training",
     "lightgbm",
-    ["train_cache", "folds", "covis_features"],
+    ["train_cache", "folds", "covis_features", "tuned_params"],
     partitions_def=FOLD_PARTITIONS,
     pool=TRAIN_POOL,
 )

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 
 import numpy as np
@@ -40,6 +41,7 @@ from toss_core.train.predict import predict_logits
 from toss_core.train.runtime import amp_dtype, autocast, resolve_device, seed_everything, torch_runtime
 from toss_core.train.sampler import epoch_batches, prior_logit_offset, steps_per_epoch
 from toss_core.train.schedule import warmup_cosine
+from toss_core.util.errors import StopTraining
 from toss_core.util.progress import Progress
 from toss_core.util.results import FoldResult
 
@@ -77,11 +79,17 @@ Left out on purpose, so that changing them keeps the finished epochs:
 """
 PREFETCH_BATCHES = 2  # batches gathered ahead by a background thread (bench/results/train.md)
 
+# Called after each epoch's validation with (epoch, metrics); raising StopTraining ends the fold there
+# without writing a model (how a tuning trial is pruned, without the train layer knowing the tuner).
+EpochCallback = Callable[[int, dict[str, float]], None]
 
-def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
+
+def train_fold(
+    cfg: TossConfig, layout: Layout, fold: int, on_epoch: EpochCallback | None = None
+) -> FoldResult:
     """Train fold `fold` (validation = rows whose saved fold id is `fold`); write checkpoint, OOF, logs."""
     with torch_runtime(cfg):
-        return FoldTrainer(cfg, layout, fold).run()
+        return FoldTrainer(cfg, layout, fold).run(on_epoch)
 
 
 class FoldTrainer:
@@ -134,7 +142,8 @@ class FoldTrainer:
         self.progress = Progress(f"fold {fold}", remaining, every_s=math.inf)
 
     # ---- the loop ---------------------------------------------------------------------------------
-    def run(self) -> FoldResult:
+    def run(self, on_epoch: EpochCallback | None = None) -> FoldResult:
+        """Train to the last epoch or early stop; `on_epoch` may stop it by raising StopTraining."""
         d, tc, st = self.data, self.cfg.train, self.state
         log.info(
             "fold %s: %d train rows (prior %.4f), %d validation rows, %d steps/epoch, device %s, amp %s, "
@@ -183,9 +192,21 @@ class FoldTrainer:
                 st.best_epoch + 1,
                 rows_per_s,
             )
+            if on_epoch is not None:
+                self._call(on_epoch, epoch, metrics)
             if st.epoch < tc.epochs and st.bad_epochs < tc.early_stop_patience:
                 save_resume_state(self)
         return self.finish()
+
+    def _call(self, on_epoch: EpochCallback, epoch: int, metrics: dict[str, float]) -> None:
+        """Run the epoch callback; when it stops the fold, close the logs and drop the resume state."""
+        try:
+            on_epoch(epoch, metrics)
+        except StopTraining:
+            log.info("fold %d: stopped after epoch %d by the epoch callback", self.fold, epoch + 1)
+            self.log.close()
+            self.layout.resume_checkpoint(self.fold).unlink(missing_ok=True)
+            raise
 
     def train_epoch(self, epoch: int) -> tuple[float, float]:
         """One pass of the sampler; returns (mean loss, training rows/s)."""

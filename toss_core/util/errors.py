@@ -11,3 +11,7 @@ class DataError(TossError):
 
 class ArtifactError(TossError):
     """A missing or inconsistent artifact: no checkpoints, a fingerprint mismatch, an incomplete cache."""
+
+
+class StopTraining(TossError):
+    """Raised by an epoch callback to stop a fold early (a pruned tuning trial); no model is written."""

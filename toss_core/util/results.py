@@ -72,6 +72,8 @@ class FoldResult(_Result):
     prior_score: float
     best_epoch: int
     seconds: float
+    params_source: str = "config"  # or the tuned file (runs/<exp>/tuned/<family>.json) trained with
+    tuned_params: dict[str, Any] = field(default_factory=dict)  # the overrides that file applied
 
 
 @dataclass
@@ -122,3 +124,22 @@ class DiagnosticsResult(_Result):
     reliability_png: Path
     histogram_png: Path
     metrics: dict[str, Metrics]
+
+
+@dataclass
+class TuneResult(_Result):
+    family: str
+    path: Path | None  # runs/<exp>/tuned/<family>.json; None while no trial has completed
+    study_name: str
+    storage: str  # password hidden
+    fingerprint: str
+    best_value: float | None
+    best_params: dict[str, Any]
+    trials_run: int  # by this call
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    seconds: float
+    trials: list[dict[str, Any]] = field(default_factory=list)  # number, state, value, seconds, params
+    history_png: Path | None = None
+    importance_png: Path | None = None
