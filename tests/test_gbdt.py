@@ -207,3 +207,22 @@ def test_covis_features_enter_the_design(smoke_cached: Layout, tmp_path: Path) -
     meta = load_sidecar(layout, 0)
     assert meta["plan"]["dense_cols"] == list(covis.feature_names) and meta["covis_fingerprint"]
     assert predict_test(layout.cfg, layout, 0)[0].shape == (layout.cfg.data.synthetic.test_rows,)
+
+
+def test_auto_id_encoding_decides_per_column_by_the_evidence_of_its_values() -> None:
+    """gbdt.id_encoding auto: an id column whose values average enough minority-class rows stays a native
+    categorical (MovieLens' users and movies), a rarer one is target-encoded (the Toss ad ids)."""
+    from toss_core.config import GBDTConfig
+    from toss_core.gbdt.design import DesignPlan, minority_events_per_value
+    from toss_core.spec import FeatureSpec
+
+    spec = FeatureSpec(["hour", "user", "ad"], [25, 1_000, 5_000], [], [], None, 0, 0)
+    evidence = (100_000, 0.4)  # 40k minority rows: 40 per user, 8 per ad
+    assert minority_events_per_value(*evidence, 1_000) == pytest.approx(40.0)
+    plan = DesignPlan.build(spec, GBDTConfig(native_min_events=10.0), ["cat"], [], evidence)
+    assert plan.native_cols == ["hour", "user"] and plan.id_cols == ["ad"] and plan.id_method == "target"
+    assert plan.id_encoder_features == ["ad__freq", "ad__te"]
+    rare = DesignPlan.build(spec, GBDTConfig(native_min_events=10.0), ["cat"], [], (100_000, 0.02))
+    assert rare.id_cols == ["user", "ad"]  # a 2% click rate: 2 clicks per user value
+    forced = DesignPlan.build(spec, GBDTConfig(id_encoding="target"), ["cat"], [], evidence)
+    assert forced.id_cols == ["user", "ad"]

@@ -558,10 +558,18 @@ class GBDTConfig(_Strict):
     early_stopping_rounds: int = Field(
         50, ge=1, description="stop after this many rounds without a better validation log loss"
     )
-    id_encoding: Literal["native", "target", "frequency"] = Field(
-        "target",
-        description="id columns as: native LightGBM categoricals, their training-fold frequency, or "
-        "(target) frequency + smoothed click rate, out of fold by inner folds",
+    id_encoding: Literal["auto", "native", "target", "frequency"] = Field(
+        "auto",
+        description="id columns as: native LightGBM categoricals, their training-fold frequency, "
+        "(target) frequency + smoothed click rate out of fold by inner folds, or auto: per column by "
+        "evidence, native when its values average native_min_events minority-class training rows, "
+        "target otherwise",
+    )
+    native_min_events: float = Field(
+        5.0,
+        gt=0,
+        description="id_encoding auto: minority-class (for CTR: clicked) training rows per value, on "
+        "average, from which an id column is left to LightGBM's native categorical splits",
     )
     id_cols: list[str] | None = Field(
         None, description="cat columns treated as ids by id_encoding; null = cardinality > id_min_cardinality"
@@ -606,7 +614,7 @@ def _gbdt_space() -> dict[str, ParamRange]:
         "gbdt.params.lambda_l2": ParamRange(low=1e-3, high=100.0, log=True),
         "gbdt.params.cat_smooth": ParamRange(low=1.0, high=100.0, log=True),
         "gbdt.params.min_data_per_group": ParamRange(low=10, high=500, log=True),
-        "gbdt.id_encoding": ParamRange(choices=["native", "target", "frequency"]),
+        "gbdt.id_encoding": ParamRange(choices=["auto", "native", "target", "frequency"]),
     }
 
 

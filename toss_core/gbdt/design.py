@@ -25,6 +25,12 @@ def _safe(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", name)
 
 
+def minority_events_per_value(n_rows: int, pos_rate: float, cardinality: int) -> float:
+    """Training rows of the rarer class per value of a column, on average: the evidence an id column's
+    values carry. LightGBM can split on a value's own click rate only where this is large."""
+    return n_rows * min(pos_rate, 1.0 - pos_rate) / max(cardinality, 1)
+
+
 @dataclass(frozen=True)
 class DesignPlan:
     cat_cols: list[str]
@@ -35,6 +41,7 @@ class DesignPlan:
     isna_cols: list[str]
     seq_len_raw: bool
     dense_cols: list[str]
+    id_method: str  # how id_cols are encoded: "target" or "frequency" (IdEncoder)
 
     @classmethod
     def build(
@@ -43,8 +50,12 @@ class DesignPlan:
         gcfg: GBDTConfig,
         cache_fields: list[str],
         dense_cols: list[str],
+        evidence: tuple[int, float],
     ) -> DesignPlan:
-        """Pick which categoricals are ids (explicit gbdt.id_cols, else cardinality > id_min_cardinality)."""
+        """Pick which categoricals are ids (explicit gbdt.id_cols, else cardinality > id_min_cardinality)
+        and how each is encoded; `evidence` = (training rows, positive rate) decides gbdt.id_encoding
+        auto: an id column whose values average gbdt.native_min_events minority-class rows stays a
+        native categorical, a rarer one is target-encoded."""
         if gcfg.id_cols is not None:
             unknown = sorted(set(gcfg.id_cols) - set(spec.cat_cols))
             if unknown:
@@ -60,7 +71,11 @@ class DesignPlan:
             ]
         if gcfg.id_encoding == "native":
             ids = []
-        per_col = {"native": [], "frequency": ["freq"], "target": ["freq", "te"]}[gcfg.id_encoding]
+        elif gcfg.id_encoding == "auto":
+            card = dict(zip(spec.cat_cols, spec.cat_cardinalities, strict=True))
+            ids = [c for c in ids if minority_events_per_value(*evidence, card[c]) < gcfg.native_min_events]
+        method = "frequency" if gcfg.id_encoding == "frequency" else "target"
+        per_col = {"frequency": ["freq"], "target": ["freq", "te"]}[method]
         return cls(
             cat_cols=list(spec.cat_cols),
             native_cols=[c for c in spec.cat_cols if c not in ids],
@@ -70,6 +85,7 @@ class DesignPlan:
             isna_cols=list(spec.isna_cols) if "isna" in cache_fields else [],
             seq_len_raw="seq_len_raw" in cache_fields,
             dense_cols=list(dense_cols),
+            id_method=method,
         )
 
     @property
@@ -102,7 +118,12 @@ class DesignPlan:
 
     @classmethod
     def from_dict(cls, payload: dict) -> DesignPlan:
-        return cls(**payload)
+        try:
+            return cls(**payload)
+        except TypeError as exc:
+            raise ArtifactError(
+                f"a LightGBM design plan of an older toss ({exc}): retrain the gbdt folds"
+            ) from None
 
     def check_cache(self, spec: FeatureSpec, dense_cols: list[str], what: str) -> None:
         """Refuse a cache whose columns differ from the ones this plan was built on."""

@@ -59,8 +59,9 @@ def logistic_baseline(cfg: TossConfig, layout: Layout, fold: int = 0) -> LinearB
     cfg = cfg.model_copy(update={"gbdt": cfg.gbdt.model_copy(update={"id_encoding": "target"})})
     cache = ShardedCache(layout.train_cache)
     dense = dense_cache(layout, "train", cache.n_rows) if cfg.features.covis.enabled else None
-    plan = DesignPlan.build(cache.spec, cfg.gbdt, cache.fields, dense_cols(dense))
     folds, labels = load_folds(layout), cache.read_field("label").astype(np.float64)
+    evidence = (cache.n_rows, float(labels.mean()))
+    plan = DesignPlan.build(cache.spec, cfg.gbdt, cache.fields, dense_cols(dense), evidence)
     train_rows, val_rows = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, train_rows, labels[train_rows])
     x_train = build_matrix(plan, cache, train_rows, encoder, oof_te, dense)

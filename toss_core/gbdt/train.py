@@ -66,9 +66,9 @@ def fit_id_encoder(
     ids = cache.take(train_rows, ["cat"])["cat"][:, idx]
     cards = [cache.spec.cat_cardinalities[i] for i in idx]
     g = cfg.gbdt
-    encoder = IdEncoder.fit(g.id_encoding, plan.id_cols, ids, cards, labels, g.te_smoothing)
+    encoder = IdEncoder.fit(plan.id_method, plan.id_cols, ids, cards, labels, g.te_smoothing)
     oof = None
-    if g.id_encoding == "target":
+    if plan.id_method == "target":
         oof = oof_target_matrix(ids, labels, cards, g.te_inner_folds, g.te_smoothing, cfg.seed)
     return encoder, oof
 
@@ -154,8 +154,10 @@ def _inputs(cfg: TossConfig, layout: Layout):
     """(train cache, its labels, co-visitation cache or None, design plan) of a LightGBM model."""
     cache = ShardedCache(layout.train_cache)
     dense = dense_cache(layout, "train", cache.n_rows) if cfg.features.covis.enabled else None
-    plan = DesignPlan.build(cache.spec, cfg.gbdt, cache.fields, dense_cols(dense))
-    return cache, cache.read_field("label").astype(np.float32), dense, plan
+    labels = cache.read_field("label").astype(np.float32)
+    evidence = (cache.n_rows, float(labels.mean()))
+    plan = DesignPlan.build(cache.spec, cfg.gbdt, cache.fields, dense_cols(dense), evidence)
+    return cache, labels, dense, plan
 
 
 def _sidecar(cache: ShardedCache, dense, plan: DesignPlan, params: dict[str, Any]) -> dict[str, Any]:
@@ -180,7 +182,7 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     params = gbdt_params(cfg)
     log.info(
         "gbdt fold %d: %d train rows, %d valid rows, %d features (%s ids: %s)",
-        fold, len(train_rows), len(valid_rows), len(plan.feature_names), cfg.gbdt.id_encoding, plan.id_cols,
+        fold, len(train_rows), len(valid_rows), len(plan.feature_names), plan.id_method, plan.id_cols,
     )  # fmt: skip
     x_train = build_matrix(plan, cache, train_rows, encoder, oof_te, dense)
     ds_train = _train_dataset(plan, params, x_train, labels[train_rows])
