@@ -7,19 +7,19 @@ from pathlib import Path
 import pytest
 
 from toss_core.cli import main
-from toss_core.config import TossConfig, _valid_keys
+from toss_core.config import TossConfig, valid_keys
 from toss_core.config_doc import REGENERATE, markdown
 
 REPO = Path(__file__).resolve().parents[1]
 LEAF_KEYS = [
-    k for k in _valid_keys(TossConfig) if not any(o.startswith(k + ".") for o in _valid_keys(TossConfig))
+    k for k in valid_keys(TossConfig) if not any(o.startswith(k + ".") for o in valid_keys(TossConfig))
 ]
 
 
 def test_docs_config_md_is_up_to_date() -> None:
     if (REPO / "docs" / "config.md").read_text() != markdown():
         pytest.fail(
-            f"docs/config.md is out of date with toss_core/config.py: regenerate it with `{REGENERATE}`"
+            f"docs/config.md is out of date with toss_core/config/: regenerate it with `{REGENERATE}`"
         )
 
 

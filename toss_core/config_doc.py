@@ -142,7 +142,7 @@ def markdown() -> str:
     lines = [
         "# Configuration reference",
         "",
-        f"Generated from `toss_core/config.py` by `{REGENERATE}`: edit the field descriptions there, not "
+        f"Generated from `toss_core/config/` by `{REGENERATE}`: edit the field descriptions there, not "
         "this file.",
         "`toss config --cfg FILE --explain` prints the same keys with the values FILE gives them.",
         "",

@@ -1,0 +1,60 @@
+"""One strict, typed configuration for every step of the pipeline.
+
+Every section and key has a default in code and a description (docs/config.md and `toss config
+--explain` are rendered from them by toss_core.config_doc), so a YAML file only states what differs.
+Unknown keys are errors that name the key, the file and the nearest valid key: a misspelled `top_k` must
+never silently fall back to a default and waste a night of GPU time. A key that was removed
+(REMOVED_KEYS) fails with the reason instead, and values are strict: a YAML `true` is not an integer.
+
+The schema is split by subject (data, model, pipeline, tune) with the whole config in root.py; every
+name below is importable from toss_core.config.
+"""
+
+from toss_core.config.base import REMOVED_KEYS, ConfigError, Strict, apply_overrides, parse_override
+from toss_core.config.data import DataConfig, SequenceConfig, SyntheticConfig, TfmConfig
+from toss_core.config.loading import load_config
+from toss_core.config.model import EMAConfig, ModelConfig, QNNAlphaConfig, SamplerConfig, TrainConfig
+from toss_core.config.pipeline import (
+    CalibrationConfig,
+    CovisConfig,
+    CVConfig,
+    EnsembleConfig,
+    FeaturesConfig,
+    GBDTConfig,
+    LoggingConfig,
+)
+from toss_core.config.root import TUNABLE_SECTIONS, TossConfig, is_int_param, schema_leaf, valid_keys
+from toss_core.config.tune import ParamRange, TuneConfig, TuneSpace
+
+__all__ = [
+    "REMOVED_KEYS",
+    "TUNABLE_SECTIONS",
+    "CVConfig",
+    "CalibrationConfig",
+    "ConfigError",
+    "CovisConfig",
+    "DataConfig",
+    "EMAConfig",
+    "EnsembleConfig",
+    "FeaturesConfig",
+    "GBDTConfig",
+    "LoggingConfig",
+    "ModelConfig",
+    "ParamRange",
+    "QNNAlphaConfig",
+    "SamplerConfig",
+    "SequenceConfig",
+    "Strict",
+    "SyntheticConfig",
+    "TfmConfig",
+    "TossConfig",
+    "TrainConfig",
+    "TuneConfig",
+    "TuneSpace",
+    "apply_overrides",
+    "is_int_param",
+    "load_config",
+    "parse_override",
+    "schema_leaf",
+    "valid_keys",
+]

@@ -1,0 +1,192 @@
+"""Config sections of the network and its training: QNN-α, the embeddings and fields, the optimiser,
+the batch sampler and the weight average."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from toss_core.config.base import Strict
+
+
+class QNNAlphaConfig(Strict):
+    enabled: bool = Field(True, description="false = the MLP head even when model.head is qnn_alpha")
+    feature_embed_dim: int = Field(
+        16,
+        gt=0,
+        description="width of every field the head sees (embeddings, DARE, numeric and dense fields are "
+        "projected to it), whatever the head",
+    )
+    n_layers: int = Field(
+        2, ge=1, description="stacked quadratic layers (the DCN-v2 benchmark head: cross layers)"
+    )
+    heads: int = Field(
+        2,
+        ge=1,
+        description="heads per quadratic layer; must divide the field width (proj_dim or feature_embed_dim)",
+    )
+    rank: int = Field(
+        2, ge=1, description="quadratic terms summed per coordinate; each layer has rank x D^2 weights"
+    )
+    proj_dim: int | None = Field(
+        None,
+        description="per-field projection width before the quadratic layers; null = feature_embed_dim "
+        "(smaller cuts the layers' weights, which grow with the square of the total width)",
+    )
+    mlp_hidden: list[int] = Field(
+        default_factory=lambda: [128],
+        description="hidden widths of the MLP that maps the last layer to the logit (also the MLP head's "
+        "and DCN-v2's deep tower)",
+    )
+    dropout: float = Field(
+        0.1, ge=0.0, lt=1.0, description="dropout in the quadratic layers and the MLP (all heads)"
+    )
+    use_se: bool = Field(
+        False, description="squeeze-excitation re-weighting of the fields before the quadratic layers"
+    )
+    se_reduction: int = Field(
+        4, ge=1, description="squeeze-excitation bottleneck: fields // se_reduction hidden units"
+    )
+    use_residual: bool = Field(True, description="add each quadratic layer's input to its output")
+    norm: Literal["none", "batch", "layer"] = Field(
+        "layer", description="normalisation after each quadratic layer (layer: independent of the batch)"
+    )
+    pair_grouping: Literal["none", "field"] = Field(
+        "none",
+        description="none: each quadratic head pairs its coordinates with the whole input; field: the fields "
+        "are cut into `heads` contiguous groups and each head pairs only within its group (block-diagonal)",
+    )
+    aux_head_weight: float = Field(
+        0.1, ge=0.0, description="weight of the self-ensemble consistency terms (two dropout passes)"
+    )
+
+
+class ModelConfig(Strict):
+    emb_dim: int = Field(
+        16,
+        gt=0,
+        description="embedding width of the cat columns (unless cat_embedding_dims) and of DARE's token "
+        "representations",
+    )
+    dare_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="dropout on the representation embeddings of the retrieved tokens"
+    )
+    cat_embedding_dims: dict[str, int] = Field(
+        default_factory=dict,
+        description="{column: width} for embedded cat columns that should not use emb_dim (e.g. wide ids)",
+    )
+    head: Literal["qnn_alpha", "mlp"] = Field(
+        "qnn_alpha", description="what turns the fields into a logit: QNN-α (model.qnn_alpha) or a plain MLP"
+    )
+    embed_id_fields: bool = Field(
+        False,
+        description="whether the network embeds the id columns named by features.covis.id_fields; false: "
+        "they reach it only as their out-of-fold click rates (the id_rate stat). An id embedding is "
+        "memorised within one epoch and stops training before anything else is learned (BENCHMARKS.md)",
+    )
+    id_min_count: int = Field(
+        1,
+        ge=1,
+        description="a categorical value seen in fewer training rows of the fold shares its column's unknown "
+        "embedding row (id 0), so the network cannot memorise ids it has almost no evidence for; 1 = every "
+        "value seen in training gets its own row",
+    )
+    emb_l2: float = Field(
+        0.0,
+        ge=0.0,
+        description="L2 penalty on the categorical embedding rows a batch uses (sum of squares per row, "
+        "averaged over the batch, times emb_l2): shrinks rarely seen ids without touching the others, as "
+        "FuxiCTR's embedding_regularizer; 0 = off",
+    )
+    emb_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="dropout on the categorical embedding fields during training"
+    )
+    numeric_fields: Literal["grouped", "binned", "per_column"] = Field(
+        "grouped",
+        description="grouped: one field per numeric column family (the name without its trailing _<digits>: "
+        "l_feat_3 -> l_feat; a name without such a suffix is its own family), a Linear over the family's "
+        "signed-log values, and ONE field for all co-visitation features; binned: the same fields, plus a "
+        "piecewise-linear encoding of each column's quantile bins (model.numeric_bins, fitted on the fold's "
+        "training rows) summed into its family's field; per_column: one field per numeric and per "
+        "co-visitation column (the QNN-α width grows with the column count)",
+    )
+    numeric_bins: int = Field(
+        16,
+        ge=3,
+        description="quantile bins per numeric column when numeric_fields = binned (bin edges are fitted "
+        "on up to 100k training rows of the fold and saved in the checkpoint)",
+    )
+    qnn_alpha: QNNAlphaConfig = Field(
+        QNNAlphaConfig(),
+        description="the QNN-α head; feature_embed_dim, mlp_hidden and dropout also size the MLP head",
+    )
+
+
+class TrainConfig(Strict):
+    batch_size: int = Field(
+        1024,
+        gt=0,
+        description="training rows per optimiser step (balanced sampler: round(pos_fraction x batch_size) "
+        "of them positive)",
+    )
+    eval_batch_size: int = Field(
+        8192,
+        gt=0,
+        description="rows per forward pass when predicting validation and test rows: memory and speed only",
+    )
+    epochs: int = Field(
+        3, ge=1, description="most passes over the training rows; also the length of the cosine schedule"
+    )
+    lr: float = Field(2e-3, gt=0, description="peak AdamW learning rate, reached after the warm-up")
+    weight_decay: float = Field(1e-5, ge=0, description="AdamW decoupled weight decay")
+    warmup_epochs: float = Field(
+        0.2,
+        ge=0,
+        description="linear warm-up length in (fractional) epochs, then a cosine decay to 1% of lr",
+    )
+    grad_clip_norm: float | None = Field(
+        1.0, ge=0, description="clip the global gradient L2 norm to this; null or 0 = no clipping"
+    )
+    early_stop_patience: int = Field(
+        2, ge=1, description="stop a fold after this many epochs without a better select_metric"
+    )
+    select_metric: Literal["Score_cal", "Score"] = Field(
+        "Score_cal",
+        description="validation metric for early stopping and the best epoch: Score_cal (after the "
+        "temperature calibration the ensemble applies) or Score (after the prior shift only, which penalises "
+        "a confident but well-ranking epoch the calibrator would fix)",
+    )
+    num_threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads: torch (null = every core but one, the spare one "
+        "prefetches batches) and LightGBM (null = every core)",
+    )
+
+
+class SamplerConfig(Strict):
+    type: Literal["none", "balanced"] = Field(
+        "none",
+        description="none: a plain shuffle per epoch; balanced: a fixed share of positives in every batch, "
+        "its prior shift undone by the checkpoint's logit_offset",
+    )
+    pos_fraction: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="balanced: share of positives per batch (an epoch is one pass over the negatives)",
+    )
+
+
+class EMAConfig(Strict):
+    enabled: bool = Field(True, description="keep an exponential moving average of the network weights")
+    decay: float = Field(
+        0.999,
+        gt=0.0,
+        lt=1.0,
+        description="EMA decay per optimiser step, warmed up as min(decay, (1 + n) / (10 + n)) after n steps",
+    )
+    eval_with_ema: bool = Field(
+        True, description="validate, select the best epoch and predict with the EMA weights"
+    )
