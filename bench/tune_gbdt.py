@@ -6,26 +6,25 @@ on tune.folds (fold 0) for N trials, retrain every fold with the tuned parameter
 the project's calibrator on the family's OOF logits): OOF on all folds and on the folds the study never
 saw, and test against the planted truth. Prints a Markdown block for bench/results/tune.md.
 
-    nice .venv/bin/python bench/tune_gbdt.py --seed 5 --rows 50000 --trials 20
+    nice .venv/bin/python -m bench.tune_gbdt --seed 5 --rows 50000 --trials 20
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import read_oof, test_truth
-
 from toss_core import steps
 from toss_core.config import TossConfig, load_config
-from toss_core.gbdt.params import DEFAULT_PARAMS
+from toss_core.data.reader import ShardedCache
+from toss_core.gbdt.predict import load_sidecar
 from toss_core.layout import Layout
+from toss_core.post.artifacts import load_family_oof, load_test_logits
+from toss_core.post.truth import TestTruth, load_test_truth
 from toss_core.scoring.calibration import fit_calibrator
 from toss_core.scoring.metrics import evaluate_logits
 
@@ -52,24 +51,21 @@ def config(args: argparse.Namespace, tuned: bool) -> TossConfig:
     )
 
 
-def family_scores(cfg: TossConfig, layout: Layout, truth) -> dict[str, float]:
+def family_scores(cfg: TossConfig, layout: Layout, truth: TestTruth) -> dict[str, float]:
     """Train and predict every gbdt fold; calibrated OOF Score (all folds, folds not tuned on), test Score."""
     for k in range(cfg.cv.n_splits):
         steps.train_fold(cfg, k, layout, "gbdt")
         steps.predict_test(cfg, k, layout, "gbdt")
-    parts = [read_oof(layout, "gbdt", k) for k in range(cfg.cv.n_splits)]
-    z, y = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
-    cal = fit_calibrator(cfg.calibration, z, y)
-    unseen = [k for k in range(cfg.cv.n_splits) if k not in cfg.tune.folds]
-    zu = np.concatenate([parts[k][1] for k in unseen])
-    yu = np.concatenate([parts[k][2] for k in unseen])
-    test = np.mean(
-        [np.load(layout.test_logits_path(k, "gbdt"))["logit"] for k in range(cfg.cv.n_splits)], axis=0
-    )
+    train, test = ShardedCache(layout.train_cache), ShardedCache(layout.test_cache)
+    oof = load_family_oof(layout, "gbdt", cfg.cv.n_splits, train.n_rows)
+    cal = fit_calibrator(cfg.calibration, oof.logit, oof.label)
+    unseen = ~np.isin(oof.fold, cfg.tune.folds)
+    zu, yu = oof.logit[unseen], oof.label[unseen]
+    test_logits = load_test_logits(layout, oof, test.fingerprint, test.n_rows).mean(axis=0)
     return {
-        "oof": evaluate_logits(y, cal.apply(z))["Score"],
+        "oof": evaluate_logits(oof.label, cal.apply(oof.logit))["Score"],
         "oof_unseen": evaluate_logits(yu, fit_calibrator(cfg.calibration, zu, yu).apply(zu))["Score"],
-        "test": evaluate_logits(truth[0], cal.apply(test.astype(np.float64)))["Score"],
+        "test": evaluate_logits(truth.labels, cal.apply(test_logits))["Score"],
     }
 
 
@@ -84,14 +80,12 @@ def main() -> None:
     root = Path(args.root)
     base = config(args, tuned=False)
     layout = Layout(base, root)
-    steps.prepare_raw(base, layout)
-    steps.build_caches(base, layout)
-    steps.assign_folds(base, layout)
-    steps.build_covis(base, layout)
-    truth = test_truth(layout)
+    steps.prepare(base, layout)
+    truth = load_test_truth(base, layout)
     start = time.perf_counter()
     default = family_scores(base, layout, truth)
     default_s = time.perf_counter() - start
+    defaults = load_sidecar(layout, 0)["params"]  # what fold 0 trained with before the study
     start = time.perf_counter()
     result = steps.tune(base, "gbdt", layout)
     tune_s = time.perf_counter() - start
@@ -111,7 +105,7 @@ def main() -> None:
     print("| parameter | default | tuned |\n|---|---|---|")
     for key, value in result.best_params.items():
         name = key.removeprefix("gbdt.params.")
-        before = DEFAULT_PARAMS.get(name, getattr(base.gbdt, name.removeprefix("gbdt."), None))
+        before = defaults.get(name, getattr(base.gbdt, name.removeprefix("gbdt."), None))
         print(
             f"| {key} | {before} | {value:.4g} |"
             if isinstance(value, float)

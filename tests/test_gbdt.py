@@ -226,3 +226,17 @@ def test_auto_id_encoding_decides_per_column_by_the_evidence_of_its_values() -> 
     assert rare.id_cols == ["user", "ad"]  # a 2% click rate: 2 clicks per user value
     forced = DesignPlan.build(spec, GBDTConfig(id_encoding="target"), ["cat"], [], evidence)
     assert forced.id_cols == ["user", "ad"]
+
+
+def test_lightgbm_parameters_follow_the_minority_rows_a_fold_trains_on() -> None:
+    from toss_core.gbdt.params import RICH_EVENTS, RICH_PARAMS, SPARSE_PARAMS, gbdt_params
+
+    cfg = make_config()
+    few = gbdt_params(cfg, n_rows=100_000, pos_rate=0.02)  # 2,000 clicks
+    many = gbdt_params(cfg, n_rows=50_000, pos_rate=0.57)  # 21,500 rows of the rarer class
+    assert {k: few[k] for k in SPARSE_PARAMS} == SPARSE_PARAMS
+    assert {k: many[k] for k in RICH_PARAMS} == RICH_PARAMS
+    edge = gbdt_params(cfg, n_rows=RICH_EVENTS * 10, pos_rate=0.1)
+    assert edge["num_leaves"] == RICH_PARAMS["num_leaves"]
+    mine = gbdt_params(make_config("gbdt.params={num_leaves: 7}"), n_rows=50_000, pos_rate=0.5)
+    assert mine["num_leaves"] == 7 and mine["seed"] == cfg.seed  # the config's own params win

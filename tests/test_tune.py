@@ -19,6 +19,7 @@ from conftest import REPO, SMOKE, make_config
 
 from toss_core import steps
 from toss_core.config import ConfigError, TossConfig, load_config
+from toss_core.gbdt.params import SPARSE_PARAMS
 from toss_core.layout import Layout
 from toss_core.tune import study as studies
 from toss_core.util.errors import ArtifactError
@@ -121,7 +122,7 @@ def test_gbdt_study_writes_tuned_params_the_fold_models_train_with(prepared: Pat
     untuned = steps.train_fold(off.cfg, 0, off, "gbdt")
     assert untuned.params_source == "config" and untuned.tuned_params == {}
     sidecar = json.loads(layout.checkpoint(0, "gbdt").with_suffix(".json").read_text())
-    assert sidecar["params"]["num_leaves"] == 15  # DEFAULT_PARAMS again
+    assert sidecar["params"]["num_leaves"] == SPARSE_PARAMS["num_leaves"]  # the smoke data's defaults again
 
 
 def test_interrupted_study_resumes(prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -179,7 +179,7 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     cache, labels, dense, plan = _inputs(cfg, layout)
     train_rows, valid_rows = _fold_rows(layout, cache, fold)
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, train_rows, labels[train_rows])
-    params = gbdt_params(cfg)
+    params = gbdt_params(cfg, len(train_rows), float(labels[train_rows].mean()))
     log.info(
         "gbdt fold %d: %d train rows, %d valid rows, %d features (%s ids: %s)",
         fold, len(train_rows), len(valid_rows), len(plan.feature_names), plan.id_method, plan.id_cols,
@@ -224,7 +224,7 @@ def refit(cfg: TossConfig, layout: Layout, rounds: int) -> Lineage:
     cache, labels, dense, plan = _inputs(cfg, layout)
     rows = np.arange(cache.n_rows)
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, rows, labels)
-    params = gbdt_params(cfg)
+    params = gbdt_params(cfg, rows.size, float(labels.mean()))
     log.info("gbdt refit: %d rows, %d rounds, %d features", rows.size, rounds, len(plan.feature_names))
     ds = _train_dataset(plan, params, build_matrix(plan, cache, rows, encoder, oof_te, dense), labels)
     booster = lgb.train(params, ds, num_boost_round=rounds, callbacks=[_progress(FULL, rounds, rows.size)])
