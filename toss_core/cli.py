@@ -177,19 +177,18 @@ def cmd_config(args: argparse.Namespace) -> None:
         print(cfg.model_dump_json(indent=2))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="toss",
-        description="CTR pipeline on the Toss ad-click schema (the steps the Dagster assets run).",
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and the result")
-    sub = parser.add_subparsers(dest="command", required=True)
+Adder = Callable[[str, Callable[[argparse.Namespace], None], str], argparse.ArgumentParser]
 
-    def add(name: str, fn: Callable[[argparse.Namespace], None], help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_)
-        p.set_defaults(func=fn)
-        return p
 
+def _add_fold(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fold", type=int, default=None, help="fold index; all folds when omitted")
+
+
+def _add_family(p: argparse.ArgumentParser, default: str | None, help_: str) -> None:
+    p.add_argument("--family", choices=["nn", "gbdt"], default=default, help=help_)
+
+
+def _data_commands(add: Adder) -> None:
     p = add(
         "synth", cmd_synth, "write Toss-schema synthetic train/test/test_truth Parquet with a planted truth"
     )
@@ -203,57 +202,53 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="scale sequence lengths (1.0 = Toss-like, median ~450)",
     )
-
     _add_cfg(add("build-cache", cmd_build_cache, "stream train and test Parquet into the NPY shard cache"))
-
-    p = add("score", cmd_score, "score a submission against a truth file (AP, WLL, Score, AUC)")
-    p.add_argument("--sub", required=True, help="submission CSV with ID,clicked")
-    p.add_argument("--truth", required=True, help="Parquet with ID and clicked (e.g. test_truth.parquet)")
-
     _add_cfg(add("folds", cmd_folds, "assign and save the cross-validation fold of every training row"))
     _add_cfg(add("covis", cmd_covis, "build co-visitation and sequence features"))
 
+
+def _model_commands(add: Adder) -> None:
     p = add("train", cmd_train, "train one fold (--fold K) or all folds")
     _add_cfg(p)
-    p.add_argument("--fold", type=int, default=None, help="fold index; all folds when omitted")
-    p.add_argument("--family", choices=["nn", "gbdt"], default="nn", help="model family")
-
+    _add_fold(p)
+    _add_family(p, "nn", "model family")
     p = add(
         "tune",
         cmd_tune,
         "Optuna search (tune.*): add trials to each family's study, write runs/<exp>/tuned/<family>.json",
     )
     _add_cfg(p)
-    p.add_argument(
-        "--family", choices=["nn", "gbdt"], default=None, help="one family (default: tune.families)"
-    )
+    _add_family(p, None, "one family (default: tune.families)")
     p.add_argument(
         "--trials", type=int, default=None, help="trials this process adds (default tune.n_trials)"
     )
     p.add_argument(
         "--timeout", type=float, default=None, help="start no trial after S seconds (tune.timeout_s)"
     )
-
     p = add(
         "predict", cmd_predict, "predict the test set with trained folds (every enabled family by default)"
     )
     _add_cfg(p)
-    p.add_argument("--fold", type=int, default=None, help="fold index; all folds when omitted")
-    p.add_argument("--family", choices=["nn", "gbdt"], default=None, help="one model family only")
+    _add_fold(p)
+    _add_family(p, None, "one model family only")
     p = add("refit", cmd_refit, "train each family once on every row (cv.refit: full), predict the test set")
     _add_cfg(p)
-    p.add_argument("--family", choices=["nn", "gbdt"], default=None, help="one model family only")
+    _add_family(p, None, "one model family only")
+
+
+def _output_commands(add: Adder) -> None:
     _add_cfg(add("ensemble", cmd_ensemble, "combine the saved OOF and test logits, fit the calibrator"))
     _add_cfg(add("submit", cmd_submit, "write and validate runs/<exp_name>/submission.csv"))
     _add_cfg(add("infer", cmd_infer, "alias of predict + ensemble + submit (the old name)"))
-
+    p = add("score", cmd_score, "score a submission against a truth file (AP, WLL, Score, AUC)")
+    p.add_argument("--sub", required=True, help="submission CSV with ID,clicked")
+    p.add_argument("--truth", required=True, help="Parquet with ID and clicked (e.g. test_truth.parquet)")
     p = add("blend", cmd_blend, "blend two submission files with the same IDs")
     p.add_argument("--sub1", required=True)
     p.add_argument("--sub2", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--method", choices=["logit_mean", "mean", "rank_avg", "geom_mean"], default="logit_mean")
     p.add_argument("--w", type=float, default=0.5, help="weight of --sub1 (the second gets 1 - w)")
-
     _add_cfg(
         add("diagnose", cmd_diagnose, "per-fold and OOF metrics, reliability diagram, histogram, report")
     )
@@ -267,6 +262,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="every key with its type, default, value and description (docs/config.md has the defaults)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="toss",
+        description="CTR pipeline on the Toss ad-click schema (the steps the Dagster assets run).",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and the result")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Callable[[argparse.Namespace], None], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=fn)
+        return p
+
+    _data_commands(add)
+    _model_commands(add)
+    _output_commands(add)
     return parser
 
 
