@@ -58,13 +58,13 @@ def _design(
     frame: pd.DataFrame, cat_cols: list[str], num_cols: list[str], cats: dict[str, pd.Index]
 ) -> pd.DataFrame:
     """Features only (the sequence and everything else dropped); categories fixed to those of train."""
-    out = pd.DataFrame(index=frame.index)
+    columns = {}
     for col in cat_cols:
         values = frame[col].where(frame[col].isin(cats[col]))  # unseen in train: missing
-        out[col] = pd.Categorical(values, categories=cats[col])
+        columns[col] = pd.Categorical(values, categories=cats[col])
     for col in num_cols:
-        out[col] = pd.to_numeric(frame[col]).astype(np.float32)
-    return out
+        columns[col] = pd.to_numeric(frame[col]).astype(np.float32)
+    return pd.DataFrame(columns, index=frame.index)
 
 
 def plain_lightgbm(
