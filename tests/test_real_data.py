@@ -181,3 +181,18 @@ def test_output_builds_toss_caches_with_the_movielens_config(converted, tmp_path
     manifest = read_manifest(layout.train_cache)
     assert manifest["columns"]["cat"] == rd.CAT_COLS and manifest["columns"]["num"] == rd.NUM_COLS
     assert manifest["seq_max_id"] == N_MOVIES + 1  # tokens are stored as movie id + 1
+
+
+def test_plain_lightgbm_scores_the_test_rows_against_their_truth(converted, tmp_path: Path) -> None:
+    """The bar users compare against: one LightGBM on the raw Parquet, scored with toss's own metric."""
+    from bench.plain_lightgbm import plain_lightgbm
+
+    data = tmp_path / "data" / "movielens"
+    args = ("clicked", "ID", ["user", "movie", "gender", "age", "occupation"], ["year"])
+    result = plain_lightgbm(data / "train.parquet", data / "test.parquet", data / "test_truth.parquet", *args)
+    assert set(result) >= {"AUC", "AP", "WLL", "Score", "seconds", "best_iteration"}
+    assert 0.0 <= result["Score"] <= 1.0 and result["best_iteration"] >= 1
+    _, _, _, truth = converted
+    truth.head(truth.height - 1).write_parquet(tmp_path / "short_truth.parquet")
+    with pytest.raises(ValueError, match="do not match"):
+        plain_lightgbm(data / "train.parquet", data / "test.parquet", tmp_path / "short_truth.parquet", *args)
