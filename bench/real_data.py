@@ -1,6 +1,6 @@
 """MovieLens-100k as a toss train / test / test_truth Parquet triple, to check quality on real data.
 
-    nice .venv/bin/python bench/real_data.py --src /work/data/ml-100k --out /work/data/movielens
+    nice .venv/bin/python -m bench.real_data --src DIR_WITH_ML_100K_FILES --out data/movielens
 
 Why: every other benchmark runs on the synthetic Toss-schema generator, whose structure toss was tuned
 on; a public log with a real user/item signal shows whether the gains hold. The data's licence forbids
