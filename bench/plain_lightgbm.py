@@ -1,6 +1,6 @@
 """The "plain LightGBM" bar: what a user gets from the raw columns in a few lines, to hold toss against.
 
-    nice .venv/bin/python bench/plain_lightgbm.py --train data/movielens/train.parquet \
+    nice .venv/bin/python -m bench.plain_lightgbm --train data/movielens/train.parquet \
         --test data/movielens/test.parquet --truth data/movielens/test_truth.parquet \
         --cat user movie gender age occupation zip1 genre hour weekday --num year
 
