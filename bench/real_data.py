@@ -38,6 +38,7 @@ AGE_BUCKETS = [(18, "<18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (50, "4
 CAT_COLS = ["user", "movie", "gender", "age", "occupation", "zip1", "genre", "hour", "weekday"]
 NUM_COLS = ["year"]
 LABEL, ID, SEQ = "clicked", "ID", "seq"
+TIME = "timestamp"  # seconds since 1970 (UTC) of the rating, in train only: for cv.time_key
 
 _DATA_SCHEMA = {"user": pl.Int64, "movie": pl.Int64, "rating": pl.Int64, "ts": pl.Int64}
 _USER_SCHEMA = {
@@ -187,7 +188,8 @@ def convert(src: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         .sort("user", "ts", "movie")
     )
     features = [*CAT_COLS, *NUM_COLS, SEQ]
-    train = frame.filter(~pl.col("is_test")).select(*features, LABEL)
+    # the rating time stays in train, not as a feature: what time-ordered folds (cv.time_key) sort on
+    train = frame.filter(~pl.col("is_test")).select(*features, LABEL, pl.col("ts").alias(TIME))
     test_rows = frame.filter(pl.col("is_test"))
     ids = pl.format("TEST_{}", pl.int_range(pl.len()).cast(pl.String).str.zfill(7)).alias(ID)
     test_rows = test_rows.with_columns(ids)

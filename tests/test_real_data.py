@@ -121,6 +121,7 @@ def test_ids_truth_and_dtypes(converted) -> None:
     assert test["ID"].to_list() == [f"TEST_{i:07d}" for i in range(test.height)]
     assert truth["ID"].to_list() == test["ID"].to_list()
     assert "clicked" not in test.columns and "ID" not in train.columns
+    assert train["timestamp"].dtype.is_integer() and "timestamp" not in test.columns  # for cv.time_key
     assert train.schema["clicked"] == truth.schema["clicked"] == pl.Int32
     for col in [*rd.CAT_COLS, "seq"]:
         assert train.schema[col] == test.schema[col] == pl.String
