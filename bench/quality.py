@@ -42,7 +42,7 @@ from toss_core.config import TossConfig, load_config
 from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.logistic import logistic_baseline
 from toss_core.layout import Layout
-from toss_core.post.artifacts import load_family_oof, load_test_logits
+from toss_core.post.artifacts import load_family_oof, load_refit_test_logits, load_test_logits
 from toss_core.post.ensemble import ensemble_family
 from toss_core.post.truth import TestTruth, load_test_truth
 from toss_core.scoring.calibration import Calibrator, fit_calibrator
@@ -99,11 +99,17 @@ def family_rows(cfg: TossConfig, layout: Layout, family: str, scorer: Scorer, se
     n_train, test = ShardedCache(layout.train_cache).n_rows, ShardedCache(layout.test_cache)
     oof = load_family_oof(layout, family, cfg.cv.n_splits, n_train)
     tests = load_test_logits(layout, oof, test.fingerprint, test.n_rows)
-    part = ensemble_family(cfg, oof, tests)
+    refit = None
+    if cfg.cv.refit == "full":
+        refit = load_refit_test_logits(
+            layout, family, oof.lineage[0].train_cache, test.fingerprint, test.n_rows
+        )
+    part = ensemble_family(cfg, oof, tests, refit)
     calibrator = Calibrator.from_dict(part.report["calibrator"])
     name = "LightGBM" if family == "gbdt" else NN
     metrics = scorer.score(calibrator, oof.logit, oof.label, part.test_logits)
-    ensemble = Row(f"{name} (fold ensemble)", metrics, float(sum(seconds)))
+    kind = "refit on every row" if refit is not None else "fold ensemble"
+    ensemble = Row(f"{name} ({kind})", metrics, float(sum(seconds)))
     member_scores = [m["Score_calibrated"] for m in part.members.values()]
     best = int(np.argmax(member_scores))
     rows = oof.fold == best
@@ -185,6 +191,8 @@ def train_and_predict(cfg: TossConfig, layout: Layout, families: list[str]) -> d
             trained = steps.train_fold(cfg, fold, layout, family)
             predicted = steps.predict_test(cfg, fold, layout, family)
             seconds[family].append(trained.seconds + predicted.seconds)
+        if cfg.cv.refit == "full":
+            seconds[family].append(steps.refit(cfg, family, layout).seconds)
     return seconds
 
 

@@ -166,9 +166,13 @@ def save_test_logits(layout: Layout, lineage: Lineage, test_cache: str, logits: 
 
 def read_test_logits(layout: Layout, fold: int, family: str = "nn") -> tuple[np.ndarray, Lineage]:
     """One fold's saved test logits and their lineage, unchecked (load_test_logits verifies them)."""
+    from toss_core.layout import FULL
+
     path = layout.test_logits_path(fold, family)
     if not path.is_file():
-        raise ArtifactError(f"{path} is missing: run `{_predict_command(family)} --fold {fold}` first")
+        flag = " --family gbdt" if family == "gbdt" else ""
+        command = f"toss refit{flag}" if fold == FULL else f"{_predict_command(family)} --fold {fold}"
+        raise ArtifactError(f"{path} is missing: run `{command}` first")
     with np.load(path) as npz:
         return npz["logit"], Lineage.from_npz(npz, path)
 
