@@ -73,5 +73,5 @@ def test_a_missing_refit_names_the_command(refitted: Layout, tmp_path: Path) -> 
     shutil.copytree(refitted.root, tmp_path, dirs_exist_ok=True)
     for family in ("nn", "gbdt"):
         other.test_logits_path(FULL, family).unlink(missing_ok=True)
-    with pytest.raises(ArtifactError, match=r"test_logits_fold_full.npz is missing: run `toss predict"):
+    with pytest.raises(ArtifactError, match=r"test_logits_fold_full.npz is missing: run `toss refit` first"):
         steps.ensemble(cfg, other)
