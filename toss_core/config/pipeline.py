@@ -74,7 +74,7 @@ class LoggingConfig(Strict):
 class EnsembleConfig(Strict):
     method: Literal["logit_mean", "mean", "geom_mean", "median", "trim_mean", "rank_avg", "weighted"] = Field(
         "logit_mean",
-        description="how one family's fold predictions of the test rows are combined (toss_core/ensemble.py "
+        description="how one family's fold predictions of the test rows are combined (toss_core/post/combine.py "
         "defines each)",
     )
     trim_ratio: float = Field(
