@@ -75,3 +75,9 @@ def test_a_missing_refit_names_the_command(refitted: Layout, tmp_path: Path) -> 
         other.test_logits_path(FULL, family).unlink(missing_ok=True)
     with pytest.raises(ArtifactError, match=r"test_logits_fold_full.npz is missing: run `toss refit` first"):
         steps.ensemble(cfg, other)
+
+
+def test_the_refit_is_no_fold_to_train(refitted: Layout) -> None:
+    """steps.train_fold trains folds 0..n_splits-1 only; the model on every row comes from steps.refit."""
+    with pytest.raises(ValueError, match=r"fold full is outside 0\.\.1"):
+        steps.train_fold(refitted.cfg, FULL, refitted, "nn")

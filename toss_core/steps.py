@@ -87,8 +87,9 @@ def build_covis(cfg: TossConfig, layout: Layout | None = None) -> CovisResult:
     return covis.build_covis_features(cfg, _current_caches(cfg, layout))
 
 
-def _check_fold(cfg: TossConfig, fold: int | str, family: str) -> None:
-    if fold != FULL and not (isinstance(fold, int) and 0 <= fold < cfg.cv.n_splits):
+def _check_fold(cfg: TossConfig, fold: int | str, family: str, full_ok: bool = False) -> None:
+    """A fold index of cv.n_splits (or FULL, the refit, where `full_ok`) and a known family."""
+    if not (full_ok and fold == FULL) and not (isinstance(fold, int) and 0 <= fold < cfg.cv.n_splits):
         raise ValueError(f"fold {fold} is outside 0..{cfg.cv.n_splits - 1} (cv.n_splits = {cfg.cv.n_splits})")
     if family not in FAMILIES:
         raise ValueError(f"unknown model family '{family}', expected one of {', '.join(FAMILIES)}")
@@ -143,7 +144,7 @@ def predict_test(
     from toss_core.data.reader import ShardedCache
     from toss_core.post import artifacts
 
-    _check_fold(cfg, fold, family)
+    _check_fold(cfg, fold, family, full_ok=True)
     layout = _current_caches(cfg, layout)
     started = time.perf_counter()
     if family == "nn":
@@ -169,7 +170,7 @@ def refit(cfg: TossConfig, family: str, layout: Layout | None = None) -> RefitRe
     rounds its folds selected, and predict the test set with it."""
     from toss_core.post import artifacts
 
-    _check_fold(cfg, FULL, family)
+    _check_fold(cfg, FULL, family, full_ok=True)
     layout = layout or Layout(cfg)
     started = time.perf_counter()
     sizes = artifacts.selected_sizes(layout, family, cfg.cv.n_splits)
