@@ -182,3 +182,16 @@ def test_test_logits_of_an_older_checkpoint_are_refused(smoke_cached: Layout, tm
         r"rerun `toss predict --fold 1`",
     ):
         build_ensemble(layout.cfg, layout, ["nn"])
+
+
+def test_bootstrap_on_a_subsample_gives_the_interval_of_the_whole_set(monkeypatch: pytest.MonkeyPatch):
+    """Beyond BOOTSTRAP_ROWS the draws use a subsample, their spread narrowed by sqrt(m / n)."""
+    from toss_core.post import stacking
+
+    z, y, folds = _two_families(n=40_000, seed=3)
+    whole = fit_family_weights(z, y, folds, CalibrationConfig(), ["nn", "gbdt"], n_bootstrap=60).interval
+    monkeypatch.setattr(stacking, "BOOTSTRAP_ROWS", 10_000)
+    sub = fit_family_weights(z, y, folds, CalibrationConfig(), ["nn", "gbdt"], n_bootstrap=60)
+    width, sub_width = whole[1, 1] - whole[1, 0], sub.interval[1, 1] - sub.interval[1, 0]
+    assert sub.interval[1, 0] <= sub.weights[1] <= sub.interval[1, 1]
+    assert 0.6 * width < sub_width < 1.6 * width  # unscaled, a quarter of the rows would double it
