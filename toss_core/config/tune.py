@@ -58,6 +58,10 @@ def _nn_space() -> dict[str, ParamRange]:
         "model.emb_dim": ParamRange(choices=[8, 16, 32]),
         "model.qnn_alpha.dropout": ParamRange(low=0.0, high=0.3),
         "train.epochs": ParamRange(low=1, high=5),
+        # the embedding regularisers (issue 13): none won on every data set as a fixed default
+        "model.emb_l2": ParamRange(choices=[0.0, 0.001, 0.01, 0.1]),
+        "model.id_min_count": ParamRange(choices=[1, 5, 20]),
+        "model.emb_dropout": ParamRange(low=0.0, high=0.3),
     }
 
 
@@ -73,8 +77,8 @@ class TuneSpace(Strict):
     nn: dict[str, ParamRange] = Field(
         default_factory=_nn_space,
         description="network: train.lr (log 3e-4..1e-2), train.weight_decay, train.batch_size, "
-        "model.emb_dim, model.qnn_alpha.dropout, train.epochs; keys under model, sequence, train, sampler, "
-        "ema only",
+        "model.emb_dim, model.qnn_alpha.dropout, train.epochs, model.emb_l2, model.id_min_count, "
+        "model.emb_dropout; keys under model, sequence, train, sampler, ema only",
     )
 
 
