@@ -89,6 +89,12 @@ def _folds_of(cfg, args: argparse.Namespace) -> list[int]:
     return [args.fold] if args.fold is not None else list(range(cfg.cv.n_splits))
 
 
+def _families_of(cfg, args: argparse.Namespace) -> list[str]:
+    from toss_core.layout import enabled_families
+
+    return [args.family] if args.family else enabled_families(cfg)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from toss_core import steps
 
@@ -107,20 +113,18 @@ def cmd_tune(args: argparse.Namespace) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     from toss_core import steps
-    from toss_core.layout import enabled_families
 
     cfg = _config(args)
-    families = [args.family] if args.family else enabled_families(cfg)
-    _print([steps.predict_test(cfg, k, family=f) for f in families for k in _folds_of(cfg, args)])
+    _print(
+        [steps.predict_test(cfg, k, family=f) for f in _families_of(cfg, args) for k in _folds_of(cfg, args)]
+    )
 
 
 def cmd_refit(args: argparse.Namespace) -> None:
     from toss_core import steps
-    from toss_core.layout import enabled_families
 
     cfg = _config(args)
-    families = [args.family] if args.family else enabled_families(cfg)
-    _print([steps.refit(cfg, f) for f in families])
+    _print([steps.refit(cfg, f) for f in _families_of(cfg, args)])
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from toss_core.layout import Layout
+from toss_core.layout import FULL, Layout
 from toss_core.util.atomic import atomic_path
 from toss_core.util.errors import ArtifactError
 
@@ -104,27 +104,24 @@ def _missing(layout: Layout, family: str, paths: list[Path], what: str, command:
         )
 
 
-def _train_command(family: str) -> str:
-    return "toss train" + (" --family gbdt" if family == "gbdt" else "")
-
-
-def _predict_command(family: str) -> str:
-    return "toss predict" + (" --family gbdt" if family == "gbdt" else "")
+def _command(verb: str, family: str) -> str:
+    """The `toss` command that writes a family's artifact, e.g. `toss predict --family gbdt`."""
+    return f"toss {verb}" + (" --family gbdt" if family == "gbdt" else "")
 
 
 def require_fold_files(layout: Layout, family: str, n_splits: int) -> None:
     """Every fold's OOF and test-logit file exists, else ArtifactError naming the first missing one and
     the command that writes it: checked before any cache is opened."""
     _missing(layout, family, [layout.oof_path(k, family) for k in range(n_splits)], "OOF predictions",
-             _train_command(family))  # fmt: skip
+             _command("train", family))  # fmt: skip
     _missing(layout, family, [layout.test_logits_path(k, family) for k in range(n_splits)], "test logits",
-             _predict_command(family))  # fmt: skip
+             _command("predict", family))  # fmt: skip
 
 
 def load_family_oof(layout: Layout, family: str, n_splits: int, n_rows: int) -> FamilyOOF:
     """Assemble the family's OOF vector from its per-fold files; ArtifactError when incomplete."""
     paths = [layout.oof_path(k, family) for k in range(n_splits)]
-    _missing(layout, family, paths, "OOF predictions", _train_command(family))
+    _missing(layout, family, paths, "OOF predictions", _command("train", family))
     logit, label = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
     fold = np.full(n_rows, -1, dtype=np.int64)
     lineage = []
@@ -166,12 +163,11 @@ def save_test_logits(layout: Layout, lineage: Lineage, test_cache: str, logits: 
 
 def read_test_logits(layout: Layout, fold: int, family: str = "nn") -> tuple[np.ndarray, Lineage]:
     """One fold's saved test logits and their lineage, unchecked (load_test_logits verifies them)."""
-    from toss_core.layout import FULL
-
     path = layout.test_logits_path(fold, family)
     if not path.is_file():
-        flag = " --family gbdt" if family == "gbdt" else ""
-        command = f"toss refit{flag}" if fold == FULL else f"{_predict_command(family)} --fold {fold}"
+        command = (
+            _command("refit", family) if fold == FULL else f"{_command('predict', family)} --fold {fold}"
+        )
         raise ArtifactError(f"{path} is missing: run `{command}` first")
     with np.load(path) as npz:
         return npz["logit"], Lineage.from_npz(npz, path)
@@ -181,7 +177,7 @@ def load_test_logits(layout: Layout, oof: FamilyOOF, test_cache: str, n_rows: in
     """[n_folds, n_test] test logits of a family, each verified against the model of its OOF logits."""
     family = oof.family
     paths = [layout.test_logits_path(k, family) for k in range(len(oof.lineage))]
-    command = _predict_command(family)
+    command = _command("predict", family)
     _missing(layout, family, paths, "test logits", command)
     out = np.empty((len(paths), n_rows), dtype=np.float64)
     for k, path in enumerate(paths):
@@ -208,11 +204,9 @@ def load_refit_test_logits(
     layout: Layout, family: str, train_cache: str, test_cache: str, n_rows: int
 ) -> np.ndarray:
     """The test logits of a family's refit on every row (cv.refit = full), verified against the caches."""
-    from toss_core.layout import FULL
-
     logits, made = read_test_logits(layout, FULL, family)
     path = layout.test_logits_path(FULL, family)
-    command = f"toss refit{' --family gbdt' if family == 'gbdt' else ''}"
+    command = _command("refit", family)
     if made.train_cache != train_cache or made.test_cache != test_cache or logits.shape != (n_rows,):
         raise ArtifactError(
             f"{path} was made from train cache {made.train_cache} and test cache {made.test_cache} "
@@ -228,7 +222,7 @@ def selected_sizes(layout: Layout, family: str, n_splits: int) -> list[int]:
     for k in range(n_splits):
         path = layout.oof_path(k, family)
         if not path.is_file():
-            raise ArtifactError(f"{path} is missing: run `{_train_command(family)} --fold {k}` first")
+            raise ArtifactError(f"{path} is missing: run `{_command('train', family)} --fold {k}` first")
         with np.load(path) as npz:
             metrics = json.loads(str(npz["metrics"]))
         if SELECTED not in metrics:
