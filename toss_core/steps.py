@@ -171,7 +171,7 @@ def refit(cfg: TossConfig, family: str, layout: Layout | None = None) -> RefitRe
     from toss_core.post import artifacts
 
     _check_fold(cfg, FULL, family, full_ok=True)
-    layout = layout or Layout(cfg)
+    layout = _current_caches(cfg, layout)  # it trains on train and predicts test: both must be current
     started = time.perf_counter()
     sizes = artifacts.selected_sizes(layout, family, cfg.cv.n_splits)
     size = max(1, round(sum(sizes) / len(sizes)))
