@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from conftest import REPO, SMOKE
+from dagster_util import BIN, shell_env
 
 os.environ["TOSS_CONFIG"] = str(SMOKE)
 
@@ -29,8 +28,6 @@ from toss_assets.resources import TossConfigResource, resolve_config_path
 from toss_assets.schedules import nightly_rerun
 from toss_assets.sensors import raw_data_changed
 from toss_core.config import ConfigError
-
-BIN = Path(sys.executable).parent  # the venv's console scripts (dagster, dg, dagster-webserver)
 
 # The lineage of DESIGN.md with the real order cache → folds → covis → fold models.
 EXPECTED_DEPS = {
@@ -55,13 +52,6 @@ GROUPS = {
     "training": {"folds", "tuned_params", "fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model"},
     "ensemble": {"ensemble", "submission", "diagnostics"},
 }
-
-
-def dagster_env(home: Path) -> dict[str, str]:
-    """Environment for a Dagster subprocess: the smoke config and a throwaway instance with our yaml."""
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    return {**os.environ, "DAGSTER_HOME": str(home), "TOSS_CONFIG": str(SMOKE)}
 
 
 def test_lineage_groups_and_metadata():
@@ -208,14 +198,21 @@ def test_sensor_skips_synthetic_data(tmp_path):
 
 
 @pytest.mark.slow
-def test_definitions_validate_and_dg_check_defs(tmp_path):
-    env = dagster_env(tmp_path / "home")
+def test_a_new_shell_in_the_repository_needs_no_dagster_home():
+    """What a user types first, with no DAGSTER_HOME: no traceback, no ignored-file warning."""
     for cmd in (
-        [str(BIN / "dagster"), "definitions", "validate", "-m", "toss_assets.definitions"],
+        [str(BIN / "dg"), "list", "defs"],
         [str(BIN / "dg"), "check", "defs"],
+        [str(BIN / "dagster"), "definitions", "validate", "-m", "toss_assets.definitions"],
     ):
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
+        proc = subprocess.run(cmd, cwd=REPO, env=shell_env(), capture_output=True, text=True, timeout=180)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out
+        assert "Traceback" not in out and "will not be used" not in out, out
+    listed = subprocess.run(
+        [str(BIN / "dg"), "list", "defs", "--json"], cwd=REPO, env=shell_env(), capture_output=True, text=True
+    )
+    assert "toss_pipeline" in listed.stdout and "diagnostics" in listed.stdout
 
 
 def test_run_config_overrides_keys_for_one_run(tmp_path):

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pytest
 from conftest import SMOKE
-from test_dagster_defs import EXPECTED_DEPS, dagster_env
+from dagster_util import BIN, instance_in, project_dir, shell_env
+from test_dagster_defs import EXPECTED_DEPS
 
 from toss_assets.assets import ALL_ASSETS
 from toss_assets.checks import ALL_CHECKS
@@ -124,25 +124,29 @@ def test_rematerialising_unchanged_inputs_reuses_the_caches(graph_run):
         assert again["fingerprint"] == metadata(first, cache)["fingerprint"]
 
 
-def test_whole_graph_from_the_shell(graph_run, tmp_path, monkeypatch):
-    """Exactly the README command, in the directory of the in-process run (so caches are reused)."""
+def test_whole_graph_from_the_shell(graph_run):
+    """The README's command (`dg launch --job toss_pipeline` over every fold) in a new shell, in the
+    directory of the in-process run (so caches are reused): the run lands on the named job, in the
+    instance under .dagster_home/ that `dg dev` started there shows."""
     root, _, _ = graph_run
-    home = tmp_path / "dagster_home"
     cmd = [
-        str(Path(sys.executable).parent / "dagster"),
-        "asset",
-        "materialize",
+        str(BIN / "dg"),
+        "launch",
         "-m",
         "toss_assets.definitions",
-        "--select",
-        "*",
+        "--job",
+        "toss_pipeline",
         "--partition-range",
         f"{FOLDS[0]}...{FOLDS[-1]}",
     ]
-    proc = subprocess.run(cmd, cwd=root, env=dagster_env(home), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        cmd, cwd=project_dir(root), env=shell_env(), capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    monkeypatch.setenv("DAGSTER_HOME", str(home))  # dagster.yaml refers to it
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    assert (root / ".dagster_home" / "storage").is_dir()
+    with instance_in(root) as instance:
+        runs = instance.get_runs()
+        assert [r.job_name for r in runs] == ["toss_pipeline"] and runs[0].is_success
         for fold in FOLDS:
             records = instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=dg.AssetKey("fold_model"), asset_partitions=[fold]), limit=1

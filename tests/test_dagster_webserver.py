@@ -1,6 +1,7 @@
 """The web UI: dagster-webserver serves workspace.yaml, GraphQL shows the lineage, Chromium draws the graph.
 
-The server runs in its own process group on a free 127.0.0.1 port with a throwaway DAGSTER_HOME; it is
+The server runs in its own process group on a free 127.0.0.1 port with the project's dagster.yaml in a
+throwaway working directory; it is
 stopped with SIGTERM to the group, SIGKILL if it lingers. The Chromium test needs Debian's `chromium`
 package (/usr/bin/chromium) and the playwright Python package (no browser download).
 """
@@ -19,7 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SMOKE
+from conftest import REPO
+from dagster_util import project_dir, shell_env
 from test_dagster_defs import EXPECTED_DEPS
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -68,10 +70,8 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("webserver")
-    home = tmp / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
-    env = {**os.environ, "DAGSTER_HOME": str(home), "TOSS_CONFIG": str(SMOKE)}
+    project_dir(tmp)  # the server reads its instance from the working directory, as in a new shell
+    env = shell_env()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = (tmp / "webserver.log").open("w")
