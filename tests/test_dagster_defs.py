@@ -43,13 +43,13 @@ EXPECTED_DEPS = {
     "fold_test_logits": {"fold_model", "gbdt_fold_model", "test_cache", "covis_features"},
     "refit_model": {"fold_model", "gbdt_fold_model", "test_cache", "covis_features"},
     "ensemble": {"fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model", "test_cache"},
-    "submission": {"ensemble", "test_cache"},
-    "diagnostics": {"submission", "ensemble"},
+    "submission": {"ensemble", "test_cache", "fold_model", "gbdt_fold_model"},
+    "diagnostics": {"submission", "ensemble", "fold_model", "gbdt_fold_model"},
 }
 GROUPS = {
-    "data": {"raw_train", "raw_test", "train_cache", "test_cache"},
+    "data": {"raw_train", "raw_test", "train_cache", "test_cache", "folds"},
     "features": {"covis_features"},
-    "training": {"folds", "tuned_params", "fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model"},
+    "training": {"tuned_params", "fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model"},
     "ensemble": {"ensemble", "submission", "diagnostics"},
 }
 
@@ -95,6 +95,7 @@ def test_checks_cover_the_spec_and_the_cache_and_submission_checks_block():
         ("test_cache", "integrity"),
         ("fold_model", "score_above_prior"),
         ("gbdt_fold_model", "score_above_prior"),
+        ("ensemble", "beats_its_best_family"),
         ("submission", "submission_valid"),
     }
     assert {key for key, spec in specs.items() if spec.blocking} == {
@@ -182,10 +183,13 @@ def test_sensor_starts_one_full_run_when_the_raw_parquet_changes(tmp_path):
     assert isinstance(same, dg.SkipReason) and "unchanged" in same.skip_message
     assert cursor2 == cursor
     pq.write_table(pa.table({"x": [1, 2, 3, 4]}), tmp_path / "train.parquet")
-    changed, cursor3 = tick(cursor)
-    assert isinstance(changed, dg.RunRequest)
+    result, cursor3 = tick(cursor)
+    [changed] = result.run_requests
     assert changed.tags[RANGE_START_TAG] == "fold_0" and changed.tags[RANGE_END_TAG] == "fold_1"
     assert changed.tags["toss/changed"] == "train"
+    [observed] = result.asset_events  # the changed file, versioned by its new fingerprint
+    assert observed.asset_key == dg.AssetKey("train_parquet")
+    assert observed.tags["dagster/data_version"] == json.loads(cursor3)["train"]
     assert json.loads(cursor3)["train"] != json.loads(cursor)["train"]
 
 
@@ -216,7 +220,7 @@ def test_a_new_shell_in_the_repository_needs_no_dagster_home():
 
 
 def test_run_config_overrides_keys_for_one_run(tmp_path):
-    from toss_assets.assets import raw_data
+    from toss_assets.assets import raw_data_asset
 
     run_config = {
         "resources": {
@@ -230,10 +234,13 @@ def test_run_config_overrides_keys_for_one_run(tmp_path):
         }
     }
     result = dg.materialize(
-        [raw_data], resources={"toss": TossConfigResource()}, run_config=run_config, raise_on_error=True
+        [raw_data_asset("synthetic")],
+        resources={"toss": TossConfigResource()},
+        run_config=run_config,
+        raise_on_error=True,
     )
     rows = {
-        e.asset_key.to_user_string(): e.materialization.metadata["rows"].value
+        e.asset_key.to_user_string(): e.materialization.metadata["dagster/row_count"].value
         for e in result.get_asset_materialization_events()
     }
     assert rows == {"raw_train": 400, "raw_test": 100}

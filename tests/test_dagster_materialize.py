@@ -14,7 +14,8 @@ from conftest import SMOKE
 from dagster_util import BIN, instance_in, project_dir, shell_env
 from test_dagster_defs import EXPECTED_DEPS
 
-from toss_assets.assets import ALL_ASSETS
+from toss_assets import metadata as md
+from toss_assets.assets import assets_for
 from toss_assets.checks import ALL_CHECKS
 from toss_assets.jobs import all_folds_tags
 from toss_assets.resources import TossConfigResource
@@ -24,8 +25,9 @@ from toss_core.post.submission import validate_submission
 from toss_core.util.results import SubmissionResult
 
 pytestmark = pytest.mark.slow
-GRAPH = [*ALL_ASSETS, *ALL_CHECKS]
+GRAPH = [*assets_for("synthetic"), *ALL_CHECKS]
 FOLDS = ["fold_0", "fold_1"]  # cfgs/smoke.yaml: cv.n_splits = 2
+ROW_COUNT = "dagster/row_count"  # the standard key the UI shows as "Row count"
 
 
 def materialize(root: Path, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
@@ -79,6 +81,7 @@ def test_whole_graph_materialises_into_a_valid_submission(graph_run):
         ("raw_test", "schema_as_configured"),
         ("train_cache", "integrity"),
         ("test_cache", "integrity"),
+        ("ensemble", "beats_its_best_family"),
         ("submission", "submission_valid"),
     ]:
         assert checks[key].passed, (key, checks[key].description)
@@ -94,14 +97,16 @@ def test_whole_graph_materialises_into_a_valid_submission(graph_run):
     assert "tune.enabled is false" in metadata(result, "tuned_params")["skipped"]
     assert metadata(result, "fold_model", "fold_0")["params_source"] == "config"
 
-    assert metadata(result, "train_cache")["rows"] == 3000 and metadata(result, "test_cache")["rows"] == 800
+    assert metadata(result, "train_cache")[ROW_COUNT] == 3000
+    assert metadata(result, "test_cache")[ROW_COUNT] == 800
     ens = metadata(result, "ensemble")
     assert {"oof_uncalibrated/Score", "oof_calibrated/Score", "weights"} <= set(ens)
     sub = metadata(result, "submission")
-    assert sub["rows"] == ids.len() and len(sub["preview"].records) > 0
+    assert sub[ROW_COUNT] == ids.len() and len(sub["preview"].records) > 0
     diag = metadata(result, "diagnostics")
-    for image in ("reliability", "histogram"):
-        assert "data:image/png;base64," in diag[image]
+    for plot in ("reliability", "histogram"):  # small enough for the UI to show them inline
+        assert "data:image/svg+xml;base64," in diag[plot] and len(diag[plot]) < md.INLINE_MARKDOWN_LIMIT
+        assert Path(diag[f"{plot}_png"]).is_file()
 
 
 def test_one_fold_partition_materialises_alone(graph_run):

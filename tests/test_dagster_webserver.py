@@ -1,9 +1,12 @@
-"""The web UI: dagster-webserver serves workspace.yaml, GraphQL shows the lineage, Chromium draws the graph.
+"""The web UI on a real project: the smoke graph materialised, one fold retrained, then served.
 
-The server runs in its own process group on a free 127.0.0.1 port with the project's dagster.yaml in a
-throwaway working directory; it is
-stopped with SIGTERM to the group, SIGKILL if it lingers. The Chromium test needs Debian's `chromium`
-package (/usr/bin/chromium) and the playwright Python package (no browser download).
+The graph runs in process into the instance of a throwaway project directory (the project's
+dagster.yaml, as `dg dev` started there would use); fold_1 is then retrained with another learning rate.
+dagster-webserver serves that instance on a free 127.0.0.1 port, in its own process group (SIGTERM to the
+group, SIGKILL if it lingers). GraphQL and the instance say which assets are stale; headless Chromium
+draws the lineage, the stale marker ("Unsynced") and the inline plots, and the screenshots are kept under
+$TOSS_TEST_ARTIFACTS (default: test-artifacts/ in the repository, git-ignored). The Chromium test
+needs Debian's `chromium` package (/usr/bin/chromium) and the playwright Python package.
 """
 
 from __future__ import annotations
@@ -19,11 +22,25 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
-from conftest import REPO
-from dagster_util import project_dir, shell_env
+from conftest import REPO, SMOKE
+from dagster._core.definitions.data_version import StaleStatus
+from dagster._utils.test.data_versions import get_stale_status_resolver
+from dagster_util import instance_in, project_dir, shell_env
 from test_dagster_defs import EXPECTED_DEPS
 
+from toss_assets.assets import assets_for
+from toss_assets.checks import ALL_CHECKS
+from toss_assets.jobs import all_folds_tags
+from toss_assets.resources import TossConfigResource
+
+pytestmark = pytest.mark.slow
+GRAPH = [*assets_for("synthetic"), *ALL_CHECKS]
+RETRAINED = "fold_1"
+STALE_AFTER_RETRAIN = {"ensemble", "submission", "diagnostics"}  # what reads every fold
+UNTOUCHED = {"raw_train", "raw_test", "train_cache", "test_cache", "folds", "covis_features"}
+ARTIFACTS = Path(os.environ.get("TOSS_TEST_ARTIFACTS", REPO / "test-artifacts")) / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [  # besides --headless (playwright adds it) and a fresh --user-data-dir
     "--no-sandbox",
@@ -68,9 +85,56 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("webserver")
-    project_dir(tmp)  # the server reads its instance from the working directory, as in a new shell
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project directory whose instance holds the whole smoke graph and then a retrained fold_1."""
+    root = project_dir(tmp_path_factory.mktemp("project"))
+    with instance_in(root) as instance:
+        toss = TossConfigResource(config_path=str(SMOKE), root=str(root))
+        run = dg.materialize(GRAPH, instance=instance, resources={"toss": toss}, tags=all_folds_tags())
+        assert run.success
+        retrain = toss.model_copy(update={"overrides": ["train.lr=0.005"]})
+        again = dg.materialize(
+            GRAPH,
+            selection=["fold_model"],
+            partition_key=RETRAINED,
+            instance=instance,
+            resources={"toss": retrain},
+        )
+        assert again.success
+    return root
+
+
+def data_versions(instance: dg.DagsterInstance, asset: str, partition: str) -> list[str]:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=10
+    ).records
+    return [r.event_log_entry.asset_materialization.tags["dagster/data_version"] for r in records]
+
+
+def test_retraining_a_fold_makes_what_reads_it_stale(project: Path):
+    with instance_in(project) as instance:
+        retrained = data_versions(instance, "fold_model", RETRAINED)
+        assert len(retrained) == 2 and retrained[0] != retrained[1]  # a new checkpoint, a new version
+        resolver = get_stale_status_resolver(instance, assets_for("synthetic"))
+
+        def status(asset: str, partition: str | None = None) -> StaleStatus:
+            return resolver.get_status(dg.AssetKey(asset), partition)
+
+        assert {a: status(a) for a in STALE_AFTER_RETRAIN} == dict.fromkeys(
+            STALE_AFTER_RETRAIN, StaleStatus.STALE
+        )
+        assert status("fold_test_logits", RETRAINED) == StaleStatus.STALE
+        assert status("fold_test_logits", "fold_0") == StaleStatus.FRESH
+        assert status("fold_model", RETRAINED) == StaleStatus.FRESH
+        assert {a: status(a) for a in UNTOUCHED} == dict.fromkeys(UNTOUCHED, StaleStatus.FRESH)
+        causes = resolver.get_stale_root_causes(dg.AssetKey("ensemble"))
+        assert any(c.asset_key == dg.AssetKey("fold_model") for c in causes), causes
+
+
+@pytest.fixture(scope="module")
+def webserver(project: Path) -> Iterator[str]:
+    """dagster-webserver started in the project directory, as `dg dev` there would: its instance."""
+    tmp = project
     env = shell_env()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -109,38 +173,50 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert proc.returncode is not None
 
 
-@pytest.mark.slow
-def test_graphql_lineage(webserver: str):
-    # the code location loads in the background: wait until its assets are served
+def served_asset_nodes(base: str, fields: str) -> list[dict]:
+    """assetNodes with `fields`, once the code location (loaded in the background) serves them."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    query = "{ assetNodes { assetKey { path } dependencyKeys { path } groupName isPartitioned } }"
-    while not (nodes := graphql(webserver, query)["assetNodes"]):
+    while not (nodes := graphql(base, f"{{ assetNodes {{ assetKey {{ path }} {fields} }} }}")["assetNodes"]):
         assert time.monotonic() < deadline, "no asset nodes served"
         time.sleep(1)
-    deps = {
-        "/".join(n["assetKey"]["path"]): {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes
-    }
+    return nodes
+
+
+def test_graphql_lineage_and_staleness(webserver: str):
+    nodes = served_asset_nodes(webserver, "dependencyKeys { path } isPartitioned staleStatus")
+    name = {id(n): "/".join(n["assetKey"]["path"]) for n in nodes}
+    deps = {name[id(n)]: {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
     assert deps == EXPECTED_DEPS
-    partitioned = {"/".join(n["assetKey"]["path"]) for n in nodes if n["isPartitioned"]}
-    assert partitioned == {"fold_model", "gbdt_fold_model", "fold_test_logits"}
+    assert {name[id(n)] for n in nodes if n["isPartitioned"]} == {
+        "fold_model",
+        "gbdt_fold_model",
+        "fold_test_logits",
+    }
+    status = {name[id(n)]: n["staleStatus"] for n in nodes}
+    assert {a: status[a] for a in STALE_AFTER_RETRAIN} == dict.fromkeys(STALE_AFTER_RETRAIN, "STALE")
+    assert {a: status[a] for a in UNTOUCHED} == dict.fromkeys(UNTOUCHED, "FRESH")
 
 
-@pytest.mark.slow
+def _browser(p, profile: Path):
+    return p.chromium.launch_persistent_context(
+        str(profile),  # a new, empty --user-data-dir
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_FLAGS,
+        viewport={"width": 1600, "height": 1000},
+    )
+
+
 @pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)"
 )
-def test_asset_graph_renders_in_headless_chromium(webserver: str, tmp_path: Path):
+def test_ui_draws_the_lineage_the_stale_marker_and_the_inline_plots(webserver: str, tmp_path: Path):
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     graphql(webserver, "mutation { setNuxSeen }")  # no community pop-up over the graph
-    screenshot = tmp_path / "asset_graph.png"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shots = {name: ARTIFACTS / f"{name}.png" for name in ("asset_graph", "submission_stale", "diagnostics")}
     with sync_playwright() as p:
-        browser = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),  # a new, empty --user-data-dir
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1600, "height": 1000},
-        )
+        browser = _browser(p, tmp_path / "profile")
         try:
             page = browser.new_page()
             page.goto(f"{webserver}/asset-groups", wait_until="domcontentloaded")
@@ -149,11 +225,25 @@ def test_asset_graph_renders_in_headless_chromium(webserver: str, tmp_path: Path
             for name in EXPECTED_DEPS:
                 page.get_by_text(name, exact=True).first.wait_for(timeout=30_000)
             page.wait_for_timeout(1000)  # let the edges settle before the picture
-            page.screenshot(path=str(screenshot))
-            text = page.inner_text("body")
+            page.screenshot(path=str(shots["asset_graph"]))
+            lineage_text = page.inner_text("body")
+
+            page.goto(f"{webserver}/assets/submission", wait_until="domcontentloaded")
+            page.get_by_text("Unsynced", exact=False).first.wait_for(timeout=60_000)  # the UI's word
+            page.screenshot(path=str(shots["submission_stale"]))
+
+            page.goto(f"{webserver}/assets/diagnostics", wait_until="domcontentloaded")
+            plots = page.locator('img[src^="data:image/svg+xml"]')
+            plots.first.wait_for(timeout=60_000)
+            plots.first.scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            drawn = plots.evaluate_all("imgs => imgs.map(i => i.complete && i.naturalWidth > 0)")
+            page.screenshot(path=str(shots["diagnostics"]))
         finally:
             browser.close()
-    assert "Global asset lineage" in text
-    assert all(name in text for name in EXPECTED_DEPS)
-    assert screenshot.stat().st_size > 20_000
-    print(f"screenshot: {screenshot}")
+    assert "Global asset lineage" in lineage_text
+    assert all(name in lineage_text for name in EXPECTED_DEPS)
+    assert drawn == [True, True]  # the reliability diagram and the histogram, both shown and decoded
+    for shot in shots.values():
+        assert shot.stat().st_size > 20_000, shot
+    print(f"screenshots: {ARTIFACTS}")

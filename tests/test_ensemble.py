@@ -195,3 +195,28 @@ def test_bootstrap_on_a_subsample_gives_the_interval_of_the_whole_set(monkeypatc
     width, sub_width = whole[1, 1] - whole[1, 0], sub.interval[1, 1] - sub.interval[1, 0]
     assert sub.interval[1, 0] <= sub.weights[1] <= sub.interval[1, 1]
     assert 0.6 * width < sub_width < 1.6 * width  # unscaled, a quarter of the rows would double it
+
+
+def test_a_fold_retrained_after_the_ensemble_stops_the_submission(smoke_cached: Layout, tmp_path):
+    """The submission would carry the old fold's test predictions: it names the fold and the step."""
+    from toss_core.data.reader import ShardedCache
+
+    layout = Layout(
+        make_config(
+            f"data.cache_dir={smoke_cached.cache_dir}",
+            f"data.test_path={smoke_cached.test_path}",
+            "cv.n_splits=2",
+            "features.covis.enabled=false",
+        ),
+        root=tmp_path,
+    )
+    train = ShardedCache(layout.train_cache)
+    steps.assign_folds(layout.cfg, layout)
+    for fold in range(2):
+        _fake_fold(layout, fold, train.fingerprint, f"model-{fold}")
+    build_ensemble(layout.cfg, layout, ["nn"])
+    assert steps.write_submission(layout.cfg, layout).n_rows == ShardedCache(layout.test_cache).n_rows
+
+    _fake_fold(layout, 1, train.fingerprint, "model-1-retrained")
+    with pytest.raises(ArtifactError, match=r"nn/fold_1 retrained or removed since.*rerun the ensemble step"):
+        steps.write_submission(layout.cfg, layout)

@@ -84,7 +84,8 @@ def _run_on_smoke_cache(smoke_cached: Layout, root: Path) -> Layout:
 def _fake_ensemble(layout: Layout, pred: np.ndarray, test_fingerprint: str) -> None:
     layout.run_dir.mkdir(parents=True, exist_ok=True)
     np.save(layout.test_pred_path, pred)
-    layout.ensemble_path.write_text(json.dumps({"fingerprints": {"test_cache": test_fingerprint}}))
+    ensemble = {"families": [], "fingerprints": {"test_cache": test_fingerprint, "models": {}}}
+    layout.ensemble_path.write_text(json.dumps(ensemble))
 
 
 def test_submission_step_writes_validates_and_scores(smoke_cached: Layout, tmp_path: Path):

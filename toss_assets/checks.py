@@ -1,10 +1,13 @@
 """Asset checks: each one answers a question a user would otherwise answer by opening files.
 
 Raw schema (columns and dtypes as configured), cache integrity (complete manifest, checksums, row counts
-equal to the Parquet's), each fold beating the prior-only Score, and the blocking submission check: when
-the submission is invalid, nothing downstream of it runs.
+equal to the Parquet's), each fold beating the prior-only Score, the ensemble doing at least as well as
+its best family, and the blocking submission check: when the submission is invalid, nothing downstream
+of it runs.
 """
 
+import json
+import math
 from typing import Any
 
 import dagster as dg
@@ -116,6 +119,43 @@ def _beats_prior_check(asset: str) -> dg.AssetChecksDefinition:
     return _check
 
 
+ENSEMBLE_TOLERANCE = 0.002
+"""How far (Score) the calibrated ensemble may fall below its best family alone: the in-sample OOF
+calibration of one family can beat a blend by noise; more than this means the blend hurts."""
+
+
+@dg.asset_check(
+    asset="ensemble",
+    name="beats_its_best_family",
+    description=f"The calibrated OOF Score of the ensemble is at least that of its best family calibrated "
+    f"alone minus {ENSEMBLE_TOLERANCE}, and its weights are finite, their sum positive, one per family.",
+)
+def ensemble_beats_its_best_family(toss: TossConfigResource) -> dg.AssetCheckResult:
+    layout = toss.layout()
+    ens = json.loads(layout.ensemble_path.read_text())
+    weights = ens["family_weights"]
+    problems = []
+    if set(weights) != set(ens["families"]):
+        problems.append(f"weights for {sorted(weights)} but the families are {ens['families']}")
+    if not all(math.isfinite(w) for w in weights.values()) or sum(weights.values()) <= 0:
+        problems.append(f"invalid family weights {weights}")
+    alone = {f: r["oof_calibrated"]["Score"] for f, r in ens["per_family"].items()}
+    best = max(alone, key=alone.get)
+    blended = ens["oof_calibrated"]["Score"]
+    if blended < alone[best] - ENSEMBLE_TOLERANCE:
+        problems.append(f"calibrated OOF Score {blended:.5f} is below {best} alone ({alone[best]:.5f})")
+    return dg.AssetCheckResult(
+        passed=not problems,
+        description="; ".join(problems) or None,
+        metadata={
+            "oof_calibrated/Score": md.number(blended),
+            **{f"{f}/oof_calibrated/Score": md.number(v) for f, v in alone.items()},
+            "margin_over_best": md.number(blended - alone[best]),
+            "weights": dg.MetadataValue.json(weights),
+        },
+    )
+
+
 @dg.asset_check(
     asset="submission",
     blocking=True,
@@ -139,9 +179,9 @@ def submission_valid(toss: TossConfigResource) -> dg.AssetCheckResult:
         metadata={
             "rows": dg.MetadataValue.int(summary["n_rows"]),
             "expected_rows": dg.MetadataValue.int(expected.len()),
-            "min": dg.MetadataValue.float(summary["min"]),
-            "max": dg.MetadataValue.float(summary["max"]),
-            "mean": dg.MetadataValue.float(summary["mean"]),
+            "min": md.number(summary["min"]),
+            "max": md.number(summary["max"]),
+            "mean": md.number(summary["mean"]),
         },
     )
 
@@ -153,5 +193,6 @@ ALL_CHECKS = [
     _cache_integrity_check("test_cache", "test"),
     _beats_prior_check("fold_model"),
     _beats_prior_check("gbdt_fold_model"),
+    ensemble_beats_its_best_family,
     submission_valid,
 ]

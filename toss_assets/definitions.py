@@ -20,11 +20,12 @@ import os
 
 import dagster as dg
 
-from toss_assets.assets import ALL_ASSETS
+from toss_assets.assets import assets_for
 from toss_assets.assets.training import fold_model, fold_test_logits, gbdt_fold_model
+from toss_assets.automation import toss_automation
 from toss_assets.checks import ALL_CHECKS
 from toss_assets.jobs import toss_fold_training, toss_pipeline
-from toss_assets.resources import TossConfigResource
+from toss_assets.resources import TossConfigResource, load_time_config
 from toss_assets.schedules import nightly_rerun
 from toss_assets.sensors import raw_data_changed
 
@@ -49,11 +50,14 @@ def executor_named(name: str) -> dg.ExecutorDefinition:
     raise ValueError(f"{EXECUTOR_ENV}={name!r}: expected 'multiprocess' or 'k8s'")
 
 
-def build_definitions(executor: str = "multiprocess", fold_runs: str = "single") -> dg.Definitions:
-    """The definitions for one executor and one fold-run policy (`single` or `per_fold`)."""
+def build_definitions(
+    executor: str = "multiprocess", fold_runs: str = "single", source: str = "synthetic"
+) -> dg.Definitions:
+    """The definitions for one executor, one fold-run policy (`single` or `per_fold`) and one data.source
+    (`parquet` adds the observed user files)."""
     if fold_runs not in ("single", "per_fold"):
         raise ValueError(f"{FOLD_RUNS_ENV}={fold_runs!r}: expected 'single' or 'per_fold'")
-    assets = list(ALL_ASSETS)
+    assets = assets_for(source)
     if fold_runs == "per_fold":
         per_fold = dg.BackfillPolicy.multi_run(1)
         assets = [
@@ -67,12 +71,14 @@ def build_definitions(executor: str = "multiprocess", fold_runs: str = "single")
         asset_checks=ALL_CHECKS,
         jobs=[toss_pipeline, toss_fold_training],
         schedules=[nightly_rerun],
-        sensors=[raw_data_changed],
+        sensors=[raw_data_changed, toss_automation],
         resources={"toss": TossConfigResource()},
         executor=executor_named(executor),
     )
 
 
 defs = build_definitions(
-    executor=os.environ.get(EXECUTOR_ENV, "multiprocess"), fold_runs=os.environ.get(FOLD_RUNS_ENV, "single")
+    executor=os.environ.get(EXECUTOR_ENV, "multiprocess"),
+    fold_runs=os.environ.get(FOLD_RUNS_ENV, "single"),
+    source=load_time_config().data.source,
 )

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from toss_assets.resources import resolve_config_path
-from toss_core.config import load_config
+from toss_assets.resources import load_time_config
 
 PREFIX = "fold_"
 
@@ -25,8 +24,4 @@ def fold_index(key: str) -> int:
     return int(key[len(PREFIX) :])
 
 
-def load_time_n_splits() -> int:
-    return load_config(resolve_config_path()).cv.n_splits
-
-
-FOLD_PARTITIONS = dg.StaticPartitionsDefinition(fold_keys(load_time_n_splits()))
+FOLD_PARTITIONS = dg.StaticPartitionsDefinition(fold_keys(load_time_config().cv.n_splits))

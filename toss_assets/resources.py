@@ -14,6 +14,7 @@ directory: the same files the `toss` CLI reads and writes when started from that
 from __future__ import annotations
 
 import os
+from functools import cache
 from pathlib import Path
 
 import dagster as dg
@@ -57,3 +58,10 @@ class TossConfigResource(dg.ConfigurableResource):
     def layout(self) -> Layout:
         root = self.root or os.environ.get(ROOT_ENV)
         return Layout(self.load(), Path(root) if root else Path.cwd())
+
+
+@cache
+def load_time_config() -> TossConfig:
+    """The config the code location is built from ($TOSS_CONFIG): it fixes the fold partitions and
+    whether the raw files are the user's (observed) or generated."""
+    return load_config(resolve_config_path())

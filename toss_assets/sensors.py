@@ -1,13 +1,17 @@
 """Rerun the whole graph when the user's raw Parquet changes (off until switched on in the UI).
 
-The cursor holds the fingerprints of the train and test files; a tick that finds different ones starts
-one `toss_pipeline` run over every fold. The first tick only records them. With data.source = synthetic
-the files are the pipeline's own output, so the sensor skips: it would otherwise trigger itself.
+The cursor holds the fingerprints of the train and test files; a tick that finds different ones records
+an observation of each changed file (train_parquet / test_parquet, with the fingerprint as its data
+version, so the UI shows everything downstream as stale) and starts one `toss_pipeline` run over every
+fold. The first tick only records them. With data.source = synthetic the files are the pipeline's own
+output, so the sensor skips: it would otherwise trigger itself. The declarative alternative is the
+sensor toss_automation (toss_assets.automation); switch on one of the two, not both.
 """
 
 import json
 
 import dagster as dg
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from toss_assets.jobs import all_folds_tags, toss_pipeline
 from toss_assets.resources import TossConfigResource
@@ -36,7 +40,12 @@ def raw_data_changed(context: dg.SensorEvaluationContext, toss: TossConfigResour
     if previous == current:
         return dg.SkipReason("raw Parquet unchanged")
     changed = sorted(k for k in current if previous.get(k) != current[k])
-    return dg.RunRequest(
+    observed = [
+        dg.AssetObservation(asset_key=f"{kind}_parquet", tags={DATA_VERSION_TAG: current[kind]})
+        for kind in changed
+    ]
+    run = dg.RunRequest(
         run_key=f"raw-{current['train'][:12]}-{current['test'][:12]}",
         tags={**all_folds_tags(), "toss/trigger": "raw-changed", "toss/changed": ",".join(changed)},
     )
+    return dg.SensorResult(run_requests=[run], asset_events=observed)

@@ -1,4 +1,4 @@
-"""What every toss asset shares: owners, the single-run backfill policy, result → metadata helpers.
+"""What every toss asset shares: owners, versions, automation, the single-run backfill policy, metadata.
 
 Every asset has `BackfillPolicy.single_run()`: Dagster's CLI only materialises a partition range when
 all selected assets have it, and that is what lets one shell command run the whole graph (the fold
@@ -6,11 +6,14 @@ partitions in one step, then the unpartitioned assets downstream).
 """
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
 
 from toss_assets import metadata as md
+from toss_assets.automation import RERUN_CONDITION
+from toss_assets.versions import SKIPPED, code_version, data_version
 from toss_core.util.results import CacheResult
 
 # `backfill_policy` is a beta parameter of @asset that we rely on deliberately (see above); without this
@@ -19,30 +22,36 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 
 OWNERS = ["team:toss-ml"]
 SINGLE_RUN = dg.BackfillPolicy.single_run()
-CODE_VERSION = "1"
 
 
-def toss_asset(group: str, kind: str, deps: list[str], **extra: Any) -> Any:
-    """`@dg.asset` plus what every toss asset shares: owners, code version, single-run backfills."""
-    return dg.asset(
-        deps=deps,
-        group_name=group,
-        kinds={kind},
-        owners=OWNERS,
-        code_version=CODE_VERSION,
-        backfill_policy=SINGLE_RUN,
-        **extra,
-    )
+def toss_asset(group: str, kind: str, deps: list[str], **extra: Any) -> Callable[..., dg.AssetsDefinition]:
+    """`@dg.asset` plus what every toss asset shares: owners, the code version of the modules that compute
+    it (versions.SHAPED_BY, by the function's name), the automation condition, single-run backfills."""
+
+    def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        return dg.asset(
+            name=fn.__name__,
+            deps=deps,
+            group_name=group,
+            kinds={kind},
+            owners=OWNERS,
+            code_version=code_version(fn.__name__),
+            automation_condition=RERUN_CONDITION,
+            backfill_policy=SINGLE_RUN,
+            **extra,
+        )(fn)
+
+    return decorate
 
 
 def cache_metadata(result: CacheResult) -> dict[str, object]:
     return {
-        "rows": dg.MetadataValue.int(result.n_rows),
+        "dagster/row_count": dg.MetadataValue.int(result.n_rows),
         "shards": dg.MetadataValue.int(result.n_shards),
         "bytes": dg.MetadataValue.int(result.bytes),
         "fingerprint": dg.MetadataValue.text(result.fingerprint),
         "reused": dg.MetadataValue.bool(result.reused),
-        "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
+        "seconds": md.number(result.seconds),
         "manifest": md.path(result.manifest_path),
         "hash_collisions": dg.MetadataValue.json(result.collisions),
     }
@@ -51,4 +60,11 @@ def cache_metadata(result: CacheResult) -> dict[str, object]:
 def skipped(context: dg.AssetExecutionContext, reason: str) -> dg.MaterializeResult:
     """A disabled step: logged, and recorded so the UI says why nothing was built."""
     context.log.info(f"skipped: {reason}")
-    return dg.MaterializeResult(metadata={"skipped": dg.MetadataValue.text(reason)})
+    return dg.MaterializeResult(metadata={"skipped": dg.MetadataValue.text(reason)}, data_version=SKIPPED)
+
+
+def cache_result(result: CacheResult) -> dg.MaterializeResult:
+    """A cache's metadata, versioned by its fingerprint (the input file and the keys that shaped it)."""
+    return dg.MaterializeResult(
+        metadata=cache_metadata(result), data_version=data_version(result.fingerprint)
+    )

@@ -1,61 +1,126 @@
-"""Group `data`: the raw Parquet files and their NPY shard caches."""
+"""Group `data`: the raw Parquet files, their NPY shard caches and the fold assignment (what every later
+step reads), so the lineage reads left to right: data → features → training → ensemble."""
 
 import dagster as dg
 
 from toss_assets import metadata as md
-from toss_assets.assets.common import CODE_VERSION, OWNERS, SINGLE_RUN, cache_metadata, toss_asset
+from toss_assets.assets.common import OWNERS, SINGLE_RUN, cache_result, toss_asset
+from toss_assets.automation import RERUN_CONDITION
 from toss_assets.resources import TossConfigResource
+from toss_assets.versions import code_version, data_version, files_version
 from toss_core import steps
+from toss_core.util.errors import DataError
 
-
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "raw_train",
-            description="Training Parquet (data.train_path): validated, or generated when "
-            "data.source = synthetic.",
-            group_name="data",
-            kinds={"parquet"},
-            owners=OWNERS,
-            code_version=CODE_VERSION,
-        ),
-        dg.AssetSpec(
-            "raw_test",
-            description="Test Parquet (data.test_path) with the ID column and no label.",
-            group_name="data",
-            kinds={"parquet"},
-            owners=OWNERS,
-            code_version=CODE_VERSION,
-        ),
-    ],
-    backfill_policy=SINGLE_RUN,
+RAW_FILE_OBSERVATION = (
+    dg.AutomationCondition.cron_tick_passed("*/5 * * * *") & ~dg.AutomationCondition.in_progress()
 )
-def raw_data(context: dg.AssetExecutionContext, toss: TossConfigResource):
-    """One steps.prepare_raw call backs both files: the generator writes them together."""
+"""The user's Parquet files are looked at every five minutes while the sensor toss_automation runs."""
+
+
+def _observe(kind: str, toss: TossConfigResource) -> dg.ObserveResult:
+    import pyarrow.parquet as pq
+
+    from toss_core.data.raw import file_fingerprint
+
     layout = toss.layout()
-    r = steps.prepare_raw(layout.cfg, layout)
-    context.log.info(f"raw data: {r.train_rows} train rows, {r.test_rows} test rows, generated={r.generated}")
-    oracle = md.metrics(r.oracle, "oracle/") if r.oracle else {}
-    yield dg.MaterializeResult(
-        asset_key="raw_train",
+    path = layout.train_path if kind == "train" else layout.test_path
+    if not path.is_file():
+        raise DataError(f"data.{kind}_path: {path} does not exist (point the config at your Parquet file)")
+    return dg.ObserveResult(
+        data_version=data_version(file_fingerprint(path)),
         metadata={
-            "rows": dg.MetadataValue.int(r.train_rows),
-            "path": md.path(r.train_path),
-            "fingerprint": dg.MetadataValue.text(r.train_fingerprint),
-            "generated": dg.MetadataValue.bool(r.generated),
+            "path": md.path(path),
+            "dagster/row_count": dg.MetadataValue.int(pq.read_metadata(path).num_rows),
+            "bytes": dg.MetadataValue.int(path.stat().st_size),
         },
     )
-    yield dg.MaterializeResult(
-        asset_key="raw_test",
-        metadata={
-            "rows": dg.MetadataValue.int(r.test_rows),
-            "path": md.path(r.test_path),
-            "fingerprint": dg.MetadataValue.text(r.test_fingerprint),
-            "generated": dg.MetadataValue.bool(r.generated),
-            **({"truth": md.path(r.truth_path)} if r.truth_path else {}),
-            **oracle,
-        },
+
+
+def _user_file(kind: str) -> dg.SourceAsset:
+    @dg.observable_source_asset(
+        name=f"{kind}_parquet",
+        group_name="data",
+        kinds={"parquet"},
+        owners=OWNERS,
+        description=f"Your {kind} Parquet (data.{kind}_path, data.source = parquet) as it is on disk: "
+        "observed by its footer fingerprint, so a changed file shows every downstream asset as stale.",
+        automation_condition=RAW_FILE_OBSERVATION,
     )
+    def _file(toss: TossConfigResource) -> dg.ObserveResult:
+        return _observe(kind, toss)
+
+    return _file
+
+
+def raw_file_assets(source: str) -> list[dg.SourceAsset]:
+    """The user's files as observable source assets; none for synthetic data (raw_data writes it)."""
+    return [_user_file("train"), _user_file("test")] if source == "parquet" else []
+
+
+def raw_data_asset(source: str) -> dg.AssetsDefinition:
+    """raw_train / raw_test: generated for synthetic data; for Parquet, validated and downstream of the
+    observed files."""
+    user = source == "parquet"
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                "raw_train",
+                description="Training Parquet (data.train_path): validated, or generated when "
+                "data.source = synthetic.",
+                deps=["train_parquet"] if user else [],
+                group_name="data",
+                kinds={"parquet"},
+                owners=OWNERS,
+                code_version=code_version("raw_train"),
+                automation_condition=RERUN_CONDITION,
+            ),
+            dg.AssetSpec(
+                "raw_test",
+                description="Test Parquet (data.test_path) with the ID column and no label.",
+                deps=["test_parquet"] if user else [],
+                group_name="data",
+                kinds={"parquet"},
+                owners=OWNERS,
+                code_version=code_version("raw_test"),
+                automation_condition=RERUN_CONDITION,
+            ),
+        ],
+        backfill_policy=SINGLE_RUN,
+    )
+    def raw_data(context: dg.AssetExecutionContext, toss: TossConfigResource):
+        """One steps.prepare_raw call backs both files: the generator writes them together. Each file's
+        data version is its footer fingerprint, the one the sensor raw_data_changed observes."""
+        layout = toss.layout()
+        r = steps.prepare_raw(layout.cfg, layout)
+        context.log.info(
+            f"raw data: {r.train_rows} train rows, {r.test_rows} test rows, generated={r.generated}"
+        )
+        oracle = md.metrics(r.oracle, "oracle/") if r.oracle else {}
+        yield dg.MaterializeResult(
+            asset_key="raw_train",
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(r.train_rows),
+                "path": md.path(r.train_path),
+                "fingerprint": dg.MetadataValue.text(r.train_fingerprint),
+                "generated": dg.MetadataValue.bool(r.generated),
+            },
+            data_version=data_version(r.train_fingerprint),
+        )
+        yield dg.MaterializeResult(
+            asset_key="raw_test",
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(r.test_rows),
+                "path": md.path(r.test_path),
+                "fingerprint": dg.MetadataValue.text(r.test_fingerprint),
+                "generated": dg.MetadataValue.bool(r.generated),
+                **({"truth": md.path(r.truth_path)} if r.truth_path else {}),
+                **oracle,
+            },
+            data_version=data_version(r.test_fingerprint),
+        )
+
+    return raw_data
 
 
 @toss_asset("data", "numpy", ["raw_train"])
@@ -64,7 +129,7 @@ def train_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> 
     layout = toss.layout()
     r = steps.build_cache(layout.cfg, "train", layout)
     context.log.info(f"train cache: {r.n_rows} rows in {r.n_shards} shards, reused={r.reused}")
-    return dg.MaterializeResult(metadata=cache_metadata(r))
+    return cache_result(r)
 
 
 @toss_asset("data", "numpy", ["raw_test", "train_cache"])
@@ -73,4 +138,23 @@ def test_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> d
     layout = toss.layout()
     r = steps.build_cache(layout.cfg, "test", layout)
     context.log.info(f"test cache: {r.n_rows} rows in {r.n_shards} shards, reused={r.reused}")
-    return dg.MaterializeResult(metadata=cache_metadata(r))
+    return cache_result(r)
+
+
+@toss_asset("data", "numpy", ["train_cache"])
+def folds(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+    """The fold of every training row (cv.*), computed once so every later step agrees."""
+    layout = toss.layout()
+    r = steps.assign_folds(layout.cfg, layout)
+    context.log.info(f"folds: {r.n_splits} ({r.method}), sizes {r.fold_sizes}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(sum(r.fold_sizes)),
+            "n_splits": dg.MetadataValue.int(r.n_splits),
+            "method": dg.MetadataValue.text(r.method),
+            "fold_sizes": dg.MetadataValue.json(list(r.fold_sizes)),
+            "fold_positives": dg.MetadataValue.json(list(r.fold_positives)),
+            "path": md.path(r.path),
+        },
+        data_version=files_version([r.path]),
+    )

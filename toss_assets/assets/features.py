@@ -5,6 +5,7 @@ import dagster as dg
 from toss_assets import metadata as md
 from toss_assets.assets.common import skipped, toss_asset
 from toss_assets.resources import TossConfigResource
+from toss_assets.versions import data_version
 from toss_core import steps
 
 
@@ -21,9 +22,11 @@ def covis_features(context: dg.AssetExecutionContext, toss: TossConfigResource) 
             "features": dg.MetadataValue.int(len(r.feature_names)),
             "feature_names": dg.MetadataValue.json(list(r.feature_names)),
             "reused": dg.MetadataValue.bool(r.reused),
-            "seconds": dg.MetadataValue.float(round(r.seconds, 3)),
+            "seconds": md.number(r.seconds),
             "train_dir": md.path(r.train_dir),
             "test_dir": md.path(r.test_dir),
             "bytes": dg.MetadataValue.int(md.dir_bytes(r.train_dir) + md.dir_bytes(r.test_dir)),
-        }
+            "fingerprint": dg.MetadataValue.text(r.fingerprint),
+        },
+        data_version=data_version(r.fingerprint),
     )

@@ -1,4 +1,4 @@
-"""Group `training`: the fold assignment, one model per fold partition and family, their test logits.
+"""Group `training`: one model per fold partition and family, their test logits, the optional refit.
 
 The fold assets run every partition of a run in one step (single-run backfill policy) and record each
 fold's metrics on its own partition, so the UI shows per-fold AP/WLL/Score. They sit in the `gpu` pool:
@@ -11,6 +11,7 @@ from toss_assets import metadata as md
 from toss_assets.assets.common import skipped, toss_asset
 from toss_assets.partitions import FOLD_PARTITIONS, fold_index
 from toss_assets.resources import TossConfigResource
+from toss_assets.versions import files_version
 from toss_core import steps
 from toss_core.config import TossConfig
 from toss_core.layout import Layout, enabled_families
@@ -25,23 +26,6 @@ GPU_STEP_TAGS = {
 }
 
 
-@toss_asset("training", "numpy", ["train_cache"])
-def folds(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
-    """The fold of every training row (cv.*), computed once so every later step agrees."""
-    layout = toss.layout()
-    r = steps.assign_folds(layout.cfg, layout)
-    context.log.info(f"folds: {r.n_splits} ({r.method}), sizes {r.fold_sizes}")
-    return dg.MaterializeResult(
-        metadata={
-            "n_splits": dg.MetadataValue.int(r.n_splits),
-            "method": dg.MetadataValue.text(r.method),
-            "fold_sizes": dg.MetadataValue.json(list(r.fold_sizes)),
-            "fold_positives": dg.MetadataValue.json(list(r.fold_positives)),
-            "path": md.path(r.path),
-        }
-    )
-
-
 def _require_matching_folds(cfg: TossConfig) -> None:
     n_parts = len(FOLD_PARTITIONS.get_partition_keys())
     if cfg.cv.n_splits != n_parts:
@@ -52,10 +36,11 @@ def _require_matching_folds(cfg: TossConfig) -> None:
 
 
 def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: str) -> dg.MaterializeResult:
-    """Train every fold partition of this run; each partition gets its own metrics as metadata."""
+    """Train every fold partition of this run; each partition gets its own metrics as metadata. The data
+    version is the digest of the checkpoints written (one version for the partitions of one run)."""
     cfg = layout.cfg
     _require_matching_folds(cfg)
-    scores = {}
+    scores, checkpoints = {}, []
     for key in context.partition_keys:
         r = steps.train_fold(cfg, fold_index(key), layout, family)
         context.log.info(
@@ -65,9 +50,9 @@ def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: 
         context.add_asset_metadata(
             {
                 **md.metrics(r.metrics),
-                "prior_score": dg.MetadataValue.float(float(r.prior_score)),
+                "prior_score": md.number(r.prior_score),
                 "best_epoch": dg.MetadataValue.int(int(r.best_epoch)),
-                "seconds": dg.MetadataValue.float(round(r.seconds, 3)),
+                "seconds": md.number(r.seconds),
                 "checkpoint": md.path(r.checkpoint),
                 "oof": md.path(r.oof_path),
                 "params_source": dg.MetadataValue.text(r.params_source),
@@ -76,8 +61,10 @@ def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: 
             partition_key=key,
         )
         scores[key] = r.metrics
+        checkpoints.append(r.checkpoint)
     return dg.MaterializeResult(
-        metadata={"family": dg.MetadataValue.text(family), "folds_in_run": md.metrics_table(scores, "fold")}
+        metadata={"family": dg.MetadataValue.text(family), "folds_in_run": md.metrics_table(scores, "fold")},
+        data_version=files_version(checkpoints),
     )
 
 
@@ -124,22 +111,25 @@ def fold_test_logits(context: dg.AssetExecutionContext, toss: TossConfigResource
     layout = toss.layout()
     cfg = layout.cfg
     _require_matching_folds(cfg)
-    rows = {}
+    rows, written = {}, []
     for key in context.partition_keys:
         for family in enabled_families(cfg):
             r = steps.predict_test(cfg, fold_index(key), layout, family)
             context.log.info(f"{family} {key}: {r.n_rows} test rows in {r.seconds:.1f}s → {r.path}")
             context.add_asset_metadata(
                 {
-                    f"{family}/rows": dg.MetadataValue.int(r.n_rows),
-                    f"{family}/mean_logit": dg.MetadataValue.float(round(r.mean_logit, 5)),
-                    f"{family}/seconds": dg.MetadataValue.float(round(r.seconds, 3)),
+                    "dagster/row_count": dg.MetadataValue.int(r.n_rows),
+                    f"{family}/mean_logit": md.number(r.mean_logit),
+                    f"{family}/seconds": md.number(r.seconds),
                     f"{family}/path": md.path(r.path),
                 },
                 partition_key=key,
             )
             rows[f"{family}/{key}"] = {"mean_logit": r.mean_logit, "seconds": r.seconds}
-    return dg.MaterializeResult(metadata={"predicted_in_run": md.metrics_table(rows, "fold")})
+            written.append(r.path)
+    return dg.MaterializeResult(
+        metadata={"predicted_in_run": md.metrics_table(rows, "fold")}, data_version=files_version(written)
+    )
 
 
 @toss_asset(
@@ -157,11 +147,13 @@ def refit_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> 
     if cfg.cv.refit == "none":
         return skipped(context, "cv.refit is none: the ensemble combines the fold models' test logits")
     metadata: dict[str, object] = {}
+    written = []
     for family in enabled_families(cfg):
         r = steps.refit(cfg, family, layout)
+        written += [r.checkpoint, r.test_logits]
         context.log.info(f"{family} refit: {r.size} (folds selected {r.fold_sizes}) in {r.seconds:.1f}s")
         metadata[f"{family}/size"] = dg.MetadataValue.int(r.size)
         metadata[f"{family}/fold_sizes"] = dg.MetadataValue.json(r.fold_sizes)
-        metadata[f"{family}/seconds"] = dg.MetadataValue.float(round(r.seconds, 3))
+        metadata[f"{family}/seconds"] = md.number(r.seconds)
         metadata[f"{family}/checkpoint"] = md.path(r.checkpoint)
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, data_version=files_version(written))

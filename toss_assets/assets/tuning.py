@@ -14,6 +14,7 @@ from toss_assets import metadata as md
 from toss_assets.assets.common import skipped, toss_asset
 from toss_assets.assets.training import GPU_STEP_TAGS, TRAIN_POOL
 from toss_assets.resources import TossConfigResource
+from toss_assets.versions import data_version
 from toss_core import steps
 from toss_core.layout import tuned_families
 from toss_core.util.results import TuneResult
@@ -23,14 +24,14 @@ def tune_metadata(r: TuneResult) -> dict[str, dg.MetadataValue]:
     """Best value and parameters, the trials table, the history and importance plots, counts, time."""
     prefix = f"{r.family}/"
     meta = {
-        "best_value": dg.MetadataValue.float(float(r.best_value)) if r.best_value is not None else None,
+        "best_value": md.number(r.best_value) if r.best_value is not None else None,
         "best_params": dg.MetadataValue.json(r.best_params),
         "trials": md.trials_table(r.trials),
         "trials_run": dg.MetadataValue.int(r.trials_run),
         "trials_complete": dg.MetadataValue.int(r.n_complete),
         "trials_pruned": dg.MetadataValue.int(r.n_pruned),
         "trials_failed": dg.MetadataValue.int(r.n_failed),
-        "seconds": dg.MetadataValue.float(round(r.seconds, 3)),
+        "seconds": md.number(r.seconds),
         "study": dg.MetadataValue.text(f"{r.study_name} in {r.storage}"),
         "fingerprint": dg.MetadataValue.text(r.fingerprint),
         "tuned_file": md.path(r.path) if r.path is not None else None,
@@ -55,6 +56,7 @@ def tuned_params(context: dg.AssetExecutionContext, toss: TossConfigResource) ->
     if not families:
         return skipped(context, "tune.enabled is false (or no enabled family in tune.families)")
     metadata: dict[str, dg.MetadataValue] = {}
+    best = []  # what the fold models train with: each family's best parameters, or none yet
     for family in families:
         r = steps.tune(cfg, family, layout)
         context.log.info(
@@ -62,4 +64,5 @@ def tuned_params(context: dg.AssetExecutionContext, toss: TossConfigResource) ->
             f"({r.trials_run} this run): {json.dumps(r.best_params)}"
         )
         metadata.update(tune_metadata(r))
-    return dg.MaterializeResult(metadata=metadata)
+        best.append(f"{family}:{r.fingerprint}:{json.dumps(r.best_params, sort_keys=True, default=str)}")
+    return dg.MaterializeResult(metadata=metadata, data_version=data_version("tuned", *best))

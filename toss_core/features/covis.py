@@ -332,6 +332,7 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
             train_dir=layout.covis_train,
             test_dir=layout.covis_test,
             feature_names=list(plan.names),
+            fingerprint=fp,
             reused=True,
             seconds=time.perf_counter() - start,
         )
@@ -376,6 +377,7 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
         train_dir=layout.covis_train,
         test_dir=layout.covis_test,
         feature_names=list(plan.names),
+        fingerprint=fp,
         reused=False,
         seconds=seconds,
     )

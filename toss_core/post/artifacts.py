@@ -149,6 +149,18 @@ def load_family_oof(layout: Layout, family: str, n_splits: int, n_rows: int) -> 
     return FamilyOOF(family, logit, label, fold, lineage)
 
 
+def fold_models(layout: Layout, families: list[str], n_splits: int) -> dict[str, str]:
+    """`family/fold_k` → the digest of the model whose OOF logits are on disk now (reads only lineages)."""
+    models = {}
+    for family in families:
+        for k in range(n_splits):
+            path = layout.oof_path(k, family)
+            if path.is_file():
+                with np.load(path) as npz:
+                    models[f"{family}/fold_{k}"] = Lineage.from_npz(npz, path).model
+    return models
+
+
 def save_test_logits(layout: Layout, lineage: Lineage, test_cache: str, logits: np.ndarray) -> Path:
     """Write one fold's test logits with the lineage of the model that made them; returns the path."""
     path = layout.test_logits_path(lineage.fold, lineage.family)

@@ -25,6 +25,7 @@ from toss_core.util.atomic import atomic_path
 from toss_core.util.results import DiagnosticsResult, Metrics
 
 N_BINS = 15
+SUMMARY_HIST_BINS = 16  # the histogram the result carries as numbers (the PNG draws 50 bins)
 REPORT, RELIABILITY, HISTOGRAM = "report.md", "reliability.png", "histogram.png"
 
 
@@ -149,6 +150,10 @@ def diagnose(cfg: TossConfig, layout: Layout) -> DiagnosticsResult:
     else:
         oof_p = sigmoid(oofs[0].logit)
     curves = {"OOF": (y, oof_p)}
+    histogram = {
+        "OOF, not clicked": _density(oof_p[y < 0.5]),
+        "OOF, clicked": _density(oof_p[y > 0.5]),
+    }
     test_pred = np.load(layout.test_pred_path) if layout.test_pred_path.is_file() else None
     truth = load_test_truth(cfg, layout) if test_pred is not None else None
     if truth is not None:  # test_pred is what submission.csv holds, in test-cache order
@@ -167,4 +172,17 @@ def diagnose(cfg: TossConfig, layout: Layout) -> DiagnosticsResult:
         reliability_png=out / RELIABILITY,
         histogram_png=out / HISTOGRAM,
         metrics={k: {m: float(v) for m, v in d.items()} for k, d in metrics.items()},
+        reliability={
+            name: [[float(a), float(b)] for a, b in zip(*balanced_reliability(yy, pp)[:2], strict=True)]
+            for name, (yy, pp) in curves.items()
+        },
+        histogram=histogram,
     )
+
+
+def _density(p: np.ndarray) -> list[float]:
+    """Density of predictions in SUMMARY_HIST_BINS equal bins of [0, 1] (empty input: zeros)."""
+    if p.size == 0:
+        return [0.0] * SUMMARY_HIST_BINS
+    density, _ = np.histogram(p, bins=SUMMARY_HIST_BINS, range=(0.0, 1.0), density=True)
+    return [float(d) for d in density]

@@ -19,6 +19,7 @@ import polars as pl
 
 from toss_core.config import TossConfig
 from toss_core.layout import Layout
+from toss_core.post.artifacts import fold_models
 from toss_core.scoring.metrics import evaluate
 from toss_core.util.atomic import atomic_path
 from toss_core.util.errors import ArtifactError, DataError
@@ -188,13 +189,15 @@ def _expected_ids(cfg: TossConfig, layout: Layout, cache_ids: np.ndarray) -> np.
     return pl.scan_parquet(layout.test_path).select(pl.col(cfg.data.id_col).cast(pl.String)).collect()[:, 0]
 
 
-def _checked_predictions(layout: Layout, test_fingerprint: str, n_rows: int) -> np.ndarray:
+def _checked_predictions(cfg: TossConfig, layout: Layout, test_fingerprint: str, n_rows: int) -> np.ndarray:
     if not (layout.test_pred_path.is_file() and layout.ensemble_path.is_file()):
         raise ArtifactError(
             f"test predictions {layout.test_pred_path} or {layout.ensemble_path} are missing: "
             "run the ensemble step first (`toss ensemble`)"
         )
-    made_for = json.loads(layout.ensemble_path.read_text())["fingerprints"]["test_cache"]
+    ensemble = json.loads(layout.ensemble_path.read_text())
+    _check_models_current(layout, ensemble, cfg.cv.n_splits)
+    made_for = ensemble["fingerprints"]["test_cache"]
     if made_for != test_fingerprint:
         raise ArtifactError(
             f"{layout.test_pred_path} was made for test cache {made_for}, but {layout.test_cache} is "
@@ -206,13 +209,26 @@ def _checked_predictions(layout: Layout, test_fingerprint: str, n_rows: int) -> 
     return pred
 
 
+def _check_models_current(layout: Layout, ensemble: dict, n_splits: int) -> None:
+    """The ensemble's predictions must come from the fold models on disk now: a fold retrained after the
+    ensemble step would otherwise be submitted with its old test predictions."""
+    built_from = ensemble["fingerprints"]["models"]
+    now = fold_models(layout, ensemble["families"], n_splits)
+    changed = sorted(k for k, digest in built_from.items() if now.get(k) != digest)
+    if changed:
+        raise ArtifactError(
+            f"{layout.ensemble_path} was built from other models than the ones on disk now "
+            f"({', '.join(changed)} retrained or removed since): rerun the ensemble step (`toss ensemble`)"
+        )
+
+
 def write_submission(cfg: TossConfig, layout: Layout) -> SubmissionResult:
     """Write and validate submission.csv; with the synthetic truth present, also score it."""
     from toss_core.data.reader import ShardedCache
 
     test = ShardedCache(layout.test_cache)
     ids = test.read_field("id").astype(str)
-    pred = _checked_predictions(layout, test.fingerprint, ids.size)
+    pred = _checked_predictions(cfg, layout, test.fingerprint, ids.size)
     summary = write_submission_csv(layout.submission_path, ids, pred, _expected_ids(cfg, layout, ids))
     preview = [
         {"ID": str(i), "clicked": float(p)}

@@ -58,6 +58,7 @@ class CovisResult(_Result):
     train_dir: Path
     test_dir: Path
     feature_names: list[str]
+    fingerprint: str  # base caches, fold assignment and features.covis: what the shards were built from
     reused: bool
     seconds: float
 
@@ -124,6 +125,8 @@ class DiagnosticsResult(_Result):
     reliability_png: Path
     histogram_png: Path
     metrics: dict[str, Metrics]
+    reliability: dict[str, list[list[float]]] = field(default_factory=dict)  # curve → [[mean p, rate]]
+    histogram: dict[str, list[float]] = field(default_factory=dict)  # series → density per equal bin
 
 
 @dataclass
