@@ -28,7 +28,7 @@ from toss_core.train.ema import EMA, ema_decay
 from toss_core.train.loop import train_fold
 from toss_core.train.predict import load_checkpoint, predict_logits, stream_feed
 from toss_core.train.sampler import epoch_batches, epoch_generator, prior_logit_offset, steps_per_epoch
-from toss_core.train.schedule import MIN_LR_RATIO, lr_multiplier, warmup_cosine
+from toss_core.train.schedule import MIN_LR_RATIO, lr_multiplier, peak_lr, warmup_cosine
 from toss_core.util.errors import ArtifactError
 from toss_core.util.results import FoldResult
 
@@ -79,6 +79,14 @@ def test_warmup_then_cosine():
     assert lrs[-1] < 0.02 and lr_multiplier(40, 5, 40) == pytest.approx(MIN_LR_RATIO)
     assert lr_multiplier(5 + 35 // 2, 5, 40) == pytest.approx(0.5 * (1 + MIN_LR_RATIO), abs=0.05)
     assert lr_multiplier(0, 0, 10) == pytest.approx(1.0)  # no warm-up
+
+
+@pytest.mark.parametrize(("rule", "factor"), [("none", 1.0), ("sqrt", 4.0), ("linear", 16.0)])
+def test_peak_lr_follows_the_batch_size(rule, factor):
+    tc = make_config("train.lr=1e-3", "train.batch_size=16384", f"train.lr_scaling={rule}").train
+    assert tc.lr_base_batch == 1024 and peak_lr(tc) == pytest.approx(1e-3 * factor)
+    same = make_config("train.batch_size=4096", "train.lr_base_batch=4096", f"train.lr_scaling={rule}").train
+    assert peak_lr(same) == same.lr  # at the base batch the rate is train.lr whatever the rule
 
 
 # ---- sampler -----------------------------------------------------------------------------------------
@@ -258,6 +266,26 @@ def test_fold_outputs(reference):
     model.load_state_dict(ckpt["model_state"])  # the raw weights predict differently
     raw = predict_logits(model, feed, oof["index"], 512, "cpu", ckpt["logit_offset"])
     assert not np.allclose(raw, oof["logit"], atol=1e-4)
+
+
+def test_tensorboard_tags(reference):
+    """val/* holds the validation metrics only; train/loss has a point at the end of every epoch."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    layout, _ = reference
+    events = EventAccumulator(str(layout.tb_dir(0)))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {t for t in tags if t.startswith("val/")} == {"val/AP", "val/WLL", "val/Score", "val/Score_cal"}
+    assert {"train/loss", "train/lr", "train/rows_per_s"} <= tags
+    rows = list(csv.DictReader(layout.train_log(0).open()))
+    epoch_steps = [int(r["step"]) for r in rows if r["Score"]]
+    assert len(epoch_steps) == 2
+    assert set(epoch_steps) <= {e.step for e in events.Scalars("train/loss")}
+    assert [e.step for e in events.Scalars("val/Score")] == epoch_steps
+    by_step = {e.step: e.value for e in events.Scalars("train/loss")}
+    epoch_loss = [float(r["loss"]) for r in rows if r["Score"]]
+    assert [by_step[s] for s in epoch_steps] == pytest.approx(epoch_loss, rel=1e-6)
 
 
 def test_same_seed_same_metrics(reference, smoke_cached, tmp_path):

@@ -79,7 +79,7 @@ def choose_feed(cfg: TossConfig, source: BatchSource, device: torch.device) -> R
     check = fit(source, device, cfg.train.device_memory_share)
     if setting == "auto" and not check.ok:
         log.info(
-            "data path: streaming from the memory-mapped cache: the data does not fit (%s)", check.describe()
+            "data path: streaming from the memory-mapped cache: the data do not fit (%s)", check.describe()
         )
         return StreamFeed(source, device)
     why = "fits" if check.ok else "train.data_on_device=true although it exceeds the share"

@@ -38,10 +38,10 @@ class Fit:
         return self.need <= self.share * self.free
 
     def describe(self) -> str:
-        gib = 2**30
+        mib = 2**20
         return (
-            f"{self.need / gib:.2f} GiB of fields vs {self.share:g} x {self.free / gib:.2f} GiB free "
-            f"= {self.share * self.free / gib:.2f} GiB"
+            f"{self.need / mib:,.1f} MiB of fields vs {self.share:g} x {self.free / mib:,.1f} MiB free "
+            f"= {self.share * self.free / mib:,.1f} MiB"
         )
 
 
