@@ -18,7 +18,7 @@ from toss_core.models.qnn_alpha import self_ensemble_loss
 from toss_core.train.batches import BatchSource, feature_fields, model_inputs, model_spec
 from toss_core.train.feeds import ResidentFeed, StreamFeed, choose_feed
 from toss_core.train.loop import train_fold
-from toss_core.train.losses import row_embedding_penalty, row_loss, weighted_mean
+from toss_core.train.losses import batch_loss, row_loss, weighted_mean
 
 CPU = torch.device("cpu")
 
@@ -85,8 +85,7 @@ def test_fit_check_falls_back_with_a_log_line(smoke_cached, tmp_path, caplog):
 
 def _loss_and_grads(model, cfg, batch, target, weights):
     model.zero_grad(set_to_none=True)
-    loss = weighted_mean(row_loss(cfg)(model, batch, target), weights)
-    loss = loss + cfg.model.emb_l2 * weighted_mean(row_embedding_penalty(model, batch), weights)
+    loss = batch_loss(cfg, model)(batch, target, weights)
     loss.backward()
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 

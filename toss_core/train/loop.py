@@ -46,7 +46,7 @@ from toss_core.train.ema import EMA
 from toss_core.train.feeds import choose_feed
 from toss_core.train.fold_data import FoldData, FoldState, bin_sample, training_id_counts, warn_unseen_ids
 from toss_core.train.logs import EPOCH_METRICS, FoldLog
-from toss_core.train.losses import row_embedding_penalty, row_loss, weighted_mean
+from toss_core.train.losses import batch_loss
 from toss_core.train.predict import predict_logits
 from toss_core.train.runtime import amp_dtype, autocast, resolve_device, seed_everything, torch_runtime
 from toss_core.train.sampler import (
@@ -157,14 +157,11 @@ class FoldTrainer:
         ]
         self.identity = hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
         self.state = self._resume()
-        self.forward = (
-            torch.compile(self.model, mode=tc.compile_mode, dynamic=False) if cfg.use_compile else self.model
-        )
+        loss = batch_loss(cfg, self.model)
+        self.loss = torch.compile(loss, mode=tc.compile_mode, dynamic=False) if cfg.use_compile else loss
         # CUDA graphs recycle their outputs: each optimiser step starts a new generation of them
-        self.graph_steps = (
-            cfg.use_compile and tc.compile_mode == "reduce-overhead" and self.device.type == "cuda"
-        )
-        self.row_loss = row_loss(cfg)
+        graphs = cfg.use_compile and tc.compile_mode == "reduce-overhead"
+        self.graph_steps = graphs and self.device.type == "cuda"
         self.log = FoldLog(
             cfg.logging, layout.train_log(fold), layout.tb_dir(fold), self.state.log_rows, self.state.step
         )
@@ -285,10 +282,7 @@ class FoldTrainer:
         if self.graph_steps:
             torch.compiler.cudagraph_mark_step_begin()
         with autocast(self.device, self.amp):
-            loss = weighted_mean(self.row_loss(self.forward, batch, target), weights)
-            if self.cfg.model.emb_l2 > 0:
-                penalty = weighted_mean(row_embedding_penalty(self.model, batch), weights)
-                loss = loss + self.cfg.model.emb_l2 * penalty
+            loss = self.loss(batch, target, weights)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.train.grad_clip_norm:

@@ -38,3 +38,21 @@ def row_embedding_penalty(model: torch.nn.Module, batch: dict[str, torch.Tensor]
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Σ w·v / Σ w (no host sync)."""
     return (values * weights).sum() / weights.sum()
+
+
+BatchLoss = Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def batch_loss(cfg: TossConfig, model: torch.nn.Module) -> BatchLoss:
+    """(batch, target, weights) -> the step's loss: the weighted per-row loss plus model.emb_l2 times the
+    weighted embedding penalty. One function, so torch.compile takes the forward passes and the loss as
+    one graph (one CUDA graph with compile_mode reduce-overhead)."""
+    per_row, l2 = row_loss(cfg), cfg.model.emb_l2
+
+    def loss(batch: dict[str, torch.Tensor], target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        value = weighted_mean(per_row(model, batch, target), weights)
+        if l2 > 0:
+            value = value + l2 * weighted_mean(row_embedding_penalty(model, batch), weights)
+        return value
+
+    return loss
