@@ -38,11 +38,6 @@ class EpochBatches:
     def __len__(self) -> int:
         return self.ids.shape[0]
 
-    @property
-    def real_rows(self) -> int:
-        """Rows that count in the loss (the zero-weight filler excluded); a host sync."""
-        return int(self.weights.sum().item())
-
 
 def prior_logit_offset(sampler: SamplerConfig, train_prior: float) -> float:
     """Added to raw logits to undo the sampler's prior; 0 for an unbalanced sampler."""
