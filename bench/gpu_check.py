@@ -122,7 +122,6 @@ def measure(cfg, layout: Layout, args: argparse.Namespace) -> dict[str, float]:
             "infer": infer_rate,
             "peak_gib": peak / 2**30,
             "warm_s": warm_s,
-            "resident": float(trainer.feed.resident),
         }
 
 

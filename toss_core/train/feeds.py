@@ -34,8 +34,6 @@ Batch = dict[str, torch.Tensor]
 class ResidentFeed:
     """Batches gathered from a DeviceTable on the device itself."""
 
-    resident = True
-
     def __init__(self, source: BatchSource, device: torch.device):
         self.table = DeviceTable(source, device)
         self.index_device = device
@@ -48,13 +46,11 @@ class ResidentFeed:
 class StreamFeed:
     """Batches gathered from the memory-mapped caches on the host, then moved to the device."""
 
-    resident = False
     index_device = torch.device("cpu")
 
-    def __init__(self, source: BatchSource, device: torch.device, depth: int = PREFETCH_BATCHES):
+    def __init__(self, source: BatchSource, device: torch.device):
         self.source = source
         self.device = device
-        self.depth = depth
 
     def _host(self, ids: torch.Tensor) -> Batch:
         raw = to_tensors(self.source.take(ids.numpy()))
@@ -63,7 +59,7 @@ class StreamFeed:
         return model_inputs(raw)  # the CPU converts in the prefetch thread, off the training thread
 
     def iterate(self, chunks: Iterable[torch.Tensor]) -> Iterator[Batch]:
-        host = prefetched(self._host, chunks, self.depth)
+        host = prefetched(self._host, chunks, PREFETCH_BATCHES)
         if self.device.type != "cuda":
             return host
         return (model_inputs({k: t.to(self.device, non_blocking=True) for k, t in b.items()}) for b in host)
