@@ -47,10 +47,9 @@ def load_checkpoint(
     return model.to(device).eval(), ckpt
 
 
-def stream_feed(cache, dense_cache, spec: FeatureSpec | None, device: torch.device | str) -> StreamFeed:
-    """Batches of `cache` (and the aligned co-visitation cache) streamed to `device`; `spec` limits the
-    fields read to those its model uses (default: every feature field of the cache)."""
-    spec = spec or FeatureSpec.from_manifest(cache.manifest)
+def stream_feed(cache, dense_cache, spec: FeatureSpec, device: torch.device | str) -> StreamFeed:
+    """Batches of `cache` (and the aligned co-visitation cache) streamed to `device`, of the fields a
+    model built from `spec` reads."""
     return StreamFeed(
         BatchSource(cache, feature_fields(spec, cache.fields), dense_cache), torch.device(device)
     )
