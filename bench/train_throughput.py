@@ -1,13 +1,18 @@
-"""Training and inference throughput (rows/s) of the demo model against an MLP head and DCN-v2.
+"""Training and inference throughput (rows/s) of the demo model against an MLP head and DCN-v2, with the
+data path's cost measured beside the model's.
 
-The three models train through the real training code (toss_core.train.loop.FoldTrainer: cache
-gathers, prefetch thread, AdamW, clipping, EMA, the self-ensemble loss for QNN-α) on the same batches
-of a synthetic cache built from the demo config, for a fixed number of steps after a warm-up; inference
-is predict_logits over validation rows. Each number is the median of --repeats runs; ratios are against
-the demo model (DARE + QNN-α). Co-visitation features are off, so all three read the same inputs.
+The models train through the real training code (toss_core.train.loop.FoldTrainer: the sampler, the
+data path of train.data_on_device, AdamW, clipping, EMA, the self-ensemble loss for QNN-α) on a
+synthetic cache built from the demo config. Per column (data path, precision, compile) and repeat:
+- whole loop: FoldTrainer.train_batches over --steps real batches after --warmup (gathers included);
+- model only: FoldTrainer.step --steps times on one batch gathered beforehand (no data path at all);
+- inference: predict_logits over --infer-rows validation rows through the same data path.
+Each number is the median of --repeats; "loop / model" is the share of the model's speed the whole loop
+keeps (1 - the data path's share of a step). Co-visitation features are off, so all models read the same
+inputs.
 
-    nice .venv/bin/python -m bench.train_throughput              # CPU: fp32, no-prefetch, bf16
-    .venv/bin/python -m bench.train_throughput --device cuda     # GPU: fp32, no-prefetch, AMP, +compile
+    nice .venv/bin/python -m bench.train_throughput --models "demo (DARE + QNN-α)"   # CPU
+    .venv/bin/python -m bench.train_throughput --device cuda --batch-size 8192    # GPU: + AMP, compile
 
 With --md the table replaces its section of a Markdown file (bench/results/train.md).
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import statistics
 import sys
@@ -32,7 +38,7 @@ from toss_core.layout import Layout
 from toss_core.train.loop import FoldTrainer
 from toss_core.train.predict import predict_logits
 from toss_core.train.runtime import torch_runtime
-from toss_core.train.sampler import epoch_batches
+from toss_core.train.sampler import EpochBatches
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,55 +94,66 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(base: list[str], head: str | None, column: dict, args: argparse.Namespace) -> tuple[float, float]:
-    """Median (train rows/s, inference rows/s) of one model under one column's settings."""
-    overrides = [f"amp={str(column['amp']).lower()}", f"use_compile={str(column['compile']).lower()}"]
+def measure(base: list[str], head: str | None, column: dict, args: argparse.Namespace) -> dict[str, float]:
+    """Median rows/s of one model under one column's settings: whole loop, model only, inference."""
+    overrides = [
+        f"amp={str(column['amp']).lower()}",
+        f"use_compile={str(column['compile']).lower()}",
+        f"train.data_on_device={str(column['resident']).lower()}",
+        *(["train.compile_mode=reduce-overhead"] if column["compile"] else []),
+    ]
     cfg = load_config(REPO / args.config, [*base, *overrides])
-    train_rates, infer_rates = [], []
+    rates: dict[str, list[float]] = {"loop": [], "model": [], "infer": []}
     with torch_runtime(cfg):
         trainer = FoldTrainer(cfg, Layout(cfg, root=REPO), 0, head)
-        if column.get("cpu_bf16"):
-            trainer.amp = torch.bfloat16
-        trainer.prefetch = column.get("prefetch", trainer.prefetch)
-        d = trainer.data
-        rng = np.random.default_rng(0)
-        batches = epoch_batches(d.train_rows, d.train_labels, cfg.sampler, cfg.train.batch_size, rng)
+        d, dev, bs = trainer.data, trainer.device, cfg.train.batch_size
+        epoch = trainer.epoch_batches(0)
         need = args.warmup + args.steps
-        batches = np.concatenate([batches] * (need // len(batches) + 1))[:need]
+        reps = need // len(epoch) + 1
+        ids, weights = epoch.ids.repeat(reps, 1)[:need], epoch.weights.repeat(reps, 1)[:need]
+        warm, timed = (
+            EpochBatches(ids[: args.warmup], weights[: args.warmup]),
+            EpochBatches(ids[args.warmup :], weights[args.warmup :]),
+        )
+        batch = next(iter(trainer.feed.iterate(ids[:1].to(trainer.feed.index_device))))
+        target, one = batch.pop("label"), weights[0]
         infer_rows = d.val_rows[: args.infer_rows]
 
         def infer(rows: np.ndarray) -> None:
-            bs, dev = cfg.train.eval_batch_size, trainer.device
             predict_logits(
-                trainer.model, d.cache, None, bs, dev, 0.0, spec=d.spec, rows=rows, amp_dtype=trainer.amp
+                trainer.model, trainer.feed, rows, cfg.train.eval_batch_size, dev, 0.0, amp_dtype=trainer.amp
             )
 
-        trainer.train_batches(batches[: args.warmup], 0)  # warm-up (and compilation)
+        trainer.train_batches(warm, 0)  # warm-up (and compilation)
         infer(infer_rows[: cfg.train.eval_batch_size])
         for _ in range(args.repeats):
-            _, rate = trainer.train_batches(batches[args.warmup :], 0)
-            train_rates.append(rate)
-            _sync(trainer.device)
+            rates["loop"].append(trainer.train_batches(timed, 0)[1])
+            acc = torch.zeros((), device=dev)
+            _sync(dev)
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                trainer.step(batch, target, one, acc)
+            acc.item()
+            rates["model"].append(args.steps * bs / (time.perf_counter() - start))
+            _sync(dev)
             start = time.perf_counter()
             infer(infer_rows)
-            _sync(trainer.device)
-            infer_rates.append(infer_rows.size / (time.perf_counter() - start))
-    return statistics.median(train_rates), statistics.median(infer_rates)
+            rates["infer"].append(infer_rows.size / (time.perf_counter() - start))
+    return {k: statistics.median(v) for k, v in rates.items()}
 
 
 def columns(device: str) -> list[tuple[str, dict]]:
-    if device == "cuda":
-        return [
-            ("fp32", {"amp": False, "compile": False}),
-            ("fp32, no prefetch", {"amp": False, "compile": False, "prefetch": 0}),
-            ("AMP", {"amp": True, "compile": False}),
-            ("AMP + compile", {"amp": True, "compile": True}),
-        ]
-    return [
-        ("fp32", {"amp": False, "compile": False}),
-        ("fp32, no prefetch", {"amp": False, "compile": False, "prefetch": 0}),
-        ("bf16 autocast", {"amp": False, "compile": False, "cpu_bf16": True}),
+    plain = {"amp": False, "compile": False}
+    cols = [
+        ("streaming, fp32", {**plain, "resident": False}),
+        ("resident, fp32", {**plain, "resident": True}),
     ]
+    if device == "cuda":
+        cols += [
+            ("resident, AMP", {"amp": True, "compile": False, "resident": True}),
+            ("resident, AMP + CUDA graphs", {"amp": True, "compile": True, "resident": True}),
+        ]
+    return cols
 
 
 def main() -> None:
@@ -145,7 +162,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=30_000, help="synthetic train rows of the benchmark cache")
     p.add_argument("--steps", type=int, default=12, help="timed training steps per repeat")
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--infer-rows", type=int, default=8192)
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--threads", type=int, default=None, help="train.num_threads (default: torch's)")
@@ -160,43 +177,40 @@ def main() -> None:
         base_overrides = bench_overrides(args, Path(run_root))
         layout = prepare(args.config, base_overrides)
         cols = columns(args.device)
-        results: dict[str, dict[str, tuple[float, float]]] = {}
+        results: dict[str, dict[str, dict[str, float]]] = {}
         for name in args.models:
             results[name] = {}
             for col_name, col in cols:
-                results[name][col_name] = measure(base_overrides, MODELS[name], col, args)
+                r = results[name][col_name] = measure(base_overrides, MODELS[name], col, args)
                 print(
-                    f"{name:22s} {col_name:18s} train {results[name][col_name][0]:>10,.0f} rows/s   "
-                    f"infer {results[name][col_name][1]:>10,.0f} rows/s",
+                    f"{name:22s} {col_name:28s} loop {r['loop']:>10,.0f}  model {r['model']:>10,.0f}  "
+                    f"ratio {r['loop'] / r['model']:.2f}  infer {r['infer']:>10,.0f} rows/s",
                     flush=True,
                 )
 
-    device = (
-        torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    )
-    base, c = results[args.models[0]], layout.cfg
+    device = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU, {os.cpu_count()} cores"
+    c = layout.cfg
     lines = [
         f"## Throughput ({args.device}: {device}; batch {c.train.batch_size})",
         "",
         f"`python -m bench.train_throughput {shlex.join(sys.argv[1:])}` — {args.config} "
         f"(seq max_len {c.sequence.max_len}, top_k {c.sequence.top_k}), {args.rows:,}-row synthetic cache, "
         f"batch {c.train.batch_size}, {args.steps} timed steps after {args.warmup} warm-up, median of "
-        f"{args.repeats}; inference = predict_logits on {args.infer_rows:,} validation rows "
-        f"(batch {c.train.eval_batch_size}). Inference always prefetches and is never compiled, so its "
-        "no-prefetch and + compile columns repeat fp32 and AMP (a measure of the noise). "
-        "Ratios are against the first model in the same column.",
+        f"{args.repeats}. Whole loop = FoldTrainer.train_batches (data path included); model only = "
+        "FoldTrainer.step on one batch gathered beforehand; inference = predict_logits on "
+        f"{args.infer_rows:,} validation rows (batch {c.train.eval_batch_size}) through the same data path.",
         "",
-        "| model | "
-        + " | ".join(f"train rows/s ({c})" for c, _ in cols)
-        + " | "
-        + " | ".join(f"infer rows/s ({c})" for c, _ in cols)
-        + " |",
-        "|---" * (1 + 2 * len(cols)) + "|",
+        "| model | data path | train rows/s (whole loop) | train rows/s (model only) | loop / model "
+        "| infer rows/s |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for name in args.models:
-        train = [f"{results[name][c][0]:,.0f} (×{results[name][c][0] / base[c][0]:.2f})" for c, _ in cols]
-        infer = [f"{results[name][c][1]:,.0f} (×{results[name][c][1] / base[c][1]:.2f})" for c, _ in cols]
-        lines.append(f"| {name} | " + " | ".join(train + infer) + " |")
+        for col_name, _ in cols:
+            r = results[name][col_name]
+            lines.append(
+                f"| {name} | {col_name} | {r['loop']:,.0f} | {r['model']:,.0f} | "
+                f"**{r['loop'] / r['model']:.2f}** | {r['infer']:,.0f} |"
+            )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.md:

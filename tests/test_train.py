@@ -26,9 +26,9 @@ from toss_core.train import fold_data, loop
 from toss_core.train.batches import prefetched
 from toss_core.train.ema import EMA, ema_decay
 from toss_core.train.loop import train_fold
-from toss_core.train.predict import load_checkpoint, predict_logits
-from toss_core.train.sampler import epoch_batches, prior_logit_offset, steps_per_epoch
-from toss_core.train.schedule import MIN_LR_RATIO, lr_multiplier, warmup_cosine
+from toss_core.train.predict import load_checkpoint, predict_logits, stream_feed
+from toss_core.train.sampler import epoch_batches, epoch_generator, prior_logit_offset, steps_per_epoch
+from toss_core.train.schedule import MIN_LR_RATIO, lr_multiplier, peak_lr, warmup_cosine
 from toss_core.util.errors import ArtifactError
 from toss_core.util.results import FoldResult
 
@@ -81,30 +81,53 @@ def test_warmup_then_cosine():
     assert lr_multiplier(0, 0, 10) == pytest.approx(1.0)  # no warm-up
 
 
+@pytest.mark.parametrize(("rule", "factor"), [("none", 1.0), ("sqrt", 4.0), ("linear", 16.0)])
+def test_peak_lr_follows_the_batch_size(rule, factor):
+    tc = make_config("train.lr=1e-3", "train.batch_size=16384", f"train.lr_scaling={rule}").train
+    assert tc.lr_base_batch == 1024 and peak_lr(tc) == pytest.approx(1e-3 * factor)
+    same = make_config("train.batch_size=4096", "train.lr_base_batch=4096", f"train.lr_scaling={rule}").train
+    assert peak_lr(same) == same.lr  # at the base batch the rate is train.lr whatever the rule
+
+
 # ---- sampler -----------------------------------------------------------------------------------------
 
 
-def _labels(n: int, rate: float, seed: int = 0) -> np.ndarray:
-    return (np.random.default_rng(seed).random(n) < rate).astype(np.float32)
+def _labels(n: int, rate: float, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy((np.random.default_rng(seed).random(n) < rate).astype(np.float32))
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return epoch_generator(seed, 0, 0, torch.device("cpu"))
 
 
 def test_balanced_sampler_hits_pos_fraction():
     y = _labels(20_000, 0.02)
-    rows = np.arange(y.size) + 100  # row ids need not start at 0
+    rows = torch.arange(y.numel()) + 100  # row ids need not start at 0
     sampler = SamplerConfig(type="balanced", pos_fraction=0.25)
-    batches = epoch_batches(rows, y, sampler, 200, np.random.default_rng(0))
-    assert batches.shape == (steps_per_epoch(y.size, int(y.sum()), sampler, 200), 200)
-    frac = y[batches - 100].mean(axis=1)
-    assert np.allclose(frac, 0.25)
+    batches = epoch_batches(rows, y, sampler, 200, _gen())
+    assert batches.ids.shape == (steps_per_epoch(y.numel(), int(y.sum()), sampler, 200), 200)
+    assert bool((batches.weights == 1).all())  # no filler: every balanced batch is full
+    frac = y[batches.ids - 100].mean(dim=1)
+    assert torch.allclose(frac, torch.tensor(0.25))
     negatives = rows[y == 0]
-    assert np.isin(negatives, batches).all()  # one epoch covers every negative
+    assert bool(torch.isin(negatives, batches.ids).all())  # one epoch covers every negative
 
 
-def test_plain_sampler_is_a_shuffle():
-    rows = np.arange(1000)
-    batches = epoch_batches(rows, _labels(1000, 0.1), SamplerConfig(), 128, np.random.default_rng(0))
-    assert batches.shape == (8, 128)
-    assert np.array_equal(np.unique(batches), rows)
+def test_plain_sampler_is_a_shuffle_with_zero_weight_filler():
+    rows = torch.arange(1000)
+    batches = epoch_batches(rows, _labels(1000, 0.1), SamplerConfig(), 128, _gen())
+    assert batches.ids.shape == batches.weights.shape == (8, 128)  # one static shape
+    real = batches.ids[batches.weights == 1]
+    assert torch.equal(real.sort().values, rows)  # every row once with weight 1
+    assert int(batches.weights.sum()) == 1000
+    assert bool((batches.weights[:-1] == 1).all())  # the filler is in the last batch only
+    assert bool((batches.ids.diff(dim=1) >= 0).all())  # each batch sorted, for forward shard reads
+    again = epoch_batches(rows, _labels(1000, 0.1), SamplerConfig(), 128, _gen())
+    assert torch.equal(again.ids, batches.ids) and torch.equal(again.weights, batches.weights)
+    other = epoch_batches(rows, _labels(1000, 0.1), SamplerConfig(), 128, epoch_generator(0, 0, 1, "cpu"))
+    assert not torch.equal(other.ids, batches.ids)  # a new order every epoch
+    tiny = epoch_batches(torch.arange(5), _labels(5, 0.5), SamplerConfig(), 16, _gen())
+    assert tiny.ids.shape == (1, 16) and int(tiny.weights.sum()) == 5  # fewer rows than one batch
 
 
 def test_prior_offset_restores_base_rate():
@@ -114,17 +137,17 @@ def test_prior_offset_restores_base_rate():
     sampler = SamplerConfig(type="balanced", pos_fraction=0.3)
     bias = nn.Parameter(torch.zeros(()))
     opt = torch.optim.Adam([bias], lr=0.05)
-    rng = np.random.default_rng(0)
-    for _ in range(2):
-        for batch in epoch_batches(np.arange(y.size), y, sampler, 256, rng):
-            target = torch.from_numpy(y[batch])
+    for epoch in range(2):
+        gen = epoch_generator(0, 0, epoch, torch.device("cpu"))
+        for batch in epoch_batches(torch.arange(y.numel()), y, sampler, 256, gen).ids:
+            target = y[batch]
             loss = nn.functional.binary_cross_entropy_with_logits(bias.expand_as(target), target)
             opt.zero_grad()
             loss.backward()
             opt.step()
     assert bias.item() == pytest.approx(logit(0.3), abs=0.1)
     offset = prior_logit_offset(sampler, float(y.mean()))
-    assert torch.sigmoid(bias + offset).item() == pytest.approx(y.mean(), rel=0.1)
+    assert torch.sigmoid(bias + offset).item() == pytest.approx(y.mean().item(), rel=0.1)
     assert prior_logit_offset(SamplerConfig(), 0.03) == 0.0
 
 
@@ -143,14 +166,14 @@ class _Source:
 
 def test_prefetch_order_errors_and_early_exit():
     batches = [np.array([i]) for i in range(20)]
-    out = [b["x"][0] for b in prefetched(_Source(), batches, depth=3)]
+    out = [b["x"][0] for b in prefetched(_Source().take, batches, depth=3)]
     assert out == [2 * i for i in range(20)]
     with pytest.raises(ValueError, match="broken shard"):
-        list(prefetched(_Source(fail_at=5), batches, depth=2))
-    gen = prefetched(_Source(), batches, depth=1)
+        list(prefetched(_Source(fail_at=5).take, batches, depth=2))
+    gen = prefetched(_Source().take, batches, depth=1)
     next(gen)
     gen.close()  # the worker must stop instead of blocking on a full queue
-    assert math.isclose(next(iter(prefetched(_Source(), batches, depth=0)))["x"][0], 0)
+    assert math.isclose(next(iter(prefetched(_Source().take, batches, depth=0)))["x"][0], 0)
 
 
 # ---- whole folds on the smoke cache ------------------------------------------------------------------
@@ -202,21 +225,22 @@ def test_fold_outputs(reference):
     labels = ShardedCache(layout.train_cache).read_field("label")
     np.testing.assert_array_equal(oof["label"], labels[folds == 0])
     assert json.loads(str(oof["metrics"]))["Score"] == pytest.approx(result.metrics["Score"])
-    assert result.metrics["n"] == oof["index"].size and 0 <= result.best_epoch < 2
+    assert result.metrics["n"] == oof["index"].size and 1 <= result.best_epoch <= 2  # counted from 1
     assert result.prior_score == pytest.approx(prior_only_score(oof["label"]))
     assert result.metrics == pytest.approx(
         {
             **fold_metrics(oof["label"], oof["logit"], _train_prior(layout)),
             "n": result.metrics["n"],
             "pos_rate": float(oof["label"].mean()),
-            SELECTED: float(result.best_epoch + 1),  # the epochs a refit on every row trains for
+            SELECTED: float(result.best_epoch),  # the epochs a refit on every row trains for
         }
     )
     assert not layout.resume_checkpoint(0).exists()
     log_rows = list(csv.DictReader(layout.train_log(0).open()))
     epoch_rows = [r for r in log_rows if r["Score"]]
-    assert [int(r["epoch"]) for r in epoch_rows] == [0, 1]
-    by_calibrated = int(np.argmax([float(r["Score_cal"]) for r in epoch_rows]))
+    assert [int(r["epoch"]) for r in epoch_rows] == [1, 2]  # 1-based, like the log lines
+    assert {int(r["epoch"]) for r in log_rows} == {1, 2}  # the verbose-step rows count the same way
+    by_calibrated = int(np.argmax([float(r["Score_cal"]) for r in epoch_rows])) + 1
     assert result.best_epoch == by_calibrated  # train.select_metric defaults to the calibrated Score
     assert len(log_rows) > len(epoch_rows)  # verbose-step rows too
     assert list(layout.tb_dir(0).glob("events.out.tfevents.*"))
@@ -237,11 +261,32 @@ def test_fold_outputs(reference):
     model, _ = load_checkpoint(layout.checkpoint(0), "cpu")  # EMA weights: the OOF logits were made with them
     cache = ShardedCache(layout.train_cache)
     spec = FeatureSpec.from_dict(ckpt["spec"])
-    again = predict_logits(model, cache, None, 512, "cpu", ckpt["logit_offset"], spec=spec, rows=oof["index"])
+    feed = stream_feed(cache, None, spec, "cpu")
+    again = predict_logits(model, feed, oof["index"], 512, "cpu", ckpt["logit_offset"])
     np.testing.assert_allclose(again, oof["logit"], rtol=1e-5, atol=1e-5)
     model.load_state_dict(ckpt["model_state"])  # the raw weights predict differently
-    raw = predict_logits(model, cache, None, 512, "cpu", ckpt["logit_offset"], spec=spec, rows=oof["index"])
+    raw = predict_logits(model, feed, oof["index"], 512, "cpu", ckpt["logit_offset"])
     assert not np.allclose(raw, oof["logit"], atol=1e-4)
+
+
+def test_tensorboard_tags(reference):
+    """val/* holds the validation metrics only; train/loss has a point at the end of every epoch."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    layout, _ = reference
+    events = EventAccumulator(str(layout.tb_dir(0)))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {t for t in tags if t.startswith("val/")} == {"val/AP", "val/WLL", "val/Score", "val/Score_cal"}
+    assert {"train/loss", "train/lr", "train/rows_per_s"} <= tags
+    rows = list(csv.DictReader(layout.train_log(0).open()))
+    epoch_steps = [int(r["step"]) for r in rows if r["Score"]]
+    assert len(epoch_steps) == 2
+    assert set(epoch_steps) <= {e.step for e in events.Scalars("train/loss")}
+    assert [e.step for e in events.Scalars("val/Score")] == epoch_steps
+    by_step = {e.step: e.value for e in events.Scalars("train/loss")}
+    epoch_loss = [float(r["loss"]) for r in rows if r["Score"]]
+    assert [by_step[s] for s in epoch_steps] == pytest.approx(epoch_loss, rel=1e-6)
 
 
 def test_same_seed_same_metrics(reference, smoke_cached, tmp_path):
@@ -303,7 +348,7 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
     oof = _oof(layout)
     spec = FeatureSpec.from_dict(ckpt["spec"])
     cache = ShardedCache(layout.train_cache)
-    raw = predict_logits(model, cache, dense, 512, "cpu", 0.0, spec=spec, rows=oof["index"])
+    raw = predict_logits(model, stream_feed(cache, dense, spec, "cpu"), oof["index"], 512, "cpu", 0.0)
     np.testing.assert_allclose(oof["logit"], raw + ckpt["logit_offset"], rtol=1e-5, atol=1e-5)
     train_rows = np.flatnonzero(load_folds(layout) != 0)
     assert train_rows.size <= fold_data.BIN_SAMPLE_ROWS  # so the edges are the quantiles of all training rows

@@ -163,6 +163,36 @@ class TrainConfig(Strict):
         description="CPU threads: torch (null = every core but one, the spare one "
         "prefetches batches) and LightGBM (null = every core)",
     )
+    lr_scaling: Literal["none", "sqrt", "linear"] = Field(
+        "none",
+        description="how the peak rate follows the batch size: lr is the rate at lr_base_batch rows per "
+        "step, and a batch of B rows trains at lr x (B / lr_base_batch)^0.5 (sqrt, the rule for Adam-type "
+        "optimisers) or lr x B / lr_base_batch (linear); none = lr whatever the batch. The warm-up stays "
+        "warmup_epochs long, so it is the same share of the data at every batch size (BENCHMARKS.md)",
+    )
+    lr_base_batch: int = Field(
+        1024, gt=0, description="the batch size at which lr is the peak rate when lr_scaling scales it"
+    )
+    data_on_device: bool | Literal["auto"] = Field(
+        "auto",
+        description="hold every row of the fields the model reads as tensors on the training device (CPU "
+        "RAM with device cpu) and gather batches there (no per-step host gather, copy or sync); auto: "
+        "when they fit in device_memory_share of the free memory, else stream batches from the "
+        "memory-mapped cache; true: always (even past the share); false: always stream",
+    )
+    device_memory_share: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="data_on_device=auto holds the data on the device when it takes at most this share "
+        "of the free device memory (CUDA: torch's free memory; CPU: the RAM the OS reports available)",
+    )
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = Field(
+        "default",
+        description="the torch.compile mode when use_compile is true; reduce-overhead replays the "
+        "training forward and backward as CUDA graphs (every batch has one shape: the last one is filled "
+        "up with zero-weight rows)",
+    )
 
 
 class SamplerConfig(Strict):

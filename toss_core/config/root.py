@@ -47,7 +47,10 @@ class TossConfig(Strict):
         True,
         description="mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling); CPU: fp32",
     )
-    use_compile: bool = Field(False, description="torch.compile the network for training (pays off on CUDA)")
+    use_compile: bool = Field(
+        False,
+        description="torch.compile the network for training (pays off on CUDA), in train.compile_mode",
+    )
     data: DataConfig = Field(
         DataConfig(), description="where the data come from, their column roles, and the NPY shard cache"
     )

@@ -1,8 +1,8 @@
-"""Batches from the memory-mapped shard cache: vectorised row gathers, tensors, optional prefetch.
+"""Batches from the memory-mapped shard cache: vectorised row gathers, model-ready tensors, prefetch.
 
 Only the rows of a batch are read (ShardedCache.take); indices are sorted first so that reads walk each
 memory-mapped shard forward. A background thread can gather the next batches while the model trains on
-the current one (numpy's gathers release the GIL).
+the current one (numpy's and torch's gathers release the GIL).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -19,6 +20,8 @@ from toss_core.config import TossConfig
 from toss_core.spec import FeatureSpec
 
 _LONG_FIELDS = {"cat", "seq", "seq_len", "qtok"}
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def model_spec(cfg: TossConfig, cache, dense_cache=None) -> FeatureSpec:
@@ -59,25 +62,33 @@ class BatchSource:
             arrays["dense"] = self.dense_cache.take(rows, ["dense"])["dense"]
         return arrays
 
+    def row_bytes(self) -> int:
+        """Bytes one row of the gathered fields takes in the caches' own dtypes."""
+        caches = [(self.cache, self.fields)] + ([(self.dense_cache, ["dense"])] if self.dense_cache else [])
+        total = 0
+        for cache, fields in caches:
+            for name in fields:
+                meta = cache.manifest["fields"][name]
+                total += np.dtype(meta["dtype"]).itemsize * int(np.prod(meta["shape"], dtype=np.int64))
+        return total
 
-def to_tensors(arrays: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
-    """Model-ready tensors: ids as int64, everything else float32, moved to `device`."""
-    pin = device.type == "cuda"
-    out = {}
-    for name, arr in arrays.items():
-        t = torch.from_numpy(np.ascontiguousarray(arr))
-        t = t.long() if name in _LONG_FIELDS else t.float()
-        out[name] = t.pin_memory().to(device, non_blocking=True) if pin else t
-    return out
+
+def model_inputs(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Model-ready tensors from fields in their cache dtypes: ids as int64, everything else float32
+    (converted where the tensors are, so a device path copies the compact dtypes)."""
+    return {name: t.long() if name in _LONG_FIELDS else t.float() for name, t in raw.items()}
 
 
-def prefetched(
-    source: BatchSource, batches: Iterable[np.ndarray], depth: int
-) -> Iterator[dict[str, np.ndarray]]:
-    """source.take over `batches`, `depth` batches ahead in a background thread (depth 0: inline)."""
+def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """CPU tensors sharing the gathered arrays' memory, in the cache dtypes."""
+    return {name: torch.from_numpy(np.ascontiguousarray(arr)) for name, arr in arrays.items()}
+
+
+def prefetched(fn: Callable[[T], R], items: Iterable[T], depth: int) -> Iterator[R]:
+    """fn over `items`, `depth` results ahead in a background thread (depth 0: inline)."""
     if depth <= 0:
-        for rows in batches:
-            yield source.take(rows)
+        for item in items:
+            yield fn(item)
         return
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -95,8 +106,8 @@ def prefetched(
 
     def work() -> None:
         try:
-            for rows in batches:
-                if not put(source.take(rows)):
+            for item in items:
+                if not put(fn(item)):
                     return
             put(done)
         except BaseException as exc:  # handed to the consumer, which re-raises it

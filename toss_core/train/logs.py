@@ -1,7 +1,10 @@
 """Per-fold training logs: train_log_fold_K.csv (logging.csv_log) and TensorBoard events (logging.tb).
 
 The CSV rows live in memory (and in the resume state) and the whole file is rewritten atomically, so a
-resumed fold never carries rows from steps it redid.
+resumed fold never carries rows from steps it redid. The `epoch` column counts from 1, like the log
+lines. TensorBoard: `val/<metric>` holds the validation metrics only; the loss, learning rate and
+rows/s are `train/*`, written every logging.verbose_steps steps and once per epoch (the epoch's mean
+loss), at the optimiser step they were reached.
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ class FoldLog:
         """One CSV row (missing columns left empty) and its numeric values as TensorBoard scalars."""
         self.rows.append({k: row.get(k, "") for k in CSV_COLUMNS})
         if self.writer is not None:
-            prefix = "val" if "Score" in row else "train"
             for key in CSV_COLUMNS[2:]:  # every logged value but the epoch and step counters
                 if key in row:
+                    prefix = "val" if key in EPOCH_METRICS else "train"
                     self.writer.add_scalar(f"{prefix}/{key}", float(row[key]), int(row["step"]))
 
     def flush(self) -> None:

@@ -1,11 +1,21 @@
 """Training one fold of the neural model (DARE + QNN-α or an MLP head) on the shard cache.
 
-AdamW with warm-up + cosine, gradient clipping, AMP on CUDA, optional torch.compile, EMA weights,
+AdamW with warm-up + cosine (the peak rate scaled to the batch size by train.lr_scaling), gradient
+clipping, AMP on CUDA, optional torch.compile (CUDA graphs with compile_mode reduce-overhead), EMA weights,
 early stopping on the validation Score, and an optional balanced sampler whose prior shift is undone by
 `logit_offset` (stored in the checkpoint and already added to the OOF logits, which are therefore
 log-odds at the true training prior). After every epoch the whole training state is saved to
 layout.resume_checkpoint(fold), so an interrupted fold continues from its last finished epoch; the file
 is deleted when the fold finishes.
+
+The data path (train/feeds.py) holds the fold's rows on the device when they fit (train.data_on_device)
+or streams them from the memory-mapped cache; the batch order is drawn on the device either way
+(train/sampler.py), so both paths train on the same rows in the same order. A step never waits for the
+device: the loss is summed on it and read back every logging.verbose_steps steps and at the epoch's end.
+
+Epochs are numbered from 1 wherever a person reads them: log lines, the CSV `epoch` column and
+FoldResult.best_epoch (the Dagster metadata, equal to the epochs a refit trains for); the 0-based index
+stays internal (FoldState, the on_epoch callback, the checkpoint's best_epoch).
 
 Validation metrics: the OOF logits sit at the ~2% base rate, where WLL is poor by construction; the
 calibration step moves them to the 50:50 prior WLL rewards. So "AP/WLL/Score/AUC" (used for early
@@ -25,7 +35,6 @@ from dataclasses import asdict
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from toss_core.config import TossConfig
 from toss_core.data.folds import FOLD_KEYS
@@ -33,14 +42,21 @@ from toss_core.layout import Layout
 from toss_core.post.artifacts import SELECTED, Lineage, file_digest, save_oof
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.train import checkpoint
-from toss_core.train.batches import prefetched, to_tensors
 from toss_core.train.ema import EMA
+from toss_core.train.feeds import choose_feed
 from toss_core.train.fold_data import FoldData, FoldState, bin_sample, training_id_counts, warn_unseen_ids
 from toss_core.train.logs import EPOCH_METRICS, FoldLog
+from toss_core.train.losses import batch_loss
 from toss_core.train.predict import predict_logits
 from toss_core.train.runtime import amp_dtype, autocast, resolve_device, seed_everything, torch_runtime
-from toss_core.train.sampler import epoch_batches, prior_logit_offset, steps_per_epoch
-from toss_core.train.schedule import warmup_cosine
+from toss_core.train.sampler import (
+    EpochBatches,
+    epoch_batches,
+    epoch_generator,
+    prior_logit_offset,
+    steps_per_epoch,
+)
+from toss_core.train.schedule import peak_lr, warmup_cosine
 from toss_core.util.errors import StopTraining
 from toss_core.util.progress import Progress
 from toss_core.util.results import FoldResult
@@ -58,6 +74,8 @@ TRAINING_KEYS = (
     "train.batch_size",
     "train.epochs",
     "train.lr",
+    "train.lr_scaling",
+    "train.lr_base_batch",
     "train.weight_decay",
     "train.warmup_epochs",
     "train.grad_clip_norm",
@@ -71,14 +89,13 @@ Left out on purpose, so that changing them keeps the finished epochs:
 - `data`: what changes the cache (its input file and shaping keys) is in the cache fingerprint, which
   the identity hashes too; the other data keys (paths, use_cache) do not change what is trained;
 - how the run executes, not what it computes (train.eval_batch_size, train.num_threads, device,
-  deterministic, use_compile): float rounding at most;
+  deterministic, use_compile, train.compile_mode, train.data_on_device, train.device_memory_share):
+  float rounding at most;
 - train.early_stop_patience, which only decides when to stop: the epochs run so far are those any larger
   patience runs, and a smaller one stops at once with the same best epoch;
 - logging, calibration, ensemble and gbdt, which no training step reads.
 `amp` is replaced by the autocast dtype it yields on the device (none on CPU), also in the identity.
 """
-PREFETCH_BATCHES = 2  # batches gathered ahead by a background thread (bench/results/train.md)
-
 # Called after each epoch's validation with (epoch, metrics); raising StopTraining ends the fold there
 # without writing a model (how a tuning trial is pruned, without the train layer knowing the tuner).
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -105,7 +122,9 @@ class FoldTrainer:
         self.device = resolve_device(cfg.device)
         self.amp = amp_dtype(cfg.amp, self.device)
         self.data = d = FoldData(cfg, layout, fold)
-        self.prefetch = PREFETCH_BATCHES
+        self.feed = choose_feed(cfg, d.source, self.device)
+        self.rows = torch.from_numpy(d.train_rows).to(self.device)  # what the sampler draws from
+        self.row_labels = torch.from_numpy(d.train_labels).to(self.device)
         self.offset = prior_logit_offset(cfg.sampler, d.train_prior)
         n_pos = int((d.train_labels > 0.5).sum())
         self.steps_per_epoch = steps_per_epoch(d.train_rows.size, n_pos, cfg.sampler, tc.batch_size)
@@ -120,7 +139,12 @@ class FoldTrainer:
             self.model.keep_frequent_ids(training_id_counts(d), cfg.model.id_min_count)
         warn_unseen_ids(cfg, d.spec, fold)
         self.ema = EMA(self.model, cfg.ema.decay) if cfg.ema.enabled else None
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=peak_lr(tc),
+            weight_decay=tc.weight_decay,
+            fused=self.device.type == "cuda",  # one kernel for the whole update
+        )
         self.scheduler = warmup_cosine(self.optimizer, self.steps_per_epoch, tc.epochs, tc.warmup_epochs)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         payload = [
@@ -133,8 +157,11 @@ class FoldTrainer:
         ]
         self.identity = hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
         self.state = self._resume()
-        self.forward = torch.compile(self.model) if cfg.use_compile else self.model
-        self.loss_fn = _loss_fn(cfg)
+        loss = batch_loss(cfg, self.model)
+        self.loss = torch.compile(loss, mode=tc.compile_mode, dynamic=False) if cfg.use_compile else loss
+        # CUDA graphs recycle their outputs: each optimiser step starts a new generation of them
+        graphs = cfg.use_compile and tc.compile_mode == "reduce-overhead"
+        self.graph_steps = graphs and self.device.type == "cuda"
         self.log = FoldLog(
             cfg.logging, layout.train_log(fold), layout.tb_dir(fold), self.state.log_rows, self.state.step
         )
@@ -174,7 +201,14 @@ class FoldTrainer:
             lr = self.scheduler.get_last_lr()[0]
             scores = {k: metrics[k] for k in EPOCH_METRICS}
             self.log.add(
-                {"epoch": epoch, "step": st.step, "loss": loss, "lr": lr, **scores, "rows_per_s": rows_per_s}
+                {
+                    "epoch": epoch + 1,
+                    "step": st.step,
+                    "loss": loss,
+                    "lr": lr,
+                    **scores,
+                    "rows_per_s": rows_per_s,
+                }
             )
             self.log.flush()
             log.info(
@@ -208,25 +242,25 @@ class FoldTrainer:
             self.layout.resume_checkpoint(self.fold).unlink(missing_ok=True)
             raise
 
+    def epoch_batches(self, epoch: int) -> EpochBatches:
+        """The batches of epoch `epoch` (0-based), drawn on the device from (seed, fold, epoch)."""
+        gen = epoch_generator(self.cfg.seed, self.seed_index, epoch, self.device)
+        return epoch_batches(self.rows, self.row_labels, self.cfg.sampler, self.cfg.train.batch_size, gen)
+
     def train_epoch(self, epoch: int) -> tuple[float, float]:
         """One pass of the sampler; returns (mean loss, training rows/s)."""
-        d = self.data
-        rng = np.random.default_rng([self.cfg.seed, self.seed_index, epoch])
-        batches = epoch_batches(
-            d.train_rows, d.train_labels, self.cfg.sampler, self.cfg.train.batch_size, rng
-        )
-        return self.train_batches(batches, epoch)
+        return self.train_batches(self.epoch_batches(epoch), epoch)
 
-    def train_batches(self, batches: np.ndarray, epoch: int) -> tuple[float, float]:
-        """Optimiser steps over `batches` [steps, batch_size] of row ids; returns (mean loss, rows/s)."""
+    def train_batches(self, batches: EpochBatches, epoch: int) -> tuple[float, float]:
+        """Optimiser steps over `batches`; returns (mean loss, rows/s)."""
         st = self.state
         self.model.train()
         start = time.perf_counter()
         epoch_loss, window, window_n = 0.0, torch.zeros((), device=self.device), 0
-        for arrays in prefetched(self.data.source, batches, self.prefetch):
-            batch = to_tensors(arrays, self.device)
+        ids = batches.ids.to(self.feed.index_device)  # the streaming path gathers on the host
+        for batch, weights in zip(self.feed.iterate(ids), batches.weights, strict=True):
             target = batch.pop("label")
-            self.step(batch, target, window)
+            self.step(batch, target, weights, window)
             window_n += 1
             self.progress.update(target.shape[0])
             if st.step % self.cfg.logging.verbose_steps == 0:
@@ -234,14 +268,21 @@ class FoldTrainer:
                 window.zero_()
                 window_n = 0
         epoch_loss += window.item()  # also waits for queued device work, so the rate below is honest
-        return epoch_loss / len(batches), batches.size / max(time.perf_counter() - start, 1e-9)
+        return epoch_loss / len(batches), ids.numel() / max(time.perf_counter() - start, 1e-9)
 
-    def step(self, batch: dict[str, torch.Tensor], target: torch.Tensor, loss_acc: torch.Tensor) -> None:
-        """One optimiser step (AMP, clipping, schedule, EMA); adds the loss to `loss_acc` without a sync."""
+    def step(
+        self,
+        batch: dict[str, torch.Tensor],
+        target: torch.Tensor,
+        weights: torch.Tensor,
+        loss_acc: torch.Tensor,
+    ) -> None:
+        """One optimiser step (AMP, clipping, schedule, EMA) on the rows' weighted loss (filler rows weigh
+        0); adds the loss to `loss_acc` without a sync."""
+        if self.graph_steps:
+            torch.compiler.cudagraph_mark_step_begin()
         with autocast(self.device, self.amp):
-            loss = self.loss_fn(self.forward, batch, target)
-            if self.cfg.model.emb_l2 > 0:
-                loss = loss + self.cfg.model.emb_l2 * self.model.embedding_penalty(batch)
+            loss = self.loss(batch, target, weights)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.train.grad_clip_norm:
@@ -261,7 +302,7 @@ class FoldTrainer:
         lr = self.scheduler.get_last_lr()[0]
         self.log.add(
             {
-                "epoch": epoch,
+                "epoch": epoch + 1,
                 "step": st.step,
                 "loss": loss_sum / n,
                 "lr": lr,
@@ -281,13 +322,11 @@ class FoldTrainer:
         use_ema = self.ema is not None and self.cfg.ema.eval_with_ema
         logits = predict_logits(
             self.ema.module if use_ema else self.model,
-            d.cache,
-            d.dense_cache,
+            self.feed,
+            d.val_rows,
             self.cfg.train.eval_batch_size,
             self.device,
             self.offset,
-            spec=d.spec,
-            rows=d.val_rows,
             amp_dtype=self.amp,
         )
         return logits, fold_metrics(d.val_labels, logits, d.train_prior)
@@ -313,7 +352,7 @@ class FoldTrainer:
             oof_path=oof_path,
             metrics=metrics,
             prior_score=float(prior_only_score(d.val_labels)),
-            best_epoch=st.best_epoch,
+            best_epoch=st.best_epoch + 1,
             seconds=time.perf_counter() - self.started,
         )
 
@@ -379,13 +418,3 @@ def save_resume_state(trainer: FoldTrainer) -> None:
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
     checkpoint.save(trainer.layout.resume_checkpoint(trainer.fold), payload)
-
-
-def _loss_fn(cfg: TossConfig):
-    """QNN-α's self-ensemble loss (two dropout passes) when configured, plain BCE otherwise."""
-    weight = cfg.model.qnn_alpha.aux_head_weight
-    if cfg.model.head == "qnn_alpha" and cfg.model.qnn_alpha.enabled and weight > 0:
-        from toss_core.models.qnn_alpha import self_ensemble_loss
-
-        return lambda fwd, batch, y: self_ensemble_loss(fwd(batch).float(), fwd(batch).float(), y, weight)
-    return lambda fwd, batch, y: F.binary_cross_entropy_with_logits(fwd(batch).float(), y)

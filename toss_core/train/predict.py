@@ -1,6 +1,8 @@
 """Inference on a shard cache: rebuild a model from its checkpoint and compute true-prior logits.
 
 `predict_test` is the neural family's face to the test-prediction step (gbdt/predict.py has the same).
+Logits stay on the device until a pass ends (one host sync per pass); test rows are streamed, since
+they are read once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from toss_core.layout import Layout
 from toss_core.post.artifacts import Lineage, file_digest
 from toss_core.spec import FeatureSpec
 from toss_core.train import checkpoint
-from toss_core.train.batches import BatchSource, feature_fields, prefetched, to_tensors
+from toss_core.train.batches import BatchSource, feature_fields
+from toss_core.train.feeds import ResidentFeed, StreamFeed
 from toss_core.train.runtime import amp_dtype, autocast, resolve_device, torch_runtime
 from toss_core.util.errors import ArtifactError
 
@@ -44,41 +47,41 @@ def load_checkpoint(
     return model.to(device).eval(), ckpt
 
 
+def stream_feed(cache, dense_cache, spec: FeatureSpec, device: torch.device | str) -> StreamFeed:
+    """Batches of `cache` (and the aligned co-visitation cache) streamed to `device`, of the fields a
+    model built from `spec` reads."""
+    return StreamFeed(
+        BatchSource(cache, feature_fields(spec, cache.fields), dense_cache), torch.device(device)
+    )
+
+
 @torch.no_grad()
 def predict_logits(
     model: torch.nn.Module,
-    cache,
-    dense_cache,
+    feed: ResidentFeed | StreamFeed,
+    rows: np.ndarray,
     batch_size: int,
     device: torch.device | str,
     logit_offset: float,
     *,
-    spec: FeatureSpec | None = None,
-    rows: np.ndarray | None = None,
     amp_dtype: torch.dtype | None = None,
 ) -> np.ndarray:
-    """Logits (raw model logits + logit_offset, i.e. true-prior log-odds) for `rows` of `cache` (all rows
-    in cache order by default). `spec` limits the fields read to those the model uses; by default every
-    feature field of the cache is read."""
+    """Logits (raw model logits + logit_offset, i.e. true-prior log-odds) of `rows` of the feed's cache,
+    in sorted row order."""
     device = torch.device(device)
-    rows = (
-        np.arange(cache.n_rows, dtype=np.int64) if rows is None else np.sort(np.asarray(rows, dtype=np.int64))
-    )
-    spec = spec or FeatureSpec.from_manifest(cache.manifest)
-    source = BatchSource(cache, feature_fields(spec, cache.fields), dense_cache)
+    ids = torch.from_numpy(np.sort(np.asarray(rows, dtype=np.int64))).to(feed.index_device)
     was_training = model.training
     model.eval()
-    out = np.empty(rows.size, dtype=np.float32)
-    chunks = [rows[i : i + batch_size] for i in range(0, rows.size, batch_size)]
+    out = torch.empty(ids.numel(), device=device)
     start = 0
-    for arrays in prefetched(source, chunks, depth=2):
+    for batch in feed.iterate(ids.split(batch_size)):
+        batch.pop("label", None)
         with autocast(device, amp_dtype):
-            logits = model(to_tensors(arrays, device)).float()
-        n = logits.shape[0]
-        out[start : start + n] = logits.cpu().numpy()
-        start += n
+            logits = model(batch).float()
+        out[start : start + logits.shape[0]] = logits
+        start += logits.shape[0]
     model.train(was_training)
-    return out + np.float32(logit_offset)
+    return out.cpu().numpy() + np.float32(logit_offset)
 
 
 def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.ndarray, Lineage]:
@@ -94,12 +97,11 @@ def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.n
     with torch_runtime(cfg):
         logits = predict_logits(
             model,
-            inputs.test,
-            inputs.dense,
+            stream_feed(inputs.test, inputs.dense, spec, device),
+            np.arange(inputs.test.n_rows),
             cfg.train.eval_batch_size,
             device,
             float(ckpt["logit_offset"]),
-            spec=spec,
             amp_dtype=amp_dtype(cfg.amp, device),
         )
     return logits, lineage

@@ -28,7 +28,7 @@ def refit(cfg: TossConfig, layout: Layout, epochs: int) -> Lineage:
         log.info("nn refit: %d rows, %d epochs", trainer.data.train_rows.size, epochs)
         while st.epoch < epochs:
             loss, rows_per_s = trainer.train_epoch(st.epoch)
-            trainer.log.add({"epoch": st.epoch, "step": st.step, "loss": loss, "rows_per_s": rows_per_s})
+            trainer.log.add({"epoch": st.epoch + 1, "step": st.step, "loss": loss, "rows_per_s": rows_per_s})
             trainer.log.flush()
             st.epoch += 1
             log.info("nn refit epoch %d/%d: loss %.5f | %.0f rows/s", st.epoch, epochs, loss, rows_per_s)

@@ -1,4 +1,5 @@
-"""Learning-rate schedule: linear warm-up over train.warmup_epochs (fractional), then cosine decay.
+"""Learning-rate schedule: the peak rate for the batch size (train.lr_scaling), a linear warm-up over
+train.warmup_epochs (fractional), then cosine decay.
 
 Expressed as a LambdaLR multiplier so its state is an ordinary scheduler state_dict (resumable).
 """
@@ -9,7 +10,17 @@ import math
 
 import torch
 
+from toss_core.config import TrainConfig
+
 MIN_LR_RATIO = 0.01  # the cosine ends at 1% of the peak rate rather than 0, so the last steps still learn
+
+
+def peak_lr(tc: TrainConfig) -> float:
+    """train.lr at train.lr_base_batch rows per step, scaled to train.batch_size by train.lr_scaling:
+    x sqrt(B / base) keeps the update noise of Adam-type optimisers about constant, x B / base keeps
+    the per-row step of SGD (linear)."""
+    ratio = tc.batch_size / tc.lr_base_batch
+    return tc.lr * {"none": 1.0, "sqrt": math.sqrt(ratio), "linear": ratio}[tc.lr_scaling]
 
 
 def lr_multiplier(step: int, warmup_steps: int, total_steps: int) -> float:

@@ -1,0 +1,58 @@
+"""The training loss as a weighted mean over rows, so zero-weight filler rows change nothing.
+
+Every batch has one shape (train/sampler.py fills the last one up with rows of weight 0); the loss is
+Σ w·ℓ / Σ w over per-row terms ℓ. QNN-α's self-ensemble loss and the embedding L2 term are batch means
+of per-row terms; torch.func.vmap evaluates the models' own definitions row by row (vectorised), so the
+weighted loss and its gradients equal those of the real rows alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from toss_core.config import TossConfig
+
+Forward = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+RowLoss = Callable[[Forward, dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
+
+
+def row_loss(cfg: TossConfig) -> RowLoss:
+    """Per-row loss [B]: QNN-α's self-ensemble loss (two dropout passes) when configured, else BCE."""
+    weight = cfg.model.qnn_alpha.aux_head_weight
+    if cfg.model.head == "qnn_alpha" and cfg.model.qnn_alpha.enabled and weight > 0:
+        from toss_core.models.qnn_alpha import self_ensemble_loss
+
+        per_row = torch.func.vmap(lambda a, b, y: self_ensemble_loss(a[None], b[None], y[None], weight))
+        return lambda fwd, batch, y: per_row(fwd(batch).float(), fwd(batch).float(), y)
+    return lambda fwd, batch, y: F.binary_cross_entropy_with_logits(fwd(batch).float(), y, reduction="none")
+
+
+def row_embedding_penalty(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """model.embedding_penalty of each row on its own [B] (its batch mean is the batch's penalty)."""
+    return torch.func.vmap(lambda cat: model.embedding_penalty({"cat": cat[None]}))(batch["cat"])
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Σ w·v / Σ w (no host sync)."""
+    return (values * weights).sum() / weights.sum()
+
+
+BatchLoss = Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def batch_loss(cfg: TossConfig, model: torch.nn.Module) -> BatchLoss:
+    """(batch, target, weights) -> the step's loss: the weighted per-row loss plus model.emb_l2 times the
+    weighted embedding penalty. One function, so torch.compile takes the forward passes and the loss as
+    one graph (one CUDA graph with compile_mode reduce-overhead)."""
+    per_row, l2 = row_loss(cfg), cfg.model.emb_l2
+
+    def loss(batch: dict[str, torch.Tensor], target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        value = weighted_mean(per_row(model, batch, target), weights)
+        if l2 > 0:
+            value = value + l2 * weighted_mean(row_embedding_penalty(model, batch), weights)
+        return value
+
+    return loss
