@@ -9,6 +9,7 @@ import dagster as dg
 
 from toss_assets import metadata as md
 from toss_assets.assets.common import skipped, toss_asset
+from toss_assets.fold_share import shares_machine
 from toss_assets.partitions import FOLD_PARTITIONS, fold_index
 from toss_assets.resources import TossConfigResource
 from toss_core import steps
@@ -89,6 +90,7 @@ def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: 
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
 )
+@shares_machine(TRAIN_POOL)
 def fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """DARE + QNN-α trained on one fold: checkpoint and out-of-fold logits under runs/<exp_name>/ (with
     the tuned parameters when tune.enabled; metadata params_source says which)."""
@@ -102,6 +104,7 @@ def fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> d
     partitions_def=FOLD_PARTITIONS,
     pool=TRAIN_POOL,
 )
+@shares_machine(TRAIN_POOL)
 def gbdt_fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """LightGBM on the same folds and features; skipped (and ignored by the ensemble) unless gbdt.enabled."""
     layout = toss.layout()
@@ -118,6 +121,7 @@ def gbdt_fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource)
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
 )
+@shares_machine(TRAIN_POOL)
 def fold_test_logits(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """Each trained fold of every enabled family predicts the test set: test_logits_fold_K.npz, which
     names the model that made it, so the ensemble never mixes a retrained fold with stale predictions."""
@@ -149,6 +153,7 @@ def fold_test_logits(context: dg.AssetExecutionContext, toss: TossConfigResource
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
 )
+@shares_machine(TRAIN_POOL)
 def refit_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """cv.refit = full: each enabled family trained once on every training row, for what its folds
     selected, and its test logits; skipped with cv.refit = none (the fold models predict the test set)."""
