@@ -126,9 +126,8 @@ def cpu_share(num_threads: int | None, cores: int, concurrent: int) -> tuple[lis
     if concurrent < 2:
         return [], "every core (no other training step runs beside it)"
     threads = fair_threads(cores, concurrent)
-    return [
-        f"train.num_threads={threads}"
-    ], f"{threads} CPU threads (torch and LightGBM) = {cores} // {concurrent}"
+    why = f"{threads} CPU thread(s) for torch and LightGBM = {cores} cores // {concurrent}"
+    return [f"train.num_threads={threads}"], why
 
 
 @contextmanager

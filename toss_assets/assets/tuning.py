@@ -13,7 +13,6 @@ import dagster as dg
 from toss_assets import metadata as md
 from toss_assets.assets.common import skipped, toss_asset
 from toss_assets.assets.training import GPU_STEP_TAGS, TRAIN_POOL
-from toss_assets.fold_share import shares_machine
 from toss_assets.resources import TossConfigResource
 from toss_core import steps
 from toss_core.layout import tuned_families
@@ -48,7 +47,6 @@ def tune_metadata(r: TuneResult) -> dict[str, dg.MetadataValue]:
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
 )
-@shares_machine(TRAIN_POOL)
 def tuned_params(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """Optuna search per enabled family (tune.*): the best parameters the fold models train with."""
     layout = toss.layout()
