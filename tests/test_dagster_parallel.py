@@ -28,6 +28,7 @@ os.environ["TOSS_CONFIG"] = str(SMOKE)  # before toss_assets is imported: 2 fold
 import dagster as dg
 import polars as pl
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.instance.config import dagster_instance_config
 from dagster._core.storage.dagster_run import RunRecord, RunsFilter
 from dagster._serdes import serialize_value
 
@@ -36,8 +37,10 @@ from toss_assets.jobs import RANGE_END_TAG, RANGE_START_TAG
 from toss_core.layout import Layout
 from toss_core.post.submission import validate_submission
 
-pytestmark = pytest.mark.slow
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+PG_SCHEME = "postgresql+psycopg2"
+SCALE_MISSING = "the `scale` extra is not installed: pip install -e '.[scale]'"
+DOC = REPO / "docs" / "scale_out.md"
 FOLD_ASSETS = {"fold_model", "gbdt_fold_model", "fold_test_logits"}
 FOLDS = ["fold_0", "fold_1"]  # cfgs/smoke.yaml: cv.n_splits = 2
 BACKFILL_TIMEOUT_S = 480  # the backfill daemon looks every 30 s: ~4 looks, plus the runs themselves
@@ -65,12 +68,8 @@ def postgres_db() -> Iterator[str]:
         pytest.skip(
             f"no PostgreSQL server answers on {PG_HOST}:{PG_PORT} (the project's dev and CI machines run one)"
         )
-    psycopg = pytest.importorskip(
-        "psycopg", reason="the `scale` extra is not installed: pip install -e '.[scale]'"
-    )
-    pytest.importorskip(
-        "dagster_postgres", reason="the `scale` extra is not installed: pip install -e '.[scale]'"
-    )
+    psycopg = pytest.importorskip("psycopg", reason=SCALE_MISSING)
+    pytest.importorskip("dagster_postgres", reason=SCALE_MISSING)
     name = f"toss_test_{uuid.uuid4().hex[:12]}"
     admin = f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname=postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -87,12 +86,14 @@ def storage(request: pytest.FixtureRequest) -> dict:
     """The `storage:` section of the instance: the project's SQLite one, or Postgres."""
     if request.param == "sqlite":
         return yaml.safe_load((REPO / "dagster.yaml").read_text())["storage"]
-    db = request.getfixturevalue("postgres_db")
-    return {
-        "postgres": {
-            "postgres_db": {"hostname": PG_HOST, "port": PG_PORT, "username": PG_USER, "db_name": db}
-        }
-    }
+    return postgres_storage(request.getfixturevalue("postgres_db"))
+
+
+def postgres_storage(db_name: str) -> dict:
+    """Dagster storage in one database of the local server (trust authentication: no password), through
+    psycopg2: dagster-postgres's NOTIFY fails under psycopg 3, which SQLAlchemy 2.1 picks by default."""
+    db = {"hostname": PG_HOST, "port": PG_PORT, "username": PG_USER, "db_name": db_name, "scheme": PG_SCHEME}
+    return {"postgres": {"postgres_db": db}}
 
 
 def instance_dir(root: Path, storage: dict) -> Path:
@@ -198,6 +199,7 @@ def share_messages(instance: dg.DagsterInstance, run_id: str, step: str) -> list
     return [e.user_message for e in logs if e.step_key == step and e.user_message.startswith("machine share")]
 
 
+@pytest.mark.slow
 def test_materialize_all_trains_two_folds_at_once(tmp_path: Path, storage: dict):
     root = instance_dir(tmp_path / "project", storage)
     env = shell_env(TOSS_FOLD_RUNS="per_fold", TOSS_ROOT=str(root))
@@ -234,3 +236,21 @@ def test_materialize_all_trains_two_folds_at_once(tmp_path: Path, storage: dict)
     layout = Layout(make_config(), root)
     ids = pl.read_parquet(layout.test_path, columns=["ID"])["ID"]
     assert validate_submission(layout.submission_path, ids)["n_rows"] == ids.len()
+
+
+def doc_block(first_line: str) -> str:
+    """The ```yaml block of docs/scale_out.md whose first line is `first_line`."""
+    blocks = DOC.read_text().split("```yaml\n")[1:]
+    (block,) = [b.split("```", 1)[0] for b in blocks if b.startswith(first_line + "\n")]
+    return block
+
+
+def test_documented_postgres_instance_is_the_tested_one(tmp_path: Path):
+    pytest.importorskip("dagster_postgres", reason=SCALE_MISSING)
+    block = doc_block("# dagster.yaml: Postgres on this machine")
+    assert yaml.safe_load(block)["storage"] == postgres_storage("dagster")  # the slow test's, but its db
+    (tmp_path / "dagster.yaml").write_text(block)
+    config, _ = dagster_instance_config(str(tmp_path))  # raises on any schema error
+    assert config["storage"]["postgres"]["postgres_db"]["db_name"] == "dagster"
+    cluster = yaml.safe_load(doc_block("# $DAGSTER_HOME/dagster.yaml"))
+    assert cluster["storage"]["postgres"]["postgres_db"]["scheme"] == PG_SCHEME
