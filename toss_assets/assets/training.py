@@ -11,13 +11,16 @@ from toss_assets import metadata as md
 from toss_assets.assets.common import skipped, toss_asset
 from toss_assets.fold_share import shares_machine
 from toss_assets.partitions import FOLD_PARTITIONS, fold_index
-from toss_assets.resources import TossConfigResource
+from toss_assets.resources import TossConfigResource, resolve_config_path
 from toss_core import steps
-from toss_core.config import TossConfig
+from toss_core.config import TossConfig, load_config
 from toss_core.layout import Layout, enabled_families
 from toss_core.util.errors import ArtifactError
 
 TRAIN_POOL = "gpu"
+# LightGBM takes a training slot only when the config the code location loads trains it: its skipped step
+# would otherwise hold one and keep every per-fold run waiting for a second (docs/scale_out.md).
+GBDT_POOL = TRAIN_POOL if load_config(resolve_config_path()).gbdt.enabled else None
 PREDICTION_INPUTS = ["fold_model", "gbdt_fold_model", "test_cache", "covis_features"]  # what predicts
 # Read by dagster-k8s's k8s_job_executor (docs/scale_out.md): the fold step's pod asks for one GPU.
 # Outside Kubernetes it is an inert tag.
@@ -102,7 +105,7 @@ def fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> d
     "lightgbm",
     ["train_cache", "folds", "covis_features", "tuned_params"],
     partitions_def=FOLD_PARTITIONS,
-    pool=TRAIN_POOL,
+    pool=GBDT_POOL,
 )
 @shares_machine(TRAIN_POOL)
 def gbdt_fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
@@ -110,6 +113,12 @@ def gbdt_fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource)
     layout = toss.layout()
     if not layout.cfg.gbdt.enabled:
         return skipped(context, "gbdt.enabled is false: the ensemble uses the neural folds only")
+    if GBDT_POOL is None:
+        raise ArtifactError(
+            "gbdt.enabled is true in this run's config but not in the YAML the code location loaded, so "
+            f"gbdt_fold_model is outside the pool `{TRAIN_POOL}`: set gbdt.enabled in the YAML (not per run) "
+            "and reload the code location"
+        )
     return train_partitions(context, layout, "gbdt")
 
 
