@@ -128,9 +128,7 @@ def main() -> None:
         seconds = time.perf_counter() - start
         flags = " ".join(f"--set {o}" for o in VARIANTS[name]) or "(defaults)"
         test_m = test_metrics(read_test_logits(vlayout, 0)[0])
-        rows.append(
-            (name, flags, result.metrics, test_m, f"{seconds:.0f}s, best epoch {result.best_epoch}")
-        )
+        rows.append((name, flags, result.metrics, test_m, f"{seconds:.0f}s, best epoch {result.best_epoch}"))
         print(name, _fmt(result.metrics), "| test", _fmt(test_m), flush=True)
 
     start = time.perf_counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -72,7 +73,12 @@ def test_fold_partitions_pool_and_gpu_request_come_with_the_training_assets():
     for name in ("fold_model", "gbdt_fold_model"):
         node = graph.get(dg.AssetKey(name))
         assert node.partitions_def.get_partition_keys() == ["fold_0", "fold_1"]  # smoke: cv.n_splits = 2
-        assert node.pools == {"gpu"}
+    assert graph.get(dg.AssetKey("fold_model")).pools == {"gpu"}
+    assert not graph.get(dg.AssetKey("gbdt_fold_model")).pools  # smoke: gbdt.enabled false, no slot taken
+    probe = "from toss_assets.definitions import defs; print(defs.get_assets_def('gbdt_fold_model').op.pool)"
+    env = {**os.environ, "TOSS_CONFIG": str(REPO / "cfgs" / "demo.yaml")}  # gbdt.enabled: true
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "gpu", out.stderr[-2000:]
     fold_model = defs.get_assets_def("fold_model")
     tags = fold_model.op.tags
     k8s = tags["dagster-k8s/config"]
@@ -80,6 +86,14 @@ def test_fold_partitions_pool_and_gpu_request_come_with_the_training_assets():
     assert k8s["container_config"]["resources"]["limits"]["nvidia.com/gpu"] == "1"
     for name in ("raw_train", "ensemble", "diagnostics"):
         assert graph.get(dg.AssetKey(name)).partitions_def is None
+
+
+def test_gbdt_enabled_only_per_run_is_refused(tmp_path: Path):
+    from toss_assets.assets.training import gbdt_fold_model
+
+    toss = TossConfigResource(config_path=str(SMOKE), overrides=["gbdt.enabled=true"], root=str(tmp_path))
+    with pytest.raises(Exception, match=r"set gbdt\.enabled in the YAML"):
+        dg.materialize([gbdt_fold_model], partition_key="fold_0", resources={"toss": toss})
 
 
 def test_checks_cover_the_spec_and_the_cache_and_submission_checks_block():

@@ -55,6 +55,15 @@ class TossConfigResource(dg.ConfigurableResource):
     def load(self) -> TossConfig:
         return load_config(resolve_config_path(self.config_path), list(self.overrides))
 
+    def with_overrides(self, extra: list[str]) -> TossConfigResource:
+        """This resource with `extra` applied after its own overrides: one step's settings (its thread
+        share, toss_assets.fold_share) without touching the run's."""
+        if not extra:
+            return self
+        return TossConfigResource(
+            config_path=self.config_path, overrides=[*self.overrides, *extra], root=self.root
+        )
+
     def layout(self) -> Layout:
         root = self.root or os.environ.get(ROOT_ENV)
         return Layout(self.load(), Path(root) if root else Path.cwd())

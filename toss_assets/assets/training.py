@@ -9,8 +9,9 @@ import dagster as dg
 
 from toss_assets import metadata as md
 from toss_assets.assets.common import skipped, toss_asset
+from toss_assets.fold_share import shares_machine
 from toss_assets.partitions import FOLD_PARTITIONS, fold_index
-from toss_assets.resources import TossConfigResource
+from toss_assets.resources import TossConfigResource, load_time_config
 from toss_assets.versions import files_version
 from toss_core import steps
 from toss_core.config import TossConfig
@@ -18,6 +19,9 @@ from toss_core.layout import Layout, enabled_families
 from toss_core.util.errors import ArtifactError
 
 TRAIN_POOL = "gpu"
+# LightGBM takes a training slot only when the config the code location loads trains it: its skipped step
+# would otherwise hold one and keep every per-fold run waiting for a second (docs/scale_out.md).
+GBDT_POOL = TRAIN_POOL if load_time_config().gbdt.enabled else None
 PREDICTION_INPUTS = ["fold_model", "gbdt_fold_model", "test_cache", "covis_features"]  # what predicts
 # Read by dagster-k8s's k8s_job_executor (docs/scale_out.md): the fold step's pod asks for one GPU.
 # Outside Kubernetes it is an inert tag.
@@ -76,6 +80,7 @@ def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: 
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
 )
+@shares_machine(TRAIN_POOL)
 def fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """DARE + QNN-α trained on one fold: checkpoint and out-of-fold logits under runs/<exp_name>/ (with
     the tuned parameters when tune.enabled; metadata params_source says which)."""
@@ -87,13 +92,20 @@ def fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> d
     "lightgbm",
     ["train_cache", "folds", "covis_features", "tuned_params"],
     partitions_def=FOLD_PARTITIONS,
-    pool=TRAIN_POOL,
+    pool=GBDT_POOL,
 )
+@shares_machine(TRAIN_POOL)
 def gbdt_fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """LightGBM on the same folds and features; skipped (and ignored by the ensemble) unless gbdt.enabled."""
     layout = toss.layout()
     if not layout.cfg.gbdt.enabled:
         return skipped(context, "gbdt.enabled is false: the ensemble uses the neural folds only")
+    if GBDT_POOL is None:
+        raise ArtifactError(
+            "gbdt.enabled is true in this run's config but not in the YAML the code location loaded, so "
+            f"gbdt_fold_model is outside the pool `{TRAIN_POOL}`: set gbdt.enabled in the YAML (not per run) "
+            "and reload the code location"
+        )
     return train_partitions(context, layout, "gbdt")
 
 
@@ -105,6 +117,7 @@ def gbdt_fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource)
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
 )
+@shares_machine(TRAIN_POOL)
 def fold_test_logits(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """Each trained fold of every enabled family predicts the test set: test_logits_fold_K.npz, which
     names the model that made it, so the ensemble never mixes a retrained fold with stale predictions."""
@@ -139,6 +152,7 @@ def fold_test_logits(context: dg.AssetExecutionContext, toss: TossConfigResource
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
 )
+@shares_machine(TRAIN_POOL)
 def refit_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """cv.refit = full: each enabled family trained once on every training row, for what its folds
     selected, and its test logits; skipped with cv.refit = none (the fold models predict the test set)."""
