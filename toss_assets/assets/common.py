@@ -19,6 +19,8 @@ from toss_core.util.results import CacheResult
 # `backfill_policy` is a beta parameter of @asset that we rely on deliberately (see above); without this
 # filter every step and CLI call prints the same warning once per asset.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+# Likewise the observable source assets of a user's own Parquet files (assets/data.py), a beta API.
+warnings.filterwarnings("ignore", message="Function `observable_source_asset`", category=dg.BetaWarning)
 
 OWNERS = ["team:toss-ml"]
 SINGLE_RUN = dg.BackfillPolicy.single_run()
