@@ -17,8 +17,8 @@ def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.
     """The saved fold-wise test logits of every enabled family combined; calibrator fitted on OOF logits."""
     layout = toss.layout()
     r = steps.ensemble(layout.cfg, layout)
-    before, after = r.oof_uncalibrated.get("Score"), r.oof_calibrated.get("Score")
-    context.log.info(f"ensemble ({r.method}): OOF Score {before} → {after} after calibration")
+    before, after = r.oof_uncalibrated["Score"], r.oof_calibrated["Score"]
+    context.log.info(f"ensemble ({r.method}): OOF Score {before:.5f} → {after:.5f} after calibration")
     return dg.MaterializeResult(
         metadata={
             "method": dg.MetadataValue.text(r.method),

@@ -60,7 +60,8 @@ def tuned_params(context: dg.AssetExecutionContext, toss: TossConfigResource) ->
     for family in families:
         r = steps.tune(cfg, family, layout)
         context.log.info(
-            f"tune {family}: best {r.best_value} after {r.n_complete} complete trials "
+            f"tune {family}: best {md.rounded(r.best_value) if r.best_value is not None else None} after "
+            f"{r.n_complete} complete trials "
             f"({r.trials_run} this run): {json.dumps(r.best_params)}"
         )
         metadata.update(tune_metadata(r))
