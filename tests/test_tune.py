@@ -169,6 +169,17 @@ def test_changed_space_is_a_new_study_and_a_named_study_must_match(prepared: Pat
         studies.open_study(named.cfg, named, "gbdt")
 
 
+def test_how_a_trial_runs_does_not_split_the_network_study(prepared: Path, tmp_path: Path) -> None:
+    """Threads or the compile mode (a concurrent step's machine share) keep the study; the lr does not."""
+    layout = fresh(prepared, tmp_path)
+    base = studies.fingerprint(layout.cfg, layout, "nn")
+    for execution in ("train.num_threads=2", "train.compile_mode=max-autotune", "train.data_on_device=false"):
+        layout = fresh(prepared, tmp_path, execution)
+        assert studies.fingerprint(layout.cfg, layout, "nn") == base, execution
+    shaped = fresh(prepared, tmp_path, "train.lr=0.01")
+    assert studies.fingerprint(shaped.cfg, shaped, "nn") != base
+
+
 def test_two_processes_share_one_study(prepared: Path, tmp_path: Path) -> None:
     """Two `toss tune` processes on one SQLite study: both add trials, no number twice, the written
     best is the study's best."""

@@ -13,6 +13,7 @@ import dagster as dg
 from toss_assets import metadata as md
 from toss_assets.assets.common import skipped, toss_asset
 from toss_assets.assets.training import GPU_STEP_TAGS, TRAIN_POOL
+from toss_assets.fold_share import shares_machine
 from toss_assets.resources import TossConfigResource
 from toss_assets.versions import data_version
 from toss_core import steps
@@ -48,6 +49,7 @@ def tune_metadata(r: TuneResult) -> dict[str, dg.MetadataValue]:
     pool=TRAIN_POOL,
     op_tags=GPU_STEP_TAGS,
 )
+@shares_machine(TRAIN_POOL)
 def tuned_params(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """Optuna search per enabled family (tune.*): the best parameters the fold models train with."""
     layout = toss.layout()

@@ -41,6 +41,17 @@ def redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def _shaping_keys(family: str) -> tuple[str, ...]:
+    """The fixed config a trial's value depends on: the family's sections, but for the network only the
+    keys that shape its weights (train.loop.TRAINING_KEYS), so how a trial executes (threads, device,
+    compile mode, eval batch size) never splits one study into several."""
+    if family == "nn":
+        from toss_core.train.loop import TRAINING_KEYS
+
+        return TRAINING_KEYS
+    return TUNABLE_SECTIONS[family]
+
+
 def fingerprint(cfg: TossConfig, layout: Layout, family: str) -> str:
     """Hash of the inputs a trial's value depends on besides its own parameters."""
     from toss_core.data.reader import ShardedCache
@@ -54,7 +65,7 @@ def fingerprint(cfg: TossConfig, layout: Layout, family: str) -> str:
         "folds": file_digest(layout.folds_path),
         "tune.folds": cfg.tune.folds,
         "space": {k: v.model_dump() for k, v in getattr(cfg.tune.space, family).items()},
-        "fixed": cfg.section_fingerprint("seed", *TUNABLE_SECTIONS[family]),
+        "fixed": cfg.section_fingerprint("seed", *_shaping_keys(family)),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
