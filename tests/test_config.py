@@ -161,9 +161,17 @@ def test_resume_state_survives_only_changes_that_do_not_shape_training(
         "logging.verbose_steps=3",
         "calibration.iters=5",
         "gbdt.enabled=true",
+        "train.data_on_device=false",  # the same rows in the same order on either data path
+        "train.compile_mode=max-autotune",
     ]
     assert {o: next_epoch(o) for o in kept} == dict.fromkeys(kept, 1)
-    for shaping in ["train.lr=0.01", "train.epochs=3", "model.emb_dim=4", "ema.decay=0.5"]:
+    for shaping in [
+        "train.lr=0.01",
+        "train.epochs=3",
+        "model.emb_dim=4",
+        "ema.decay=0.5",
+        "train.lr_scaling=sqrt",
+    ]:
         resume.write_bytes(saved)
         assert next_epoch(shaping) == 0, shaping
         assert not resume.exists(), shaping
