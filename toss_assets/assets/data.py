@@ -43,7 +43,8 @@ def _user_file(kind: str) -> dg.SourceAsset:
         kinds={"parquet"},
         owners=OWNERS,
         description=f"Your {kind} Parquet (data.{kind}_path, data.source = parquet) as it is on disk: "
-        "observed by its footer fingerprint, so a changed file shows every downstream asset as stale.",
+        f"observed by its footer fingerprint, so a changed file shows raw_{kind} as stale (and the "
+        "automation conditions rerun the chain from there).",
         automation_condition=RAW_FILE_OBSERVATION,
     )
     def _file(toss: TossConfigResource) -> dg.ObserveResult:
