@@ -12,7 +12,7 @@ import base64
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 
@@ -107,7 +107,9 @@ def _steps(density: list[float], y_max: float) -> str:
     return f"M0 {PLOT_SIZE}" + "".join(f"V{_y(d, y_max)}h{width:g}" for d in density) + f"V{PLOT_SIZE}"
 
 
-def inline_plot(title: str, series: Mapping[str, list], kind: str) -> dg.MetadataValue:
+def inline_plot(
+    title: str, series: Mapping[str, list], kind: Literal["reliability", "histogram"]
+) -> dg.MetadataValue:
     """A small SVG line plot that the UI shows inline: `kind` "reliability" draws (mean prediction, rate)
     curves on the unit square with its diagonal, "histogram" draws densities on equal bins of [0, 1]."""
     names = list(series)[: len(PLOT_COLOURS)]
