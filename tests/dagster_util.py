@@ -3,8 +3,11 @@ working directory, the instance under .dagster_home/ next to it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -43,3 +46,23 @@ def instance_in(root: Path) -> Iterator[dg.DagsterInstance]:
                 yield instance
     finally:
         os.chdir(before)
+
+
+@contextmanager
+def process_group(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """`cmd` in its own process group, output to `log`; at the end SIGTERM to the group, then SIGKILL for
+    whatever outlives it (a code server or run workers), so a test leaves no process behind."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=30)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)

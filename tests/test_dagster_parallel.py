@@ -8,20 +8,19 @@ in its own process group, which is stopped with SIGTERM, then SIGKILL, whatever 
 the one the UI's launchPartitionBackfill mutation adds: every asset, all partitions.
 """
 
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO, SMOKE, make_config
-from dagster_util import BIN, instance_in, project_dir, shell_env
+from dagster_util import BIN, instance_in, process_group, project_dir, shell_env
 
 os.environ["TOSS_CONFIG"] = str(SMOKE)  # before toss_assets is imported: 2 fold partitions
 
@@ -106,36 +105,16 @@ def instance_dir(root: Path, storage: dict) -> Path:
     return root
 
 
-@contextlib.contextmanager
 def daemon_running(
     root: Path, env: dict[str, str], instance: dg.DagsterInstance
-) -> Iterator[subprocess.Popen]:
+) -> AbstractContextManager[subprocess.Popen]:
     """`dagster-daemon run` as `dg dev` starts it (the instance passed as a serialized ref, the workspace
-    loaded by its own code server), in its own process group; SIGTERM to the group at the end, SIGKILL
-    for whatever outlives it."""
-    log = root / "daemon.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [
-                *(str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")),
-                *("--instance-ref", serialize_value(instance.get_ref())),
-            ],
-            cwd=root,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=30)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # code server or run workers that outlived it
-            proc.wait(timeout=10)
+    loaded by its own code server), in its own process group, stopped with everything it started."""
+    cmd = [
+        *(str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")),
+        *("--instance-ref", serialize_value(instance.get_ref())),
+    ]
+    return process_group(cmd, root, env, root / "daemon.log")
 
 
 def materialize_all(instance: dg.DagsterInstance) -> str:

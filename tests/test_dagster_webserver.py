@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,7 +24,7 @@ import pytest
 from conftest import REPO, SMOKE
 from dagster._core.definitions.data_version import StaleStatus
 from dagster._utils.test.data_versions import get_stale_status_resolver
-from dagster_util import instance_in, project_dir, shell_env
+from dagster_util import BIN, instance_in, process_group, project_dir, shell_env
 from test_dagster_defs import EXPECTED_DEPS
 
 from toss_assets.assets import assets_for
@@ -70,18 +67,6 @@ def graphql(base: str, query: str) -> dict:
         payload = json.loads(response.read())
     assert "errors" not in payload, payload
     return payload["data"]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the server's whole process group (webserver + code server), SIGKILL as a fallback."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -138,24 +123,16 @@ def webserver(project: Path) -> Iterator[str]:
     env = shell_env()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    log = (tmp / "webserver.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "dagster-webserver"),
-            "-w",
-            str(REPO / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=tmp,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
+    cmd = [
+        str(BIN / "dagster-webserver"),
+        "-w",
+        str(REPO / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
+    with process_group(cmd, tmp, env, tmp / "webserver.log") as proc:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             assert proc.poll() is None, (tmp / "webserver.log").read_text()
@@ -167,9 +144,6 @@ def webserver(project: Path) -> Iterator[str]:
                 assert time.monotonic() < deadline, "webserver did not answer /server_info in time"
                 time.sleep(1)
         yield base
-    finally:
-        _stop(proc)
-        log.close()
     assert proc.returncode is not None
 
 

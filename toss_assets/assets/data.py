@@ -1,6 +1,8 @@
 """Group `data`: the raw Parquet files, their NPY shard caches and the fold assignment (what every later
 step reads), so the lineage reads left to right: data → features → training → ensemble."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from toss_assets import metadata as md
@@ -58,6 +60,42 @@ def raw_file_assets(source: str) -> list[dg.SourceAsset]:
     return [_user_file("train"), _user_file("test")] if source == "parquet" else []
 
 
+def _raw_spec(kind: str, description: str, user: bool) -> dg.AssetSpec:
+    """raw_<kind>: downstream of the observed user file when the data is the user's."""
+    return dg.AssetSpec(
+        f"raw_{kind}",
+        description=description,
+        deps=[f"{kind}_parquet"] if user else [],
+        group_name="data",
+        kinds={"parquet"},
+        owners=OWNERS,
+        code_version=code_version(f"raw_{kind}"),
+        automation_condition=RERUN_CONDITION,
+    )
+
+
+def _raw_result(
+    kind: str,
+    rows: int,
+    path: Path,
+    fingerprint: str,
+    generated: bool,
+    extra: dict[str, dg.MetadataValue] | None = None,
+) -> dg.MaterializeResult:
+    """One raw file's materialisation, versioned by its footer fingerprint."""
+    return dg.MaterializeResult(
+        asset_key=f"raw_{kind}",
+        metadata={
+            "dagster/row_count": dg.MetadataValue.int(rows),
+            "path": md.path(path),
+            "fingerprint": dg.MetadataValue.text(fingerprint),
+            "generated": dg.MetadataValue.bool(generated),
+            **(extra or {}),
+        },
+        data_version=data_version(fingerprint),
+    )
+
+
 def raw_data_asset(source: str) -> dg.AssetsDefinition:
     """raw_train / raw_test: generated for synthetic data; for Parquet, validated and downstream of the
     observed files."""
@@ -65,27 +103,12 @@ def raw_data_asset(source: str) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         specs=[
-            dg.AssetSpec(
-                "raw_train",
-                description="Training Parquet (data.train_path): validated, or generated when "
-                "data.source = synthetic.",
-                deps=["train_parquet"] if user else [],
-                group_name="data",
-                kinds={"parquet"},
-                owners=OWNERS,
-                code_version=code_version("raw_train"),
-                automation_condition=RERUN_CONDITION,
+            _raw_spec(
+                "train",
+                "Training Parquet (data.train_path): validated, or generated when data.source = synthetic.",
+                user,
             ),
-            dg.AssetSpec(
-                "raw_test",
-                description="Test Parquet (data.test_path) with the ID column and no label.",
-                deps=["test_parquet"] if user else [],
-                group_name="data",
-                kinds={"parquet"},
-                owners=OWNERS,
-                code_version=code_version("raw_test"),
-                automation_condition=RERUN_CONDITION,
-            ),
+            _raw_spec("test", "Test Parquet (data.test_path) with the ID column and no label.", user),
         ],
         backfill_policy=SINGLE_RUN,
     )
@@ -97,28 +120,11 @@ def raw_data_asset(source: str) -> dg.AssetsDefinition:
         context.log.info(
             f"raw data: {r.train_rows} train rows, {r.test_rows} test rows, generated={r.generated}"
         )
+        yield _raw_result("train", r.train_rows, r.train_path, r.train_fingerprint, r.generated)
+        truth = {"truth": md.path(r.truth_path)} if r.truth_path else {}
         oracle = md.metrics(r.oracle, "oracle/") if r.oracle else {}
-        yield dg.MaterializeResult(
-            asset_key="raw_train",
-            metadata={
-                "dagster/row_count": dg.MetadataValue.int(r.train_rows),
-                "path": md.path(r.train_path),
-                "fingerprint": dg.MetadataValue.text(r.train_fingerprint),
-                "generated": dg.MetadataValue.bool(r.generated),
-            },
-            data_version=data_version(r.train_fingerprint),
-        )
-        yield dg.MaterializeResult(
-            asset_key="raw_test",
-            metadata={
-                "dagster/row_count": dg.MetadataValue.int(r.test_rows),
-                "path": md.path(r.test_path),
-                "fingerprint": dg.MetadataValue.text(r.test_fingerprint),
-                "generated": dg.MetadataValue.bool(r.generated),
-                **({"truth": md.path(r.truth_path)} if r.truth_path else {}),
-                **oracle,
-            },
-            data_version=data_version(r.test_fingerprint),
+        yield _raw_result(
+            "test", r.test_rows, r.test_path, r.test_fingerprint, r.generated, {**truth, **oracle}
         )
 
     return raw_data
