@@ -30,12 +30,12 @@ import numpy as np
 
 from bench.train_throughput import write_section
 from toss_core import steps
+from toss_core.artifacts.fold import read_test_logits
 from toss_core.config import load_config
 from toss_core.data.folds import load_folds
 from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.logistic import logistic_baseline
 from toss_core.layout import Layout
-from toss_core.post.artifacts import read_test_logits
 from toss_core.post.truth import load_test_truth
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.scoring.metrics import evaluate_logits, prior_only_score, prior_shift

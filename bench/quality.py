@@ -38,11 +38,11 @@ import numpy as np
 
 from bench.report import NN, RESULTS, Row, append_report, chart, read_runs, summary, table, targets
 from toss_core import steps
+from toss_core.artifacts.fold import load_family_oof, load_refit_test_logits, load_test_logits
 from toss_core.config import TossConfig, load_config
 from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.logistic import logistic_baseline
 from toss_core.layout import Layout
-from toss_core.post.artifacts import load_family_oof, load_refit_test_logits, load_test_logits
 from toss_core.post.ensemble import ensemble_family
 from toss_core.post.truth import TestTruth, load_test_truth
 from toss_core.scoring.calibration import Calibrator, fit_calibrator

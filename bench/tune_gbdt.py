@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from toss_core import steps
+from toss_core.artifacts.fold import load_family_oof, load_test_logits
 from toss_core.config import TossConfig, load_config
 from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.predict import load_sidecar
 from toss_core.layout import Layout
-from toss_core.post.artifacts import load_family_oof, load_test_logits
 from toss_core.post.truth import TestTruth, load_test_truth
 from toss_core.scoring.calibration import fit_calibrator
 from toss_core.scoring.metrics import evaluate_logits

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from conftest import make_config
 
+from toss_core.artifacts.fold import Lineage, save_oof
 from toss_core.data.folds import stratified_folds
 from toss_core.layout import Layout
-from toss_core.post.artifacts import Lineage, save_oof
 from toss_core.post.diagnostics import balanced_reliability, diagnose
 from toss_core.scoring.metrics import sigmoid
 

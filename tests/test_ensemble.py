@@ -137,9 +137,9 @@ def _fake_fold(
 ) -> None:
     """OOF logits of one fold over the rows the saved folds give it, and its test logits, with the given
     lineage (the test logits made by `test_model`, by default the fold's own model)."""
+    from toss_core.artifacts.fold import Lineage, save_oof, save_test_logits
     from toss_core.data.folds import load_folds
     from toss_core.data.reader import ShardedCache
-    from toss_core.post.artifacts import Lineage, save_oof, save_test_logits
 
     rows = np.flatnonzero(load_folds(layout) == fold)
     labels = ShardedCache(layout.train_cache).read_field("label")[rows]

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from conftest import make_config
 
+from toss_core.artifacts.fold import SELECTED
 from toss_core.data.folds import load_folds
-from toss_core.gbdt.features import IdEncoder, frequency_values, oof_target_matrix, oof_target_values
 from toss_core.layout import Layout
-from toss_core.post.artifacts import SELECTED
 from toss_core.scoring.fold_metrics import fold_metrics
+from toss_core.tabular.encoding import IdEncoder, frequency_values, oof_target_matrix, oof_target_values
 from toss_core.util.errors import ArtifactError
 
 
@@ -213,8 +213,8 @@ def test_auto_id_encoding_decides_per_column_by_the_evidence_of_its_values() -> 
     """gbdt.id_encoding auto: an id column whose values average enough minority-class rows stays a native
     categorical (MovieLens' users and movies), a rarer one is target-encoded (the Toss ad ids)."""
     from toss_core.config import GBDTConfig
-    from toss_core.gbdt.design import DesignPlan, minority_events_per_value
     from toss_core.spec import FeatureSpec
+    from toss_core.tabular.design import DesignPlan, minority_events_per_value
 
     spec = FeatureSpec(["hour", "user", "ad"], [25, 1_000, 5_000], [], [], None, 0, 0)
     evidence = (100_000, 0.4)  # 40k minority rows: 40 per user, 8 per ad

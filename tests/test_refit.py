@@ -11,9 +11,9 @@ import pytest
 from conftest import make_config
 
 from toss_core import steps
+from toss_core.artifacts.fold import read_test_logits, selected_sizes
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import FULL, Layout
-from toss_core.post.artifacts import read_test_logits, selected_sizes
 from toss_core.scoring.calibration import Calibrator
 from toss_core.util.errors import ArtifactError
 

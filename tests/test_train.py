@@ -14,11 +14,11 @@ from conftest import make_config
 from torch import nn
 
 from toss_core import steps
+from toss_core.artifacts.fold import SELECTED
 from toss_core.config import SamplerConfig
 from toss_core.data.folds import assign_folds, load_folds
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
-from toss_core.post.artifacts import SELECTED
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.scoring.metrics import logit, prior_only_score
 from toss_core.spec import FeatureSpec

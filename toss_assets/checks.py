@@ -13,8 +13,10 @@ from typing import Any
 import dagster as dg
 
 from toss_assets import metadata as md
+from toss_assets.assets.training import fold_model_key
 from toss_assets.partitions import FOLD_PARTITIONS
 from toss_assets.resources import TossConfigResource
+from toss_core.families.base import Family
 from toss_core.util.errors import TossError
 
 
@@ -186,13 +188,14 @@ def submission_valid(toss: TossConfigResource) -> dg.AssetCheckResult:
     )
 
 
-ALL_CHECKS = [
-    _raw_schema_check("raw_train", "train"),
-    _raw_schema_check("raw_test", "test"),
-    _cache_integrity_check("train_cache", "train"),
-    _cache_integrity_check("test_cache", "test"),
-    _beats_prior_check("fold_model"),
-    _beats_prior_check("gbdt_fold_model"),
-    ensemble_beats_its_best_family,
-    submission_valid,
-]
+def checks_for(families: list[Family]) -> list[dg.AssetChecksDefinition]:
+    """Every check of the graph; each family's fold models get the prior check."""
+    return [
+        _raw_schema_check("raw_train", "train"),
+        _raw_schema_check("raw_test", "test"),
+        _cache_integrity_check("train_cache", "train"),
+        _cache_integrity_check("test_cache", "test"),
+        *(_beats_prior_check(fold_model_key(f.name)) for f in families),
+        ensemble_beats_its_best_family,
+        submission_valid,
+    ]

@@ -21,13 +21,13 @@ import os
 import dagster as dg
 
 from toss_assets.assets import assets_for
-from toss_assets.assets.training import fold_model, fold_test_logits, gbdt_fold_model
 from toss_assets.automation import toss_automation
-from toss_assets.checks import ALL_CHECKS
+from toss_assets.checks import checks_for
 from toss_assets.jobs import toss_fold_training, toss_pipeline
 from toss_assets.resources import TossConfigResource, load_time_config
 from toss_assets.schedules import nightly_rerun
 from toss_assets.sensors import raw_data_changed
+from toss_core.families import registry
 
 EXECUTOR_ENV = "TOSS_EXECUTOR"
 FOLD_RUNS_ENV = "TOSS_FOLD_RUNS"
@@ -51,24 +51,26 @@ def executor_named(name: str) -> dg.ExecutorDefinition:
 
 
 def build_definitions(
-    executor: str = "multiprocess", fold_runs: str = "single", source: str = "synthetic"
+    executor: str = "multiprocess",
+    fold_runs: str = "single",
+    source: str = "synthetic",
+    families: list[str] | None = None,
 ) -> dg.Definitions:
-    """The definitions for one executor, one fold-run policy (`single` or `per_fold`) and one data.source
-    (`parquet` adds the observed user files)."""
+    """The definitions for one executor, one fold-run policy (`single` or `per_fold`), one data.source
+    (`parquet` adds the observed user files) and the enabled model families (names in the registry;
+    default: the loaded config's `families`)."""
     if fold_runs not in ("single", "per_fold"):
         raise ValueError(f"{FOLD_RUNS_ENV}={fold_runs!r}: expected 'single' or 'per_fold'")
-    assets = assets_for(source)
+    enabled = [registry.get(f, "families") for f in (families or load_time_config().families)]
+    assets = assets_for(source, enabled)
     if fold_runs == "per_fold":
         per_fold = dg.BackfillPolicy.multi_run(1)
         assets = [
-            a.with_attributes(backfill_policy=per_fold)
-            if a in (fold_model, gbdt_fold_model, fold_test_logits)
-            else a
-            for a in assets
+            a.with_attributes(backfill_policy=per_fold) if a.partitions_def is not None else a for a in assets
         ]
     return dg.Definitions(
         assets=assets,
-        asset_checks=ALL_CHECKS,
+        asset_checks=checks_for(enabled),
         jobs=[toss_pipeline, toss_fold_training],
         schedules=[nightly_rerun],
         sensors=[raw_data_changed, toss_automation],
@@ -81,4 +83,5 @@ defs = build_definitions(
     executor=os.environ.get(EXECUTOR_ENV, "multiprocess"),
     fold_runs=os.environ.get(FOLD_RUNS_ENV, "single"),
     source=load_time_config().data.source,
+    families=load_time_config().families,
 )

@@ -15,9 +15,9 @@ toss_pipeline = dg.define_asset_job(
 
 toss_fold_training = dg.define_asset_job(
     "toss_fold_training",
-    selection=dg.AssetSelection.assets("fold_model", "gbdt_fold_model", "fold_test_logits"),
-    description="Train the selected fold partitions of both families and predict their test rows (their "
-    "upstream must exist).",
+    selection=dg.AssetSelection.groups("training") - dg.AssetSelection.assets("tuned_params", "refit_model"),
+    description="Train the selected fold partitions of every enabled family and predict their test rows "
+    "(their upstream must exist).",
 )
 
 # Run tags that make one run cover a partition range; Dagster's CLI sets the same tags for

@@ -1,9 +1,9 @@
 """Code and data versions: what lets Dagster tell which assets are stale.
 
 - The **code version** of an asset is a digest of the source of the toss_core modules that compute it
-  (`SHAPED_BY`), read when the code location loads. Editing the LightGBM trainer marks
-  `gbdt_fold_model` and what is downstream of it as changed; editing the ensemble leaves the caches
-  alone. `toss_core/steps.py` and the config schema are left out on purpose: they touch every step, and
+  (`SHAPED_BY`; for a family's assets, its Family.packages), read when the code location loads. Editing
+  the LightGBM trainer marks `gbdt_fold_model`, `gbdt_test_logits` and what is downstream of them as
+  changed; editing the ensemble leaves the caches alone. `toss_core/steps.py` and the config schema are left out on purpose: they touch every step, and
   a config value that changes an artifact changes its fingerprint, hence its data version.
 - The **data version** of a materialisation is the fingerprint toss already keeps for what the step
   wrote: the raw file's footer digest, a cache's fingerprint (its input file and the config keys that
@@ -25,13 +25,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from toss_core.post.artifacts import file_digest
+from toss_core.artifacts.fold import file_digest
+from toss_core.families import registry
 
 _DATA = ("toss_core.data.raw", "toss_core.data.shaping", "toss_core.data.stats", "toss_core.data.seqparse")
 _CACHE = (*_DATA, "toss_core.data.cache", "toss_core.data.cache_write", "toss_core.spec")
-_NN = ("toss_core.train", "toss_core.models", "toss_core.scoring")
-_GBDT = ("toss_core.gbdt", "toss_core.scoring")
-_POST = ("toss_core.post", "toss_core.scoring")
+_FAMILIES = tuple(p for f in registry.registered() for p in f.packages)
+_POST = ("toss_core.post", "toss_core.artifacts", "toss_core.scoring")
+_FOLD_ARTIFACTS = ("toss_core.artifacts", "toss_core.scoring")  # what every family's fold writes through
 
 SHAPED_BY: dict[str, tuple[str, ...]] = {
     "raw_train": ("toss_core.data.raw", "toss_core.synth"),
@@ -40,11 +41,7 @@ SHAPED_BY: dict[str, tuple[str, ...]] = {
     "test_cache": _CACHE,
     "folds": ("toss_core.data.folds",),
     "covis_features": ("toss_core.features",),
-    "tuned_params": ("toss_core.tune", *_NN, *_GBDT),
-    "fold_model": _NN,
-    "gbdt_fold_model": _GBDT,
-    "fold_test_logits": (*_NN, *_GBDT),
-    "refit_model": (*_NN, *_GBDT),
+    "tuned_params": ("toss_core.tune", "toss_core.families", *_FAMILIES),
     "ensemble": _POST,
     "submission": ("toss_core.post.submission",),
     "diagnostics": ("toss_core.post.diagnostics", "toss_core.scoring"),
@@ -62,13 +59,24 @@ def _sources(module: str) -> list[Path]:
 
 
 @cache
-def code_version(asset: str) -> str:
-    """sha256 (16 hex digits) of the source files of the modules that compute `asset`."""
+def modules_version(modules: tuple[str, ...]) -> str:
+    """sha256 (16 hex digits) of the source files of `modules` (packages: every module in them)."""
     digest = hashlib.sha256()
-    for path in sorted({p for module in SHAPED_BY[asset] for p in _sources(module)}):
+    for path in sorted({p for module in modules for p in _sources(module)}):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def code_version(asset: str) -> str:
+    """The code version of an asset named in SHAPED_BY."""
+    return modules_version(SHAPED_BY[asset])
+
+
+def family_code_version(packages: tuple[str, ...]) -> str:
+    """The code version of a family's fold assets: its packages (Family.packages) and the fold-artifact
+    and metric modules every family writes through."""
+    return modules_version((*packages, *_FOLD_ARTIFACTS))
 
 
 def data_version(*parts: str) -> dg.DataVersion:

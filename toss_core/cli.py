@@ -32,9 +32,16 @@ def _add_cfg(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def _config(args: argparse.Namespace):
+    """The validated config; an unknown family (in `families`, tune.* or --family) fails here, before
+    any work."""
     from toss_core.config import load_config
+    from toss_core.families import registry
 
-    return load_config(args.cfg, args.overrides)
+    cfg = load_config(args.cfg, args.overrides)
+    registry.check(cfg)
+    if getattr(args, "family", None) is not None:
+        registry.get(args.family)
+    return cfg
 
 
 def _print(payload: Any) -> None:
@@ -90,24 +97,32 @@ def _folds_of(cfg, args: argparse.Namespace) -> list[int]:
 
 
 def _families_of(cfg, args: argparse.Namespace) -> list[str]:
-    from toss_core.layout import enabled_families
+    """--family, or every family the config enables."""
+    from toss_core.families import registry
 
-    return [args.family] if args.family else enabled_families(cfg)
+    return [args.family] if args.family else registry.enabled_names(cfg)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from toss_core import steps
 
     cfg = _config(args)
-    _print([steps.train_fold(cfg, k, family=args.family) for k in _folds_of(cfg, args)])
+    _print(
+        [steps.train_fold(cfg, k, family=f) for f in _families_of(cfg, args) for k in _folds_of(cfg, args)]
+    )
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
     from toss_core import steps
-    from toss_core.layout import enabled_families
+    from toss_core.families import registry
 
     cfg = _config(args)
-    families = [args.family] if args.family else [f for f in enabled_families(cfg) if f in cfg.tune.families]
+    wanted = cfg.tune.families
+    families = (
+        [args.family]
+        if args.family
+        else [f for f in registry.enabled_names(cfg) if wanted is None or f in wanted]
+    )
     _print([steps.tune(cfg, f, n_trials=args.trials, timeout_s=args.timeout) for f in families])
 
 
@@ -142,11 +157,11 @@ def cmd_submit(args: argparse.Namespace) -> None:
 def cmd_infer(args: argparse.Namespace) -> None:
     """The old name of predict + ensemble + submit, kept for users' scripts."""
     from toss_core import steps
-    from toss_core.layout import enabled_families
+    from toss_core.families import registry
 
     log.warning("`toss infer` is an alias of `toss predict`, `toss ensemble` and `toss submit`, run in order")
     cfg = _config(args)
-    for family in enabled_families(cfg):
+    for family in registry.enabled_names(cfg):
         for fold in range(cfg.cv.n_splits):
             steps.predict_test(cfg, fold, family=family)
     steps.ensemble(cfg)
@@ -188,8 +203,10 @@ def _add_fold(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fold", type=int, default=None, help="fold index; all folds when omitted")
 
 
-def _add_family(p: argparse.ArgumentParser, default: str | None, help_: str) -> None:
-    p.add_argument("--family", choices=["nn", "gbdt"], default=default, help=help_)
+def _add_family(p: argparse.ArgumentParser, help_: str) -> None:
+    """--family NAME: checked against the registry once the config is loaded (a registered plug-in
+    family is as valid as a built-in one)."""
+    p.add_argument("--family", default=None, metavar="NAME", help=help_ + " (nn, gbdt, catboost, …)")
 
 
 def _data_commands(add: Adder) -> None:
@@ -215,14 +232,14 @@ def _model_commands(add: Adder) -> None:
     p = add("train", cmd_train, "train one fold (--fold K) or all folds")
     _add_cfg(p)
     _add_fold(p)
-    _add_family(p, "nn", "model family")
+    _add_family(p, "one model family only (default: every family in `families`)")
     p = add(
         "tune",
         cmd_tune,
         "Optuna search (tune.*): add trials to each family's study, write runs/<exp>/tuned/<family>.json",
     )
     _add_cfg(p)
-    _add_family(p, None, "one family (default: tune.families)")
+    _add_family(p, "one family (default: tune.families)")
     p.add_argument(
         "--trials", type=int, default=None, help="trials this process adds (default tune.n_trials)"
     )
@@ -234,10 +251,10 @@ def _model_commands(add: Adder) -> None:
     )
     _add_cfg(p)
     _add_fold(p)
-    _add_family(p, None, "one model family only")
+    _add_family(p, "one model family only")
     p = add("refit", cmd_refit, "train each family once on every row (cv.refit: full), predict the test set")
     _add_cfg(p)
-    _add_family(p, None, "one model family only")
+    _add_family(p, "one model family only")
 
 
 def _output_commands(add: Adder) -> None:

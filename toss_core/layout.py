@@ -14,19 +14,7 @@ from pathlib import Path
 
 from toss_core.config import ConfigError, TossConfig
 
-FAMILIES = ("nn", "gbdt")
 FULL = "full"  # the fold name of a family's refit on every training row (cv.refit = full)
-
-
-def enabled_families(cfg: TossConfig) -> list[str]:
-    """The model families this config trains and ensembles: the network always, LightGBM when enabled.
-    The one place that decides it (steps, diagnostics and the Dagster assets all ask here)."""
-    return ["nn", *(["gbdt"] if cfg.gbdt.enabled else [])]
-
-
-def tuned_families(cfg: TossConfig) -> list[str]:
-    """The families the pipeline tunes before training: tune.families that are also enabled."""
-    return [f for f in enabled_families(cfg) if cfg.tune.enabled and f in cfg.tune.families]
 
 
 @dataclass(frozen=True)
@@ -116,31 +104,17 @@ class Layout:
     def models_dir(self) -> Path:
         return self.output_dir if self.output_dir is not None else self.run_dir
 
-    def family_dir(self, family: str = "nn") -> Path:
-        if family not in FAMILIES:
-            raise ValueError(f"unknown model family '{family}', expected one of {FAMILIES}")
-        return self.models_dir if family == "nn" else self.models_dir / family
+    def family_dir(self, family: str) -> Path:
+        """Everything one model family writes: runs/<exp>/<family>/ (its package names its model files)."""
+        return self.models_dir / family
 
-    def checkpoint(self, fold: int | str, family: str = "nn") -> Path:
-        suffix = "pt" if family == "nn" else "txt"
-        return self.family_dir(family) / f"ckpt_fold_{fold}.{suffix}"
-
-    def resume_checkpoint(self, fold: int | str) -> Path:
-        return self.models_dir / f"ckpt_fold_{fold}.last.pt"
-
-    def oof_path(self, fold: int | str, family: str = "nn") -> Path:
+    def oof_path(self, fold: int | str, family: str) -> Path:
         """Validation-row predictions of one fold: npz with `index`, `logit`, `label`, `metrics` (json)."""
         return self.family_dir(family) / f"oof_fold_{fold}.npz"
 
-    def test_logits_path(self, fold: int | str, family: str = "nn") -> Path:
-        """Test-set predictions of one fold: npz with `logit` and `lineage` (toss_core.post.artifacts)."""
+    def test_logits_path(self, fold: int | str, family: str) -> Path:
+        """Test-set predictions of one fold: npz with `logit` and `lineage` (toss_core.artifacts.fold)."""
         return self.family_dir(family) / f"test_logits_fold_{fold}.npz"
-
-    def train_log(self, fold: int | str) -> Path:
-        return self.models_dir / f"train_log_fold_{fold}.csv"
-
-    def tb_dir(self, fold: int | str) -> Path:
-        return self.models_dir / "tb" / f"fold_{fold}"
 
     # hyperparameter search -----------------------------------------------------------------------------
     @property

@@ -10,10 +10,12 @@ cannot drift apart. What each step writes (paths from toss_core.layout.Layout):
     assign_folds      runs/<exp>/folds.npy + folds.json
     build_covis       runs/<exp>/covis/{train,test}/ dense feature shards
     tune              runs/<exp>/tuned/<family>.json + the Optuna study (tune.storage)
-    train_fold        the fold's checkpoint and oof_fold_K.npz (per family; tuned parameters when
+    train_fold        runs/<exp>/<family>/: the fold's model and oof_fold_K.npz (tuned parameters when
                       tune.enabled and the family's tuned file exists)
-    predict_test      the fold's test_logits_fold_K.npz (per family)
-    refit             cv.refit = full: ckpt_fold_full.* and test_logits_fold_full.npz (per family)
+    predict_test      runs/<exp>/<family>/test_logits_fold_K.npz
+    refit             cv.refit = full: the family's model of fold `full` and test_logits_fold_full.npz
+
+The families are those of toss_core.families.registry that the config's `families` names.
     ensemble          runs/<exp>/ensemble.json + test_pred.npy
     write_submission  runs/<exp>/submission.csv
     diagnose          runs/<exp>/diagnostics/
@@ -26,7 +28,8 @@ import logging
 import time
 
 from toss_core.config import TossConfig
-from toss_core.layout import FAMILIES, FULL, Layout, enabled_families, tuned_families
+from toss_core.families import registry
+from toss_core.layout import FULL, Layout
 from toss_core.util.results import (
     CacheResult,
     CovisResult,
@@ -87,12 +90,10 @@ def build_covis(cfg: TossConfig, layout: Layout | None = None) -> CovisResult:
     return covis.build_covis_features(cfg, _current_caches(cfg, layout))
 
 
-def _check_fold(cfg: TossConfig, fold: int | str, family: str, full_ok: bool = False) -> None:
-    """A fold index of cv.n_splits (or FULL, the refit, where `full_ok`) and a known family."""
+def _check_fold(cfg: TossConfig, fold: int | str, full_ok: bool = False) -> None:
+    """A fold index of cv.n_splits (or FULL, the refit, where `full_ok`)."""
     if not (full_ok and fold == FULL) and not (isinstance(fold, int) and 0 <= fold < cfg.cv.n_splits):
         raise ValueError(f"fold {fold} is outside 0..{cfg.cv.n_splits - 1} (cv.n_splits = {cfg.cv.n_splits})")
-    if family not in FAMILIES:
-        raise ValueError(f"unknown model family '{family}', expected one of {', '.join(FAMILIES)}")
 
 
 def tune(
@@ -105,35 +106,26 @@ def tune(
     """Add trials to the family's Optuna study (tune.*) and write its best parameters."""
     from toss_core.tune import run
 
-    if family not in FAMILIES:
-        raise ValueError(f"unknown model family '{family}', expected one of {', '.join(FAMILIES)}")
-    return run.run_study(cfg, layout or Layout(cfg), family, n_trials, timeout_s)
+    return run.run_study(cfg, layout or Layout(cfg), registry.get(family), n_trials, timeout_s)
 
 
 def train_fold(cfg: TossConfig, fold: int, layout: Layout | None = None, family: str = "nn") -> FoldResult:
-    """Train one fold of one model family; writes its checkpoint and its OOF logits. With tune.enabled
-    the family's tuned parameters (runs/<exp>/tuned/<family>.json) go on top of the config.
+    """Train one fold of one model family; writes its model and its OOF logits. With tune.enabled the
+    family's tuned parameters (runs/<exp>/tuned/<family>.json) go on top of the config.
 
     Under the fold's lock: a second process training the same fold stops with a clear error."""
     from toss_core.tune.run import tuned_config
     from toss_core.util.locks import writer_lock
 
-    _check_fold(cfg, fold, family)
+    model_family = registry.get(family)
+    _check_fold(cfg, fold)
     layout = _current_caches(cfg, layout, "train")
-    cfg, source, overrides = tuned_config(cfg, layout, family)
+    cfg, source, overrides = tuned_config(cfg, layout, model_family)
     layout = dataclasses.replace(layout, cfg=cfg)
-    ckpt = layout.checkpoint(fold, family)
+    ckpt = model_family.checkpoint(layout, fold)
     with writer_lock(ckpt, f"{family} fold {fold} of {layout.run_dir}", wait=False):
-        if family == "nn":
-            from toss_core.train import loop
-
-            result = loop.train_fold(cfg, layout, fold)
-        else:
-            from toss_core.gbdt import train
-
-            result = train.train_fold(cfg, layout, fold)
-    result.params_source, result.tuned_params = source, overrides
-    return result
+        result = model_family.train_fold(cfg, layout, fold)
+    return dataclasses.replace(result, params_source=source, tuned_params=overrides)
 
 
 def predict_test(
@@ -141,17 +133,14 @@ def predict_test(
 ) -> TestLogitsResult:
     """Predict the test set with one trained fold of one family (fold FULL: its refit on every row);
     writes the fold's test logits."""
+    from toss_core.artifacts import fold as artifacts
     from toss_core.data.reader import ShardedCache
-    from toss_core.post import artifacts
 
-    _check_fold(cfg, fold, family, full_ok=True)
+    model_family = registry.get(family)
+    _check_fold(cfg, fold, full_ok=True)
     layout = _current_caches(cfg, layout)
     started = time.perf_counter()
-    if family == "nn":
-        from toss_core.train import predict
-    else:
-        from toss_core.gbdt import predict
-    logits, lineage = predict.predict_test(cfg, layout, fold)
+    logits, lineage = model_family.predict_test(cfg, layout, fold)
     path = artifacts.save_test_logits(layout, lineage, ShardedCache(layout.test_cache).fingerprint, logits)
     seconds = time.perf_counter() - started
     log.info("predict: %s fold %s, %d test rows in %.1fs → %s", family, fold, logits.size, seconds, path)
@@ -168,24 +157,20 @@ def predict_test(
 def refit(cfg: TossConfig, family: str, layout: Layout | None = None) -> RefitResult:
     """cv.refit = full: train `family` once on every training row, for the mean of the epochs / boosting
     rounds its folds selected, and predict the test set with it."""
-    from toss_core.post import artifacts
+    from toss_core.artifacts import fold as artifacts
 
-    _check_fold(cfg, FULL, family, full_ok=True)
+    model_family = registry.get(family)
     layout = _current_caches(cfg, layout)  # it trains on train and predicts test: both must be current
     started = time.perf_counter()
     sizes = artifacts.selected_sizes(layout, family, cfg.cv.n_splits)
     size = max(1, round(sum(sizes) / len(sizes)))
-    if family == "nn":
-        from toss_core.train import refit as family_refit
-    else:
-        from toss_core.gbdt import train as family_refit
-    family_refit.refit(cfg, layout, size)
+    model_family.refit(cfg, layout, size)
     predicted = predict_test(cfg, FULL, layout, family)
     return RefitResult(
         family=family,
         size=size,
         fold_sizes=sizes,
-        checkpoint=layout.checkpoint(FULL, family),
+        checkpoint=model_family.checkpoint(layout, FULL),
         test_logits=predicted.path,
         seconds=time.perf_counter() - started,
     )
@@ -195,7 +180,7 @@ def ensemble(cfg: TossConfig, layout: Layout | None = None) -> EnsembleResult:
     """Combine the saved fold-wise test logits of every enabled family; calibrator fitted on OOF logits."""
     from toss_core.post import ensemble as post_ensemble
 
-    return post_ensemble.build_ensemble(cfg, layout or Layout(cfg), enabled_families(cfg))
+    return post_ensemble.build_ensemble(cfg, layout or Layout(cfg), registry.enabled_names(cfg))
 
 
 def write_submission(cfg: TossConfig, layout: Layout | None = None) -> SubmissionResult:
@@ -209,7 +194,7 @@ def diagnose(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult
     """Per-fold and OOF metrics, reliability diagram, histogram and a Markdown report."""
     from toss_core.post import diagnostics
 
-    return diagnostics.diagnose(cfg, layout or Layout(cfg))
+    return diagnostics.diagnose(cfg, layout or Layout(cfg), registry.enabled_names(cfg))
 
 
 def prepare(cfg: TossConfig, layout: Layout | None = None) -> None:
@@ -224,16 +209,17 @@ def prepare(cfg: TossConfig, layout: Layout | None = None) -> None:
 
 def run_all(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult:
     """The whole chain for users without Dagster: the same steps the asset graph runs, in order."""
+    registry.check(cfg)  # an unknown family or searched key fails before the data are touched
     layout = layout or Layout(cfg)
     prepare(cfg, layout)
-    for family in tuned_families(cfg):
-        tune(cfg, family, layout)
-    for family in enabled_families(cfg):
+    for family in registry.tuned(cfg):
+        tune(cfg, family.name, layout)
+    for family in registry.enabled(cfg):
         for fold in range(cfg.cv.n_splits):
-            train_fold(cfg, fold, layout, family)
-            predict_test(cfg, fold, layout, family)
+            train_fold(cfg, fold, layout, family.name)
+            predict_test(cfg, fold, layout, family.name)
         if cfg.cv.refit == "full":
-            refit(cfg, family, layout)
+            refit(cfg, family.name, layout)
     ensemble(cfg, layout)
     sub = write_submission(cfg, layout)
     log.info("submission written: %s", sub.path)

@@ -2,33 +2,31 @@
 
 These modules (and checks, schedules, sensors) do not use `from __future__ import annotations`: Dagster
 reads the `context` and resource annotations when the decorators run and rejects string annotations.
+The training and ensemble assets are built per model family (toss_core.families.registry).
 """
 
 from toss_assets.assets.data import folds, raw_data_asset, raw_file_assets, test_cache, train_cache
-from toss_assets.assets.ensemble import diagnostics, ensemble, submission
+from toss_assets.assets.ensemble import ensemble_assets
 from toss_assets.assets.features import covis_features
-from toss_assets.assets.training import fold_model, fold_test_logits, gbdt_fold_model, refit_model
+from toss_assets.assets.training import training_assets
 from toss_assets.assets.tuning import tuned_params
+from toss_core.families.base import Family
 
 
-def assets_for(source: str) -> list:
-    """Every asset of the graph for data.source (`parquet` adds the observed user files upstream)."""
-    return [*raw_file_assets(source), raw_data_asset(source), *DERIVED_ASSETS]
+def assets_for(source: str, families: list[Family]) -> list:
+    """Every asset of the graph for data.source (`parquet` adds the observed user files upstream) and the
+    enabled model families (each gets its fold models and test logits)."""
+    return [
+        *raw_file_assets(source),
+        raw_data_asset(source),
+        train_cache,
+        test_cache,
+        folds,
+        covis_features,
+        tuned_params,
+        *training_assets(families),
+        *ensemble_assets(families),
+    ]
 
 
-DERIVED_ASSETS = [
-    train_cache,
-    test_cache,
-    folds,
-    covis_features,
-    tuned_params,
-    fold_model,
-    gbdt_fold_model,
-    fold_test_logits,
-    refit_model,
-    ensemble,
-    submission,
-    diagnostics,
-]
-
-__all__ = ["DERIVED_ASSETS", "assets_for"]
+__all__ = ["assets_for"]

@@ -13,7 +13,8 @@ import dagster as dg
 
 from toss_assets import metadata as md
 from toss_assets.automation import RERUN_CONDITION
-from toss_assets.versions import SKIPPED, code_version, data_version
+from toss_assets.versions import SKIPPED, data_version
+from toss_assets.versions import code_version as shaped_version
 from toss_core.util.results import CacheResult
 
 # `backfill_policy` is a beta parameter of @asset that we rely on deliberately (see above); without this
@@ -26,18 +27,27 @@ OWNERS = ["team:toss-ml"]
 SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
-def toss_asset(group: str, kind: str, deps: list[str], **extra: Any) -> Callable[..., dg.AssetsDefinition]:
+def toss_asset(
+    group: str,
+    kind: str,
+    deps: list[str],
+    name: str | None = None,
+    code_version: str | None = None,
+    **extra: Any,
+) -> Callable[..., dg.AssetsDefinition]:
     """`@dg.asset` plus what every toss asset shares: owners, the code version of the modules that compute
-    it (versions.SHAPED_BY, by the function's name), the automation condition, single-run backfills."""
+    it (given, or versions.SHAPED_BY by the asset's name), the automation condition, single-run
+    backfills. `name` defaults to the function's name (the family assets are built per family)."""
 
     def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        key = name or fn.__name__
         return dg.asset(
-            name=fn.__name__,
+            name=key,
             deps=deps,
             group_name=group,
             kinds={kind},
             owners=OWNERS,
-            code_version=code_version(fn.__name__),
+            code_version=code_version or shaped_version(key),
             automation_condition=RERUN_CONDITION,
             backfill_policy=SINGLE_RUN,
             **extra,

@@ -1,21 +1,46 @@
-"""Group `ensemble`: the calibrated fold ensemble, the submission file and its diagnostics."""
+"""Group `ensemble`: the calibrated ensemble over the enabled families, the submission and its diagnostics.
+
+Built per set of families (the registry's, for the loaded config): every asset here reads each family's
+fold models (their lineage) and the ensemble reads their test logits."""
 
 import dagster as dg
 
 from toss_assets import metadata as md
 from toss_assets.assets.common import toss_asset
+from toss_assets.assets.training import fold_model_key, require_graph_families, test_logits_key
 from toss_assets.automation import SUBMISSION_FRESHNESS
 from toss_assets.resources import TossConfigResource
 from toss_assets.versions import files_version
 from toss_core import steps
+from toss_core.families.base import Family
+from toss_core.layout import Layout
 
-FOLD_MODELS = ["fold_model", "gbdt_fold_model"]  # read directly by every asset of this group
+
+def ensemble_assets(families: list[Family]) -> list[dg.AssetsDefinition]:
+    """ensemble, submission and diagnostics over `families`."""
+    names = [f.name for f in families]
+    fold_models = [fold_model_key(f) for f in names]  # read directly by every asset of this group
+    test_logits = [test_logits_key(f) for f in names]
+    return [
+        _ensemble(names, [*fold_models, *test_logits, "refit_model", "test_cache"]),
+        _submission(["ensemble", "test_cache", *fold_models]),
+        _diagnostics(["submission", "ensemble", *fold_models]),
+    ]
 
 
-@toss_asset("ensemble", "numpy", [*FOLD_MODELS, "fold_test_logits", "refit_model", "test_cache"])
-def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
-    """The saved fold-wise test logits of every enabled family combined; calibrator fitted on OOF logits."""
-    layout = toss.layout()
+def _ensemble(families: list[str], deps: list[str]) -> dg.AssetsDefinition:
+    @toss_asset("ensemble", "numpy", deps)
+    def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+        """The saved fold-wise test logits of every enabled family combined by the stacker; calibrator
+        fitted on the OOF logits."""
+        layout = toss.layout()
+        require_graph_families(layout.cfg, families)
+        return _ensemble_result(context, layout)
+
+    return ensemble
+
+
+def _ensemble_result(context: dg.AssetExecutionContext, layout: Layout) -> dg.MaterializeResult:
     r = steps.ensemble(layout.cfg, layout)
     before, after = r.oof_uncalibrated["Score"], r.oof_calibrated["Score"]
     context.log.info(f"ensemble ({r.method}): OOF Score {before:.5f} → {after:.5f} after calibration")
@@ -35,15 +60,17 @@ def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.
     )
 
 
-@toss_asset(
-    "ensemble",
-    "csv",
-    ["ensemble", "test_cache", *FOLD_MODELS],
-    freshness_policy=SUBMISSION_FRESHNESS,
-)
-def submission(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
-    """runs/<exp_name>/submission.csv (ID,clicked); the blocking check guards everything downstream. It
-    reads the fold models' lineage too: the ensemble must have been built from the models on disk."""
+def _submission(deps: list[str]) -> dg.AssetsDefinition:
+    @toss_asset("ensemble", "csv", deps, freshness_policy=SUBMISSION_FRESHNESS)
+    def submission(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+        """runs/<exp_name>/submission.csv (ID,clicked); the blocking check guards everything downstream.
+        It reads the fold models' lineage too: the ensemble must have been built from the models on disk."""
+        return _submission_result(context, toss)
+
+    return submission
+
+
+def _submission_result(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     layout = toss.layout()
     r = steps.write_submission(layout.cfg, layout)
     context.log.info(f"submission: {r.n_rows} rows, mean prediction {r.mean_prediction:.5f} → {r.path}")
@@ -59,10 +86,17 @@ def submission(context: dg.AssetExecutionContext, toss: TossConfigResource) -> d
     )
 
 
-@toss_asset("ensemble", "matplotlib", ["submission", "ensemble", *FOLD_MODELS])
-def diagnostics(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
-    """Per-fold and OOF metrics (read from the fold models' OOF logits), reliability diagram and
-    prediction histogram, shown on this page."""
+def _diagnostics(deps: list[str]) -> dg.AssetsDefinition:
+    @toss_asset("ensemble", "matplotlib", deps)
+    def diagnostics(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
+        """Per-fold and OOF metrics (read from the fold models' OOF logits), reliability diagram and
+        prediction histogram, shown on this page."""
+        return _diagnostics_result(context, toss)
+
+    return diagnostics
+
+
+def _diagnostics_result(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     layout = toss.layout()
     r = steps.diagnose(layout.cfg, layout)
     context.log.info(f"diagnostics: {r.report_path}")

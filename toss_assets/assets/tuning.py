@@ -17,7 +17,7 @@ from toss_assets.fold_share import shares_machine
 from toss_assets.resources import TossConfigResource
 from toss_assets.versions import data_version
 from toss_core import steps
-from toss_core.layout import tuned_families
+from toss_core.families import registry
 from toss_core.util.results import TuneResult
 
 
@@ -54,7 +54,7 @@ def tuned_params(context: dg.AssetExecutionContext, toss: TossConfigResource) ->
     """Optuna search per enabled family (tune.*): the best parameters the fold models train with."""
     layout = toss.layout()
     cfg = layout.cfg
-    families = tuned_families(cfg)
+    families = [f.name for f in registry.tuned(cfg)]
     if not families:
         return skipped(context, "tune.enabled is false (or no enabled family in tune.families)")
     metadata: dict[str, dg.MetadataValue] = {}

@@ -16,6 +16,7 @@ from toss_core.config.loading import load_config
 from toss_core.config.model import EMAConfig, ModelConfig, QNNAlphaConfig, SamplerConfig, TrainConfig
 from toss_core.config.pipeline import (
     CalibrationConfig,
+    CatBoostConfig,
     CovisConfig,
     CVConfig,
     EnsembleConfig,
@@ -23,14 +24,14 @@ from toss_core.config.pipeline import (
     GBDTConfig,
     LoggingConfig,
 )
-from toss_core.config.root import TUNABLE_SECTIONS, TossConfig, is_int_param, schema_leaf, valid_keys
-from toss_core.config.tune import ParamRange, TuneConfig, TuneSpace
+from toss_core.config.root import TossConfig, check_tuned_key, is_int_param, schema_leaf, valid_keys
+from toss_core.config.tune import ParamRange, TuneConfig
 
 __all__ = [
     "REMOVED_KEYS",
-    "TUNABLE_SECTIONS",
     "CVConfig",
     "CalibrationConfig",
+    "CatBoostConfig",
     "ConfigError",
     "CovisConfig",
     "DataConfig",
@@ -50,8 +51,8 @@ __all__ = [
     "TossConfig",
     "TrainConfig",
     "TuneConfig",
-    "TuneSpace",
     "apply_overrides",
+    "check_tuned_key",
     "is_int_param",
     "load_config",
     "parse_override",

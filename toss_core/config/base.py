@@ -28,6 +28,7 @@ REMOVED_KEYS: dict[str, str] = {
     "sequence.pad_id": "padding is always id 0 (the cache stores token t as id t + 1)",
     "calibration.method": "temperature scaling is the only calibrator "
     "(calibration.enabled: false turns it off)",
+    "gbdt.enabled": "the enabled model families are listed in `families` (e.g. families: [nn, gbdt])",
 }
 
 

@@ -1,5 +1,5 @@
 """Config sections of the steps around the models: folds, calibration, logging, the fold ensemble,
-co-visitation features and the LightGBM family."""
+co-visitation features, and the tree families (LightGBM, CatBoost)."""
 
 from __future__ import annotations
 
@@ -146,9 +146,8 @@ class FeaturesConfig(Strict):
 
 
 class GBDTConfig(Strict):
-    enabled: bool = Field(
-        False, description="train the LightGBM family beside the network; the ensemble blends both"
-    )
+    """The LightGBM family (`gbdt` in `families`)."""
+
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="LightGBM parameters over the defaults of toss_core/gbdt/params.py, which depend on "
@@ -183,3 +182,24 @@ class GBDTConfig(Strict):
     id_min_cardinality: int = Field(200, ge=1, description="cat columns with more ids than this are ids")
     te_smoothing: float = Field(50.0, ge=0, description="target encoding: prior weight in pseudo-rows")
     te_inner_folds: int = Field(5, ge=2, description="target encoding: inner folds over the training rows")
+
+
+class CatBoostConfig(Strict):
+    """The CatBoost family (`catboost` in `families`): every categorical, ids included, is a native
+    cat_feature; numerics, null masks and co-visitation features are numeric columns."""
+
+    iterations: int = Field(
+        3000, ge=1, description="most boosting rounds per fold; early stopping on the fold's validation rows"
+    )
+    early_stopping_rounds: int = Field(
+        100, ge=1, description="stop after this many rounds without a better validation log loss"
+    )
+    learning_rate: float | None = Field(
+        None, gt=0, le=1, description="null = CatBoost's own choice from the rows and iterations"
+    )
+    depth: int = Field(6, ge=1, le=16, description="depth of the symmetric trees")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="CatBoost parameters over toss's (toss_core/catboost/params.py), e.g. l2_leaf_reg; "
+        "random_seed, thread_count and task_type come from seed, train.num_threads and device unless given",
+    )

@@ -16,6 +16,7 @@ from toss_core.config.data import DataConfig, SequenceConfig
 from toss_core.config.model import EMAConfig, ModelConfig, SamplerConfig, TrainConfig
 from toss_core.config.pipeline import (
     CalibrationConfig,
+    CatBoostConfig,
     CVConfig,
     EnsembleConfig,
     FeaturesConfig,
@@ -51,6 +52,12 @@ class TossConfig(Strict):
         False,
         description="torch.compile the network for training (pays off on CUDA), in train.compile_mode",
     )
+    families: list[str] = Field(
+        default_factory=lambda: ["nn"],
+        min_length=1,
+        description="the model families trained on the folds and stacked by the ensemble, in order: nn "
+        "(DARE + QNN-α), gbdt (LightGBM), catboost (CatBoost)",
+    )
     data: DataConfig = Field(
         DataConfig(), description="where the data come from, their column roles, and the NPY shard cache"
     )
@@ -77,12 +84,23 @@ class TossConfig(Strict):
         FeaturesConfig(), description="features computed after the caches and folds, for both families"
     )
     gbdt: GBDTConfig = Field(GBDTConfig(), description="the LightGBM family, on the same folds and features")
+    catboost: CatBoostConfig = Field(
+        CatBoostConfig(), description="the CatBoost family, on the same folds and features"
+    )
     tune: TuneConfig = Field(TuneConfig(), description="hyperparameter search per family (Optuna)")
 
     @property
     def network_id_columns_skipped(self) -> list[str]:
         """Id columns the network leaves to their out-of-fold click rates instead of embedding them."""
         return [] if self.model.embed_id_fields else list(self.features.covis.id_fields)
+
+    @field_validator("families")
+    @classmethod
+    def _distinct_families(cls, v: list[str]) -> list[str]:
+        repeated = sorted({f for f in v if v.count(f) > 1})
+        if repeated:
+            raise ValueError(f"families lists {repeated} more than once")
+        return v
 
     @field_validator("exp_name")
     @classmethod
@@ -151,9 +169,6 @@ class TossConfig(Strict):
         bad = [k for k in self.tune.folds if not 0 <= k < self.cv.n_splits]
         if bad:
             raise ValueError(f"tune.folds {bad} outside 0..{self.cv.n_splits - 1} (cv.n_splits)")
-        for family in ("gbdt", "nn"):
-            for key, spec in getattr(self.tune.space, family).items():
-                _check_tuned_key(self, family, key, spec)
         return self
 
     def section_fingerprint(self, *sections: str) -> str:
@@ -161,11 +176,6 @@ class TossConfig(Strict):
         know which settings shaped them."""
         payload = {name: _dump_path(self, name) for name in sections}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-# Config sections a family's search may change: never data, cv, features or paths, which shape the caches,
-# folds and co-visitation features every trial shares.
-TUNABLE_SECTIONS = {"gbdt": ("gbdt",), "nn": ("model", "sequence", "train", "sampler", "ema")}
 
 
 def schema_leaf(key: str) -> Any:
@@ -201,21 +211,25 @@ def is_int_param(key: str, spec: ParamRange) -> bool:
     return ann is int or (int in get_args(ann) and float not in get_args(ann))
 
 
-def _check_tuned_key(cfg: TossConfig, family: str, key: str, spec: ParamRange) -> None:
-    """The key exists, belongs to the family and both ends of its range (or every choice) validate."""
+def check_tuned_key(
+    cfg: TossConfig, family: str, sections: tuple[str, ...], key: str, spec: ParamRange
+) -> None:
+    """The key exists, lies in the family's `sections` (never data, cv, features or paths, which shape the
+    caches, folds and features every trial shares) and both ends of its range (or every choice) validate;
+    ValueError otherwise."""
     where = f"tune.space.{family}.{key}"
     try:
         schema_leaf(key)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
-    if key.split(".")[0] not in TUNABLE_SECTIONS[family]:
+    if key.split(".")[0] not in sections:
         raise ValueError(
-            f"{where}: only keys under {', '.join(TUNABLE_SECTIONS[family])} are searched for {family} "
+            f"{where}: only keys under {', '.join(sections)} are searched for {family} "
             "(other sections shape the caches, folds and features every trial shares)"
         )
     values = spec.choices if spec.choices is not None else [spec.low, spec.high]
     # the probe has an empty search space, so validating it does not probe again
-    base = {**cfg.model_dump(mode="json", exclude={"tune"}), "tune": {"space": {"gbdt": {}, "nn": {}}}}
+    base = {**cfg.model_dump(mode="json", exclude={"tune"}), "tune": {"space": {}}}
     for value in values:
         raw = apply_overrides(json.loads(json.dumps(base)), [f"{key}={json.dumps(value)}"])
         try:

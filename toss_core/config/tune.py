@@ -32,56 +32,6 @@ class ParamRange(Strict):
         return self
 
 
-def _gbdt_space() -> dict[str, ParamRange]:
-    # Around the LightGBM defaults (toss_core/gbdt/params.py) and LightGBM's own ordinary settings (31
-    # leaves, 20 rows per leaf, little smoothing), which did better on a public CTR set (issue 12).
-    return {
-        "gbdt.params.learning_rate": ParamRange(low=0.01, high=0.2, log=True),
-        "gbdt.params.num_leaves": ParamRange(low=7, high=255, log=True),
-        "gbdt.params.min_data_in_leaf": ParamRange(low=10, high=1000, log=True),
-        "gbdt.params.feature_fraction": ParamRange(low=0.2, high=1.0),
-        "gbdt.params.bagging_fraction": ParamRange(low=0.5, high=1.0),
-        "gbdt.params.lambda_l2": ParamRange(low=1e-3, high=100.0, log=True),
-        "gbdt.params.cat_smooth": ParamRange(low=1.0, high=100.0, log=True),
-        "gbdt.params.min_data_per_group": ParamRange(low=10, high=500, log=True),
-        "gbdt.id_encoding": ParamRange(choices=["auto", "native", "target", "frequency"]),
-    }
-
-
-def _nn_space() -> dict[str, ParamRange]:
-    # Around the network defaults (train.lr 2e-3, emb_dim 16, dropout 0.1, 3 epochs): the network peaked
-    # at its first epoch on the real sets tried, so epochs and the regularisers are searched too.
-    return {
-        "train.lr": ParamRange(low=3e-4, high=1e-2, log=True),
-        "train.weight_decay": ParamRange(low=1e-7, high=1e-3, log=True),
-        "train.batch_size": ParamRange(choices=[512, 1024, 2048]),
-        "model.emb_dim": ParamRange(choices=[8, 16, 32]),
-        "model.qnn_alpha.dropout": ParamRange(low=0.0, high=0.3),
-        "train.epochs": ParamRange(low=1, high=5),
-        # the embedding regularisers (issue 13): none won on every data set as a fixed default
-        "model.emb_l2": ParamRange(choices=[0.0, 0.001, 0.01, 0.1]),
-        "model.id_min_count": ParamRange(choices=[1, 5, 20]),
-        "model.emb_dropout": ParamRange(low=0.0, high=0.3),
-    }
-
-
-class TuneSpace(Strict):
-    """Per family, config key path → range. A family's mapping replaces its default as a whole."""
-
-    gbdt: dict[str, ParamRange] = Field(
-        default_factory=_gbdt_space,
-        description="LightGBM: learning_rate, num_leaves, min_data_in_leaf, feature_fraction, "
-        "bagging_fraction, lambda_l2 (log 1e-3..100), cat_smooth, min_data_per_group, gbdt.id_encoding; "
-        "keys under gbdt.* only",
-    )
-    nn: dict[str, ParamRange] = Field(
-        default_factory=_nn_space,
-        description="network: train.lr (log 3e-4..1e-2), train.weight_decay, train.batch_size, "
-        "model.emb_dim, model.qnn_alpha.dropout, train.epochs, model.emb_l2, model.id_min_count, "
-        "model.emb_dropout; keys under model, sequence, train, sampler, ema only",
-    )
-
-
 class TuneConfig(Strict):
     """Hyperparameter search (Optuna) per model family; `toss tune` and the tuned_params asset."""
 
@@ -90,9 +40,8 @@ class TuneConfig(Strict):
         description="tune before training: the pipeline runs the study and the fold models train with "
         "runs/<exp_name>/tuned/<family>.json on top of the config (false: the graph is as without tuning)",
     )
-    families: list[Literal["nn", "gbdt"]] = Field(
-        default_factory=lambda: ["nn", "gbdt"],
-        description="families searched (those also enabled: gbdt only with gbdt.enabled)",
+    families: list[str] | None = Field(
+        None, description="families searched (those also in `families`); null = every enabled family"
     )
     n_trials: int = Field(20, ge=1, description="trials each `toss tune` process adds to the study")
     timeout_s: float | None = Field(
@@ -121,7 +70,11 @@ class TuneConfig(Strict):
         description="None = <exp_name>-<family>-<fingerprint of data, folds, space and fixed config>, so "
         "a changed input starts a new study and an unchanged one continues",
     )
-    space: TuneSpace = Field(TuneSpace(), description="the searched parameters, per family")
+    space: dict[str, dict[str, ParamRange]] = Field(
+        default_factory=dict,
+        description="per family, config key path → range; a family's mapping replaces its default space "
+        "(toss_core/<family>/family.py) as a whole, and names keys of that family's sections only",
+    )
 
     @field_validator("storage")
     @classmethod

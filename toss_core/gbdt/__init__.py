@@ -1,2 +1,3 @@
-"""LightGBM family: id encodings (features), the shard-wise design matrix (design), per-fold training and
-test prediction (train)."""
+"""LightGBM family: which categoricals are ids and how they are encoded (ids), parameters (params),
+per-fold training (train), test prediction (predict), the linear baseline on the same design (logistic)
+and the registry face (family)."""

@@ -15,9 +15,11 @@ import numpy as np
 from toss_core.config import TossConfig
 from toss_core.data.folds import load_folds
 from toss_core.data.reader import ShardedCache
-from toss_core.gbdt.design import DesignPlan, build_matrix, iter_design
-from toss_core.gbdt.train import dense_cache, dense_cols, fit_id_encoder
+from toss_core.gbdt.ids import choose_ids
+from toss_core.gbdt.train import fit_id_encoder
 from toss_core.layout import Layout
+from toss_core.tabular.design import DesignPlan, build_matrix, iter_design
+from toss_core.tabular.inputs import dense_cache, dense_cols, train_inputs
 
 MIN_CATEGORY_ROWS = 20  # rarer categorical values share one one-hot column
 
@@ -57,11 +59,10 @@ def logistic_baseline(cfg: TossConfig, layout: Layout, fold: int = 0) -> LinearB
     from sklearn.linear_model import LogisticRegression
 
     cfg = cfg.model_copy(update={"gbdt": cfg.gbdt.model_copy(update={"id_encoding": "target"})})
-    cache = ShardedCache(layout.train_cache)
-    dense = dense_cache(layout, "train", cache.n_rows) if cfg.features.covis.enabled else None
+    cache, _, dense = train_inputs(cfg, layout)
     folds, labels = load_folds(layout), cache.read_field("label").astype(np.float64)
-    evidence = (cache.n_rows, float(labels.mean()))
-    plan = DesignPlan.build(cache.spec, cfg.gbdt, cache.fields, dense_cols(dense), evidence)
+    ids, method = choose_ids(cache.spec, cfg.gbdt, (cache.n_rows, float(labels.mean())))
+    plan = DesignPlan.build(cache.spec, cache.fields, dense_cols(dense), ids, method)
     train_rows, val_rows = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, train_rows, labels[train_rows])
     x_train = build_matrix(plan, cache, train_rows, encoder, oof_te, dense)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from toss_core.config import TossConfig
+from toss_core.tabular.inputs import cpu_threads
 
 # LightGBM parameters derived from the data: how many rows of the rarer class (the clicks, at a CTR's
 # usual rates) a fold trains on decides how much structure the trees can afford. Measured on three data
@@ -49,11 +49,6 @@ def data_params(n_rows: int, pos_rate: float) -> dict[str, Any]:
     return dict(RICH_PARAMS if events >= RICH_EVENTS else SPARSE_PARAMS)
 
 
-def lgb_threads(cfg: TossConfig) -> int:
-    """train.num_threads, or every core: LightGBM has no prefetch thread to leave a core for."""
-    return cfg.train.num_threads or os.cpu_count() or 1
-
-
 def gbdt_params(cfg: TossConfig, n_rows: int, pos_rate: float) -> dict[str, Any]:
     """BASE_PARAMS and the tier the data support (data_params), then cfg.gbdt.params; seed, determinism
     and threads come from the config."""
@@ -63,7 +58,7 @@ def gbdt_params(cfg: TossConfig, n_rows: int, pos_rate: float) -> dict[str, Any]
         "seed": cfg.seed,
         "deterministic": True,
         "force_row_wise": True,
-        "num_threads": lgb_threads(cfg),
+        "num_threads": cpu_threads(cfg),
     }
     params.update(cfg.gbdt.params)
     return params

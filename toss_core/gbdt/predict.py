@@ -1,4 +1,4 @@
-"""Test prediction of the LightGBM family: the same face as the neural family's train/predict.py."""
+"""Test prediction of the LightGBM family, shard by shard."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from typing import Any
 
 import numpy as np
 
+from toss_core.artifacts.fold import Lineage, file_digest
 from toss_core.config import TossConfig
 from toss_core.data.lineage import check_model_inputs
-from toss_core.gbdt.design import DesignPlan, iter_design
-from toss_core.gbdt.features import IdEncoder
-from toss_core.gbdt.params import lgb_threads
-from toss_core.gbdt.train import FORMAT, dense_cols, model_paths
+from toss_core.gbdt.paths import NAME
+from toss_core.gbdt.train import FORMAT, model_paths
 from toss_core.layout import Layout
-from toss_core.post.artifacts import Lineage, file_digest
+from toss_core.tabular.design import DesignPlan, iter_design
+from toss_core.tabular.encoding import IdEncoder
+from toss_core.tabular.inputs import cpu_threads, dense_cols
 from toss_core.util.errors import ArtifactError
 
 
@@ -45,8 +46,8 @@ def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.n
     plan.check_cache(inputs.test.spec, dense_cols(inputs.dense), str(layout.test_cache))
     encoder = None if meta["encoder"] is None else IdEncoder.load(enc_path, meta["encoder"])
     booster = lgb.Booster(model_file=str(model_path))
-    threads = lgb_threads(cfg)
+    threads = cpu_threads(cfg)
     out = np.empty(inputs.test.n_rows, dtype=np.float32)
     for a, b, block in iter_design(plan, inputs.test, None, encoder, None, inputs.dense):
         out[a:b] = booster.predict(block, raw_score=True, num_threads=threads)
-    return out, Lineage("gbdt", fold, meta["cache_fingerprint"], covis, file_digest(model_path))
+    return out, Lineage(NAME, fold, meta["cache_fingerprint"], covis, file_digest(model_path))

@@ -2,11 +2,11 @@
 
 It uses the same cache, fold assignment and co-visitation features as the neural folds, stops early on
 the fold's validation rows, and writes the same OOF npz (index, logit = raw margin, label), so the
-ensemble and calibration steps treat both families alike. Artifacts of fold k, in layout.family_dir("gbdt"):
+ensemble and calibration steps treat every family alike. Artifacts of fold k, in layout.family_dir("gbdt"):
     ckpt_fold_k.txt       the booster (LightGBM text format, best iteration only)
     ckpt_fold_k.json      sidecar: cache/covis fingerprints, design plan, id encodings, params, metrics
     ckpt_fold_k.enc.npz   id-encoding tables (per-id counts and label sums of the training fold)
-    oof_fold_k.npz        validation-row logits (toss_core.post.artifacts)
+    oof_fold_k.npz        validation-row logits (toss_core.artifacts.fold)
 The test set is predicted by gbdt/predict.py, the family's other face.
 """
 
@@ -19,15 +19,17 @@ from typing import Any
 
 import numpy as np
 
+from toss_core.artifacts.fold import SELECTED, Lineage, file_digest, save_oof
 from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
-from toss_core.gbdt.design import DesignPlan, build_matrix
-from toss_core.gbdt.features import IdEncoder, oof_target_matrix
+from toss_core.gbdt.ids import choose_ids
 from toss_core.gbdt.params import gbdt_params
+from toss_core.gbdt.paths import NAME, checkpoint_path
 from toss_core.layout import FULL, Layout
-from toss_core.post.artifacts import SELECTED, Lineage, file_digest, save_oof
+from toss_core.tabular.design import DesignPlan, build_matrix
+from toss_core.tabular.encoding import IdEncoder, oof_target_matrix
+from toss_core.tabular.inputs import dense_cols, fold_rows, train_inputs
 from toss_core.util.atomic import atomic_path, write_json
-from toss_core.util.errors import ArtifactError
 from toss_core.util.progress import Progress
 from toss_core.util.results import FoldResult
 
@@ -38,22 +40,8 @@ FORMAT = "toss-gbdt/1"
 
 def model_paths(layout: Layout, fold: int | str) -> tuple[Path, Path, Path]:
     """(booster text, sidecar json, encoder tables npz) of one fold."""
-    model = layout.checkpoint(fold, "gbdt")
+    model = checkpoint_path(layout, fold)
     return model, model.with_suffix(".json"), model.with_suffix(".enc.npz")
-
-
-def dense_cache(layout: Layout, kind: str, n_rows: int) -> ShardedCache:
-    root = layout.covis_train if kind == "train" else layout.covis_test
-    dense = ShardedCache(root)
-    if dense.n_rows != n_rows:
-        raise ArtifactError(
-            f"co-visitation cache {root} has {dense.n_rows} rows, the {kind} cache has {n_rows}"
-        )
-    return dense
-
-
-def dense_cols(dense: ShardedCache | None) -> list[str]:
-    return [] if dense is None else list(dense.manifest["columns"].get("dense", []))
 
 
 def fit_id_encoder(
@@ -86,19 +74,6 @@ def _progress(fold: int | str, rounds: int, n_rows: int, every_s: float = 5.0):
         progress.update(1, extra)
 
     return _callback
-
-
-def _fold_rows(layout: Layout, cache: ShardedCache, fold: int) -> tuple[np.ndarray, np.ndarray]:
-    """(training rows, validation rows) of `fold` from the saved fold assignment."""
-    from toss_core.data.folds import load_folds
-
-    folds = load_folds(layout)
-    if len(folds) != cache.n_rows:
-        raise ArtifactError(f"{layout.folds_path} has {len(folds)} rows, the train cache has {cache.n_rows}")
-    train_rows, valid_rows = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-    if len(valid_rows) == 0 or len(train_rows) == 0:
-        raise ArtifactError(f"fold {fold} of {layout.folds_path} has no training or no validation rows")
-    return train_rows, valid_rows
 
 
 def _train_dataset(plan: DesignPlan, params: dict[str, Any], matrix: np.ndarray, labels: np.ndarray):
@@ -147,16 +122,14 @@ def _save_booster(
     payload = {"format": FORMAT, "fold": fold, "encoder": None if encoder is None else encoder.describe()}
     write_json(sidecar_path, {**payload, **sidecar, "best_iteration": int(rounds), "top_gain": top})
     covis = sidecar["covis_fingerprint"] if plan.dense_cols else None
-    return Lineage("gbdt", fold, sidecar["cache_fingerprint"], covis, file_digest(model_path))
+    return Lineage(NAME, fold, sidecar["cache_fingerprint"], covis, file_digest(model_path))
 
 
 def _inputs(cfg: TossConfig, layout: Layout):
     """(train cache, its labels, co-visitation cache or None, design plan) of a LightGBM model."""
-    cache = ShardedCache(layout.train_cache)
-    dense = dense_cache(layout, "train", cache.n_rows) if cfg.features.covis.enabled else None
-    labels = cache.read_field("label").astype(np.float32)
-    evidence = (cache.n_rows, float(labels.mean()))
-    plan = DesignPlan.build(cache.spec, cfg.gbdt, cache.fields, dense_cols(dense), evidence)
+    cache, labels, dense = train_inputs(cfg, layout)
+    ids, method = choose_ids(cache.spec, cfg.gbdt, (cache.n_rows, float(labels.mean())))
+    plan = DesignPlan.build(cache.spec, cache.fields, dense_cols(dense), ids, method)
     return cache, labels, dense, plan
 
 
@@ -177,7 +150,7 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
 
     start = time.perf_counter()
     cache, labels, dense, plan = _inputs(cfg, layout)
-    train_rows, valid_rows = _fold_rows(layout, cache, fold)
+    train_rows, valid_rows = fold_rows(layout, cache.n_rows, fold)
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, train_rows, labels[train_rows])
     params = gbdt_params(cfg, len(train_rows), float(labels[train_rows].mean()))
     log.info(
@@ -205,7 +178,7 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     log.info("gbdt fold %d: best iteration %d, %s (%.1fs)", fold, best, shown, seconds)
     return FoldResult(
         fold=fold,
-        family="gbdt",
+        family=NAME,
         checkpoint=model_paths(layout, fold)[0],
         oof_path=oof_path,
         metrics=metrics,

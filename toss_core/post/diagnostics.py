@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from toss_core.artifacts.fold import FamilyOOF, load_family_oof
 from toss_core.config import TossConfig
-from toss_core.layout import Layout, enabled_families
-from toss_core.post.artifacts import FamilyOOF, load_family_oof
+from toss_core.layout import Layout
 from toss_core.post.truth import load_test_truth
 from toss_core.scoring.calibration import Calibrator
 from toss_core.scoring.metrics import evaluate, evaluate_logits, sigmoid
@@ -126,12 +126,13 @@ def _report(cfg: TossConfig, metrics: dict[str, Metrics], ensemble: dict | None)
     return "\n".join(parts)
 
 
-def diagnose(cfg: TossConfig, layout: Layout) -> DiagnosticsResult:
-    """Compute the metrics, draw the plots and write report.md into layout.diagnostics_dir."""
+def diagnose(cfg: TossConfig, layout: Layout, enabled: list[str]) -> DiagnosticsResult:
+    """Compute the metrics, draw the plots and write report.md into layout.diagnostics_dir; the families
+    are the ensemble's, or `enabled` (the config's) before an ensemble exists."""
     from toss_core.data.reader import ShardedCache
 
     ensemble = json.loads(layout.ensemble_path.read_text()) if layout.ensemble_path.is_file() else None
-    families = list(ensemble["families"]) if ensemble is not None else enabled_families(cfg)
+    families = list(ensemble["families"]) if ensemble is not None else list(enabled)
     n_rows = ShardedCache(layout.train_cache).n_rows
     oofs = [load_family_oof(layout, f, cfg.cv.n_splits, n_rows) for f in families]
     metrics: dict[str, Metrics] = {}

@@ -1,6 +1,6 @@
 """The ensemble step: saved OOF and test logits of every enabled family → one calibrated prediction.
 
-It only reads fold artifacts (toss_core.post.artifacts) and combines them; it predicts nothing itself.
+It only reads fold artifacts (toss_core.artifacts.fold) and combines them; it predicts nothing itself.
 Per family, the OOF files of every fold make one OOF vector (each train row once, predicted by the model
 that held it out) and the folds' test logits (the test-prediction step's output) are combined with the
 configured method (toss_core.post.combine). Several families are blended with weights fitted on the OOF
@@ -22,12 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toss_core.config import TossConfig
-from toss_core.data.folds import load_folds
-from toss_core.data.lineage import check_test_made_from
-from toss_core.data.reader import ShardedCache
-from toss_core.layout import Layout
-from toss_core.post.artifacts import (
+from toss_core.artifacts.fold import (
     FamilyOOF,
     check_oof_lineage,
     load_family_oof,
@@ -35,6 +30,11 @@ from toss_core.post.artifacts import (
     load_test_logits,
     require_fold_files,
 )
+from toss_core.config import TossConfig
+from toss_core.data.folds import load_folds
+from toss_core.data.lineage import check_test_made_from
+from toss_core.data.reader import ShardedCache
+from toss_core.layout import Layout
 from toss_core.post.combine import combine, fold_weights
 from toss_core.post.stacking import fit_family_weights
 from toss_core.scoring.calibration import Calibrator, fit_calibrator

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from toss_core.artifacts.fold import fold_models
 from toss_core.config import TossConfig
 from toss_core.layout import Layout
-from toss_core.post.artifacts import fold_models
 from toss_core.scoring.metrics import evaluate
 from toss_core.util.atomic import atomic_path
 from toss_core.util.errors import ArtifactError, DataError

@@ -1,7 +1,7 @@
 """Checkpoint files: written atomically, loaded with weights_only (plain containers and tensors only).
 
-Two kinds per fold: the final checkpoint (layout.checkpoint, the contract in the project README) and the
-resume state (layout.resume_checkpoint: everything needed to continue an interrupted fold after its last
+Two kinds per fold: the final checkpoint (paths.checkpoint_path, the contract in the project README) and the
+resume state (paths.resume_path: everything needed to continue an interrupted fold after its last
 finished epoch), which is deleted once the fold finishes.
 """
 

@@ -5,7 +5,7 @@ clipping, AMP on CUDA, optional torch.compile (CUDA graphs with compile_mode red
 early stopping on the validation Score, and an optional balanced sampler whose prior shift is undone by
 `logit_offset` (stored in the checkpoint and already added to the OOF logits, which are therefore
 log-odds at the true training prior). After every epoch the whole training state is saved to
-layout.resume_checkpoint(fold), so an interrupted fold continues from its last finished epoch; the file
+resume_path(layout, fold), so an interrupted fold continues from its last finished epoch; the file
 is deleted when the fold finishes.
 
 The data path (train/feeds.py) holds the fold's rows on the device when they fit (train.data_on_device)
@@ -36,10 +36,10 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from toss_core.artifacts.fold import SELECTED, Lineage, file_digest, save_oof
 from toss_core.config import TossConfig
 from toss_core.data.folds import FOLD_KEYS
 from toss_core.layout import Layout
-from toss_core.post.artifacts import SELECTED, Lineage, file_digest, save_oof
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.train import checkpoint
 from toss_core.train.ema import EMA
@@ -47,6 +47,7 @@ from toss_core.train.feeds import choose_feed
 from toss_core.train.fold_data import FoldData, FoldState, bin_sample, training_id_counts, warn_unseen_ids
 from toss_core.train.logs import EPOCH_METRICS, FoldLog
 from toss_core.train.losses import batch_loss
+from toss_core.train.paths import NAME, checkpoint_path, resume_path, tb_dir, train_log_path
 from toss_core.train.predict import predict_logits
 from toss_core.train.runtime import amp_dtype, autocast, resolve_device, seed_everything, torch_runtime
 from toss_core.train.sampler import (
@@ -163,7 +164,11 @@ class FoldTrainer:
         graphs = cfg.use_compile and tc.compile_mode == "reduce-overhead"
         self.graph_steps = graphs and self.device.type == "cuda"
         self.log = FoldLog(
-            cfg.logging, layout.train_log(fold), layout.tb_dir(fold), self.state.log_rows, self.state.step
+            cfg.logging,
+            train_log_path(layout, fold),
+            tb_dir(layout, fold),
+            self.state.log_rows,
+            self.state.step,
         )
         remaining = (tc.epochs - self.state.epoch) * self.steps_per_epoch * tc.batch_size
         self.progress = Progress(f"fold {fold}", remaining, every_s=math.inf)
@@ -239,7 +244,7 @@ class FoldTrainer:
         except StopTraining:
             log.info("fold %d: stopped after epoch %d by the epoch callback", self.fold, epoch + 1)
             self.log.close()
-            self.layout.resume_checkpoint(self.fold).unlink(missing_ok=True)
+            resume_path(self.layout, self.fold).unlink(missing_ok=True)
             raise
 
     def epoch_batches(self, epoch: int) -> EpochBatches:
@@ -347,8 +352,8 @@ class FoldTrainer:
         oof_path = save_oof(layout, lineage, d.val_rows, st.best_logits.numpy(), d.val_labels, metrics)
         return FoldResult(
             fold=self.fold,
-            family="nn",
-            checkpoint=layout.checkpoint(self.fold),
+            family=NAME,
+            checkpoint=checkpoint_path(layout, self.fold),
             oof_path=oof_path,
             metrics=metrics,
             prior_score=float(prior_only_score(d.val_labels)),
@@ -372,15 +377,17 @@ class FoldTrainer:
             "fold": self.fold,
             "train_prior": d.train_prior,
         }
-        checkpoint.save(layout.checkpoint(self.fold), ckpt)
+        checkpoint.save(checkpoint_path(layout, self.fold), ckpt)
         self.log.close()
-        layout.resume_checkpoint(self.fold).unlink(missing_ok=True)
+        resume_path(layout, self.fold).unlink(missing_ok=True)
         covis = d.covis_fingerprint if d.spec.dense_cols else None
-        return Lineage("nn", self.fold, d.cache.fingerprint, covis, file_digest(layout.checkpoint(self.fold)))
+        return Lineage(
+            NAME, self.fold, d.cache.fingerprint, covis, file_digest(checkpoint_path(layout, self.fold))
+        )
 
     def _resume(self) -> FoldState:
         """Load the resume state into model, optimiser, ... when it belongs to this run; else start fresh."""
-        path = self.layout.resume_checkpoint(self.fold)
+        path = resume_path(self.layout, self.fold)
         if not path.is_file():
             return FoldState()
         saved = checkpoint.load(path, "cpu")
@@ -417,4 +424,4 @@ def save_resume_state(trainer: FoldTrainer) -> None:
         "rng_torch": torch.get_rng_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
-    checkpoint.save(trainer.layout.resume_checkpoint(trainer.fold), payload)
+    checkpoint.save(resume_path(trainer.layout, trainer.fold), payload)

@@ -1,6 +1,6 @@
 """Inference on a shard cache: rebuild a model from its checkpoint and compute true-prior logits.
 
-`predict_test` is the neural family's face to the test-prediction step (gbdt/predict.py has the same).
+`predict_test` is the network family's test prediction (family.py exposes it to the pipeline).
 Logits stay on the device until a pass ends (one host sync per pass); test rows are streamed, since
 they are read once.
 """
@@ -14,14 +14,15 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
+from toss_core.artifacts.fold import Lineage, file_digest
 from toss_core.config import TossConfig
 from toss_core.data.lineage import check_model_inputs
 from toss_core.layout import Layout
-from toss_core.post.artifacts import Lineage, file_digest
 from toss_core.spec import FeatureSpec
 from toss_core.train import checkpoint
 from toss_core.train.batches import BatchSource, feature_fields
 from toss_core.train.feeds import ResidentFeed, StreamFeed
+from toss_core.train.paths import NAME, checkpoint_path
 from toss_core.train.runtime import amp_dtype, autocast, resolve_device, torch_runtime
 from toss_core.util.errors import ArtifactError
 
@@ -87,13 +88,13 @@ def predict_logits(
 def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.ndarray, Lineage]:
     """True-prior test logits [n_test] of one neural fold and the lineage of its checkpoint; the
     checkpoint's caches are verified against the current ones before any prediction work starts."""
-    path = layout.checkpoint(fold)
+    path = checkpoint_path(layout, fold)
     device = resolve_device(cfg.device)
     model, ckpt = load_checkpoint(path, device)
     spec = FeatureSpec.from_dict(ckpt["spec"])
     covis = ckpt["covis_fingerprint"] if spec.dense_cols else None
     inputs = check_model_inputs(layout, f"nn fold {fold} ({path})", ckpt["cache_fingerprint"], covis)
-    lineage = Lineage("nn", fold, ckpt["cache_fingerprint"], covis, file_digest(path))
+    lineage = Lineage(NAME, fold, ckpt["cache_fingerprint"], covis, file_digest(path))
     with torch_runtime(cfg):
         logits = predict_logits(
             model,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from toss_core.artifacts.fold import Lineage
 from toss_core.config import TossConfig
 from toss_core.layout import FULL, Layout
-from toss_core.post.artifacts import Lineage
 from toss_core.train import checkpoint
 from toss_core.train.loop import FoldTrainer, save_resume_state
 from toss_core.train.runtime import torch_runtime

@@ -1,10 +1,9 @@
 """One trial: the sampled overrides on top of the config, the tuned folds trained into the trial's own
 directory, the mean calibrated validation Score returned.
 
-Network trials report each epoch's Score_cal of the first tuned fold and are pruned there (the train
-loop's epoch callback raises StopTraining, turned into optuna.TrialPruned here). LightGBM trials report
-the final value only: Optuna's LightGBMPruningCallback follows LightGBM's own eval metric
-(binary_logloss, minimised) and refuses it in a study that maximises Score_cal.
+A family that trains in stages (the network's epochs) reports each stage's Score_cal of the first tuned
+fold and is pruned there (its epoch callback raises StopTraining, turned into optuna.TrialPruned here).
+The tree families report the final value only (see their Family.train_fold).
 """
 
 from __future__ import annotations
@@ -17,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from toss_core.config import TossConfig
+from toss_core.families.base import Family
+from toss_core.families.registry import search_space
 from toss_core.layout import Layout
-from toss_core.tune.space import apply_params, family_space, suggest
+from toss_core.tune.space import apply_params, suggest
 from toss_core.util.errors import StopTraining
-from toss_core.util.results import FoldResult
 
 log = logging.getLogger("toss")
 
@@ -30,21 +30,22 @@ METRIC = "Score_cal"
 class Objective:
     """Callable for study.optimize: trains the folds of tune.folds with one trial's parameters."""
 
-    def __init__(self, cfg: TossConfig, layout: Layout, family: str):
+    def __init__(self, cfg: TossConfig, layout: Layout, family: Family):
         self.cfg, self.layout, self.family = cfg, layout, family
-        self.space = family_space(cfg, family)
+        self.space = search_space(cfg, family)
 
     def __call__(self, trial: Any) -> float:
         import optuna
 
         params = suggest(trial, self.space)
         cfg = apply_params(self.cfg, params, f"tune trial {trial.number}")
-        out = self.layout.trial_dir(self.family, trial.number)
+        out = self.layout.trial_dir(self.family.name, trial.number)
         layout = dataclasses.replace(self.layout, cfg=cfg, output_dir=out)
         scores = []
         try:
             for i, fold in enumerate(cfg.tune.folds):
-                result = self._train(cfg, layout, fold, trial if i == 0 else None)
+                on_epoch = _pruning(trial) if i == 0 else None
+                result = self.family.train_fold(cfg, layout, fold, on_epoch)
                 scores.append(result.metrics[METRIC])
                 trial.set_user_attr(f"fold_{fold}", result.metrics[METRIC])
         except StopTraining as exc:
@@ -52,16 +53,6 @@ class Objective:
         finally:
             shutil.rmtree(out, ignore_errors=True)
         return float(np.mean(scores))
-
-    def _train(self, cfg: TossConfig, layout: Layout, fold: int, trial: Any | None) -> FoldResult:
-        """One fold of the family; `trial` given: report every epoch and stop when the pruner says so."""
-        if self.family == "gbdt":
-            from toss_core.gbdt.train import train_fold
-
-            return train_fold(cfg, layout, fold)
-        from toss_core.train.loop import train_fold
-
-        return train_fold(cfg, layout, fold, on_epoch=None if trial is None else _pruning(trial))
 
 
 def _pruning(trial: Any):

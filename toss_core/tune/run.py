@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from toss_core.config import TossConfig
+from toss_core.families.base import Family
 from toss_core.layout import Layout
 from toss_core.tune import report
 from toss_core.tune import study as studies
@@ -66,7 +67,7 @@ def _best(study: Any) -> Any | None:
 def run_study(
     cfg: TossConfig,
     layout: Layout,
-    family: str,
+    model_family: Family,
     n_trials: int | None = None,
     timeout_s: float | None = None,
 ) -> TuneResult:
@@ -77,11 +78,12 @@ def run_study(
     n_trials = n_trials or cfg.tune.n_trials
     timeout_s = timeout_s if timeout_s is not None else cfg.tune.timeout_s
     started = time.perf_counter()
-    study = studies.open_study(cfg, layout, family)
+    family = model_family.name
+    study = studies.open_study(cfg, layout, model_family)
     trial_log = TrialLog(family, n_trials, timeout_s)
     try:
         study.optimize(
-            Objective(cfg, layout, family),
+            Objective(cfg, layout, model_family),
             n_trials=n_trials,
             timeout=timeout_s,
             callbacks=[trial_log],
@@ -153,17 +155,21 @@ def read_tuned(layout: Layout, family: str) -> dict[str, Any] | None:
     return payload
 
 
-def tuned_config(cfg: TossConfig, layout: Layout, family: str) -> tuple[TossConfig, str, dict[str, Any]]:
+def tuned_config(
+    cfg: TossConfig, layout: Layout, model_family: Family
+) -> tuple[TossConfig, str, dict[str, Any]]:
     """(config to train with, where its parameters came from, the tuned overrides applied).
 
     With tune.enabled and a tuned file for the family, its best parameters go on top of the config;
     otherwise the config as given ("config"). A file tuned on other data, folds or space is still
     used, with a warning naming the command that refreshes it."""
-    payload = read_tuned(layout, family) if cfg.tune.enabled and family in cfg.tune.families else None
+    family = model_family.name
+    searched = cfg.tune.enabled and (cfg.tune.families is None or family in cfg.tune.families)
+    payload = read_tuned(layout, family) if searched else None
     if payload is None:
         return cfg, "config", {}
     path = layout.tuned_params(family)
-    fp = studies.fingerprint(cfg, layout, family)
+    fp = studies.fingerprint(cfg, layout, model_family)
     if payload.get("fingerprint") != fp:
         log.warning(
             "%s: tuned on other data, folds or space (fingerprint %s, now %s); using it anyway: "

@@ -16,10 +16,6 @@ from toss_core.config import (
 )
 
 
-def family_space(cfg: TossConfig, family: str) -> dict[str, ParamRange]:
-    return dict(getattr(cfg.tune.space, family))
-
-
 def suggest(trial: Any, space: dict[str, ParamRange]) -> dict[str, Any]:
     """Ask an Optuna trial for one value per searched key; the Optuna parameter name is the key path."""
     params: dict[str, Any] = {}

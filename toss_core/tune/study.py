@@ -14,9 +14,11 @@ import logging
 import time
 from typing import Any
 
-from toss_core.config import TUNABLE_SECTIONS, TossConfig
+from toss_core.artifacts.fold import file_digest
+from toss_core.config import TossConfig
+from toss_core.families.base import Family
+from toss_core.families.registry import search_space
 from toss_core.layout import Layout
-from toss_core.post.artifacts import file_digest
 from toss_core.util.errors import ArtifactError
 
 log = logging.getLogger("toss")
@@ -41,18 +43,7 @@ def redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _shaping_keys(family: str) -> tuple[str, ...]:
-    """The fixed config a trial's value depends on: the family's sections, but for the network only the
-    keys that shape its weights (train.loop.TRAINING_KEYS), so how a trial executes (threads, device,
-    compile mode, eval batch size) never splits one study into several."""
-    if family == "nn":
-        from toss_core.train.loop import TRAINING_KEYS
-
-        return TRAINING_KEYS
-    return TUNABLE_SECTIONS[family]
-
-
-def fingerprint(cfg: TossConfig, layout: Layout, family: str) -> str:
+def fingerprint(cfg: TossConfig, layout: Layout, family: Family) -> str:
     """Hash of the inputs a trial's value depends on besides its own parameters."""
     from toss_core.data.reader import ShardedCache
 
@@ -64,8 +55,9 @@ def fingerprint(cfg: TossConfig, layout: Layout, family: str) -> str:
         "covis": covis,
         "folds": file_digest(layout.folds_path),
         "tune.folds": cfg.tune.folds,
-        "space": {k: v.model_dump() for k, v in getattr(cfg.tune.space, family).items()},
-        "fixed": cfg.section_fingerprint("seed", *_shaping_keys(family)),
+        "space": {k: v.model_dump() for k, v in search_space(cfg, family).items()},
+        # what shapes a model, not how a trial runs (threads, device), so those never split a study
+        "fixed": cfg.section_fingerprint("seed", *family.shaping_keys()),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -110,12 +102,13 @@ def _storage(url: str) -> Any:
         )
 
 
-def open_study(cfg: TossConfig, layout: Layout, family: str) -> Any:
+def open_study(cfg: TossConfig, layout: Layout, model_family: Family) -> Any:
     """Create the family's study or continue it; its sampler seeded so a resumed study moves on."""
     import optuna
     from sqlalchemy.exc import SQLAlchemyError
 
-    fp = fingerprint(cfg, layout, family)
+    family = model_family.name
+    fp = fingerprint(cfg, layout, model_family)
     name, url = study_name(cfg, family, fp), storage_url(cfg, layout)
     for attempt in range(OPEN_ATTEMPTS):
         try:

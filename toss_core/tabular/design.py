@@ -1,9 +1,9 @@
-"""The LightGBM design matrix, assembled shard by shard from the NPY cache (no Parquet, no row loops).
+"""The tree families' design matrix, assembled shard by shard from the NPY cache (no Parquet, no row loops).
 
-Columns, in order: low-cardinality categoricals (LightGBM native categorical), id-column encodings
-(frequency / target, see features.py; in `native` mode the ids are native categoricals too), numerics,
-null masks, the raw sequence length and the co-visitation features when enabled. The same plan builds
-the training, validation and test matrices, so their columns always line up.
+Columns, in order: native categoricals (as their integer ids), id-column encodings (frequency / target,
+see encoding.py) of the columns a family chose to encode, numerics, null masks, the raw sequence length
+and the co-visitation features when enabled. The same plan builds the training, validation and test
+matrices, so their columns always line up.
 """
 
 from __future__ import annotations
@@ -14,21 +14,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from toss_core.config import GBDTConfig
-from toss_core.gbdt.features import IdEncoder
 from toss_core.spec import FeatureSpec
-from toss_core.util.errors import ArtifactError, DataError
+from toss_core.tabular.encoding import IdEncoder
+from toss_core.util.errors import ArtifactError
 
 
 def _safe(name: str) -> str:
-    """LightGBM rejects JSON punctuation in feature names."""
+    """LightGBM and CatBoost reject JSON punctuation in feature names."""
     return re.sub(r"[^0-9A-Za-z_]", "_", name)
-
-
-def minority_events_per_value(n_rows: int, pos_rate: float, cardinality: int) -> float:
-    """Training rows of the rarer class per value of a column, on average: the evidence an id column's
-    values carry. LightGBM can split on a value's own click rate only where this is large."""
-    return n_rows * min(pos_rate, 1.0 - pos_rate) / max(cardinality, 1)
 
 
 @dataclass(frozen=True)
@@ -47,34 +40,17 @@ class DesignPlan:
     def build(
         cls,
         spec: FeatureSpec,
-        gcfg: GBDTConfig,
         cache_fields: list[str],
         dense_cols: list[str],
-        evidence: tuple[int, float],
+        ids: list[str] | None = None,
+        id_method: str = "target",
     ) -> DesignPlan:
-        """Pick which categoricals are ids (explicit gbdt.id_cols, else cardinality > id_min_cardinality)
-        and how each is encoded; `evidence` = (training rows, positive rate) decides gbdt.id_encoding
-        auto: an id column whose values average gbdt.native_min_events minority-class rows stays a
-        native categorical, a rarer one is target-encoded."""
-        if gcfg.id_cols is not None:
-            unknown = sorted(set(gcfg.id_cols) - set(spec.cat_cols))
-            if unknown:
-                raise DataError(
-                    f"gbdt.id_cols names {unknown}, which are not cache cat columns {spec.cat_cols}"
-                )
-            ids = [c for c in spec.cat_cols if c in gcfg.id_cols]
-        else:
-            ids = [
-                c
-                for c, card in zip(spec.cat_cols, spec.cat_cardinalities, strict=True)
-                if card > gcfg.id_min_cardinality
-            ]
-        if gcfg.id_encoding == "native":
-            ids = []
-        elif gcfg.id_encoding == "auto":
-            card = dict(zip(spec.cat_cols, spec.cat_cardinalities, strict=True))
-            ids = [c for c in ids if minority_events_per_value(*evidence, card[c]) < gcfg.native_min_events]
-        method = "frequency" if gcfg.id_encoding == "frequency" else "target"
+        """The plan over a cache's columns: `ids` (cat columns) become `id_method` encodings, every other
+        categorical stays a native one. Which columns are ids is the family's choice."""
+        ids = list(ids or [])
+        if id_method not in ("target", "frequency"):
+            raise ValueError(f"id_method must be 'target' or 'frequency', got {id_method!r}")
+        method = id_method
         per_col = {"frequency": ["freq"], "target": ["freq", "te"]}[method]
         return cls(
             cat_cols=list(spec.cat_cols),
@@ -122,7 +98,7 @@ class DesignPlan:
             return cls(**payload)
         except TypeError as exc:
             raise ArtifactError(
-                f"a LightGBM design plan of an older toss ({exc}): retrain the gbdt folds"
+                f"a design plan of an older toss ({exc}): retrain the folds of that family"
             ) from None
 
     def check_cache(self, spec: FeatureSpec, dense_cols: list[str], what: str) -> None:

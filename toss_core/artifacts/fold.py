@@ -1,4 +1,4 @@
-"""Fold artifacts, one reader and one writer for both model families: OOF logits and test logits.
+"""Fold artifacts, one reader and one writer for every model family: OOF logits and test logits.
 
     oof_fold_k.npz          index [n_val] int64 (train-cache rows), logit [n_val] float32 (true-prior
                             log-odds), label [n_val] float32, metrics (JSON), lineage (JSON)
@@ -25,7 +25,7 @@ from toss_core.util.atomic import atomic_path
 from toss_core.util.errors import ArtifactError
 
 FORMAT = "toss-fold/1"
-SELECTED = "selected"  # OOF metrics key: the epochs (nn) or boosting rounds (gbdt) the fold selected
+SELECTED = "selected"  # OOF metrics key: the epochs or boosting rounds the fold selected
 _DIGEST_CHUNK = 1 << 20
 
 
@@ -106,7 +106,7 @@ def _missing(layout: Layout, family: str, paths: list[Path], what: str, command:
 
 def _command(verb: str, family: str) -> str:
     """The `toss` command that writes a family's artifact, e.g. `toss predict --family gbdt`."""
-    return f"toss {verb}" + (" --family gbdt" if family == "gbdt" else "")
+    return f"toss {verb} --family {family}"
 
 
 def require_fold_files(layout: Layout, family: str, n_splits: int) -> None:
@@ -173,7 +173,7 @@ def save_test_logits(layout: Layout, lineage: Lineage, test_cache: str, logits: 
     return path
 
 
-def read_test_logits(layout: Layout, fold: int, family: str = "nn") -> tuple[np.ndarray, Lineage]:
+def read_test_logits(layout: Layout, fold: int | str, family: str) -> tuple[np.ndarray, Lineage]:
     """One fold's saved test logits and their lineage, unchecked (load_test_logits verifies them)."""
     path = layout.test_logits_path(fold, family)
     if not path.is_file():
@@ -246,7 +246,7 @@ def selected_sizes(layout: Layout, family: str, n_splits: int) -> list[int]:
 def check_oof_lineage(oof: FamilyOOF, train_cache: str, covis: str | None, layout: Layout) -> None:
     """Every fold of the family was trained on the current train cache and co-visitation features."""
     for lin in oof.lineage:
-        what = f"{lin.family} fold {lin.fold} ({layout.checkpoint(lin.fold, lin.family)})"
+        what = f"{lin.family} fold {lin.fold} (in {layout.family_dir(lin.family)})"
         if lin.train_cache != train_cache:
             raise ArtifactError(
                 f"{what} was trained on cache {lin.train_cache}, but the current train cache "

@@ -1,4 +1,4 @@
-"""Encodings of high-cardinality id columns for LightGBM, fitted on one training fold only.
+"""Encodings of high-cardinality id columns for the tree families, fitted on one training fold only.
 
 Native LightGBM categoricals on ids with thousands of values overfit rare ids; the alternatives here turn
 an id into numbers: its frequency in the training fold, and (id_encoding = target) also its smoothed click
@@ -130,7 +130,7 @@ class IdEncoder:
     @classmethod
     def load(cls, path: Path, described: dict) -> IdEncoder:
         if not path.is_file():
-            raise ArtifactError(f"id-encoding tables {path} are missing; retrain this gbdt fold")
+            raise ArtifactError(f"id-encoding tables {path} are missing; retrain that fold")
         with np.load(path) as z:
             n = len(described["columns"])
             counts = [z[f"counts_{j}"] for j in range(n)]

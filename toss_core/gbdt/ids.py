@@ -1,0 +1,37 @@
+"""Which categoricals LightGBM treats as ids, and how it encodes them (gbdt.id_cols, gbdt.id_encoding)."""
+
+from __future__ import annotations
+
+from toss_core.config import GBDTConfig
+from toss_core.spec import FeatureSpec
+from toss_core.util.errors import DataError
+
+
+def minority_events_per_value(n_rows: int, pos_rate: float, cardinality: int) -> float:
+    """Training rows of the rarer class per value of a column, on average: the evidence an id column's
+    values carry. LightGBM can split on a value's own click rate only where this is large."""
+    return n_rows * min(pos_rate, 1.0 - pos_rate) / max(cardinality, 1)
+
+
+def choose_ids(spec: FeatureSpec, gcfg: GBDTConfig, evidence: tuple[int, float]) -> tuple[list[str], str]:
+    """(id columns to encode, "target" | "frequency"): explicit gbdt.id_cols, else cardinality >
+    id_min_cardinality; `evidence` = (training rows, positive rate) decides gbdt.id_encoding auto: an id
+    column whose values average gbdt.native_min_events minority-class rows stays a native categorical, a
+    rarer one is target-encoded."""
+    if gcfg.id_cols is not None:
+        unknown = sorted(set(gcfg.id_cols) - set(spec.cat_cols))
+        if unknown:
+            raise DataError(f"gbdt.id_cols names {unknown}, which are not cache cat columns {spec.cat_cols}")
+        ids = [c for c in spec.cat_cols if c in gcfg.id_cols]
+    else:
+        ids = [
+            c
+            for c, card in zip(spec.cat_cols, spec.cat_cardinalities, strict=True)
+            if card > gcfg.id_min_cardinality
+        ]
+    if gcfg.id_encoding == "native":
+        ids = []
+    elif gcfg.id_encoding == "auto":
+        card = dict(zip(spec.cat_cols, spec.cat_cardinalities, strict=True))
+        ids = [c for c in ids if minority_events_per_value(*evidence, card[c]) < gcfg.native_min_events]
+    return ids, "frequency" if gcfg.id_encoding == "frequency" else "target"
