@@ -127,7 +127,7 @@ def main() -> None:
         steps.predict_test(vcfg, 0, vlayout)
         seconds = time.perf_counter() - start
         flags = " ".join(f"--set {o}" for o in VARIANTS[name]) or "(defaults)"
-        test_m = test_metrics(read_test_logits(vlayout, 0)[0])
+        test_m = test_metrics(read_test_logits(vlayout, 0, "nn")[0])
         rows.append((name, flags, result.metrics, test_m, f"{seconds:.0f}s, best epoch {result.best_epoch}"))
         print(name, _fmt(result.metrics), "| test", _fmt(test_m), flush=True)
 

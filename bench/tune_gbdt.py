@@ -43,7 +43,7 @@ def config(args: argparse.Namespace, tuned: bool) -> TossConfig:
             f"data.test_path=data/{run}/test.parquet",
             f"data.cache_dir=cache/{run}",
             f"exp_name={run}",
-            "gbdt.enabled=true",
+            "families=[nn,gbdt]",
             "tune.families=[gbdt]",
             f"tune.n_trials={args.trials}",
             f"tune.enabled={str(tuned).lower()}",

@@ -176,7 +176,7 @@ def test_feature_columns_must_exist_and_toss_defaults_fit_other_schemas() -> Non
 def test_a_cache_built_under_other_shaping_keys_stops_the_step(work: Path, capsys) -> None:
     rc, err = toss(capsys, *smoke("train", "sequence.max_len=8"), "--fold", "0")
     assert_one_line_error(rc, err, "sequence.max_len", "toss build-cache")
-    assert not (work / "runs/smoke/ckpt_fold_0.pt").exists()
+    assert not (work / "runs/smoke/nn/ckpt_fold_0.pt").exists()
 
 
 def test_no_cache_manifest_names_the_command_that_builds_it(work: Path, capsys) -> None:

@@ -13,6 +13,7 @@ from test_train import _fold_layout
 from toss_core.config import REMOVED_KEYS, ConfigError, TossConfig, load_config
 from toss_core.layout import Layout
 from toss_core.train import loop
+from toss_core.train.paths import checkpoint_path, resume_path
 from toss_core.util.atomic import MARKER, atomic_path, write_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +146,7 @@ def test_resume_state_survives_only_changes_that_do_not_shape_training(
     monkeypatch.setattr(loop, "save_resume_state", save_then_crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         loop.train_fold(layout.cfg, layout, 0)
-    resume = layout.resume_checkpoint(0)
+    resume = resume_path(layout, 0)
     saved = resume.read_bytes()
 
     def next_epoch(override: str) -> int:
@@ -160,7 +161,7 @@ def test_resume_state_survives_only_changes_that_do_not_shape_training(
         "amp=true",  # no autocast on CPU: the same fp32 training
         "logging.verbose_steps=3",
         "calibration.iters=5",
-        "gbdt.enabled=true",
+        "families=[nn,gbdt]",
         "train.data_on_device=false",  # the same rows in the same order on either data path
         "train.compile_mode=max-autotune",
     ]
@@ -180,10 +181,8 @@ def test_resume_state_survives_only_changes_that_do_not_shape_training(
 def test_layout_resolves_relative_paths_under_root(tmp_path: Path) -> None:
     layout = Layout(load_config(REPO / "cfgs" / "smoke.yaml"), root=tmp_path)
     assert layout.train_cache == tmp_path / "cache/smoke/train"
-    assert layout.checkpoint(1) == tmp_path / "runs/smoke/ckpt_fold_1.pt"
+    assert checkpoint_path(layout, 1) == tmp_path / "runs/smoke/nn/ckpt_fold_1.pt"
     assert layout.oof_path(0, "gbdt") == tmp_path / "runs/smoke/gbdt/oof_fold_0.npz"
-    with pytest.raises(ValueError, match="unknown model family"):
-        layout.family_dir("xgb")
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:

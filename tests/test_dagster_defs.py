@@ -23,14 +23,15 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from toss_assets.definitions import defs
+from toss_assets.definitions import build_definitions, defs
 from toss_assets.jobs import RANGE_END_TAG, RANGE_START_TAG
 from toss_assets.resources import TossConfigResource, resolve_config_path
 from toss_assets.schedules import nightly_rerun
 from toss_assets.sensors import raw_data_changed
 from toss_core.config import ConfigError
 
-# The lineage of DESIGN.md with the real order cache → folds → covis → fold models.
+# The lineage of DESIGN.md with the real order cache → folds → covis → fold models; cfgs/smoke.yaml
+# enables the network family only (the per-family assets of more families: test_the_graph_grows_...).
 EXPECTED_DEPS = {
     "raw_train": set(),
     "raw_test": set(),
@@ -39,18 +40,17 @@ EXPECTED_DEPS = {
     "folds": {"train_cache"},
     "covis_features": {"folds", "train_cache", "test_cache"},
     "tuned_params": {"train_cache", "folds", "covis_features"},
-    "fold_model": {"train_cache", "folds", "covis_features", "tuned_params"},
-    "gbdt_fold_model": {"train_cache", "folds", "covis_features", "tuned_params"},
-    "fold_test_logits": {"fold_model", "gbdt_fold_model", "test_cache", "covis_features"},
-    "refit_model": {"fold_model", "gbdt_fold_model", "test_cache", "covis_features"},
-    "ensemble": {"fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model", "test_cache"},
-    "submission": {"ensemble", "test_cache", "fold_model", "gbdt_fold_model"},
-    "diagnostics": {"submission", "ensemble", "fold_model", "gbdt_fold_model"},
+    "nn_fold_model": {"train_cache", "folds", "covis_features", "tuned_params"},
+    "nn_test_logits": {"nn_fold_model", "test_cache", "covis_features"},
+    "refit_model": {"nn_fold_model", "test_cache", "covis_features"},
+    "ensemble": {"nn_fold_model", "nn_test_logits", "refit_model", "test_cache"},
+    "submission": {"ensemble", "test_cache", "nn_fold_model"},
+    "diagnostics": {"submission", "ensemble", "nn_fold_model"},
 }
 GROUPS = {
     "data": {"raw_train", "raw_test", "train_cache", "test_cache", "folds"},
     "features": {"covis_features"},
-    "training": {"tuned_params", "fold_model", "gbdt_fold_model", "fold_test_logits", "refit_model"},
+    "training": {"tuned_params", "nn_fold_model", "nn_test_logits", "refit_model"},
     "ensemble": {"ensemble", "submission", "diagnostics"},
 }
 
@@ -68,18 +68,37 @@ def test_lineage_groups_and_metadata():
         assert {n for n, node in nodes.items() if node.group_name == group} == members
 
 
+def test_the_graph_grows_one_fold_model_and_test_logits_asset_per_enabled_family():
+    graph = build_definitions(families=["nn", "gbdt", "catboost"]).resolve_asset_graph()
+    nodes = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    for family, kind in (("nn", "pytorch"), ("gbdt", "lightgbm"), ("catboost", "catboost")):
+        model, logits = nodes[f"{family}_fold_model"], nodes[f"{family}_test_logits"]
+        assert {k.to_user_string() for k in logits.parent_keys} == {
+            f"{family}_fold_model",
+            "test_cache",
+            "covis_features",
+        }
+        assert kind in model.kinds and model.pools == logits.pools == {"gpu"}, family
+        assert model.partitions_def.get_partition_keys() == ["fold_0", "fold_1"]
+        for downstream in ("ensemble", "submission", "diagnostics", "refit_model"):
+            assert dg.AssetKey(f"{family}_fold_model") in nodes[downstream].parent_keys, downstream
+        assert dg.AssetKey(f"{family}_test_logits") in nodes["ensemble"].parent_keys
+    assert model.code_version != nodes["nn_fold_model"].code_version  # each family's own source
+    with pytest.raises(ConfigError, match="unknown model family 'xgb'"):
+        build_definitions(families=["nn", "xgb"])
+
+
 def test_fold_partitions_pool_and_gpu_request_come_with_the_training_assets():
     graph = defs.resolve_asset_graph()
-    for name in ("fold_model", "gbdt_fold_model"):
+    for name in ("nn_fold_model", "nn_test_logits"):
         node = graph.get(dg.AssetKey(name))
         assert node.partitions_def.get_partition_keys() == ["fold_0", "fold_1"]  # smoke: cv.n_splits = 2
-    assert graph.get(dg.AssetKey("fold_model")).pools == {"gpu"}
-    assert not graph.get(dg.AssetKey("gbdt_fold_model")).pools  # smoke: gbdt.enabled false, no slot taken
+        assert node.pools == {"gpu"}
     probe = "from toss_assets.definitions import defs; print(defs.get_assets_def('gbdt_fold_model').op.pool)"
-    env = {**os.environ, "TOSS_CONFIG": str(REPO / "cfgs" / "demo.yaml")}  # gbdt.enabled: true
+    env = {**os.environ, "TOSS_CONFIG": str(REPO / "cfgs" / "demo.yaml")}  # families: [nn, gbdt]
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "gpu", out.stderr[-2000:]
-    fold_model = defs.get_assets_def("fold_model")
+    fold_model = defs.get_assets_def("nn_fold_model")
     tags = fold_model.op.tags
     k8s = tags["dagster-k8s/config"]
     k8s = json.loads(k8s) if isinstance(k8s, str) else k8s
@@ -88,12 +107,11 @@ def test_fold_partitions_pool_and_gpu_request_come_with_the_training_assets():
         assert graph.get(dg.AssetKey(name)).partitions_def is None
 
 
-def test_gbdt_enabled_only_per_run_is_refused(tmp_path: Path):
-    from toss_assets.assets.training import gbdt_fold_model
-
-    toss = TossConfigResource(config_path=str(SMOKE), overrides=["gbdt.enabled=true"], root=str(tmp_path))
-    with pytest.raises(Exception, match=r"set gbdt\.enabled in the YAML"):
-        dg.materialize([gbdt_fold_model], partition_key="fold_0", resources={"toss": toss})
+def test_a_family_enabled_only_per_run_is_refused(tmp_path: Path):
+    toss = TossConfigResource(config_path=str(SMOKE), overrides=["families=[nn,gbdt]"], root=str(tmp_path))
+    (ensemble,) = [a for a in defs.assets if dg.AssetKey("ensemble") in a.keys]
+    with pytest.raises(Exception, match=r"set `families` in the YAML"):
+        dg.materialize([ensemble], resources={"toss": toss})
 
 
 def test_checks_cover_the_spec_and_the_cache_and_submission_checks_block():
@@ -107,8 +125,7 @@ def test_checks_cover_the_spec_and_the_cache_and_submission_checks_block():
         ("raw_test", "schema_as_configured"),
         ("train_cache", "integrity"),
         ("test_cache", "integrity"),
-        ("fold_model", "score_above_prior"),
-        ("gbdt_fold_model", "score_above_prior"),
+        ("nn_fold_model", "score_above_prior"),
         ("ensemble", "beats_its_best_family"),
         ("submission", "submission_valid"),
     }
@@ -123,9 +140,8 @@ def test_jobs_schedule_and_sensor_are_registered_and_off_by_default():
     assert defs.resolve_job_def("toss_pipeline").partitions_def.get_partition_keys() == ["fold_0", "fold_1"]
     training = defs.resolve_job_def("toss_fold_training")
     assert {k.to_user_string() for k in training.asset_layer.executable_asset_keys} == {
-        "fold_model",
-        "gbdt_fold_model",
-        "fold_test_logits",
+        "nn_fold_model",
+        "nn_test_logits",
     }
     schedule = defs.resolve_schedule_def("nightly_rerun")
     sensor = defs.resolve_sensor_def("raw_data_changed")

@@ -16,16 +16,19 @@ from test_dagster_defs import EXPECTED_DEPS
 
 from toss_assets import metadata as md
 from toss_assets.assets import assets_for
-from toss_assets.checks import ALL_CHECKS
+from toss_assets.checks import checks_for
 from toss_assets.jobs import all_folds_tags
 from toss_assets.resources import TossConfigResource
 from toss_core import steps
+from toss_core.families import registry
 from toss_core.layout import Layout
 from toss_core.post.submission import validate_submission
 from toss_core.util.results import SubmissionResult
 
 pytestmark = pytest.mark.slow
-GRAPH = [*assets_for("synthetic"), *ALL_CHECKS]
+FAMILIES = registry.enabled(TossConfigResource(config_path=str(SMOKE)).load())  # cfgs/smoke.yaml: nn
+CHECKS = checks_for(FAMILIES)
+GRAPH = [*assets_for("synthetic", FAMILIES), *CHECKS]
 FOLDS = ["fold_0", "fold_1"]  # cfgs/smoke.yaml: cv.n_splits = 2
 ROW_COUNT = "dagster/row_count"  # the standard key the UI shows as "Row count"
 
@@ -66,7 +69,7 @@ def test_whole_graph_materialises_into_a_valid_submission(graph_run):
     root, _, result = graph_run
     assert result.success
     done = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()}
-    partitioned = {"fold_model", "gbdt_fold_model", "fold_test_logits"}
+    partitioned = {"nn_fold_model", "nn_test_logits"}
     assert done == {(a, None) for a in set(EXPECTED_DEPS) - partitioned} | {
         (a, k) for a in partitioned for k in FOLDS
     }
@@ -75,7 +78,7 @@ def test_whole_graph_materialises_into_a_valid_submission(graph_run):
     assert validate_submission(layout.submission_path, ids)["n_rows"] == ids.len()
 
     checks = check_results(result)
-    assert len(checks) == len(ALL_CHECKS)
+    assert len(checks) == len(CHECKS)
     for key in [
         ("raw_train", "schema_as_configured"),
         ("raw_test", "schema_as_configured"),
@@ -87,15 +90,15 @@ def test_whole_graph_materialises_into_a_valid_submission(graph_run):
         assert checks[key].passed, (key, checks[key].description)
 
     for fold in FOLDS:  # each partition carries its own fold's metrics
-        fold_meta = metadata(result, "fold_model", fold)
+        fold_meta = metadata(result, "nn_fold_model", fold)
         assert 0.0 < fold_meta["Score"] < 1.0 and 0.0 < fold_meta["prior_score"] < 1.0
         assert Path(fold_meta["checkpoint"]).is_file()
     assert (
-        metadata(result, "fold_model", "fold_0")["Score"] != metadata(result, "fold_model", "fold_1")["Score"]
+        metadata(result, "nn_fold_model", "fold_0")["Score"]
+        != metadata(result, "nn_fold_model", "fold_1")["Score"]
     )
-    assert "gbdt.enabled is false" in metadata(result, "gbdt_fold_model", "fold_0")["skipped"]
     assert "tune.enabled is false" in metadata(result, "tuned_params")["skipped"]
-    assert metadata(result, "fold_model", "fold_0")["params_source"] == "config"
+    assert metadata(result, "nn_fold_model", "fold_0")["params_source"] == "config"
 
     assert metadata(result, "train_cache")[ROW_COUNT] == 3000
     assert metadata(result, "test_cache")[ROW_COUNT] == 800
@@ -111,12 +114,12 @@ def test_whole_graph_materialises_into_a_valid_submission(graph_run):
 
 def test_one_fold_partition_materialises_alone(graph_run):
     root, instance, _ = graph_run
-    result = materialize(root, instance, selection=["fold_model"], partition_key="fold_1")
+    result = materialize(root, instance, selection=["nn_fold_model"], partition_key="fold_1")
     assert result.success
     assert [
         (e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()
-    ] == [("fold_model", "fold_1")]
-    assert metadata(result, "fold_model", "fold_1")["Score"] > 0
+    ] == [("nn_fold_model", "fold_1")]
+    assert metadata(result, "nn_fold_model", "fold_1")["Score"] > 0
 
 
 def test_rematerialising_unchanged_inputs_reuses_the_caches(graph_run):
@@ -154,7 +157,8 @@ def test_whole_graph_from_the_shell(graph_run):
         assert [r.job_name for r in runs] == ["toss_pipeline"] and runs[0].is_success
         for fold in FOLDS:
             records = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey("fold_model"), asset_partitions=[fold]), limit=1
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("nn_fold_model"), asset_partitions=[fold]),
+                limit=1,
             ).records
             assert records, fold
         diag = instance.get_latest_materialization_event(dg.AssetKey("diagnostics"))

@@ -40,7 +40,7 @@ PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 PG_SCHEME = "postgresql+psycopg2"
 SCALE_MISSING = "the `scale` extra is not installed: pip install -e '.[scale]'"
 DOC = REPO / "docs" / "scale_out.md"
-FOLD_ASSETS = {"fold_model", "gbdt_fold_model", "fold_test_logits"}
+FOLD_ASSETS = {"nn_fold_model", "nn_test_logits"}
 FOLDS = ["fold_0", "fold_1"]  # cfgs/smoke.yaml: cv.n_splits = 2
 BACKFILL_TIMEOUT_S = 480  # the backfill daemon looks every 30 s: ~4 looks, plus the runs themselves
 DONE = {
@@ -201,12 +201,12 @@ def test_materialize_all_trains_two_folds_at_once(tmp_path: Path, storage: dict)
         fold_runs = {rid: partition_range(r) for rid, (a, r) in runs.items() if a & FOLD_ASSETS}
         assert sorted(fold_runs.values()) == [(k, k) for k in FOLDS], fold_runs  # one run per fold
         assert all(runs[rid][0] == FOLD_ASSETS for rid in fold_runs)
-        windows = [step_window(instance, rid, "fold_model") for rid in fold_runs]
+        windows = [step_window(instance, rid, "nn_fold_model") for rid in fold_runs]
         assert max(w[0] for w in windows) < min(w[1] for w in windows), (
             f"fold_model steps one after another: {windows}"
         )
         for rid in fold_runs:
-            shares = share_messages(instance, rid, "fold_model")
+            shares = share_messages(instance, rid, "nn_fold_model")
             assert shares and "runs up to 2 steps at once" in shares[0], shares
 
         (ensemble,) = [r for a, r in runs.values() if "ensemble" in a]

@@ -45,7 +45,7 @@ def test_definitions_load_with_the_k8s_executor_and_one_run_per_fold():
         "dg.Definitions.validate_loadable(defs)\n"
         "graph = defs.resolve_asset_graph()\n"
         "print(json.dumps({'executor': defs.resolve_job_def('toss_pipeline').executor_def.name,\n"
-        "  'fold_runs': graph.get(dg.AssetKey('fold_model')).backfill_policy.max_partitions_per_run,\n"
+        "  'fold_runs': graph.get(dg.AssetKey('nn_fold_model')).backfill_policy.max_partitions_per_run,\n"
         "  'ensemble_runs': graph.get(dg.AssetKey('ensemble')).backfill_policy.max_partitions_per_run}))\n"
     )
     proc = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
@@ -58,7 +58,7 @@ def test_fold_step_pod_requests_one_gpu():
     from toss_assets.definitions import build_definitions
 
     defs = build_definitions(executor="k8s", fold_runs="per_fold")
-    tags = defs.get_assets_def("fold_model").op.tags
+    tags = defs.get_assets_def("nn_fold_model").op.tags
     step_tags = {k: v if isinstance(v, str) else json.dumps(v) for k, v in tags.items()}
     k8s = get_user_defined_k8s_config(step_tags)
     assert k8s.container_config["resources"]["limits"]["nvidia.com/gpu"] == "1"

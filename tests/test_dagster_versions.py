@@ -24,6 +24,7 @@ from toss_assets import versions
 from toss_assets.assets import assets_for
 from toss_assets.checks import ensemble_beats_its_best_family
 from toss_assets.resources import TossConfigResource
+from toss_core.families import registry
 
 
 def _keys(asset: dg.AssetsDefinition | dg.SourceAsset) -> set[dg.AssetKey]:
@@ -31,9 +32,13 @@ def _keys(asset: dg.AssetsDefinition | dg.SourceAsset) -> set[dg.AssetKey]:
 
 
 def test_code_versions_follow_the_source_of_the_modules_that_compute_an_asset(tmp_path, monkeypatch):
-    graph = {key.to_user_string() for a in assets_for("synthetic") for key in _keys(a)}
-    assert set(versions.SHAPED_BY) == graph  # every asset has its modules, none is left over
-    assert versions.code_version("fold_model") != versions.code_version("gbdt_fold_model")
+    families = registry.registered()
+    graph = {key.to_user_string() for a in assets_for("synthetic", families) for key in _keys(a)}
+    per_family = {f"{f.name}_{kind}" for f in families for kind in ("fold_model", "test_logits")}
+    # every other asset has its modules, none is left over; a family's come from Family.packages
+    assert set(versions.SHAPED_BY) == graph - per_family - {"refit_model"}
+    nn, gbdt = registry.get("nn"), registry.get("gbdt")
+    assert versions.family_code_version(nn.packages) != versions.family_code_version(gbdt.packages)
     assert versions.code_version("train_cache") == versions.code_version("test_cache")
 
     package = tmp_path / "shaping_pkg"
@@ -42,21 +47,21 @@ def test_code_versions_follow_the_source_of_the_modules_that_compute_an_asset(tm
     (package / "step.py").write_text("VALUE = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(versions.SHAPED_BY, "probe", ("shaping_pkg",))
-    versions.code_version.cache_clear()
+    versions.modules_version.cache_clear()
     before = versions.code_version("probe")
     (package / "step.py").write_text("VALUE = 2\n")
-    versions.code_version.cache_clear()
+    versions.modules_version.cache_clear()
     assert versions.code_version("probe") != before
-    versions.code_version.cache_clear()
+    versions.modules_version.cache_clear()
     sys.modules.pop("shaping_pkg", None)
 
 
 def test_a_module_that_does_not_exist_is_named(monkeypatch):
     monkeypatch.setitem(versions.SHAPED_BY, "probe", ("toss_core.no_such_room",))
-    versions.code_version.cache_clear()
+    versions.modules_version.cache_clear()
     with pytest.raises(ValueError, match=r"toss_core\.no_such_room"):
         versions.code_version("probe")
-    versions.code_version.cache_clear()
+    versions.modules_version.cache_clear()
 
 
 @pytest.fixture
@@ -75,7 +80,7 @@ def user_files(tmp_path: Path, smoke_cached) -> TossConfigResource:
 
 
 def test_a_changed_user_file_makes_raw_train_stale_and_is_rerun_by_automation(user_files):
-    assets = assets_for("parquet")
+    assets = assets_for("parquet", [registry.get("nn")])
     by_name = {key.to_user_string(): a for a in assets for key in _keys(a)}
     sources = [by_name["train_parquet"], by_name["test_parquet"]]
     resources = {"toss": user_files}
@@ -108,7 +113,9 @@ def test_a_changed_user_file_makes_raw_train_stale_and_is_rerun_by_automation(us
 
 def test_a_missing_user_file_is_named_by_its_config_key(user_files):
     user_files.layout().test_path.unlink()
-    source = next(a for a in assets_for("parquet") if dg.AssetKey("test_parquet") in _keys(a))
+    source = next(
+        a for a in assets_for("parquet", [registry.get("nn")]) if dg.AssetKey("test_parquet") in _keys(a)
+    )
     with pytest.raises(Exception, match=r"data\.test_path: .*test\.parquet does not exist"):
         observe([source], resources={"toss": user_files})
 

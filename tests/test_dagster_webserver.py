@@ -28,12 +28,14 @@ from dagster_util import BIN, instance_in, process_group, project_dir, shell_env
 from test_dagster_defs import EXPECTED_DEPS
 
 from toss_assets.assets import assets_for
-from toss_assets.checks import ALL_CHECKS
+from toss_assets.checks import checks_for
 from toss_assets.jobs import all_folds_tags
 from toss_assets.resources import TossConfigResource
+from toss_core.families import registry
 
 pytestmark = pytest.mark.slow
-GRAPH = [*assets_for("synthetic"), *ALL_CHECKS]
+FAMILIES = [registry.get("nn")]  # cfgs/smoke.yaml
+GRAPH = [*assets_for("synthetic", FAMILIES), *checks_for(FAMILIES)]
 RETRAINED = "fold_1"
 STALE_AFTER_RETRAIN = {"ensemble", "submission", "diagnostics"}  # what reads every fold
 UNTOUCHED = {"raw_train", "raw_test", "train_cache", "test_cache", "folds", "covis_features"}
@@ -80,7 +82,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         retrain = toss.model_copy(update={"overrides": ["train.lr=0.005"]})
         again = dg.materialize(
             GRAPH,
-            selection=["fold_model"],
+            selection=["nn_fold_model"],
             partition_key=RETRAINED,
             instance=instance,
             resources={"toss": retrain},
@@ -98,9 +100,9 @@ def data_versions(instance: dg.DagsterInstance, asset: str, partition: str) -> l
 
 def test_retraining_a_fold_makes_what_reads_it_stale(project: Path):
     with instance_in(project) as instance:
-        retrained = data_versions(instance, "fold_model", RETRAINED)
+        retrained = data_versions(instance, "nn_fold_model", RETRAINED)
         assert len(retrained) == 2 and retrained[0] != retrained[1]  # a new checkpoint, a new version
-        resolver = get_stale_status_resolver(instance, assets_for("synthetic"))
+        resolver = get_stale_status_resolver(instance, assets_for("synthetic", FAMILIES))
 
         def status(asset: str, partition: str | None = None) -> StaleStatus:
             return resolver.get_status(dg.AssetKey(asset), partition)
@@ -108,12 +110,12 @@ def test_retraining_a_fold_makes_what_reads_it_stale(project: Path):
         assert {a: status(a) for a in STALE_AFTER_RETRAIN} == dict.fromkeys(
             STALE_AFTER_RETRAIN, StaleStatus.STALE
         )
-        assert status("fold_test_logits", RETRAINED) == StaleStatus.STALE
-        assert status("fold_test_logits", "fold_0") == StaleStatus.FRESH
-        assert status("fold_model", RETRAINED) == StaleStatus.FRESH
+        assert status("nn_test_logits", RETRAINED) == StaleStatus.STALE
+        assert status("nn_test_logits", "fold_0") == StaleStatus.FRESH
+        assert status("nn_fold_model", RETRAINED) == StaleStatus.FRESH
         assert {a: status(a) for a in UNTOUCHED} == dict.fromkeys(UNTOUCHED, StaleStatus.FRESH)
         causes = resolver.get_stale_root_causes(dg.AssetKey("ensemble"))
-        assert any(c.asset_key == dg.AssetKey("fold_model") for c in causes), causes
+        assert any(c.asset_key == dg.AssetKey("nn_fold_model") for c in causes), causes
 
 
 @pytest.fixture(scope="module")
@@ -161,11 +163,7 @@ def test_graphql_lineage_and_staleness(webserver: str):
     name = {id(n): "/".join(n["assetKey"]["path"]) for n in nodes}
     deps = {name[id(n)]: {"/".join(d["path"]) for d in n["dependencyKeys"]} for n in nodes}
     assert deps == EXPECTED_DEPS
-    assert {name[id(n)] for n in nodes if n["isPartitioned"]} == {
-        "fold_model",
-        "gbdt_fold_model",
-        "fold_test_logits",
-    }
+    assert {name[id(n)] for n in nodes if n["isPartitioned"]} == {"nn_fold_model", "nn_test_logits"}
     status = {name[id(n)]: n["staleStatus"] for n in nodes}
     assert {a: status[a] for a in STALE_AFTER_RETRAIN} == dict.fromkeys(STALE_AFTER_RETRAIN, "STALE")
     assert {a: status[a] for a in UNTOUCHED} == dict.fromkeys(UNTOUCHED, "FRESH")

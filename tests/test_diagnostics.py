@@ -57,7 +57,7 @@ def _fake_run(smoke_cached: Layout, root: Path, with_ensemble: bool) -> Layout:
 @pytest.mark.parametrize("with_ensemble", [True, False])
 def test_diagnose_writes_report_plots_and_metrics(smoke_cached: Layout, tmp_path: Path, with_ensemble: bool):
     layout = _fake_run(smoke_cached, tmp_path, with_ensemble)
-    result = diagnose(layout.cfg, layout)
+    result = diagnose(layout.cfg, layout, layout.cfg.families)
     for png in (result.reliability_png, result.histogram_png):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = result.report_path.read_text()

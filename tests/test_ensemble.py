@@ -128,7 +128,9 @@ def test_stacker_keeps_a_family_alone_when_the_other_adds_nothing():
 
 
 def test_missing_fold_artifacts_name_the_file_and_the_command(smoke_layout: Layout):
-    with pytest.raises(ArtifactError, match=r"OOF predictions of family 'nn' are missing.*run `toss train`"):
+    with pytest.raises(
+        ArtifactError, match=r"OOF predictions of family 'nn' are missing.*run `toss train --family nn`"
+    ):
         build_ensemble(smoke_layout.cfg, smoke_layout, ["nn"])
 
 
@@ -179,7 +181,7 @@ def test_test_logits_of_an_older_checkpoint_are_refused(smoke_cached: Layout, tm
     with pytest.raises(
         ArtifactError,
         match=r"test_logits_fold_1.npz was predicted by model an-older-model.*"
-        r"rerun `toss predict --fold 1`",
+        r"rerun `toss predict --family nn --fold 1`",
     ):
         build_ensemble(layout.cfg, layout, ["nn"])
 

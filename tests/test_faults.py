@@ -94,11 +94,11 @@ def test_kill_9_during_training_then_the_rerun_resumes(folded: Path, capsys) -> 
     argv = [*smoke("train", "train.epochs=2", "train.early_stop_patience=5", *_NO_COVIS), "--fold", "0"]
     child, _ = _start(work, "epoch2", argv)
     _kill(child)
-    assert (work / "runs/smoke/ckpt_fold_0.last.pt").is_file()
+    assert (work / "runs/smoke/nn/ckpt_fold_0.last.pt").is_file()
     rc, err = toss(capsys, *argv)
     assert rc == 0, err
-    assert (work / "runs/smoke/ckpt_fold_0.pt").is_file()
-    assert not (work / "runs/smoke/ckpt_fold_0.last.pt").exists()
+    assert (work / "runs/smoke/nn/ckpt_fold_0.pt").is_file()
+    assert not (work / "runs/smoke/nn/ckpt_fold_0.last.pt").exists()
 
 
 @pytest.mark.parametrize(

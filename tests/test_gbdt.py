@@ -11,6 +11,7 @@ from conftest import make_config
 
 from toss_core.artifacts.fold import SELECTED
 from toss_core.data.folds import load_folds
+from toss_core.gbdt.paths import checkpoint_path as gbdt_checkpoint
 from toss_core.layout import Layout
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.tabular.encoding import IdEncoder, frequency_values, oof_target_matrix, oof_target_values
@@ -71,7 +72,7 @@ def _gbdt_layout(smoke_cached: Layout, tmp_path: Path, *overrides: str) -> Layou
         f"data.cache_dir={smoke_cached.cache_dir}",
         f"data.train_path={smoke_cached.train_path}",
         f"data.test_path={smoke_cached.test_path}",
-        "gbdt.enabled=true",
+        "families=[nn,gbdt]",
         "gbdt.num_boost_round=40",
         "gbdt.early_stopping_rounds=10",
         "gbdt.params={num_leaves: 7, min_data_in_leaf: 20, learning_rate: 0.1}",
@@ -134,7 +135,7 @@ def test_sidecar_and_result(trained: tuple[Layout, dict]) -> None:
 
     layout, seen = trained
     result = seen["result"]
-    assert result.family == "gbdt" and result.checkpoint == layout.checkpoint(0, "gbdt")
+    assert result.family == "gbdt" and result.checkpoint == gbdt_checkpoint(layout, 0)
     assert result.checkpoint.read_text().startswith("tree")
     meta = json.loads(result.checkpoint.with_suffix(".json").read_text())
     assert meta["cache_fingerprint"] == ShardedCache(layout.train_cache).fingerprint
@@ -165,12 +166,12 @@ def test_predict_test_shape_and_fingerprint(trained: tuple[Layout, dict], tmp_pa
 
     other = Layout(layout.cfg, root=tmp_path)  # same caches, a copy of the run with a foreign fingerprint
     shutil.copytree(layout.family_dir("gbdt"), other.family_dir("gbdt"))
-    sidecar = other.checkpoint(0, "gbdt").with_suffix(".json")
+    sidecar = gbdt_checkpoint(other, 0).with_suffix(".json")
     meta = json.loads(sidecar.read_text())
     sidecar.write_text(json.dumps({**meta, "cache_fingerprint": "not-this-cache"}))
     with pytest.raises(ArtifactError, match="retrain"):
         predict_test(other.cfg, other, 0)
-    other.checkpoint(0, "gbdt").unlink()
+    gbdt_checkpoint(other, 0).unlink()
     with pytest.raises(ArtifactError, match="missing"):
         predict_test(other.cfg, other, 0)
     with pytest.raises(ArtifactError, match="missing"):
@@ -213,19 +214,22 @@ def test_auto_id_encoding_decides_per_column_by_the_evidence_of_its_values() -> 
     """gbdt.id_encoding auto: an id column whose values average enough minority-class rows stays a native
     categorical (MovieLens' users and movies), a rarer one is target-encoded (the Toss ad ids)."""
     from toss_core.config import GBDTConfig
+    from toss_core.gbdt.ids import choose_ids, minority_events_per_value
     from toss_core.spec import FeatureSpec
-    from toss_core.tabular.design import DesignPlan, minority_events_per_value
+    from toss_core.tabular.design import DesignPlan
 
     spec = FeatureSpec(["hour", "user", "ad"], [25, 1_000, 5_000], [], [], None, 0, 0)
     evidence = (100_000, 0.4)  # 40k minority rows: 40 per user, 8 per ad
     assert minority_events_per_value(*evidence, 1_000) == pytest.approx(40.0)
-    plan = DesignPlan.build(spec, GBDTConfig(native_min_events=10.0), ["cat"], [], evidence)
+    plan = DesignPlan.build(
+        spec, ["cat"], [], *choose_ids(spec, GBDTConfig(native_min_events=10.0), evidence)
+    )
     assert plan.native_cols == ["hour", "user"] and plan.id_cols == ["ad"] and plan.id_method == "target"
     assert plan.id_encoder_features == ["ad__freq", "ad__te"]
-    rare = DesignPlan.build(spec, GBDTConfig(native_min_events=10.0), ["cat"], [], (100_000, 0.02))
-    assert rare.id_cols == ["user", "ad"]  # a 2% click rate: 2 clicks per user value
-    forced = DesignPlan.build(spec, GBDTConfig(id_encoding="target"), ["cat"], [], evidence)
-    assert forced.id_cols == ["user", "ad"]
+    rare, _ = choose_ids(spec, GBDTConfig(native_min_events=10.0), (100_000, 0.02))
+    assert rare == ["user", "ad"]  # a 2% click rate: 2 clicks per user value
+    forced, _ = choose_ids(spec, GBDTConfig(id_encoding="target"), evidence)
+    assert forced == ["user", "ad"]
 
 
 def test_lightgbm_parameters_follow_the_minority_rows_a_fold_trains_on() -> None:

@@ -77,7 +77,7 @@ def test_generic_ctr_parquet_runs_end_to_end(tmp_path: Path) -> None:
             "train.lr=0.01",
             "train.num_threads=1",
             "cv.n_splits=2",
-            "gbdt.enabled=true",
+            "families=[nn,gbdt]",
             "gbdt.num_boost_round=60",
             "gbdt.params={num_leaves: 7, min_data_in_leaf: 20, learning_rate: 0.1}",
             "logging.tb=false",

@@ -13,8 +13,10 @@ from conftest import make_config
 from toss_core import steps
 from toss_core.artifacts.fold import read_test_logits, selected_sizes
 from toss_core.data.reader import ShardedCache
+from toss_core.gbdt.paths import checkpoint_path as gbdt_checkpoint
 from toss_core.layout import FULL, Layout
 from toss_core.scoring.calibration import Calibrator
+from toss_core.train.paths import checkpoint_path
 from toss_core.util.errors import ArtifactError
 
 
@@ -22,7 +24,7 @@ from toss_core.util.errors import ArtifactError
 def refitted(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> Layout:
     root = tmp_path_factory.mktemp("refit")
     shutil.copytree(smoke_cached.root / "data", root / "data")
-    cfg = make_config("gbdt.enabled=true", "cv.refit=full", "train.epochs=2", "gbdt.num_boost_round=30")
+    cfg = make_config("families=[nn,gbdt]", "cv.refit=full", "train.epochs=2", "gbdt.num_boost_round=30")
     layout = Layout(cfg, root=root)
     steps.prepare(cfg, layout)
     for family in ("nn", "gbdt"):
@@ -40,12 +42,12 @@ def test_refit_trains_every_row_for_what_the_folds_selected(refitted: Layout, fa
     assert result.fold_sizes == sizes and result.size == max(1, round(sum(sizes) / len(sizes)))
     n_rows = ShardedCache(layout.train_cache).n_rows
     if family == "gbdt":
-        sidecar = json.loads(layout.checkpoint(FULL, "gbdt").with_suffix(".json").read_text())
+        sidecar = json.loads(gbdt_checkpoint(layout, FULL).with_suffix(".json").read_text())
         assert sidecar["n_train"] == n_rows and sidecar["best_iteration"] == result.size
     else:
         import torch
 
-        ckpt = torch.load(layout.checkpoint(FULL), weights_only=True)
+        ckpt = torch.load(checkpoint_path(layout, FULL), weights_only=True)
         assert ckpt["fold"] == FULL and ckpt["best_epoch"] == result.size - 1
     logits, lineage = read_test_logits(layout, FULL, family)
     assert lineage.fold == FULL and logits.shape == (cfg.data.synthetic.test_rows,)
@@ -73,7 +75,9 @@ def test_a_missing_refit_names_the_command(refitted: Layout, tmp_path: Path) -> 
     shutil.copytree(refitted.root, tmp_path, dirs_exist_ok=True)
     for family in ("nn", "gbdt"):
         other.test_logits_path(FULL, family).unlink(missing_ok=True)
-    with pytest.raises(ArtifactError, match=r"test_logits_fold_full.npz is missing: run `toss refit` first"):
+    with pytest.raises(
+        ArtifactError, match=r"test_logits_fold_full.npz is missing: run `toss refit --family nn` first"
+    ):
         steps.ensemble(cfg, other)
 
 

@@ -30,7 +30,7 @@ def test_predict_without_checkpoints_names_the_file_and_the_command(
     assert main(["-q", command, "--cfg", str(SMOKE)]) == 1
     err = capsys.readouterr().err.strip()
     assert err == (
-        "toss: error: checkpoint runs/smoke/ckpt_fold_0.pt is missing: train this fold first "
+        "toss: error: checkpoint runs/smoke/nn/ckpt_fold_0.pt is missing: train this fold first "
         "(`toss train --fold K`)"
     )
 
@@ -40,7 +40,7 @@ def test_ensemble_without_fold_artifacts_names_the_command(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["-q", "ensemble", "--cfg", str(SMOKE)]) == 1
-    assert "run `toss train` first" in capsys.readouterr().err
+    assert "run `toss train --family nn` first" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -60,7 +60,7 @@ def test_run_produces_a_valid_submission_and_diagnostics(
     # the calibrator can always fall back to the constant 0.5 (a = b = 0), whose WLL is ln 2
     assert ensemble["oof_calibrated"]["WLL"] <= np.log(2.0) + 1e-6
     for fold in range(2):
-        with np.load(layout.test_logits_path(fold)) as npz:
+        with np.load(layout.test_logits_path(fold, "nn")) as npz:
             assert npz["logit"].shape == (800,)
 
     assert Path(result["report_path"]).is_file() and Path(result["reliability_png"]).is_file()
@@ -77,7 +77,7 @@ def test_run_produces_a_valid_submission_and_diagnostics(
     assert scored["Score"] == pytest.approx(result["metrics"]["test"]["Score"])
 
     # a second family on the same run: LightGBM folds, then the stacked, score-weighted ensemble
-    extra = ["--set", "gbdt.enabled=true", "--set", "ensemble.method=weighted"]
+    extra = ["--set", "families=[nn,gbdt]", "--set", "ensemble.method=weighted"]
     assert main(["-q", "train", "--family", "gbdt", "--cfg", str(SMOKE), *extra]) == 0
     assert main(["-q", "predict", "--family", "gbdt", "--cfg", str(SMOKE), *extra]) == 0
     assert main(["-q", "ensemble", "--cfg", str(SMOKE), *extra]) == 0

@@ -26,6 +26,7 @@ from toss_core.train import fold_data, loop
 from toss_core.train.batches import prefetched
 from toss_core.train.ema import EMA, ema_decay
 from toss_core.train.loop import train_fold
+from toss_core.train.paths import checkpoint_path, resume_path, tb_dir, train_log_path
 from toss_core.train.predict import load_checkpoint, predict_logits, stream_feed
 from toss_core.train.sampler import epoch_batches, epoch_generator, prior_logit_offset, steps_per_epoch
 from toss_core.train.schedule import MIN_LR_RATIO, lr_multiplier, peak_lr, warmup_cosine
@@ -209,11 +210,11 @@ def reference(smoke_cached, tmp_path_factory) -> tuple[Layout, FoldResult]:
 
 
 def _train_prior(layout: Layout) -> float:
-    return float(torch.load(layout.checkpoint(0), weights_only=True)["train_prior"])
+    return float(torch.load(checkpoint_path(layout, 0), weights_only=True)["train_prior"])
 
 
 def _oof(layout: Layout) -> dict[str, np.ndarray]:
-    with np.load(layout.oof_path(0)) as z:
+    with np.load(layout.oof_path(0, "nn")) as z:
         return {k: z[k] for k in z.files}
 
 
@@ -235,17 +236,17 @@ def test_fold_outputs(reference):
             SELECTED: float(result.best_epoch),  # the epochs a refit on every row trains for
         }
     )
-    assert not layout.resume_checkpoint(0).exists()
-    log_rows = list(csv.DictReader(layout.train_log(0).open()))
+    assert not resume_path(layout, 0).exists()
+    log_rows = list(csv.DictReader(train_log_path(layout, 0).open()))
     epoch_rows = [r for r in log_rows if r["Score"]]
     assert [int(r["epoch"]) for r in epoch_rows] == [1, 2]  # 1-based, like the log lines
     assert {int(r["epoch"]) for r in log_rows} == {1, 2}  # the verbose-step rows count the same way
     by_calibrated = int(np.argmax([float(r["Score_cal"]) for r in epoch_rows])) + 1
     assert result.best_epoch == by_calibrated  # train.select_metric defaults to the calibrated Score
     assert len(log_rows) > len(epoch_rows)  # verbose-step rows too
-    assert list(layout.tb_dir(0).glob("events.out.tfevents.*"))
+    assert list(tb_dir(layout, 0).glob("events.out.tfevents.*"))
 
-    ckpt = torch.load(layout.checkpoint(0), weights_only=True)
+    ckpt = torch.load(checkpoint_path(layout, 0), weights_only=True)
     assert {
         "model_state",
         "ema_state",
@@ -258,7 +259,8 @@ def test_fold_outputs(reference):
         "covis_fingerprint",
     } <= set(ckpt)
     assert ckpt["logit_offset"] == 0.0 and ckpt["ema_state"] is not None and ckpt["covis_fingerprint"] is None
-    model, _ = load_checkpoint(layout.checkpoint(0), "cpu")  # EMA weights: the OOF logits were made with them
+    # EMA weights: the OOF logits were made with them
+    model, _ = load_checkpoint(checkpoint_path(layout, 0), "cpu")
     cache = ShardedCache(layout.train_cache)
     spec = FeatureSpec.from_dict(ckpt["spec"])
     feed = stream_feed(cache, None, spec, "cpu")
@@ -274,12 +276,12 @@ def test_tensorboard_tags(reference):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     layout, _ = reference
-    events = EventAccumulator(str(layout.tb_dir(0)))
+    events = EventAccumulator(str(tb_dir(layout, 0)))
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {t for t in tags if t.startswith("val/")} == {"val/AP", "val/WLL", "val/Score", "val/Score_cal"}
     assert {"train/loss", "train/lr", "train/rows_per_s"} <= tags
-    rows = list(csv.DictReader(layout.train_log(0).open()))
+    rows = list(csv.DictReader(train_log_path(layout, 0).open()))
     epoch_steps = [int(r["step"]) for r in rows if r["Score"]]
     assert len(epoch_steps) == 2
     assert set(epoch_steps) <= {e.step for e in events.Scalars("train/loss")}
@@ -310,14 +312,14 @@ def test_resume_after_interruption(reference, smoke_cached, tmp_path, monkeypatc
     monkeypatch.setattr(loop, "save_resume_state", save_then_crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         train_fold(layout.cfg, layout, 0)
-    assert layout.resume_checkpoint(0).is_file() and not layout.checkpoint(0).exists()
+    assert resume_path(layout, 0).is_file() and not checkpoint_path(layout, 0).exists()
     monkeypatch.setattr(loop, "save_resume_state", real_save)
     result = train_fold(layout.cfg, layout, 0)
     assert result.metrics == pytest.approx(ref.metrics, rel=1e-5)
     np.testing.assert_allclose(_oof(layout)["logit"], _oof(ref_layout)["logit"], rtol=1e-5, atol=1e-5)
-    assert not layout.resume_checkpoint(0).exists()
-    rows = list(csv.DictReader(layout.train_log(0).open()))
-    assert len(rows) == len(list(csv.DictReader(ref_layout.train_log(0).open())))
+    assert not resume_path(layout, 0).exists()
+    rows = list(csv.DictReader(train_log_path(layout, 0).open()))
+    assert len(rows) == len(list(csv.DictReader(train_log_path(ref_layout, 0).open())))
 
 
 def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
@@ -337,14 +339,14 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
     )
     covis = steps.build_covis(layout.cfg, layout)
     train_fold(layout.cfg, layout, 0)
-    ckpt = torch.load(layout.checkpoint(0), weights_only=True)
+    ckpt = torch.load(checkpoint_path(layout, 0), weights_only=True)
     assert ckpt["logit_offset"] == pytest.approx(logit(ckpt["train_prior"]) - logit(0.3))
     dense = ShardedCache(layout.covis_train)
     assert (
         ckpt["spec"]["dense_cols"] == covis.feature_names and ckpt["covis_fingerprint"] == dense.fingerprint
     )
-    assert not layout.train_log(0).exists()
-    model, _ = load_checkpoint(layout.checkpoint(0), "cpu")
+    assert not train_log_path(layout, 0).exists()
+    model, _ = load_checkpoint(checkpoint_path(layout, 0), "cpu")
     oof = _oof(layout)
     spec = FeatureSpec.from_dict(ckpt["spec"])
     cache = ShardedCache(layout.train_cache)

@@ -19,6 +19,7 @@ from toss_core.train.batches import BatchSource, feature_fields, model_inputs, m
 from toss_core.train.feeds import ResidentFeed, StreamFeed, choose_feed
 from toss_core.train.loop import train_fold
 from toss_core.train.losses import batch_loss, row_loss, weighted_mean
+from toss_core.train.paths import train_log_path
 
 CPU = torch.device("cpu")
 
@@ -42,7 +43,7 @@ def test_resident_and_streaming_feeds_gather_the_same_batches(smoke_cached):
 
 
 def _step_losses(layout) -> list[tuple[str, str, str]]:
-    return [(r["epoch"], r["step"], r["loss"]) for r in csv.DictReader(layout.train_log(0).open())]
+    return [(r["epoch"], r["step"], r["loss"]) for r in csv.DictReader(train_log_path(layout, 0).open())]
 
 
 def test_resident_path_trains_like_the_streaming_path(smoke_cached, tmp_path, caplog):

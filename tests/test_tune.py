@@ -19,7 +19,9 @@ from conftest import REPO, SMOKE, make_config
 
 from toss_core import steps
 from toss_core.config import ConfigError, TossConfig, load_config
+from toss_core.families import registry
 from toss_core.gbdt.params import SPARSE_PARAMS
+from toss_core.gbdt.paths import checkpoint_path as gbdt_checkpoint
 from toss_core.layout import Layout
 from toss_core.tune import study as studies
 from toss_core.util.errors import ArtifactError
@@ -32,7 +34,7 @@ GBDT_SPACE = (
     "gbdt.id_encoding: {choices: [target, frequency]}}"
 )
 TUNED = (
-    "gbdt.enabled=true",
+    "families=[nn,gbdt]",
     "tune.enabled=true",
     "gbdt.num_boost_round=60",
     "train.num_threads=1",
@@ -52,6 +54,13 @@ def prepared(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> 
     return root
 
 
+GBDT = registry.get("gbdt")
+
+
+def family_space_yaml(family) -> dict:
+    return {key: spec.model_dump(exclude_none=True) for key, spec in family.default_space().items()}
+
+
 def fresh(prepared: Path, tmp_path: Path, *overrides: str) -> Layout:
     shutil.copytree(prepared, tmp_path, dirs_exist_ok=True)
     return Layout(make_config(*TUNED, *overrides), tmp_path)
@@ -59,7 +68,7 @@ def fresh(prepared: Path, tmp_path: Path, *overrides: str) -> Layout:
 
 def load(layout: Layout, family: str = "gbdt") -> optuna.Study:
     cfg = layout.cfg
-    name = studies.study_name(cfg, family, studies.fingerprint(cfg, layout, family))
+    name = studies.study_name(cfg, family, studies.fingerprint(cfg, layout, registry.get(family)))
     return optuna.load_study(study_name=name, storage=studies.storage_url(cfg, layout))
 
 
@@ -82,7 +91,7 @@ def load(layout: Layout, family: str = "gbdt") -> optuna.Study:
 )
 def test_config_errors_name_the_key(override: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as err:
-        make_config(override)
+        registry.check(make_config(override))
     assert fragment in str(err.value)
     assert "tune." in str(err.value)
 
@@ -90,7 +99,11 @@ def test_config_errors_name_the_key(override: str, fragment: str) -> None:
 def test_defaults_validate_and_name_config_keys() -> None:
     cfg = make_config()
     assert not cfg.tune.enabled and cfg.tune.folds == [0]
-    assert "gbdt.params.num_leaves" in cfg.tune.space.gbdt and "train.lr" in cfg.tune.space.nn
+    assert "gbdt.params.num_leaves" in registry.search_space(cfg, registry.get("gbdt"))
+    assert "train.lr" in registry.search_space(cfg, registry.get("nn"))
+    assert "catboost.depth" in registry.search_space(cfg, registry.get("catboost"))
+    for family in registry.registered():  # every default space validates against the schema
+        registry.check(make_config(f"tune.space.{family.name}={json.dumps(family_space_yaml(family))}"))
     assert make_config("tune.storage=postgresql://postgres@127.0.0.1:5432/test").tune.storage
 
 
@@ -101,18 +114,20 @@ def test_gbdt_study_writes_tuned_params_the_fold_models_train_with(prepared: Pat
     assert result.trials_run == 3 and result.n_complete == 3
     tuned = json.loads(layout.tuned_params("gbdt").read_text())
     assert tuned["best_value"] == pytest.approx(load(layout).best_value) == pytest.approx(result.best_value)
-    assert set(tuned["overrides"]) == set(cfg.tune.space.gbdt) and tuned["fingerprint"] == result.fingerprint
+    assert (
+        set(tuned["overrides"]) == set(registry.search_space(cfg, registry.get("gbdt")))
+        and tuned["fingerprint"] == result.fingerprint
+    )
     assert result.history_png.is_file() and result.importance_png.is_file()
     # trials trained into their own directories, now removed: the run's fold models are untouched
     assert (
-        not layout.checkpoint(0, "gbdt").exists()
-        and not (layout.tuned_dir / "trials" / "gbdt" / "t0").exists()
+        not gbdt_checkpoint(layout, 0).exists() and not (layout.tuned_dir / "trials" / "gbdt" / "t0").exists()
     )
 
     fold = steps.train_fold(cfg, 0, layout, "gbdt")
     assert fold.params_source == str(layout.tuned_params("gbdt"))
     assert fold.tuned_params == tuned["overrides"]
-    sidecar = json.loads(layout.checkpoint(0, "gbdt").with_suffix(".json").read_text())
+    sidecar = json.loads(gbdt_checkpoint(layout, 0).with_suffix(".json").read_text())
     for key, value in tuned["overrides"].items():
         if key.startswith("gbdt.params."):
             assert sidecar["params"][key.removeprefix("gbdt.params.")] == value, key
@@ -121,7 +136,7 @@ def test_gbdt_study_writes_tuned_params_the_fold_models_train_with(prepared: Pat
     off = Layout(make_config(*TUNED, "tune.enabled=false"), tmp_path)
     untuned = steps.train_fold(off.cfg, 0, off, "gbdt")
     assert untuned.params_source == "config" and untuned.tuned_params == {}
-    sidecar = json.loads(layout.checkpoint(0, "gbdt").with_suffix(".json").read_text())
+    sidecar = json.loads(gbdt_checkpoint(layout, 0).with_suffix(".json").read_text())
     assert sidecar["params"]["num_leaves"] == SPARSE_PARAMS["num_leaves"]  # the smoke data's defaults again
 
 
@@ -155,10 +170,10 @@ def test_interrupted_study_resumes(prepared: Path, tmp_path: Path, monkeypatch: 
 def test_changed_space_is_a_new_study_and_a_named_study_must_match(prepared: Path, tmp_path: Path) -> None:
     layout = fresh(prepared, tmp_path)
     other = fresh(prepared, tmp_path, "tune.space.gbdt={gbdt.params.num_leaves: {low: 4, high: 8}}")
-    fp, fp_other = (studies.fingerprint(x.cfg, x, "gbdt") for x in (layout, other))
+    fp, fp_other = (studies.fingerprint(x.cfg, x, GBDT) for x in (layout, other))
     assert fp != fp_other
     assert studies.study_name(layout.cfg, "gbdt", fp) != studies.study_name(other.cfg, "gbdt", fp_other)
-    studies.open_study(fresh(prepared, tmp_path, "tune.study_name=mine").cfg, layout, "gbdt")
+    studies.open_study(fresh(prepared, tmp_path, "tune.study_name=mine").cfg, layout, GBDT)
     named = fresh(
         prepared,
         tmp_path,
@@ -166,18 +181,18 @@ def test_changed_space_is_a_new_study_and_a_named_study_must_match(prepared: Pat
         "tune.space.gbdt={gbdt.params.num_leaves: {low: 4, high: 8}}",
     )
     with pytest.raises(ArtifactError, match="was made for other data, folds or space"):
-        studies.open_study(named.cfg, named, "gbdt")
+        studies.open_study(named.cfg, named, GBDT)
 
 
 def test_how_a_trial_runs_does_not_split_the_network_study(prepared: Path, tmp_path: Path) -> None:
     """Threads or the compile mode (a concurrent step's machine share) keep the study; the lr does not."""
     layout = fresh(prepared, tmp_path)
-    base = studies.fingerprint(layout.cfg, layout, "nn")
+    base = studies.fingerprint(layout.cfg, layout, registry.get("nn"))
     for execution in ("train.num_threads=2", "train.compile_mode=max-autotune", "train.data_on_device=false"):
         layout = fresh(prepared, tmp_path, execution)
-        assert studies.fingerprint(layout.cfg, layout, "nn") == base, execution
+        assert studies.fingerprint(layout.cfg, layout, registry.get("nn")) == base, execution
     shaped = fresh(prepared, tmp_path, "train.lr=0.01")
-    assert studies.fingerprint(shaped.cfg, shaped, "nn") != base
+    assert studies.fingerprint(shaped.cfg, shaped, registry.get("nn")) != base
 
 
 def test_two_processes_share_one_study(prepared: Path, tmp_path: Path) -> None:
@@ -283,7 +298,7 @@ def test_tuned_params_asset_metadata(prepared: Path, tmp_path: Path) -> None:
     meta = {k: v.value for k, v in event.materialization.metadata.items()}
     assert meta["gbdt/trials_complete"] == 2 and len(meta["gbdt/trials"].records) == 2
     assert 0 < meta["gbdt/best_value"] < 1 and set(meta["gbdt/best_params"]) == set(
-        toss.load().tune.space.gbdt
+        registry.search_space(toss.load(), registry.get("gbdt"))
     )
     assert (
         "data:image/png;base64" in meta["gbdt/history"] and "data:image/png;base64" in meta["gbdt/importance"]

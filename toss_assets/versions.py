@@ -1,10 +1,11 @@
 """Code and data versions: what lets Dagster tell which assets are stale.
 
 - The **code version** of an asset is a digest of the source of the toss_core modules that compute it
-  (`SHAPED_BY`; for a family's assets, its Family.packages), read when the code location loads. Editing
-  the LightGBM trainer marks `gbdt_fold_model`, `gbdt_test_logits` and what is downstream of them as
-  changed; editing the ensemble leaves the caches alone. `toss_core/steps.py` and the config schema are left out on purpose: they touch every step, and
-  a config value that changes an artifact changes its fingerprint, hence its data version.
+  (`SHAPED_BY`; for a family's assets, its Family.packages), read when the code location loads.
+  Editing the LightGBM trainer marks `gbdt_fold_model`, `gbdt_test_logits` and what is downstream of
+  them as changed; editing the ensemble leaves the caches alone. `toss_core/steps.py` and the config
+  schema are left out on purpose: they touch every step, and a config value that changes an artifact
+  changes its fingerprint, hence its data version.
 - The **data version** of a materialisation is the fingerprint toss already keeps for what the step
   wrote: the raw file's footer digest, a cache's fingerprint (its input file and the config keys that
   shaped it), a digest of the fold assignment, of a checkpoint, of the test logits, of the submission.
