@@ -127,6 +127,23 @@ def test_stacker_keeps_a_family_alone_when_the_other_adds_nothing():
         assert result.chosen == "nn" and result.weights.tolist() == [1.0, 0.0]
 
 
+def test_the_stacker_weighs_any_number_of_families():
+    """Three informative families with independent errors and a pure-noise fourth: one weight each, the
+    noise family near zero, the blend ahead of every family alone, an interval per family."""
+    rng = np.random.default_rng(5)
+    n = 30_000
+    signal = rng.normal(0.0, 1.5, n)
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(signal - 3.0)))).astype(np.float32)
+    z = np.stack([signal + rng.normal(0.0, 1.0, n) - 3.0 for _ in range(3)] + [rng.normal(0.0, 1.0, n)])
+    families = ["nn", "gbdt", "catboost", "noise"]
+    result = fit_family_weights(z, y, rng.integers(0, 3, n), CalibrationConfig(), families, n_bootstrap=20)
+    assert result.chosen == "stack" and result.weights.shape == (4,) and result.interval.shape == (4, 2)
+    assert result.weights.sum() == pytest.approx(1.0) and result.weights[3] < 0.05
+    assert result.weights[:3] == pytest.approx([1 / 3] * 3, abs=0.08)  # equal information, equal shares
+    assert result.cv_score > result.single_scores.max() + 0.005
+    assert set(result.report(families)["weight_interval"]) == set(families)
+
+
 def test_missing_fold_artifacts_name_the_file_and_the_command(smoke_layout: Layout):
     with pytest.raises(
         ArtifactError, match=r"OOF predictions of family 'nn' are missing.*run `toss train --family nn`"
