@@ -7,10 +7,10 @@ overrides only, then scores every model on the test set against its truth file:
     prior-only                 the constant 0.5 (the best constant under WLL)
     plain LightGBM             what a user would otherwise run (bench/plain_lightgbm.py): native
                                categoricals, ordinary settings, one model on 90% of train
+    plain CatBoost             the other one (bench/plain_catboost.py): CatBoost at its defaults
     logistic regression        toss_core.gbdt.logistic on fold 0's training rows
-    LightGBM (fold ensemble)   toss's LightGBM family, its folds' test logits combined
-    DARE + QNN-α (best fold)   the fold with the best calibrated OOF Score
-    DARE + QNN-α (fold ens.)   the network's folds' test logits combined
+    <family> (fold ensemble)   each toss family (--families, default the config's), its folds' test
+                               logits combined; the network also as its best fold alone
     cross-family ensemble      runs/<exp>/test_pred.npy, the product's own calibrated prediction
     oracle                     p_true moved to the 50:50 prior (synthetic data only)
 
@@ -36,11 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.report import NN, RESULTS, Row, append_report, chart, read_runs, summary, table, targets
+from bench.report import RESULTS, Row, append_report, chart, read_runs, summary, table, targets
 from toss_core import steps
 from toss_core.artifacts.fold import load_family_oof, load_refit_test_logits, load_test_logits
 from toss_core.config import TossConfig, load_config
 from toss_core.data.reader import ShardedCache
+from toss_core.families import registry
 from toss_core.gbdt.logistic import logistic_baseline
 from toss_core.layout import Layout
 from toss_core.post.ensemble import ensemble_family
@@ -106,7 +107,7 @@ def family_rows(cfg: TossConfig, layout: Layout, family: str, scorer: Scorer, se
         )
     part = ensemble_family(cfg, oof, tests, refit)
     calibrator = Calibrator.from_dict(part.report["calibrator"])
-    name = "LightGBM" if family == "gbdt" else NN
+    name = registry.get(family).title
     metrics = scorer.score(calibrator, oof.logit, oof.label, part.test_logits)
     kind = "refit on every row" if refit is not None else "fold ensemble"
     ensemble = Row(f"{name} ({kind})", metrics, float(sum(seconds)))
@@ -127,12 +128,20 @@ def logistic_row(cfg: TossConfig, layout: Layout, scorer: Scorer) -> Row:
     return Row("logistic regression", metrics, time.perf_counter() - start)
 
 
-def plain_lightgbm_row(cfg: TossConfig, layout: Layout) -> Row:
-    """The bar users compare against, on the raw Parquet the config names."""
+def plain_rows(cfg: TossConfig, layout: Layout) -> list[Row]:
+    """The bars users compare against (one LightGBM, one CatBoost), on the raw Parquet the config names."""
+    from bench.plain_catboost import plain_catboost
     from bench.plain_lightgbm import plain_lightgbm
 
+    return [
+        _plain_row("plain LightGBM", plain_lightgbm, cfg, layout),
+        _plain_row("plain CatBoost", plain_catboost, cfg, layout),
+    ]
+
+
+def _plain_row(name: str, bar, cfg: TossConfig, layout: Layout) -> Row:
     spec = ShardedCache(layout.train_cache).spec
-    m = plain_lightgbm(
+    m = bar(
         layout.train_path,
         layout.test_path,
         layout.truth_path,
@@ -142,7 +151,7 @@ def plain_lightgbm_row(cfg: TossConfig, layout: Layout) -> Row:
         list(spec.num_cols),
         seed=cfg.seed,
     )
-    return Row("plain LightGBM", {k: m[k] for k in ("AUC", "AP", "WLL", "Score")}, m["seconds"])
+    return Row(name, {k: m[k] for k in ("AUC", "AP", "WLL", "Score")}, m["seconds"])
 
 
 # ------------------------------------------------------------------------------------------ effects
@@ -208,15 +217,14 @@ def run_once(cfg: TossConfig, args: argparse.Namespace) -> tuple[list[Row], str 
     ).label  # fmt: skip
     rows = [Row("prior-only", evaluate(y, np.full(y.size, 0.5)), None)]
     if truth is not None and not args.no_plain:
-        rows.append(plain_lightgbm_row(cfg, layout))
+        rows += plain_rows(cfg, layout)
     if not args.no_lr:
         rows.append(logistic_row(cfg, layout, scorer))
     calibrated: dict[str, np.ndarray] = {}
-    for family in ("gbdt", "nn"):
-        if family in args.families:
-            ensemble, single, test_logits = family_rows(cfg, layout, family, scorer, seconds[family])
-            rows += [single, ensemble] if family == "nn" else [ensemble]
-            calibrated[ensemble.model] = test_logits
+    for family in args.families:
+        ensemble, single, test_logits = family_rows(cfg, layout, family, scorer, seconds[family])
+        rows += [single, ensemble] if family == "nn" else [ensemble]  # the network's best fold: issue 13
+        calibrated[ensemble.model] = test_logits
     if len(args.families) > 1:
         start = time.perf_counter()
         result = steps.ensemble(cfg, layout)
@@ -227,7 +235,8 @@ def run_once(cfg: TossConfig, args: argparse.Namespace) -> tuple[list[Row], str 
             calibrated["cross-family ensemble"] = logit(test_pred)
         else:
             rows.append(Row("cross-family ensemble (OOF)", dict(result.oof_calibrated), total))
-        rows[-1].model += f" [nn weight {result.weights.get('nn', float('nan')):.2f}]"
+        shares = ", ".join(f"{f} {w:.2f}" for f, w in result.weights.items())
+        rows[-1].model += f" [weights {shares}]"
     if truth is not None and truth.p_true is not None:
         z = prior_shift(logit(truth.p_true), float(truth.p_true.mean()))
         rows.append(Row("oracle (p_true)", evaluate_logits(truth.labels, z), None))
@@ -249,9 +258,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="synthetic seeds")
     p.add_argument("--rows", type=int, default=200_000)
     p.add_argument("--test-rows", type=int, default=None, help="default rows // 4")
-    p.add_argument("--families", nargs="+", default=["nn", "gbdt"], choices=["nn", "gbdt"])
+    p.add_argument(
+        "--families", nargs="+", default=None, choices=registry.known(), help="default: the config's"
+    )
     p.add_argument("--no-lr", action="store_true", help="skip the logistic-regression baseline")
-    p.add_argument("--no-plain", action="store_true", help="skip the plain-LightGBM bar")
+    p.add_argument("--no-plain", action="store_true", help="skip the plain LightGBM and CatBoost bars")
     p.add_argument("--summary", nargs="+", default=None, metavar="TAG", help="combine earlier runs' tables")
     p.add_argument("--tag", default=None, help="name of this benchmark in the report and the chart file")
     return p.parse_args(argv)
@@ -269,7 +280,9 @@ def main(argv: list[str] | None = None) -> None:
     effects: dict[str, str] = {}
     for seed in [] if args.summary else seeds:
         name = (args.data or args.cfg) if seed is None else f"seed {seed}, {args.rows:,} rows"
-        runs[name], learned = run_once(run_config(args, seed), args)
+        cfg = run_config(args, seed)
+        args.families = args.families or list(cfg.families)
+        runs[name], learned = run_once(cfg.model_copy(update={"families": args.families}), args)
         if learned:
             effects[name] = learned
         print(f"\n### {name}\n" + table(runs[name], _oracle(runs[name])), flush=True)
