@@ -19,13 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from toss_core.artifacts.fold import SELECTED, Lineage, file_digest, save_oof
+from toss_core.artifacts.fold import Lineage, file_digest
 from toss_core.catboost.design import plan_for, pool
 from toss_core.catboost.params import catboost_params, classifier
 from toss_core.catboost.paths import NAME, checkpoint_path
 from toss_core.config import TossConfig
+from toss_core.data.reader import ShardedCache
 from toss_core.layout import FULL, Layout
 from toss_core.tabular.design import DesignPlan, build_matrix
+from toss_core.tabular.fold_result import record_fold, validation_scores
 from toss_core.tabular.inputs import fold_rows, train_inputs
 from toss_core.util.atomic import atomic_path, write_json
 from toss_core.util.errors import ArtifactError
@@ -86,11 +88,27 @@ def _save(layout: Layout, fold: int | str, model: Any, plan: DesignPlan, sidecar
     return Lineage(NAME, fold, sidecar["cache_fingerprint"], covis, file_digest(path))
 
 
+def _sidecar(
+    cache: ShardedCache,
+    dense: ShardedCache | None,
+    plan: DesignPlan,
+    params: dict[str, Any],
+    best: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    """What predict and refit need besides the model: the inputs' fingerprints, the plan, the parameters."""
+    return {
+        "cache_fingerprint": cache.fingerprint,
+        "covis_fingerprint": None if dense is None else dense.fingerprint,
+        "plan": plan.to_dict(),
+        "params": params,
+        "best_iteration": int(best),
+        **{k: int(v) for k, v in extra.items()},
+    }
+
+
 def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     """Train CatBoost on the rows outside `fold`, early-stop and score on the rows inside it."""
-    from toss_core.scoring.fold_metrics import fold_metrics
-    from toss_core.scoring.metrics import prior_only_score
-
     start = time.perf_counter()
     cache, labels, dense = train_inputs(cfg, layout)
     plan = plan_for(cache, dense)
@@ -118,36 +136,12 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     del train_pool
     best = int(model.tree_count_)  # use_best_model cut the model at the best iteration
     logits = model.predict(valid_pool, prediction_type="RawFormulaVal").astype(np.float32)
-    train_prior = float(labels[train_rows].mean())
-    metrics = {k: float(v) for k, v in fold_metrics(y_valid, logits, train_prior).items()}
-    metrics[SELECTED] = float(best)
-    prior = float(prior_only_score(y_valid))
-    seconds = time.perf_counter() - start
-    sidecar = {
-        "cache_fingerprint": cache.fingerprint,
-        "covis_fingerprint": None if dense is None else dense.fingerprint,
-        "plan": plan.to_dict(),
-        "params": params,
-        "best_iteration": best,
-        "n_train": len(train_rows),
-        "n_valid": len(valid_rows),
-        "metrics": metrics,
-        "prior_score": prior,
-        "seconds": seconds,
-    }
+    scores = validation_scores(y_valid, logits, float(labels[train_rows].mean()), best)
+    sidecar = _sidecar(cache, dense, plan, params, best, n_train=len(train_rows), n_valid=len(valid_rows))
+    sidecar.update(metrics=scores[0], prior_score=scores[1], seconds=time.perf_counter() - start)
     lineage = _save(layout, fold, model, plan, sidecar)
-    oof_path = save_oof(layout, lineage, valid_rows, logits, y_valid, metrics)
-    shown = ", ".join(f"{k} {v:.5g}" for k, v in metrics.items())
-    log.info("catboost fold %d: best iteration %d, %s (%.1fs)", fold, best, shown, seconds)
-    return FoldResult(
-        fold=fold,
-        family=NAME,
-        checkpoint=checkpoint_path(layout, fold),
-        oof_path=oof_path,
-        metrics=metrics,
-        prior_score=prior,
-        best_epoch=best,
-        seconds=seconds,
+    return record_fold(
+        layout, lineage, checkpoint_path(layout, fold), valid_rows, logits, y_valid, scores, start
     )
 
 
@@ -164,15 +158,9 @@ def refit(cfg: TossConfig, layout: Layout, iterations: int) -> Lineage:
     )
     train_pool = pool(plan, build_matrix(plan, cache, rows, None, None, dense), labels)
     model = _fit(params, FULL, train_pool, rows.size)
-    sidecar = {
-        "cache_fingerprint": cache.fingerprint,
-        "covis_fingerprint": None if dense is None else dense.fingerprint,
-        "plan": plan.to_dict(),
-        "params": params,
-        "best_iteration": iterations,
-        "n_train": int(rows.size),
-    }
-    lineage = _save(layout, FULL, model, plan, sidecar)
+    lineage = _save(
+        layout, FULL, model, plan, _sidecar(cache, dense, plan, params, iterations, n_train=rows.size)
+    )
     log.info("catboost refit: done in %.1fs", time.perf_counter() - start)
     return lineage
 

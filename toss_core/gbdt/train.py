@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from toss_core.artifacts.fold import SELECTED, Lineage, file_digest, save_oof
+from toss_core.artifacts.fold import Lineage, file_digest
 from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.ids import choose_ids
@@ -28,6 +28,7 @@ from toss_core.gbdt.paths import NAME, checkpoint_path
 from toss_core.layout import FULL, Layout
 from toss_core.tabular.design import DesignPlan, build_matrix
 from toss_core.tabular.encoding import IdEncoder, oof_target_matrix
+from toss_core.tabular.fold_result import record_fold, validation_scores
 from toss_core.tabular.inputs import dense_cols, fold_rows, train_inputs
 from toss_core.util.atomic import atomic_path, write_json
 from toss_core.util.progress import Progress
@@ -145,9 +146,6 @@ def _sidecar(cache: ShardedCache, dense, plan: DesignPlan, params: dict[str, Any
 
 def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     """Train LightGBM on the rows outside `fold`, early-stop and score on the rows inside it."""
-    from toss_core.scoring.fold_metrics import fold_metrics
-    from toss_core.scoring.metrics import prior_only_score
-
     start = time.perf_counter()
     cache, labels, dense, plan = _inputs(cfg, layout)
     train_rows, valid_rows = fold_rows(layout, cache.n_rows, fold)
@@ -165,27 +163,13 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     booster = _boost(cfg, fold, params, ds_train, x_valid, y_valid)
     best = booster.best_iteration or booster.current_iteration()
     logits = booster.predict(x_valid, raw_score=True, num_iteration=best).astype(np.float32)
-    train_prior = float(labels[train_rows].mean())
-    metrics = {k: float(v) for k, v in fold_metrics(y_valid, logits, train_prior).items()}
-    metrics[SELECTED] = float(best)
-    prior = float(prior_only_score(y_valid))
-    seconds = time.perf_counter() - start
+    scores = validation_scores(y_valid, logits, float(labels[train_rows].mean()), best)
     sidecar = _sidecar(cache, dense, plan, params)
-    sidecar.update(n_train=len(train_rows), n_valid=len(valid_rows), metrics=metrics, prior_score=prior)
-    lineage = _save_booster(layout, fold, booster, best, encoder, plan, {**sidecar, "seconds": seconds})
-    oof_path = save_oof(layout, lineage, valid_rows, logits, y_valid, metrics)
-    shown = ", ".join(f"{k} {v:.5g}" for k, v in metrics.items())
-    log.info("gbdt fold %d: best iteration %d, %s (%.1fs)", fold, best, shown, seconds)
-    return FoldResult(
-        fold=fold,
-        family=NAME,
-        checkpoint=model_paths(layout, fold)[0],
-        oof_path=oof_path,
-        metrics=metrics,
-        prior_score=prior,
-        best_epoch=int(best),
-        seconds=seconds,
-    )
+    sidecar.update(n_train=len(train_rows), n_valid=len(valid_rows), metrics=scores[0], prior_score=scores[1])
+    sidecar["seconds"] = time.perf_counter() - start
+    lineage = _save_booster(layout, fold, booster, best, encoder, plan, sidecar)
+    checkpoint = model_paths(layout, fold)[0]
+    return record_fold(layout, lineage, checkpoint, valid_rows, logits, y_valid, scores, start)
 
 
 def refit(cfg: TossConfig, layout: Layout, rounds: int) -> Lineage:
