@@ -12,13 +12,13 @@ from typing import Any
 Metrics = dict[str, float]  # keys: AP, WLL, Score, AUC (and n, pos_rate where useful)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Result:
     def to_dict(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
-@dataclass
+@dataclass(frozen=True)
 class RawResult(_Result):
     train_path: Path
     test_path: Path
@@ -31,7 +31,7 @@ class RawResult(_Result):
     oracle: Metrics | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class CacheResult(_Result):
     kind: str
     manifest_path: Path
@@ -44,7 +44,7 @@ class CacheResult(_Result):
     collisions: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class FoldsResult(_Result):
     path: Path
     n_splits: int
@@ -53,7 +53,7 @@ class FoldsResult(_Result):
     fold_positives: list[int]
 
 
-@dataclass
+@dataclass(frozen=True)
 class CovisResult(_Result):
     train_dir: Path
     test_dir: Path
@@ -63,7 +63,7 @@ class CovisResult(_Result):
     seconds: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class FoldResult(_Result):
     fold: int
     family: str
@@ -77,7 +77,7 @@ class FoldResult(_Result):
     tuned_params: dict[str, Any] = field(default_factory=dict)  # the overrides that file applied
 
 
-@dataclass
+@dataclass(frozen=True)
 class TestLogitsResult(_Result):
     fold: int | str
     family: str
@@ -87,7 +87,7 @@ class TestLogitsResult(_Result):
     seconds: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class RefitResult(_Result):
     family: str
     size: int  # epochs (nn) or boosting rounds (gbdt) trained on every row
@@ -97,7 +97,7 @@ class RefitResult(_Result):
     seconds: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class EnsembleResult(_Result):
     path: Path
     method: str
@@ -110,7 +110,7 @@ class EnsembleResult(_Result):
     stacking: dict[str, Any] | None = None  # the stacker's choice, CV Score and weight intervals
 
 
-@dataclass
+@dataclass(frozen=True)
 class SubmissionResult(_Result):
     path: Path
     n_rows: int
@@ -119,7 +119,7 @@ class SubmissionResult(_Result):
     test_metrics: Metrics | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class DiagnosticsResult(_Result):
     report_path: Path
     reliability_png: Path
@@ -129,7 +129,7 @@ class DiagnosticsResult(_Result):
     histogram: dict[str, list[float]] = field(default_factory=dict)  # series → density per equal bin
 
 
-@dataclass
+@dataclass(frozen=True)
 class TuneResult(_Result):
     family: str
     path: Path | None  # runs/<exp>/tuned/<family>.json; None while no trial has completed
