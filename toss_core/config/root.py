@@ -9,10 +9,12 @@ import json
 import re
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from toss_core.config.base import REMOVED_KEYS, Strict, apply_overrides
+from toss_core.config.columns import column_problems
 from toss_core.config.data import DataConfig, SequenceConfig
+from toss_core.config.limits import limit_problems
 from toss_core.config.model import EMAConfig, ModelConfig, SamplerConfig, TrainConfig
 from toss_core.config.pipeline import (
     CalibrationConfig,
@@ -147,6 +149,19 @@ class TossConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _limits_and_columns(self, info: ValidationInfo) -> TossConfig:
+        """Absurd sizes, bad seeds and contradictory column roles (config/limits.py, config/columns.py),
+        gbdt.params checked by LightGBM (skipped only for the probes of the built-in tuning space)."""
+        problems = limit_problems(self) + column_problems(self)
+        if self.gbdt.params and (info.context or {}).get("lightgbm", True):
+            from toss_core.config.lgb_params import lightgbm_param_problems
+
+            problems += lightgbm_param_problems(self.gbdt.params)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
     def _tune_checks(self) -> TossConfig:
         bad = [k for k in self.tune.folds if not 0 <= k < self.cv.n_splits]
         if bad:
@@ -216,10 +231,13 @@ def _check_tuned_key(cfg: TossConfig, family: str, key: str, spec: ParamRange) -
     values = spec.choices if spec.choices is not None else [spec.low, spec.high]
     # the probe has an empty search space, so validating it does not probe again
     base = {**cfg.model_dump(mode="json", exclude={"tune"}), "tune": {"space": {"gbdt": {}, "nn": {}}}}
+    # the built-in gbdt space holds LightGBM values known to be valid: importing LightGBM to probe them
+    # would slow every config load by seconds; a space the user wrote is probed
+    context = {"lightgbm": family in cfg.tune.space.model_fields_set or cfg.gbdt.params != {}}
     for value in values:
         raw = apply_overrides(json.loads(json.dumps(base)), [f"{key}={json.dumps(value)}"])
         try:
-            TossConfig.model_validate(raw)
+            TossConfig.model_validate(raw, context=context)
         except ValidationError as exc:
             msg = format_validation_error(exc, "the trial config").split("\n")[0]
             raise ValueError(f"{where}: value {value!r} would make an invalid config ({msg})") from None
