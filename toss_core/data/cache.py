@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from toss_core.config import TossConfig
 from toss_core.data.cache_write import Plan, from_train_manifest, write_cache
 from toss_core.data.integrity import shard_problems
+from toss_core.data.precheck import check_test_file
 from toss_core.data.raw import (
     check_pair,
     check_raw_schema,
@@ -99,12 +100,11 @@ def _reusable(plan: Plan, full: bool) -> dict[str, Any] | None:
 
 
 def _validate_inputs(cfg: TossConfig, layout: Layout, kind: str) -> None:
-    """Before a build: the values a build would otherwise trip on late; train also checks test's ids
-    and the cat dtypes of both files, so a bad test file stops the work before the train cache."""
+    """Before a build: the values a build would otherwise trip on late. Train also checks everything the
+    test build would (data.precheck), so a bad test file stops the work before the train cache."""
     if kind == "train":
         check_values(layout.train_path, cfg, "train")
-        if check_raw_schema(layout.test_path, cfg, "test"):
-            return  # the test build names those problems
+        check_test_file(cfg, layout.train_path, layout.test_path)
         check_pair(cfg, layout)
     check_values(layout.test_path, cfg, "test")
 
