@@ -147,6 +147,7 @@ def predict_test(
     _check_fold(cfg, fold, family, full_ok=True)
     layout = _current_caches(cfg, layout)
     started = time.perf_counter()
+    artifacts.verify_model(layout, fold, family)
     if family == "nn":
         from toss_core.train import predict
     else:

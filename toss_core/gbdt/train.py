@@ -44,7 +44,7 @@ def model_paths(layout: Layout, fold: int | str) -> tuple[Path, Path, Path]:
 
 def dense_cache(layout: Layout, kind: str, n_rows: int) -> ShardedCache:
     root = layout.covis_train if kind == "train" else layout.covis_test
-    dense = ShardedCache(root)
+    dense = ShardedCache(root, crc=layout.cfg.data.verify == "full")
     if dense.n_rows != n_rows:
         raise ArtifactError(
             f"co-visitation cache {root} has {dense.n_rows} rows, the {kind} cache has {n_rows}"
@@ -152,7 +152,7 @@ def _save_booster(
 
 def _inputs(cfg: TossConfig, layout: Layout):
     """(train cache, its labels, co-visitation cache or None, design plan) of a LightGBM model."""
-    cache = ShardedCache(layout.train_cache)
+    cache = ShardedCache(layout.train_cache, crc=cfg.data.verify == "full")
     dense = dense_cache(layout, "train", cache.n_rows) if cfg.features.covis.enabled else None
     labels = cache.read_field("label").astype(np.float32)
     evidence = (cache.n_rows, float(labels.mean()))
