@@ -64,12 +64,17 @@ def build_caches(cfg: TossConfig, layout: Layout | None = None) -> list[CacheRes
     return [build_cache(cfg, "train", layout), build_cache(cfg, "test", layout)]
 
 
-def _current_caches(cfg: TossConfig, layout: Layout | None, *kinds: str) -> Layout:
-    """The layout, once the caches a step reads exist and match the config's shaping keys."""
+def _current_caches(cfg: TossConfig, layout: Layout | None, *kinds: str, covis: bool = False) -> Layout:
+    """The layout, once the caches a step reads exist and match the config's shaping keys and their raw
+    files; with `covis`, the co-visitation features too (when enabled)."""
     from toss_core.data.cache import check_caches_current
 
     layout = layout or Layout(cfg)
     check_caches_current(cfg, layout, kinds or ("train", "test"))
+    if covis:
+        from toss_core.features.current import check_covis_current
+
+        check_covis_current(cfg, layout)
     return layout
 
 
@@ -107,7 +112,7 @@ def tune(
 
     if family not in FAMILIES:
         raise ValueError(f"unknown model family '{family}', expected one of {', '.join(FAMILIES)}")
-    return run.run_study(cfg, layout or Layout(cfg), family, n_trials, timeout_s)
+    return run.run_study(cfg, _current_caches(cfg, layout, "train", covis=True), family, n_trials, timeout_s)
 
 
 def train_fold(cfg: TossConfig, fold: int, layout: Layout | None = None, family: str = "nn") -> FoldResult:
@@ -119,7 +124,7 @@ def train_fold(cfg: TossConfig, fold: int, layout: Layout | None = None, family:
     from toss_core.util.locks import writer_lock
 
     _check_fold(cfg, fold, family)
-    layout = _current_caches(cfg, layout, "train")
+    layout = _current_caches(cfg, layout, "train", covis=True)
     cfg, source, overrides = tuned_config(cfg, layout, family)
     layout = dataclasses.replace(layout, cfg=cfg)
     ckpt = layout.checkpoint(fold, family)
@@ -145,7 +150,7 @@ def predict_test(
     from toss_core.post import artifacts
 
     _check_fold(cfg, fold, family, full_ok=True)
-    layout = _current_caches(cfg, layout)
+    layout = _current_caches(cfg, layout, covis=True)
     started = time.perf_counter()
     artifacts.verify_model(layout, fold, family)
     if family == "nn":
@@ -172,7 +177,7 @@ def refit(cfg: TossConfig, family: str, layout: Layout | None = None) -> RefitRe
     from toss_core.post import artifacts
 
     _check_fold(cfg, FULL, family, full_ok=True)
-    layout = _current_caches(cfg, layout)  # it trains on train and predicts test: both must be current
+    layout = _current_caches(cfg, layout, covis=True)  # it trains on train and predicts test: both current
     started = time.perf_counter()
     sizes = artifacts.selected_sizes(layout, family, cfg.cv.n_splits)
     size = max(1, round(sum(sizes) / len(sizes)))
@@ -196,14 +201,14 @@ def ensemble(cfg: TossConfig, layout: Layout | None = None) -> EnsembleResult:
     """Combine the saved fold-wise test logits of every enabled family; calibrator fitted on OOF logits."""
     from toss_core.post import ensemble as post_ensemble
 
-    return post_ensemble.build_ensemble(cfg, layout or Layout(cfg), enabled_families(cfg))
+    return post_ensemble.build_ensemble(cfg, _current_caches(cfg, layout, covis=True), enabled_families(cfg))
 
 
 def write_submission(cfg: TossConfig, layout: Layout | None = None) -> SubmissionResult:
     """Write runs/<exp_name>/submission.csv (ID,clicked), validated before it is renamed into place."""
     from toss_core.post import submission
 
-    return submission.write_submission(cfg, layout or Layout(cfg))
+    return submission.write_submission(cfg, _current_caches(cfg, layout, covis=True))
 
 
 def diagnose(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult:

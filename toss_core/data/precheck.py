@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from toss_core.config import TossConfig
@@ -51,3 +52,27 @@ def check_test_file(cfg: TossConfig, train_path: Path, test_path: Path) -> None:
 def _plain_number(t: pa.DataType) -> bool:
     """A column stored as numbers needs no value check (a cast to float32 cannot fail)."""
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+
+
+def check_truth(cfg: TossConfig, test_path: Path, truth_path: Path) -> None:
+    """A truth file beside the test file (test_truth.parquet, scored at submit and in diagnostics)
+    holds the ID and label columns and a label for every test ID: checked before the build, not found at
+    submit after every model trained."""
+    if not truth_path.is_file():
+        return
+    id_col, label_col = cfg.data.id_col, cfg.data.label_col
+    try:
+        names = pq.ParquetFile(truth_path).schema_arrow.names
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{truth_path}: not a readable Parquet file ({exc})") from exc
+    missing = [c for c in (id_col, label_col) if c not in names]
+    if missing:
+        raise DataError(f"{truth_path}: missing column(s) {missing} of the truth beside {test_path}")
+    test_ids = pc.cast(pq.read_table(test_path, columns=[id_col]).column(id_col), pa.string())
+    truth_ids = pc.cast(pq.read_table(truth_path, columns=[id_col]).column(id_col), pa.string())
+    unknown = pc.sum(pc.invert(pc.is_in(test_ids, value_set=truth_ids.combine_chunks()))).as_py() or 0
+    if unknown:
+        raise DataError(
+            f"{truth_path}: {unknown} of {len(test_ids)} IDs of {test_path} have no truth there: the truth "
+            "file belongs to another test file; replace or remove it"
+        )
