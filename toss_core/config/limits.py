@@ -1,4 +1,5 @@
-"""Upper limits of the keys that size memory or time, and the valid range of every seed.
+"""Upper limits of the keys that size memory or time (or make training diverge), the lower limits the
+schema cannot state, and the valid range of every seed.
 
 The schema's own bounds say what a key means (a batch has at least one row); these say what a machine
 can hold: `train.batch_size=1e12` or `model.emb_dim=1e8` would otherwise be accepted and fail deep in
@@ -16,8 +17,9 @@ from pydantic import BaseModel
 SEED_MAX = 2**31 - 1  # LightGBM and NumPy take a non-negative 32-bit seed
 
 # key (dotted path; `*` = every entry of a mapping or list) → largest value accepted
-CEILINGS: dict[str, int] = {
+CEILINGS: dict[str, int | float] = {
     "data.synthetic.train_rows": 2_000_000_000,
+    "data.synthetic.seq_len_scale": 100.0,  # x 450 tokens: sequences of 45k tokens on average
     "data.synthetic.test_rows": 2_000_000_000,
     "data.synthetic.chunk_rows": 100_000_000,
     "data.shard_rows": 100_000_000,
@@ -45,6 +47,11 @@ CEILINGS: dict[str, int] = {
     "train.eval_batch_size": 1 << 22,
     "train.lr_base_batch": 1 << 22,
     "train.epochs": 10_000,
+    "train.warmup_epochs": 10_000,
+    "train.lr": 10.0,  # AdamW diverges long before; an inf or 1e15 rate fails only after an epoch
+    "train.weight_decay": 10.0,
+    "model.emb_l2": 1000.0,
+    "model.qnn_alpha.aux_head_weight": 1000.0,
     "train.num_threads": 4096,
     "cv.n_splits": 100,
     "calibration.iters": 100_000,
@@ -55,6 +62,12 @@ CEILINGS: dict[str, int] = {
     "gbdt.early_stopping_rounds": 10_000_000,
     "gbdt.te_inner_folds": 100,
     "tune.n_trials": 1_000_000,
+}
+# keys without a lower bound in the schema (a union with a mapping, or an optional width)
+FLOORS: dict[str, int] = {
+    "data.hash_buckets": 2,  # id 0 is null/unknown: one more id is the least a column can use
+    "data.hash_buckets.*": 2,
+    "sequence.attn_dim": 1,
 }
 SEEDS = ("seed", "data.synthetic.seed", "tune.seed")
 # tokens of one training batch (batch_size x max_len): the DARE embeddings of a batch scale with it
@@ -74,13 +87,22 @@ def _values(node: Any, parts: list[str], path: str) -> list[tuple[str, Any]]:
     return []  # an int where a mapping may stand (data.hash_buckets): the other pattern checks it
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def limit_problems(cfg: BaseModel) -> list[str]:
-    """Every key above its ceiling, every seed outside 0..SEED_MAX, and a batch of too many tokens."""
+    """Every key above its ceiling or below its floor, every seed outside 0..SEED_MAX, and a batch of
+    too many tokens."""
     problems = []
     for pattern, ceiling in CEILINGS.items():
         for key, value in _values(cfg, pattern.split("."), ""):
-            if isinstance(value, int) and not isinstance(value, bool) and value > ceiling:
-                problems.append(f"{key} = {value} is above the limit {ceiling} (it would not fit in memory)")
+            if _number(value) and value > ceiling:
+                problems.append(f"{key} = {value} is above the limit {ceiling}")
+    for pattern, floor in FLOORS.items():
+        for key, value in _values(cfg, pattern.split("."), ""):
+            if _number(value) and value < floor:
+                problems.append(f"{key} = {value} is below the least useful value {floor}")
     for pattern in SEEDS:
         for key, value in _values(cfg, pattern.split("."), ""):
             if isinstance(value, int) and not 0 <= value <= SEED_MAX:
