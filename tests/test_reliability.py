@@ -102,6 +102,7 @@ def test_the_issue_examples_are_refused_at_load_naming_key_and_limit(
         ("data.cat_cols=[gender, gender]", ["data.cat_cols", "gender"]),
         ("train.lr=.inf", ["train.lr", "finite"]),
         ("data.hash_buckets={gender: 1}", ["data.hash_buckets.gender"]),
+        ("sequence.query_key=[]", ["sequence.query_key"]),
     ]:
         rc, err = toss(capsys, *smoke("train", override))
         assert_one_line_error(rc, err, *names)
@@ -443,7 +444,7 @@ def test_workers_that_open_the_study_together_draw_distinct_points(work: Path, c
 
 
 # ------------------------------------------------------------------------------------------------- table
-ISSUE_EXAMPLES = 10  # test_the_issue_examples_are_refused_at_load_naming_key_and_limit
+ISSUE_EXAMPLES = 11  # test_the_issue_examples_are_refused_at_load_naming_key_and_limit
 CLI_ERRORS = (
     ISSUE_EXAMPLES + len(DRIFT) + 1 + len(PATHS) + 3 + len(OUT_OF_ORDER_EMPTY) + len(OUT_OF_ORDER_CACHED) + 1
 )

@@ -41,6 +41,12 @@ def column_problems(cfg: Any) -> list[str]:
             problems.append(f"{key} '{col}' is also in data.cat_cols: a column has one role")
         if col is not None and col in (d.num_cols_explicit or []):
             problems.append(f"{key} '{col}' is also in data.num_cols_explicit: a column has one role")
+    if seq.col is not None and not seq.query_key:
+        problems.append(
+            "sequence.query_key is empty (the default names no column of data.cat_cols): with a sequence "
+            f"(sequence.col '{seq.col}') DARE builds its query from it; name categorical column(s) of "
+            "data.cat_cols, or set sequence.col: null"
+        )
     if d.source == "parquet" and _same_path(d.train_path, d.test_path):
         problems.append(
             f"data.test_path is data.train_path ({d.train_path}): the test rows must be a file of their own"
