@@ -107,7 +107,8 @@ class DataConfig(Strict):
         "full",
         description="checks of cache shards: full = each file's crc32 when a step first reads it (one "
         "pass over bytes it reads anyway) and at build-cache reuse, besides its size and .npy header; "
-        "quick = sizes and headers only (an opt-out: changed bytes go unseen). A shard that fails is named; "
+        "quick = sizes and headers at reuse, and no crc32 where the network and LightGBM read shards to "
+        "train and predict (an opt-out: changed bytes go unseen there). A shard that fails is named; "
         "build-cache rebuilds it",
     )
 
