@@ -43,9 +43,9 @@ def column_problems(cfg: Any) -> list[str]:
             problems.append(f"{key} '{col}' is also in data.num_cols_explicit: a column has one role")
     if seq.col is not None and not seq.query_key:
         problems.append(
-            "sequence.query_key is empty (the default names no column of data.cat_cols): with a sequence "
-            f"(sequence.col '{seq.col}') DARE builds its query from it; name categorical column(s) of "
-            "data.cat_cols, or set sequence.col: null"
+            f"sequence.query_key is empty (its default names no column of data.cat_cols {d.cat_cols}): "
+            f"with a sequence (sequence.col '{seq.col}') DARE builds its query from it; name categorical "
+            "column(s) of data.cat_cols, or set sequence.col: null"
         )
     if d.source == "parquet" and _same_path(d.train_path, d.test_path):
         problems.append(
