@@ -146,7 +146,7 @@ def test_exact_median_on_many_values(tmp_path: Path):
         "n_a": rng.lognormal(size=n).astype(np.float32).tolist(),
         "n_b": np.round(rng.normal(size=n), 2).astype(np.float32).tolist(),
         "seq": ["1"] * n,
-        "clicked": [0] * n,
+        "clicked": [i % 2 for i in range(n)],  # both classes: build-cache refuses one
     }
     train["n_b"][0] = None
     layout = _setup(tmp_path, "data.shard_rows=128", train=train)
@@ -202,7 +202,7 @@ def test_reuse_and_rebuild(tmp_path: Path):
     assert ShardedCache(layout.train_cache).manifest["fields"]["seq"]["shape"] == [3]
     test_again = build_cache(shaped.cfg, shaped, "test")  # its train statistics changed
     assert not test_again.reused and test_again.fingerprint != test_first.fingerprint
-    pq.write_table(_table({**TRAIN, "clicked": [1] * 8}), layout.train_path)
+    pq.write_table(_table({**TRAIN, "clicked": [1, 1, 0, 0, 1, 0, 1, 0]}), layout.train_path)
     assert not build_cache(shaped.cfg, shaped, "train").reused  # the input file changed
     no_cache = Layout(_cfg(tmp_path, "sequence.max_len=3", "data.use_cache=false"), root=tmp_path)
     assert not build_cache(no_cache.cfg, no_cache, "train").reused
@@ -247,10 +247,9 @@ def test_bad_train_input_is_a_data_error_and_leaves_nothing(
 
 def test_test_file_without_id_is_a_data_error(tmp_path: Path):
     layout = _setup(tmp_path, test={k: v for k, v in TEST.items() if k != "ID"})
-    build_cache(layout.cfg, layout, "train")
-    with pytest.raises(DataError, match=r"test\.parquet.*'ID'"):
-        build_cache(layout.cfg, layout, "test")
-    assert not layout.test_cache.exists()
+    with pytest.raises(DataError, match=r"test\.parquet.*'ID'.*before the train cache"):
+        build_cache(layout.cfg, layout, "train")  # refused before the train cache is built
+    assert not layout.train_cache.exists() and not layout.test_cache.exists()
 
 
 def test_interrupted_build_leaves_no_manifest_and_no_directory(tmp_path: Path, monkeypatch):

@@ -171,7 +171,11 @@ def cmd_infer(args: argparse.Namespace) -> None:
 def cmd_blend(args: argparse.Namespace) -> None:
     from toss_core.post.blend import blend_files
 
-    _print(blend_files(Path(args.sub1), Path(args.sub2), Path(args.out), method=args.method, w=args.w))
+    _print(
+        blend_files(
+            Path(args.sub1), Path(args.sub2), Path(args.out), method=args.method, w=args.w, force=args.force
+        )
+    )
 
 
 def cmd_diagnose(args: argparse.Namespace) -> None:
@@ -270,6 +274,7 @@ def _output_commands(add: Adder) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--method", choices=["logit_mean", "mean", "rank_avg", "geom_mean"], default="logit_mean")
     p.add_argument("--w", type=float, default=0.5, help="weight of --sub1 (the second gets 1 - w)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     _add_cfg(
         add("diagnose", cmd_diagnose, "per-fold and OOF metrics, reliability diagram, histogram, report")
     )

@@ -67,12 +67,17 @@ def build_caches(cfg: TossConfig, layout: Layout | None = None) -> list[CacheRes
     return [build_cache(cfg, "train", layout), build_cache(cfg, "test", layout)]
 
 
-def _current_caches(cfg: TossConfig, layout: Layout | None, *kinds: str) -> Layout:
-    """The layout, once the caches a step reads exist and match the config's shaping keys."""
+def _current_caches(cfg: TossConfig, layout: Layout | None, *kinds: str, covis: bool = False) -> Layout:
+    """The layout, once the caches a step reads exist and match the config's shaping keys and their raw
+    files; with `covis`, the co-visitation features too (when enabled)."""
     from toss_core.data.cache import check_caches_current
 
     layout = layout or Layout(cfg)
     check_caches_current(cfg, layout, kinds or ("train", "test"))
+    if covis:
+        from toss_core.features.current import check_covis_current
+
+        check_covis_current(cfg, layout)
     return layout
 
 
@@ -106,7 +111,9 @@ def tune(
     """Add trials to the family's Optuna study (tune.*) and write its best parameters."""
     from toss_core.tune import run
 
-    return run.run_study(cfg, layout or Layout(cfg), registry.get(family), n_trials, timeout_s)
+    return run.run_study(
+        cfg, _current_caches(cfg, layout, "train", covis=True), registry.get(family), n_trials, timeout_s
+    )
 
 
 def train_fold(cfg: TossConfig, fold: int, layout: Layout | None = None, family: str = "nn") -> FoldResult:
@@ -119,7 +126,7 @@ def train_fold(cfg: TossConfig, fold: int, layout: Layout | None = None, family:
 
     model_family = registry.get(family)
     _check_fold(cfg, fold)
-    layout = _current_caches(cfg, layout, "train")
+    layout = _current_caches(cfg, layout, "train", covis=True)
     cfg, source, overrides = tuned_config(cfg, layout, model_family)
     layout = dataclasses.replace(layout, cfg=cfg)
     ckpt = model_family.checkpoint(layout, fold)
@@ -138,8 +145,9 @@ def predict_test(
 
     model_family = registry.get(family)
     _check_fold(cfg, fold, full_ok=True)
-    layout = _current_caches(cfg, layout)
+    layout = _current_caches(cfg, layout, covis=True)
     started = time.perf_counter()
+    artifacts.verify_model(layout, fold, family, model_family.checkpoint(layout, fold))
     logits, lineage = model_family.predict_test(cfg, layout, fold)
     path = artifacts.save_test_logits(layout, lineage, ShardedCache(layout.test_cache).fingerprint, logits)
     seconds = time.perf_counter() - started
@@ -160,7 +168,7 @@ def refit(cfg: TossConfig, family: str, layout: Layout | None = None) -> RefitRe
     from toss_core.artifacts import fold as artifacts
 
     model_family = registry.get(family)
-    layout = _current_caches(cfg, layout)  # it trains on train and predicts test: both must be current
+    layout = _current_caches(cfg, layout, covis=True)  # it trains on train and predicts test: both current
     started = time.perf_counter()
     sizes = artifacts.selected_sizes(layout, family, cfg.cv.n_splits)
     size = max(1, round(sum(sizes) / len(sizes)))
@@ -180,14 +188,15 @@ def ensemble(cfg: TossConfig, layout: Layout | None = None) -> EnsembleResult:
     """Combine the saved fold-wise test logits of every enabled family; calibrator fitted on OOF logits."""
     from toss_core.post import ensemble as post_ensemble
 
-    return post_ensemble.build_ensemble(cfg, layout or Layout(cfg), registry.enabled_names(cfg))
+    layout = _current_caches(cfg, layout, covis=True)
+    return post_ensemble.build_ensemble(cfg, layout, registry.enabled_names(cfg))
 
 
 def write_submission(cfg: TossConfig, layout: Layout | None = None) -> SubmissionResult:
     """Write runs/<exp_name>/submission.csv (ID,clicked), validated before it is renamed into place."""
     from toss_core.post import submission
 
-    return submission.write_submission(cfg, layout or Layout(cfg))
+    return submission.write_submission(cfg, _current_caches(cfg, layout, covis=True))
 
 
 def diagnose(cfg: TossConfig, layout: Layout | None = None) -> DiagnosticsResult:

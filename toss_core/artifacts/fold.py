@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,23 @@ from toss_core.util.errors import ArtifactError
 FORMAT = "toss-fold/1"
 SELECTED = "selected"  # OOF metrics key: the epochs or boosting rounds the fold selected
 _DIGEST_CHUNK = 1 << 20
+
+
+@contextmanager
+def open_npz(path: Path, command: str) -> Iterator[Any]:
+    """np.load of a fold artifact; a damaged file (a torn zip, a member whose zip crc32 fails, a missing
+    array, unreadable JSON) becomes an ArtifactError naming it and the command that rewrites it. Every
+    member is read whole, so the crc32 the zip format stores for it is checked on each load."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            yield npz
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as exc:
+        if isinstance(exc, OSError) and not path.is_file():
+            raise
+        why = str(exc).splitlines()[0] if str(exc) else "unreadable"
+        raise ArtifactError(
+            f"{path} is damaged ({type(exc).__name__}: {why}): rewrite it with `{command}`"
+        ) from exc
 
 
 def file_digest(path: Path) -> str:
@@ -126,7 +146,7 @@ def load_family_oof(layout: Layout, family: str, n_splits: int, n_rows: int) -> 
     fold = np.full(n_rows, -1, dtype=np.int64)
     lineage = []
     for k, path in enumerate(paths):
-        with np.load(path) as npz:
+        with open_npz(path, f"{_command('train', family)} --fold {k}") as npz:
             lineage.append(Lineage.from_npz(npz, path))
             index = npz["index"]
             if index.size and (index.min() < 0 or index.max() >= n_rows):
@@ -156,7 +176,7 @@ def fold_models(layout: Layout, families: list[str], n_splits: int) -> dict[str,
         for k in range(n_splits):
             path = layout.oof_path(k, family)
             if path.is_file():
-                with np.load(path) as npz:
+                with open_npz(path, f"{_command('train', family)} --fold {k}") as npz:
                     models[f"{family}/fold_{k}"] = Lineage.from_npz(npz, path).model
     return models
 
@@ -176,12 +196,10 @@ def save_test_logits(layout: Layout, lineage: Lineage, test_cache: str, logits: 
 def read_test_logits(layout: Layout, fold: int | str, family: str) -> tuple[np.ndarray, Lineage]:
     """One fold's saved test logits and their lineage, unchecked (load_test_logits verifies them)."""
     path = layout.test_logits_path(fold, family)
+    command = _command("refit", family) if fold == FULL else f"{_command('predict', family)} --fold {fold}"
     if not path.is_file():
-        command = (
-            _command("refit", family) if fold == FULL else f"{_command('predict', family)} --fold {fold}"
-        )
         raise ArtifactError(f"{path} is missing: run `{command}` first")
-    with np.load(path) as npz:
+    with open_npz(path, command) as npz:
         return npz["logit"], Lineage.from_npz(npz, path)
 
 
@@ -235,7 +253,7 @@ def selected_sizes(layout: Layout, family: str, n_splits: int) -> list[int]:
         path = layout.oof_path(k, family)
         if not path.is_file():
             raise ArtifactError(f"{path} is missing: run `{_command('train', family)} --fold {k}` first")
-        with np.load(path) as npz:
+        with open_npz(path, f"{_command('train', family)} --fold {k}") as npz:
             metrics = json.loads(str(npz["metrics"]))
         if SELECTED not in metrics:
             raise ArtifactError(f"{path} does not say how long fold {k} trained (older toss): retrain it")
@@ -258,3 +276,22 @@ def check_oof_lineage(oof: FamilyOOF, train_cache: str, covis: str | None, layou
                 f"{what} was trained with co-visitation features {lin.covis}, but {layout.covis_train} is "
                 f"{covis}: rebuild the features or retrain the fold"
             )
+
+
+def verify_model(layout: Layout, fold: int | str, family: str, path: Path) -> None:
+    """Before a fold's model predicts: its file is the one the fold's training wrote, by the digest the
+    training recorded in the OOF lineage. A damaged or replaced model file would otherwise predict
+    without complaint, and the ensemble would then call the fold retrained and send the user to
+    `toss predict`, which could never repair it. (The refit on every row predicts in its own step.)"""
+    oof = layout.oof_path(fold, family)  # `path`: the family's model file of the fold
+    if fold == FULL or not path.is_file() or not oof.is_file():
+        return  # nothing recorded to compare with; the family names a missing model file
+    command = f"{_command('train', family)} --fold {fold}"
+    with open_npz(oof, command) as npz:
+        recorded = Lineage.from_npz(npz, oof).model
+    found = file_digest(path)
+    if found != recorded:
+        raise ArtifactError(
+            f"{path}: digest {found}, but its training recorded {recorded} in {oof}: the model file was "
+            f"changed or damaged after training; retrain the fold with `{command}`"
+        )

@@ -44,8 +44,9 @@ YamlLoader.add_implicit_resolver(
 
 class Strict(BaseModel):
     # strict: a YAML `true` is not the integer 1, `3.0` is not an int and "3" is not a number (ints are
-    # still accepted for floats); nothing is coerced, so what the file says is what runs
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
+    # still accepted for floats); nothing is coerced, so what the file says is what runs. inf and nan are
+    # never a setting: `train.lr=.inf` would be accepted and fail after an epoch
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -104,9 +104,12 @@ class DataConfig(Strict):
         "null/unseen",
     )
     verify: Literal["quick", "full"] = Field(
-        "quick",
-        description="checks on a reused cache: quick = every shard's size and .npy header; full = also "
-        "its crc32 (reads every byte). A shard that fails is named in a warning and the cache rebuilt",
+        "full",
+        description="checks of cache shards: full = each file's crc32 when a step first reads it (one "
+        "pass over bytes it reads anyway) and at build-cache reuse, besides its size and .npy header; "
+        "quick = sizes and headers at reuse, and no crc32 where the network and LightGBM read shards to "
+        "train and predict (an opt-out: changed bytes go unseen there). A shard that fails is named; "
+        "build-cache rebuilds it",
     )
 
 

@@ -12,7 +12,9 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from toss_core.config.base import REMOVED_KEYS, Strict, apply_overrides
+from toss_core.config.columns import column_problems
 from toss_core.config.data import DataConfig, SequenceConfig
+from toss_core.config.limits import limit_problems
 from toss_core.config.model import EMAConfig, ModelConfig, SamplerConfig, TrainConfig
 from toss_core.config.pipeline import (
     CalibrationConfig,
@@ -162,6 +164,19 @@ class TossConfig(Strict):
         weights = self.ensemble.weights
         if self.ensemble.method == "weighted" and weights is not None and len(weights) != self.cv.n_splits:
             raise ValueError(f"ensemble.weights has {len(weights)} entries, cv.n_splits={self.cv.n_splits}")
+        return self
+
+    @model_validator(mode="after")
+    def _limits_and_columns(self) -> TossConfig:
+        """Absurd sizes, bad seeds and contradictory column roles (config/limits.py, config/columns.py),
+        gbdt.params checked by LightGBM (its import is paid only when gbdt.params is given)."""
+        problems = limit_problems(self) + column_problems(self)
+        if self.gbdt.params:
+            from toss_core.config.lgb_params import lightgbm_param_problems
+
+            problems += lightgbm_param_problems(self.gbdt.params)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @model_validator(mode="after")

@@ -54,8 +54,9 @@ class TuneConfig(Strict):
     sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler")
     seed: int | None = Field(
         None,
-        description="sampler seed; None = the config seed plus the trials the study already holds (a "
-        "resumed study does not repeat its start-up points). Give each concurrent worker its own",
+        description="base of the sampler seeds (None = the config seed): each trial is sampled with a seed "
+        "made from this and its trial number, which the study hands out once across all workers, so "
+        "concurrent workers never propose the same points and a resumed study moves on",
     )
     pruner: Literal["median", "hyperband", "none"] = Field(
         "median", description="stops network trials whose per-epoch Score_cal trails the others"

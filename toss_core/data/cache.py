@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 from toss_core.config import TossConfig
 from toss_core.data.cache_write import Plan, from_train_manifest, write_cache
 from toss_core.data.integrity import shard_problems
+from toss_core.data.precheck import check_test_file, check_truth
 from toss_core.data.raw import (
     check_pair,
     check_raw_schema,
@@ -99,14 +101,14 @@ def _reusable(plan: Plan, full: bool) -> dict[str, Any] | None:
 
 
 def _validate_inputs(cfg: TossConfig, layout: Layout, kind: str) -> None:
-    """Before a build: the values a build would otherwise trip on late; train also checks test's ids
-    and the cat dtypes of both files, so a bad test file stops the work before the train cache."""
+    """Before a build: the values a build would otherwise trip on late. Train also checks everything the
+    test build would (data.precheck), so a bad test file stops the work before the train cache."""
     if kind == "train":
         check_values(layout.train_path, cfg, "train")
-        if check_raw_schema(layout.test_path, cfg, "test"):
-            return  # the test build names those problems
+        check_test_file(cfg, layout.train_path, layout.test_path)
         check_pair(cfg, layout)
     check_values(layout.test_path, cfg, "test")
+    check_truth(cfg, layout.test_path, layout.truth_path)
 
 
 def build_cache(cfg: TossConfig, layout: Layout, kind: str) -> CacheResult:
@@ -160,4 +162,19 @@ def check_caches_current(cfg: TossConfig, layout: Layout, kinds: tuple[str, ...]
     """Before a step reads caches `kinds`: they exist and were built with this config's shaping keys."""
     for kind in kinds:
         root = layout.train_cache if kind == "train" else layout.test_cache
-        check_current(cfg, read_manifest(root), root)
+        manifest = read_manifest(root)
+        check_current(cfg, manifest, root)
+        _check_raw_unchanged(layout.train_path if kind == "train" else layout.test_path, manifest, root)
+
+
+def _check_raw_unchanged(raw: Path, manifest: dict[str, Any], root: Path) -> None:
+    """The raw Parquet a cache was built from has not been replaced since (its footer fingerprint; two
+    small reads). A raw file deleted after the build is fine: the cache is all the later steps read."""
+    if not raw.is_file():
+        return
+    built = manifest.get("fingerprint", {}).get("input")
+    if built is not None and file_fingerprint(raw) != built:
+        raise ArtifactError(
+            f"{raw} changed after the cache {root} was built from it: rebuild the caches with "
+            "`toss build-cache --cfg <your config>`, then rerun the steps after it"
+        )

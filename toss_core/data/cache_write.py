@@ -320,9 +320,23 @@ def write_cache(plan: Plan, cfg: TossConfig) -> tuple[Path, int, int]:
                 plan.seq_max_id + 1,
                 " (raise sequence.max_token to keep them)" if plan.kind == "train" else "",
             )
+        if fit is None:
+            _warn_unseen(plan, unseen)
         writer.commit(_manifest_extra(plan, cfg, unseen))
         progress.finish(f"{writer.n_shards} shards, {writer.bytes / 1e6:,.0f} MB")
         return plan.out_dir / MANIFEST, writer.n_shards, writer.bytes
+
+
+def _warn_unseen(plan: Plan, unseen: np.ndarray) -> None:
+    """A test cat column most of whose rows hold values train never had: the models see one unknown id
+    there (train and test disagree on the column's encoding or meaning), so say so by name."""
+    for encoder, count in zip(plan.encoders, unseen, strict=True):
+        if plan.n_rows and count > plan.n_rows / 2:
+            log.warning(
+                "test cache: column '%s' of %s: %d of %d test rows hold values never seen in train "
+                "(they all map to the unknown id); check that the column means the same in both files",
+                encoder.column, plan.path, int(count), plan.n_rows,
+            )  # fmt: skip
 
 
 def _manifest_extra(plan: Plan, cfg: TossConfig, unseen: np.ndarray) -> dict[str, Any]:

@@ -39,7 +39,8 @@ def check_model_inputs(
     layout: Layout, what: str, trained_on: str, covis_trained_on: str | None
 ) -> PredictionInputs:
     """The current caches, or ArtifactError naming `what` (e.g. "gbdt fold 1 (path)") and the fingerprints."""
-    train, test = ShardedCache(layout.train_cache), ShardedCache(layout.test_cache)
+    crc = layout.cfg.data.verify == "full"  # each shard's checksum as the prediction first reads it
+    train, test = ShardedCache(layout.train_cache, crc=crc), ShardedCache(layout.test_cache, crc=crc)
     if trained_on != train.fingerprint:
         raise ArtifactError(
             f"{what} was trained on cache {trained_on}, but the current train cache {layout.train_cache} "
@@ -48,7 +49,7 @@ def check_model_inputs(
     check_test_made_from(layout, train, test)
     dense = None
     if covis_trained_on is not None:
-        dense = ShardedCache(layout.covis_test)
+        dense = ShardedCache(layout.covis_test, crc=crc)
         if dense.fingerprint != covis_trained_on:
             raise ArtifactError(
                 f"{what} was trained with co-visitation features {covis_trained_on}, but "

@@ -168,6 +168,7 @@ def check_values(path: Path, cfg: TossConfig, kind: str) -> None:
         if bad.any():
             row = _first(bad)
             raise DataError(f"{path}: label column '{col}' row {row} is {y[row]!r}: labels must be 0 or 1")
+        _check_classes(path, col, int(y.sum()), y.size, cfg.cv.n_splits)
         return
     dup = pl.from_arrow(values).is_duplicated().to_numpy()
     if dup.any():
@@ -176,6 +177,17 @@ def check_values(path: Path, cfg: TossConfig, kind: str) -> None:
             f"{path}: id column '{col}' is not unique: {values[row]} appears more than once "
             f"(first at row {row})"
         )
+
+
+def _check_classes(path: Path, col: str, positives: int, n: int, n_splits: int) -> None:
+    """Both classes, each in at least cv.n_splits rows: every fold then trains and validates on clicks
+    and non-clicks (found here, not as a NaN metric after the first fold trained)."""
+    for name, count in (("1 (click)", positives), ("0 (no click)", n - positives)):
+        if count < n_splits:
+            raise DataError(
+                f"{path}: label column '{col}' has {count} rows of class {name} in {n} rows: each of the "
+                f"cv.n_splits = {n_splits} folds needs both classes (at least {n_splits} rows of each)"
+            )
 
 
 def _synthetic_dir(layout: Layout) -> Path:

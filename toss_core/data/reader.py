@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from toss_core.data.integrity import CHECKSUM, shard_problems
+from toss_core.data.integrity import CHECKSUM, crc_file, shard_problems
 from toss_core.spec import FeatureSpec
 from toss_core.util.atomic import atomic_path
 from toss_core.util.errors import ArtifactError
@@ -206,10 +206,15 @@ def read_manifest(root: str | Path) -> dict[str, Any]:
 
 
 class ShardedCache:
-    """Read-only view of a shard cache: memory-mapped fields, row gathers by global index."""
+    """Read-only view of a shard cache: memory-mapped fields, row gathers by global index.
 
-    def __init__(self, root: str | Path):
+    With `crc` (data.verify = full, the default) every shard file's crc32 is checked the first time a
+    step opens it: the check reads the file once, which brings it into the page cache the memory map
+    then serves, so verifying costs a crc pass over bytes the step reads anyway, not a second read."""
+
+    def __init__(self, root: str | Path, crc: bool = True):
         self.root = Path(root)
+        self.crc = crc
         self.manifest = read_manifest(self.root)
         self.n_rows: int = int(self.manifest["n_rows"])
         self.fields: list[str] = list(self.manifest["fields"])
@@ -255,8 +260,23 @@ class ShardedCache:
                 ) from exc
             if len(array) != self._shards[index]["rows"]:
                 raise ArtifactError(f"{path}: {len(array)} rows, manifest says {self._shards[index]['rows']}")
+            if self.crc:
+                self._check_crc(path, self._shards[index]["files"][name])
             self._maps[key] = array
         return self._maps[key]
+
+    def _check_crc(self, path: Path, entry: dict[str, Any]) -> None:
+        """ArtifactError naming the file and the command that rebuilds it, when its bytes changed."""
+        want = entry.get(CHECKSUM)
+        if want is None or self.manifest.get("checksum", CHECKSUM) != CHECKSUM:
+            return  # written without a checksum: the size and header checks above still ran
+        found = crc_file(path)
+        if found != want:
+            command = "toss covis" if self.manifest.get("kind") == "features" else "toss build-cache"
+            raise ArtifactError(
+                f"{path}: checksum mismatch (manifest {want}, file {found}): the file changed after it was "
+                f"written; rebuild it with `{command} --cfg <your config>`"
+            )
 
     def take(self, idx: np.ndarray, fields: Sequence[str] | None = None) -> dict[str, np.ndarray]:
         """Rows at global indices `idx` (any order, repeats allowed), as in-memory arrays in `idx` order."""

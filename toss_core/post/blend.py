@@ -19,8 +19,26 @@ from toss_core.util.errors import DataError
 BLEND_METHODS = ("logit_mean", "mean", "rank_avg", "geom_mean")
 
 
-def blend_files(sub1: Path, sub2: Path, out: Path, method: str = "logit_mean", w: float = 0.5) -> dict:
-    """Blend `sub1` (weight w) with `sub2` (weight 1 − w) into `out`; returns a summary of the result."""
+def _check_out(sub1: Path, sub2: Path, out: Path, force: bool) -> None:
+    """`out` is neither input (it would be replaced while it is the thing being blended), and an
+    existing file there is replaced only with `force`: toss cannot tell the user's own file from an
+    earlier blend."""
+    for flag, sub in (("--sub1", sub1), ("--sub2", sub2)):
+        if out.exists() and sub.exists() and out.resolve() == sub.resolve():
+            raise DataError(f"{out}: --out is the input {flag}; write the blend to another file")
+    if out.is_file() and not force:
+        raise DataError(
+            f"{out}: the file exists and toss will not overwrite it; choose another --out, or pass --force "
+            "to replace it"
+        )
+
+
+def blend_files(
+    sub1: Path, sub2: Path, out: Path, method: str = "logit_mean", w: float = 0.5, force: bool = False
+) -> dict:
+    """Blend `sub1` (weight w) with `sub2` (weight 1 − w) into `out`; returns a summary of the result.
+    An existing `out` is replaced only with `force`, and never when it is one of the inputs."""
+    _check_out(sub1, sub2, out, force)
     if method not in BLEND_METHODS:
         raise ValueError(f"unknown blend method '{method}', expected one of {BLEND_METHODS}")
     if not 0.0 <= w <= 1.0:

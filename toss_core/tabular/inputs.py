@@ -29,7 +29,7 @@ def fold_rows(layout: Layout, n_rows: int, fold: int) -> tuple[np.ndarray, np.nd
 def dense_cache(layout: Layout, kind: str, n_rows: int) -> ShardedCache:
     """The co-visitation feature shards of the `kind` cache, checked to hold its `n_rows` rows."""
     root = layout.covis_train if kind == "train" else layout.covis_test
-    dense = ShardedCache(root)
+    dense = ShardedCache(root, crc=layout.cfg.data.verify == "full")
     if dense.n_rows != n_rows:
         raise ArtifactError(
             f"co-visitation cache {root} has {dense.n_rows} rows, the {kind} cache has {n_rows}"
@@ -43,7 +43,7 @@ def dense_cols(dense: ShardedCache | None) -> list[str]:
 
 def train_inputs(cfg: TossConfig, layout: Layout) -> tuple[ShardedCache, np.ndarray, ShardedCache | None]:
     """(train cache, its labels as float32, its co-visitation features or None when disabled)."""
-    cache = ShardedCache(layout.train_cache)
+    cache = ShardedCache(layout.train_cache, crc=cfg.data.verify == "full")
     dense = dense_cache(layout, "train", cache.n_rows) if cfg.features.covis.enabled else None
     return cache, cache.read_field("label").astype(np.float32), dense
 

@@ -7,6 +7,8 @@ finished epoch), which is deleted once the fold finishes.
 
 from __future__ import annotations
 
+import errno
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +17,19 @@ import torch
 from toss_core.util.atomic import atomic_path
 from toss_core.util.errors import ArtifactError
 
+_ALMOST_FULL = 64 << 20  # free bytes under which a failed write is reported as a full disk
+
 
 def save(path: Path, payload: dict[str, Any]) -> None:
+    """Write atomically; PyTorch reports a failed write (a full disk) as a RuntimeError from its zip
+    writer that names no file, so it becomes an OSError naming `path`."""
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as exc:
+            full = shutil.disk_usage(tmp.parent).free < _ALMOST_FULL
+            code, why = (errno.ENOSPC, "No space left on device") if full else (errno.EIO, "write failed")
+            raise OSError(code, f"{why} ({str(exc).splitlines()[0]})", str(path)) from exc
 
 
 def load(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:

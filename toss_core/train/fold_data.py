@@ -43,8 +43,9 @@ class FoldData:
     def __init__(self, cfg: TossConfig, layout: Layout, fold: int | str):
         from toss_core.data.reader import ShardedCache
 
-        self.cache = ShardedCache(layout.train_cache)
-        self.dense_cache = ShardedCache(layout.covis_train) if cfg.features.covis.enabled else None
+        crc = cfg.data.verify == "full"  # each shard's checksum as it is first read
+        self.cache = ShardedCache(layout.train_cache, crc=crc)
+        self.dense_cache = ShardedCache(layout.covis_train, crc=crc) if cfg.features.covis.enabled else None
         self.covis_fingerprint = self.dense_cache.fingerprint if self.dense_cache is not None else None
         self.spec = model_spec(cfg, self.cache, self.dense_cache)
         folds = load_folds(layout)

@@ -75,6 +75,50 @@ def _sampler(cfg: TossConfig, seed: int) -> Any:
     return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
 
 
+def trial_seed(base: int, number: int) -> int:
+    """The sampler seed of trial `number`: well mixed, so neighbouring trials draw unrelated points."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([base, number]).generate_state(1)[0])
+
+
+def trial_seeded_sampler(cfg: TossConfig, base: int) -> Any:
+    """A sampler that samples each trial with a fresh tune.sampler seeded by (base, trial number).
+
+    Trial numbers are handed out by the study's storage, one per trial across every worker, so workers
+    sharing a study (and a config, hence a seed) never draw the same start-up points: N workers do N
+    times the work. One worker stays reproducible, and a resumed study moves on to new seeds."""
+    import optuna
+
+    class TrialSeeded(optuna.samplers.BaseSampler):
+        def __init__(self) -> None:
+            self._by_trial: dict[int, Any] = {}
+
+        def _of(self, trial: Any) -> Any:
+            if trial.number not in self._by_trial:
+                self._by_trial[trial.number] = _sampler(cfg, trial_seed(base, trial.number))
+            return self._by_trial[trial.number]
+
+        def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
+            return self._of(trial).infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study: Any, trial: Any, search_space: Any) -> Any:
+            return self._of(trial).sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study: Any, trial: Any, name: str, distribution: Any) -> Any:
+            return self._of(trial).sample_independent(study, trial, name, distribution)
+
+        def before_trial(self, study: Any, trial: Any) -> None:
+            self._of(trial).before_trial(study, trial)
+
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            inner = self._by_trial.pop(trial.number, None)
+            if inner is not None:
+                inner.after_trial(study, trial, state, values)
+
+    return TrialSeeded()
+
+
 def make_pruner(cfg: TossConfig) -> Any:
     """Median: stop a trial whose epoch trails the median of earlier trials at that epoch (after 5
     trials); hyperband: successive halving over epochs; none: every trial runs to the end."""
@@ -103,7 +147,7 @@ def _storage(url: str) -> Any:
 
 
 def open_study(cfg: TossConfig, layout: Layout, model_family: Family) -> Any:
-    """Create the family's study or continue it; its sampler seeded so a resumed study moves on."""
+    """Create the family's study or continue it; its sampler seeded per trial (trial_seeded_sampler)."""
     import optuna
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -139,10 +183,10 @@ def open_study(cfg: TossConfig, layout: Layout, model_family: Family) -> Any:
             f"{saved}, now {fp}): set tune.study_name to a new name, or unset it for the default"
         )
     n_before = len(study.trials)
-    seed = cfg.tune.seed if cfg.tune.seed is not None else cfg.seed + n_before
-    study.sampler = _sampler(cfg, seed)
+    seed = cfg.tune.seed if cfg.tune.seed is not None else cfg.seed
+    study.sampler = trial_seeded_sampler(cfg, seed)
     log.info(
-        "tune %s: study '%s' in %s, %d trials so far, %s sampler seed %d, %s pruner",
+        "tune %s: study '%s' in %s, %d trials so far, %s sampler seeded per trial from %d, %s pruner",
         family, name, redacted(url), n_before, cfg.tune.sampler, seed, cfg.tune.pruner,
     )  # fmt: skip
     return study

@@ -112,7 +112,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     remove_orphans(target)
     tmp = _tmp_sibling(target)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:  # a write to an open handle (a full disk) names no file: name the target
+            if exc.filename is None:
+                raise OSError(exc.errno, exc.strerror or str(exc), str(target)) from exc
+            raise
         if tmp.is_dir():
             (tmp / MARKER).write_text("written by toss; safe for toss to replace\n")
         elif target.is_dir() and not target.is_symlink():

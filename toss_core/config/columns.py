@@ -1,0 +1,61 @@
+"""Checks of the column roles a config names, made when it is loaded: nothing here reads a file.
+
+A column listed twice (LightGBM stops on it with its own error after the caches are built), a regular
+expression that does not compile, a column with two roles, and a test file that is the train file are
+all found before any work starts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+def _duplicates(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return sorted({v for v in values if v in seen or seen.add(v)})  # type: ignore[func-returns-value]
+
+
+def column_problems(cfg: Any) -> list[str]:
+    """What is wrong with data.* and sequence.* column roles, one sentence each naming the key."""
+    d, seq = cfg.data, cfg.sequence
+    problems = []
+    lists = {
+        "data.cat_cols": d.cat_cols,
+        "data.num_cols_explicit": d.num_cols_explicit or [],
+        "sequence.query_key": seq.query_key,
+        "features.covis.id_fields": cfg.features.covis.id_fields,
+        "features.covis.target_fields": cfg.features.covis.target_fields,
+    }
+    for key, values in lists.items():
+        if dup := _duplicates(values):
+            problems.append(f"{key} lists {dup} more than once")
+    for i, pattern in enumerate(d.num_patterns):
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            problems.append(f"data.num_patterns[{i}] {pattern!r} is not a valid regular expression ({exc})")
+    roles = {"data.label_col": d.label_col, "data.id_col": d.id_col, "sequence.col": seq.col}
+    for key, col in roles.items():
+        if col is not None and col in d.cat_cols:
+            problems.append(f"{key} '{col}' is also in data.cat_cols: a column has one role")
+        if col is not None and col in (d.num_cols_explicit or []):
+            problems.append(f"{key} '{col}' is also in data.num_cols_explicit: a column has one role")
+    if seq.col is not None and not seq.query_key:
+        problems.append(
+            f"sequence.query_key is empty (its default names no column of data.cat_cols {d.cat_cols}): "
+            f"with a sequence (sequence.col '{seq.col}') DARE builds its query from it; name categorical "
+            "column(s) of data.cat_cols, or set sequence.col: null"
+        )
+    if d.source == "parquet" and _same_path(d.train_path, d.test_path):
+        problems.append(
+            f"data.test_path is data.train_path ({d.train_path}): the test rows must be a file of their own"
+        )
+    return problems
+
+
+def _same_path(a: str, b: str) -> bool:
+    """The two config paths name one file (compared as written and once resolved)."""
+    from pathlib import Path
+
+    return a == b or Path(a).resolve() == Path(b).resolve()
