@@ -27,8 +27,8 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 
 
 def toss_asset(group: str, kind: str, deps: list[str], **extra: Any) -> Callable[..., dg.AssetsDefinition]:
-    """`@dg.asset` plus what every toss asset shares: owners, the code version of the modules that compute
-    it (versions.SHAPED_BY, by the function's name), the automation condition, single-run backfills."""
+    """`@dg.asset` plus what every toss asset shares: owners, the code version of the import closure of
+    its step (versions.ROOTS, by the function's name), the automation condition, single-run backfills."""
 
     def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
         return dg.asset(
