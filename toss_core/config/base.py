@@ -28,6 +28,7 @@ REMOVED_KEYS: dict[str, str] = {
     "sequence.pad_id": "padding is always id 0 (the cache stores token t as id t + 1)",
     "calibration.method": "temperature scaling is the only calibrator "
     "(calibration.enabled: false turns it off)",
+    "calibration.lr": "the calibrator is sklearn's newton-cholesky, which chooses its own step lengths",
 }
 
 
