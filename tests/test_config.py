@@ -86,8 +86,8 @@ def test_values_are_not_coerced(override: str, key: str) -> None:
 def test_ints_and_exponents_are_floats(tmp_path: Path) -> None:
     path = tmp_path / "lr.yaml"
     path.write_text("train:\n  lr: 3e-4\n  warmup_epochs: 1\n")
-    cfg = load_config(path, ["calibration.lr=5E-1"])
-    assert (cfg.train.lr, cfg.train.warmup_epochs, cfg.calibration.lr) == (3e-4, 1.0, 0.5)
+    cfg = load_config(path, ["ema.decay=5E-1"])
+    assert (cfg.train.lr, cfg.train.warmup_epochs, cfg.ema.decay) == (3e-4, 1.0, 0.5)
     assert isinstance(cfg.train.warmup_epochs, float)
 
 

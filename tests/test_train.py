@@ -60,6 +60,13 @@ def test_ema_update_math():
     clone = EMA(model, decay=0.5)
     clone.load_state_dict(ema.state_dict())
     assert clone.updates == 2 and clone.decay == 0.9
+    for s, c in zip(ema.module.parameters(), clone.module.parameters(), strict=True):
+        torch.testing.assert_close(c, s)
+    ema.update(model)  # a resumed average goes on blending, with the warmed-up decay
+    clone.update(model)
+    for s, c in zip(ema.module.parameters(), clone.module.parameters(), strict=True):
+        torch.testing.assert_close(c, s)
+    assert not any(p.requires_grad for p in clone.module.parameters()) and not clone.module.training
 
 
 # ---- schedule ----------------------------------------------------------------------------------------
