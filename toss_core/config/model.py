@@ -136,7 +136,7 @@ class TrainConfig(Strict):
         description="rows per forward pass when predicting validation and test rows: memory and speed only",
     )
     epochs: int = Field(
-        3,
+        8,
         ge=1,
         description="most passes over the training rows (a cap: a fold stops sooner after "
         "early_stop_patience epochs without a better select_metric; a refit trains its folds' mean)",
