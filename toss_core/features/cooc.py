@@ -20,6 +20,7 @@ Definitions:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,8 +175,7 @@ class CovisAccumulator:
 
     def finish(self, top_n: int) -> CovisModel:
         """Symmetrise, prune to top_n per token, normalise the transitions."""
-        c = self._covis.finish()
-        covis = PairTable.from_sparse(prune_top_n((c + c.T).tocsr(), top_n))
+        covis = PairTable.from_sparse(symmetric_top_n(self._covis.finish(), top_n))
         t = self._trans.finish()
         out_deg = np.asarray(t.sum(axis=1)).ravel()
         scale = np.divide(1.0, out_deg, out=np.zeros_like(out_deg), where=out_deg > 0)
@@ -183,6 +183,18 @@ class CovisAccumulator:
         pop = self._pop.copy()
         pop[0] = 0.0
         return CovisModel(covis=covis, transition=transition, popularity=pop)
+
+
+def symmetric_top_n(c: sparse.csr_matrix, top_n: int) -> sparse.csr_matrix:
+    """The top_n entries per row of C + Cᵀ, built and pruned one block of rows (about `_COMPACT_AT`
+    entries) at a time. Memory: C and Cᵀ (2·nnz(C) entries of 12 bytes) + one block's sort temporaries
+    + the kept top_n·V entries, never the whole symmetric matrix and its sort at once."""
+    ct = c.T.tocsr()
+    per_row = np.cumsum(np.diff(c.indptr) + np.diff(ct.indptr))
+    cuts = np.searchsorted(per_row, np.arange(1, per_row[-1] // _COMPACT_AT + 1) * _COMPACT_AT)
+    bounds = np.unique(np.concatenate([[0], cuts, [c.shape[0]]]).astype(np.int64))
+    blocks = [prune_top_n(c[lo:hi] + ct[lo:hi], top_n) for lo, hi in itertools.pairwise(bounds)]
+    return sparse.vstack(blocks, format="csr")
 
 
 def prune_top_n(mat: sparse.csr_matrix, top_n: int) -> sparse.csr_matrix:
