@@ -149,7 +149,7 @@ class TrainConfig(Strict):
         description="linear warm-up length in (fractional) epochs, then a decay by lr_decay per epoch",
     )
     lr_decay: float = Field(
-        0.5,
+        0.7,
         gt=0,
         le=1,
         description="learning-rate multiplier per epoch after the warm-up (exponential, smooth per step; 1 "
