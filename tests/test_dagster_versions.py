@@ -90,8 +90,8 @@ def test_editing_a_module_the_step_imports_changes_its_version(monkeypatch, asse
     before = _version(asset, family)
     assert _version_after_edit(monkeypatch, asset, imported, family) != before
     assert _version_after_edit(monkeypatch, asset, not_imported, family) == before
-    assert _version_after_edit(monkeypatch, asset, "toss_core.config.root") == before
-    assert versions.code_version(asset) == before
+    assert _version_after_edit(monkeypatch, asset, "toss_core.config.root", family) == before
+    assert _version(asset, family) == before
 
 
 def test_a_module_that_does_not_exist_is_named():
