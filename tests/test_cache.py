@@ -92,27 +92,34 @@ def test_manifest_and_shards(tmp_path: Path):
     assert result.bytes == sum(p.stat().st_size for p in layout.train_cache.glob("*.npy"))
     np.testing.assert_array_equal(cache.read_field("label"), TRAIN["clicked"])
     spec = cache.spec
-    assert spec.cat_cardinalities == [4, 4] and spec.seq_vocab_size == m["seq_oov_id"] + 1 == 17
+    # 14 distinct train tokens, remapped to 2..15 (0 padding, 1 out of vocabulary)
+    assert spec.cat_cardinalities == [4, 4] and spec.seq_vocab_size == 16 and m["seq_oov_id"] == 1
+    assert m["seq_vocab"]["tokens"] == 14
 
 
 def test_seq_keeps_most_recent_tokens_left_aligned(tmp_path: Path):
     train, test = _both(_setup(tmp_path))
     seq = train.read_field("seq")
+    # ids 2.. in order of first appearance, in increasing token order within a shard of 3 rows:
+    # shard 0 meets tokens 3..7 -> 2..6, shard 1 tokens 1, 2, 8, 9 -> 7..10, shard 2 tokens 0, 11..14
     expected = [
-        [4, 5, 6, 7],
-        [8, 0, 0, 0],
+        [2, 3, 4, 5],
+        [6, 0, 0, 0],
         [0] * 4,
         [0] * 4,
         [10, 9, 0, 0],
-        [2, 3, 4, 5],
+        [7, 8, 2, 3],
         [12, 13, 14, 15],
-        [1, 0, 0, 0],
+        [11, 0, 0, 0],
     ]
     np.testing.assert_array_equal(seq, expected)
+    raw = np.load(train.root / "seq_vocab.npy")  # token + 1 per id 2..
+    tokens = [3, 4, 5, 6, 7, 9, 8, 1, 2, 3, 4, 11, 12, 13, 14, 0]
+    np.testing.assert_array_equal(raw[seq[seq > 1] - 2] - 1, tokens)
     np.testing.assert_array_equal(train.read_field("seq_len"), [4, 1, 0, 0, 2, 4, 4, 1])
     np.testing.assert_array_equal(train.read_field("seq_len_raw"), [6, 1, 0, 0, 2, 4, 5, 1])
-    oov = train.manifest["seq_oov_id"]  # train's largest token is 14 -> id 15; 500 is unseen
-    np.testing.assert_array_equal(test.read_field("seq")[:3], [[4, oov, 0, 0], [2, 0, 0, 0], [3, 3, 3, 3]])
+    oov = train.manifest["seq_oov_id"]  # 500 was never seen in train
+    np.testing.assert_array_equal(test.read_field("seq")[:3], [[2, oov, 0, 0], [7, 0, 0, 0], [8, 8, 8, 8]])
     np.testing.assert_array_equal(test.read_field("seq_len_raw"), [2, 1, 6, 0, 2])
 
 

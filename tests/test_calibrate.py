@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from toss_core.config import CalibrationConfig
 from toss_core.scoring.calibration import Calibrator, balanced_shift, fit_calibrator, fit_temperature
@@ -41,16 +42,14 @@ def test_lowers_wll_of_a_bce_model_at_two_percent_prior():
     assert balanced_shift(y) > 3.0
 
 
-def test_fit_is_deterministic_and_insensitive_to_lr():
+def test_fit_is_deterministic_and_bounded_by_iters():
     rng = np.random.default_rng(4)
     z = rng.normal(0.0, 1.5, 20_000)
     y = _bernoulli(z - 2.0, seed=5)
     first, again = fit_temperature(z, y), fit_temperature(z, y)
     assert first == again
-    damped = fit_temperature(z, y, lr=0.5, iters=200)
-    assert damped.a == pytest.approx(first.a, abs=1e-5)
-    assert damped.b == pytest.approx(first.b, abs=1e-5)
-    one_step = fit_temperature(z, y, iters=1)  # bounded by iters: not yet at the optimum
+    with pytest.warns(ConvergenceWarning):
+        one_step = fit_temperature(z, y, iters=1)  # bounded by iters: not yet at the optimum
     assert weighted_logloss(y, one_step.predict_proba(z)) > weighted_logloss(y, first.predict_proba(z))
 
 

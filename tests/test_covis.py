@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import make_config
+from scipy import sparse
 
 from toss_core import steps
 from toss_core.config import ConfigError
 from toss_core.data.folds import load_folds
 from toss_core.data.reader import ShardedCache
-from toss_core.features.cooc import CovisAccumulator, prune_top_n
+from toss_core.features.cooc import CovisAccumulator, PairTable, prune_top_n
 from toss_core.features.covis import build_covis_features, fit, make_plan, transform
 from toss_core.features.seqstats import sequence_features
 from toss_core.features.target import TargetAccumulator, pair_keys, recent_distinct_tokens
@@ -32,6 +33,10 @@ def _fit(window: int, weights: str = "count", tau: float = 1.0, top_n: int = V, 
     return acc.finish(top_n)
 
 
+def _dense(table: PairTable) -> np.ndarray:
+    return table.matrix.toarray()
+
+
 def _sym(entries: dict[tuple[int, int], float]) -> np.ndarray:
     m = np.zeros((V, V))
     for (a, b), w in entries.items():
@@ -40,16 +45,16 @@ def _sym(entries: dict[tuple[int, int], float]) -> np.ndarray:
 
 
 def test_covis_counts_window_1_and_2():
-    np.testing.assert_allclose(_fit(1).covis, _sym({(1, 2): 1, (2, 3): 2, (1, 4): 1}))
+    np.testing.assert_allclose(_dense(_fit(1).covis), _sym({(1, 2): 1, (2, 3): 2, (1, 4): 1}))
     # window 2 adds (1,3) from row 0 and the second (4,1) pair of row 2; (4,4) is a self pair, dropped.
-    np.testing.assert_allclose(_fit(2).covis, _sym({(1, 2): 1, (2, 3): 2, (1, 4): 2, (1, 3): 1}))
+    np.testing.assert_allclose(_dense(_fit(2).covis), _sym({(1, 2): 1, (2, 3): 2, (1, 4): 2, (1, 3): 1}))
 
 
 def test_covis_recency_weights():
     # weight exp(-age/tau), age = positions of the newer token before the end of its row.
-    got = _fit(1, weights="recency", tau=1.0).covis
+    got = _dense(_fit(1, weights="recency", tau=1.0).covis)
     np.testing.assert_allclose(got, _sym({(1, 2): math.exp(-1), (2, 3): 2.0, (1, 4): 1.0}), rtol=1e-6)
-    got2 = _fit(2, weights="recency", tau=2.0).covis
+    got2 = _dense(_fit(2, weights="recency", tau=2.0).covis)
     # row 2: (4,1) at d=1 (age 0) and d=2 (age 0); row 0: (1,3) age 0, (1,2) age 1, (2,3) age 0.
     want = _sym({(1, 2): math.exp(-0.5), (2, 3): 2.0, (1, 4): 2.0, (1, 3): 1.0})
     np.testing.assert_allclose(got2, want, rtol=1e-6)
@@ -57,9 +62,13 @@ def test_covis_recency_weights():
 
 def test_transitions_and_popularity():
     model = _fit(1)
-    assert model.transition[2, 3] == 1.0 and model.transition[1, 2] == 1.0
-    assert model.transition[4, 4] == 0.5 and model.transition[4, 1] == 0.5
-    np.testing.assert_allclose(model.transition.sum(axis=1), [0, 1, 1, 0, 1, 0])
+    trans = _dense(model.transition)
+    assert trans[2, 3] == 1.0 and trans[1, 2] == 1.0
+    assert trans[4, 4] == 0.5 and trans[4, 1] == 0.5
+    np.testing.assert_allclose(trans.sum(axis=1), [0, 1, 1, 0, 1, 0])
+    np.testing.assert_array_equal(
+        model.transition.lookup(np.array([4, 4, 3]), np.array([4, 1, 1])), [0.5, 0.5, 0]
+    )
     np.testing.assert_array_equal(model.popularity, [0, 2, 2, 2, 2, 0])
 
 
@@ -69,10 +78,11 @@ def test_padding_never_counted():
     noisy = np.concatenate([SEQ, np.zeros((3, 5), np.int32)], axis=1)
     noisy[1, 2:5] = 5
     other = _fit(2, weights="recency", seq=noisy)
-    np.testing.assert_array_equal(base.covis, other.covis)
-    np.testing.assert_array_equal(base.transition, other.transition)
+    np.testing.assert_array_equal(_dense(base.covis), _dense(other.covis))
+    np.testing.assert_array_equal(_dense(base.transition), _dense(other.transition))
     np.testing.assert_array_equal(base.popularity, other.popularity)
-    assert base.popularity[0] == 0 and not base.covis[0].any() and not base.covis[:, 5].any()
+    covis = _dense(base.covis)
+    assert base.popularity[0] == 0 and not covis[0].any() and not covis[:, 5].any()
     feats = sequence_features(noisy, LEN, LEN, base, 2, ["n_unique", "entropy", "covis_sum"])
     ref = sequence_features(SEQ, LEN, LEN, base, 2, ["n_unique", "entropy", "covis_sum"])
     for name in ref:
@@ -81,13 +91,13 @@ def test_padding_never_counted():
 
 def test_top_n_pruning():
     mat = np.array([[0, 5, 1, 3], [5, 0, 2, 0], [1, 2, 0, 4], [3, 0, 4, 0]], dtype=float)
-    kept = prune_top_n(mat, 2)
+    kept = prune_top_n(sparse.csr_matrix(mat), 2).toarray()
     np.testing.assert_array_equal(kept, [[0, 5, 0, 3], [5, 0, 2, 0], [0, 2, 0, 4], [3, 0, 4, 0]])
     assert (np.count_nonzero(kept, axis=1) <= 2).all()
-    np.testing.assert_array_equal(prune_top_n(mat, 10), mat)
+    np.testing.assert_array_equal(prune_top_n(sparse.csr_matrix(mat), 10).toarray(), mat)
     model = _fit(2, top_n=1)
-    assert (np.count_nonzero(model.covis, axis=1) <= 1).all()
-    assert model.covis[1, 4] == 2  # token 1's strongest neighbour survives
+    assert (np.diff(model.covis.matrix.indptr) <= 1).all()
+    assert _dense(model.covis)[1, 4] == 2  # token 1's strongest neighbour survives
 
 
 def test_row_stats_by_hand():

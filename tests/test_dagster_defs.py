@@ -23,6 +23,7 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from toss_assets.automation import NIGHTLY_CRON, TIMEZONE
 from toss_assets.definitions import build_definitions, defs
 from toss_assets.jobs import RANGE_END_TAG, RANGE_START_TAG
 from toss_assets.resources import TossConfigResource, resolve_config_path
@@ -148,6 +149,7 @@ def test_jobs_schedule_and_sensor_are_registered_and_off_by_default():
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
     assert schedule.job_name == sensor.job_name == "toss_pipeline"
+    assert (schedule.cron_schedule, schedule.execution_timezone) == (NIGHTLY_CRON, TIMEZONE)
 
 
 def test_nightly_schedule_requests_every_fold_then_the_rest_in_one_run(tmp_path):
@@ -219,7 +221,7 @@ def test_sensor_starts_one_full_run_when_the_raw_parquet_changes(tmp_path):
     assert changed.tags["toss/changed"] == "train"
     [observed] = result.asset_events  # the changed file, versioned by its new fingerprint
     assert observed.asset_key == dg.AssetKey("train_parquet")
-    assert observed.tags["dagster/data_version"] == json.loads(cursor3)["train"]
+    assert observed.data_version == json.loads(cursor3)["train"]
     assert json.loads(cursor3)["train"] != json.loads(cursor)["train"]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -31,37 +30,73 @@ def _keys(asset: dg.AssetsDefinition | dg.SourceAsset) -> set[dg.AssetKey]:
     return set(asset.keys) if isinstance(asset, dg.AssetsDefinition) else {asset.key}
 
 
-def test_code_versions_follow_the_source_of_the_modules_that_compute_an_asset(tmp_path, monkeypatch):
+def _edited(module: str):
+    """versions._source as it would read after `module` gained a line."""
+    read = versions._source
+    return lambda name: read(name) + (b"\n# edited\n" if name == module else b"")
+
+
+def _version(asset: str, family: bool) -> str:
+    """An asset's code version, or (family) that of a family's fold assets."""
+    if family:
+        return versions.family_code_version(registry.get(asset).packages)
+    return versions.code_version(asset)
+
+
+def _version_after_edit(monkeypatch, asset: str, module: str, family: bool = False) -> str:
+    monkeypatch.setattr(versions, "_source", _edited(module))
+    versions.code_version_of_modules.cache_clear()
+    try:
+        return _version(asset, family)
+    finally:
+        monkeypatch.undo()
+        versions.code_version_of_modules.cache_clear()
+
+
+def test_every_asset_has_roots_and_assets_of_one_step_share_a_version():
     families = registry.registered()
     graph = {key.to_user_string() for a in assets_for("synthetic", families) for key in _keys(a)}
     per_family = {f"{f.name}_{kind}" for f in families for kind in ("fold_model", "test_logits")}
-    # every other asset has its modules, none is left over; a family's come from Family.packages
-    assert set(versions.SHAPED_BY) == graph - per_family - {"refit_model"}
+    # every other asset has its step's modules, none is left over; a family's come from Family.packages
+    assert set(versions.ROOTS) == graph - per_family - {"refit_model"}
     nn, gbdt = registry.get("nn"), registry.get("gbdt")
     assert versions.family_code_version(nn.packages) != versions.family_code_version(gbdt.packages)
     assert versions.code_version("train_cache") == versions.code_version("test_cache")
 
-    package = tmp_path / "shaping_pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "step.py").write_text("VALUE = 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(versions.SHAPED_BY, "probe", ("shaping_pkg",))
-    versions.modules_version.cache_clear()
-    before = versions.code_version("probe")
-    (package / "step.py").write_text("VALUE = 2\n")
-    versions.modules_version.cache_clear()
-    assert versions.code_version("probe") != before
-    versions.modules_version.cache_clear()
-    sys.modules.pop("shaping_pkg", None)
+
+def test_the_closure_follows_lazy_imports_and_leaves_out_steps_and_the_config():
+    closure = versions.import_closure(("toss_core.train",))
+    # imported inside functions only (train/fold_data.py, train/loop.py)
+    assert {"toss_core.data.reader", "toss_core.features.covis", "toss_core.models.dare"} <= closure
+    assert {"toss_core.artifacts.fold", "toss_core.data.folds", "toss_core.spec"} <= closure
+    assert not {m for m in closure if m.startswith(("toss_core.config", "toss_core.steps", "toss_core.gbdt"))}
+    # the tuning step reaches every registered family's trainer (lazy imports of the Family objects)
+    tuned = versions.import_closure(("toss_core.tune.run",))
+    assert {"toss_core.gbdt.train", "toss_core.catboost.train", "toss_core.train.loop"} <= tuned
 
 
-def test_a_module_that_does_not_exist_is_named(monkeypatch):
-    monkeypatch.setitem(versions.SHAPED_BY, "probe", ("toss_core.no_such_room",))
-    versions.modules_version.cache_clear()
+@pytest.mark.parametrize(
+    ("asset", "imported", "not_imported"),
+    [
+        ("nn", "toss_core.artifacts.fold", "toss_core.gbdt.params"),
+        ("gbdt", "toss_core.data.folds", "toss_core.models.dare"),
+        ("catboost", "toss_core.tabular.design", "toss_core.gbdt.ids"),
+        ("ensemble", "toss_core.scoring.calibration", "toss_core.features.covis"),
+        ("train_cache", "toss_core.data.shaping", "toss_core.post.ensemble"),
+    ],
+)
+def test_editing_a_module_the_step_imports_changes_its_version(monkeypatch, asset, imported, not_imported):
+    family = asset in registry.known()
+    before = _version(asset, family)
+    assert _version_after_edit(monkeypatch, asset, imported, family) != before
+    assert _version_after_edit(monkeypatch, asset, not_imported, family) == before
+    assert _version_after_edit(monkeypatch, asset, "toss_core.config.root", family) == before
+    assert _version(asset, family) == before
+
+
+def test_a_module_that_does_not_exist_is_named():
     with pytest.raises(ValueError, match=r"toss_core\.no_such_room"):
-        versions.code_version("probe")
-    versions.modules_version.cache_clear()
+        versions.code_version_of_modules(("toss_core.no_such_room",))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The competition metric: hand-computed values, agreement with sklearn, prior shift, submission scoring."""
+"""The competition metric: hand-computed values (AP and AUC are sklearn's; WLL checked against its weighted
+log loss), prior shift, submission scoring."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
+from sklearn.metrics import log_loss
 
 from toss_core.post.submission import score_submission
 from toss_core.scoring.fold_metrics import fold_metrics
@@ -50,18 +51,21 @@ def test_average_precision_ties_by_hand():
     assert average_precision([1, 0, 1, 0], [0.5, 0.5, 0.2, 0.2]) == pytest.approx(0.5)
 
 
-def test_agrees_with_sklearn_including_ties():
+def test_wll_is_sklearns_log_loss_with_balanced_weights():
     rng = np.random.default_rng(0)
-    for trial in range(50):
+    for _ in range(50):
         n = int(rng.integers(5, 300))
         y = rng.random(n) < 0.2
         y[:2] = [True, False]
-        p = np.round(rng.random(n), int(trial % 3))  # coarse rounding makes many ties
-        assert average_precision(y, p) == pytest.approx(average_precision_score(y, p), abs=1e-12)
+        p = np.clip(rng.random(n), 0.01, 0.99)
         w = np.where(y, 0.5 / y.sum(), 0.5 / (~y).sum())
-        p_in = np.clip(p, 0.01, 0.99)
-        assert weighted_logloss(y, p_in) == pytest.approx(log_loss(y, p_in, sample_weight=w), rel=1e-9)
-        assert evaluate(y, p)["AUC"] == pytest.approx(roc_auc_score(y, p))
+        assert weighted_logloss(y, p) == pytest.approx(log_loss(y, p, sample_weight=w), rel=1e-9)
+
+
+def test_sigmoid_is_stable_at_both_ends():
+    z = np.array([-800.0, -40.0, 0.0, 40.0, 800.0])
+    np.testing.assert_allclose(sigmoid(z), [0.0, math.exp(-40.0), 0.5, 1.0, 1.0], rtol=1e-12)
+    assert sigmoid(np.float32([1.0])).dtype == np.float64
 
 
 def test_clipping_keeps_certain_mistakes_finite():

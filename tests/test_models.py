@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import make_config
 
-from toss_core.models import build_model
+from toss_core.models import baselines, build_model, dare, layers, qnn_alpha, wrapper
 from toss_core.models.layers import BinnedNumericFields, NumericFields, column_families
 from toss_core.models.qnn_alpha import QuadraticLayer, self_ensemble_loss
 from toss_core.spec import FeatureSpec
@@ -435,3 +437,17 @@ def test_embedding_penalty_changes_the_gradient_of_used_rows_only():
     row = int(torch.nonzero(used)[0])
     lookups = sum(int((rows == row).sum()) for _, _, rows in model.cat._rows(batch["cat"][:, model.cat_idx]))
     torch.testing.assert_close(grad[row], 2 * table.weight[row].detach() * lookups / 6)
+
+
+def test_every_public_layer_documents_its_arguments_and_shapes():
+    """torchrec-style docs: each public nn.Module of toss_core.models has an Args and a Shapes block."""
+    found = [
+        cls
+        for module in (layers, dare, qnn_alpha, baselines, wrapper)
+        for name, cls in vars(module).items()
+        if inspect.isclass(cls) and issubclass(cls, torch.nn.Module) and cls.__module__ == module.__name__
+        if not name.startswith("_")
+    ]
+    assert len(found) == 13
+    undocumented = [c.__name__ for c in found if "Args:" not in c.__doc__ or "Shapes" not in c.__doc__]
+    assert undocumented == []

@@ -181,7 +181,8 @@ def test_output_builds_toss_caches_with_the_movielens_config(converted, tmp_path
 
     manifest = read_manifest(layout.train_cache)
     assert manifest["columns"]["cat"] == rd.CAT_COLS and manifest["columns"]["num"] == rd.NUM_COLS
-    assert manifest["seq_max_id"] == N_MOVIES + 1  # tokens are stored as movie id + 1
+    # the movies seen in train histories, remapped to 2..K+1 (0 padding, 1 out of vocabulary)
+    assert 2 < manifest["seq_vocab_size"] == manifest["seq_vocab"]["tokens"] + 2 <= N_MOVIES + 2
 
 
 def test_plain_lightgbm_scores_the_test_rows_against_their_truth(converted, tmp_path: Path) -> None:

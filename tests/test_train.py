@@ -29,7 +29,7 @@ from toss_core.train.loop import train_fold
 from toss_core.train.paths import checkpoint_path, resume_path, tb_dir, train_log_path
 from toss_core.train.predict import load_checkpoint, predict_logits, stream_feed
 from toss_core.train.sampler import epoch_batches, epoch_generator, prior_logit_offset, steps_per_epoch
-from toss_core.train.schedule import MIN_LR_RATIO, lr_multiplier, peak_lr, warmup_cosine
+from toss_core.train.schedule import lr_multiplier, peak_lr, warmup_decay
 from toss_core.util.errors import ArtifactError
 from toss_core.util.results import FoldResult
 
@@ -60,26 +60,31 @@ def test_ema_update_math():
     clone = EMA(model, decay=0.5)
     clone.load_state_dict(ema.state_dict())
     assert clone.updates == 2 and clone.decay == 0.9
+    for s, c in zip(ema.module.parameters(), clone.module.parameters(), strict=True):
+        torch.testing.assert_close(c, s)
+    ema.update(model)  # a resumed average goes on blending, with the warmed-up decay
+    clone.update(model)
+    for s, c in zip(ema.module.parameters(), clone.module.parameters(), strict=True):
+        torch.testing.assert_close(c, s)
+    assert not any(p.requires_grad for p in clone.module.parameters()) and not clone.module.training
 
 
 # ---- schedule ----------------------------------------------------------------------------------------
 
 
-def test_warmup_then_cosine():
+def test_warmup_then_a_decay_per_epoch_that_needs_no_final_epoch():
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = warmup_cosine(opt, steps_per_epoch=10, epochs=4, warmup_epochs=0.5)  # 5 warm-up steps of 40
+    sched = warmup_decay(opt, steps_per_epoch=10, warmup_epochs=0.5, decay=0.5)  # 5 warm-up steps
     lrs = []
-    for _ in range(40):
+    for _ in range(45):
         lrs.append(sched.get_last_lr()[0])
         opt.step()
         sched.step()
     assert lrs[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
-    assert lrs[5] == pytest.approx(1.0)
-    tail = np.array(lrs[5:])
-    assert (np.diff(tail) <= 1e-12).all()  # cosine never increases
-    assert lrs[-1] < 0.02 and lr_multiplier(40, 5, 40) == pytest.approx(MIN_LR_RATIO)
-    assert lr_multiplier(5 + 35 // 2, 5, 40) == pytest.approx(0.5 * (1 + MIN_LR_RATIO), abs=0.05)
-    assert lr_multiplier(0, 0, 10) == pytest.approx(1.0)  # no warm-up
+    assert lrs[5] == pytest.approx(1.0) and lrs[15] == pytest.approx(0.5) and lrs[35] == pytest.approx(0.125)
+    assert (np.diff(lrs[5:]) < 0).all()  # decays smoothly, step by step
+    assert lr_multiplier(10, 0, 10, 0.7) == pytest.approx(0.7)  # no warm-up: one epoch = one factor
+    assert lr_multiplier(999, 0, 10, 1.0) == 1.0  # decay 1 = constant after the warm-up
 
 
 @pytest.mark.parametrize(("rule", "factor"), [("none", 1.0), ("sqrt", 4.0), ("linear", 16.0)])

@@ -16,6 +16,7 @@ import dagster as dg
 
 NIGHTLY_CRON = "0 2 * * *"
 TIMEZONE = "UTC"
+"""The one nightly tick: the automation condition below and the schedule nightly_rerun both use it."""
 
 RERUN_CONDITION = dg.AutomationCondition.eager() | dg.AutomationCondition.on_cron(NIGHTLY_CRON, TIMEZONE)
 

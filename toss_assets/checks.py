@@ -6,8 +6,6 @@ its best family, and the blocking submission check: when the submission is inval
 of it runs.
 """
 
-import json
-import math
 from typing import Any
 
 import dagster as dg
@@ -17,6 +15,7 @@ from toss_assets.assets.training import fold_model_key
 from toss_assets.partitions import FOLD_PARTITIONS
 from toss_assets.resources import TossConfigResource
 from toss_core.families.base import Family
+from toss_core.post.ensemble_check import ENSEMBLE_TOLERANCE, judge_ensemble
 from toss_core.util.errors import TossError
 
 
@@ -121,11 +120,6 @@ def _beats_prior_check(asset: str) -> dg.AssetChecksDefinition:
     return _check
 
 
-ENSEMBLE_TOLERANCE = 0.002
-"""How far (Score) the calibrated ensemble may fall below its best family alone: the in-sample OOF
-calibration of one family can beat a blend by noise; more than this means the blend hurts."""
-
-
 @dg.asset_check(
     asset="ensemble",
     name="beats_its_best_family",
@@ -133,27 +127,15 @@ calibration of one family can beat a blend by noise; more than this means the bl
     f"alone minus {ENSEMBLE_TOLERANCE}, and its weights are finite, their sum positive, one per family.",
 )
 def ensemble_beats_its_best_family(toss: TossConfigResource) -> dg.AssetCheckResult:
-    layout = toss.layout()
-    ens = json.loads(layout.ensemble_path.read_text())
-    weights = ens["family_weights"]
-    problems = []
-    if set(weights) != set(ens["families"]):
-        problems.append(f"weights for {sorted(weights)} but the families are {ens['families']}")
-    if not all(math.isfinite(w) for w in weights.values()) or sum(weights.values()) <= 0:
-        problems.append(f"invalid family weights {weights}")
-    alone = {f: r["oof_calibrated"]["Score"] for f, r in ens["per_family"].items()}
-    best = max(alone, key=alone.get)
-    blended = ens["oof_calibrated"]["Score"]
-    if blended < alone[best] - ENSEMBLE_TOLERANCE:
-        problems.append(f"calibrated OOF Score {blended:.5f} is below {best} alone ({alone[best]:.5f})")
+    verdict = judge_ensemble(toss.layout())
     return dg.AssetCheckResult(
-        passed=not problems,
-        description="; ".join(problems) or None,
+        passed=verdict.passed,
+        description="; ".join(verdict.problems) or None,
         metadata={
-            "oof_calibrated/Score": md.number(blended),
-            **{f"{f}/oof_calibrated/Score": md.number(v) for f, v in alone.items()},
-            "margin_over_best": md.number(blended - alone[best]),
-            "weights": dg.MetadataValue.json(weights),
+            "oof_calibrated/Score": md.number(verdict.blended),
+            **{f"{f}/oof_calibrated/Score": md.number(v) for f, v in verdict.alone.items()},
+            "margin_over_best": md.number(verdict.margin_over_best),
+            "weights": dg.MetadataValue.json(verdict.weights),
         },
     )
 

@@ -8,15 +8,17 @@ diagnostics — and unchanged caches are reused, so only training and what follo
 
 import dagster as dg
 
+from toss_assets.automation import NIGHTLY_CRON, TIMEZONE
 from toss_assets.jobs import all_folds_tags, toss_pipeline
 
 
 @dg.schedule(
     job=toss_pipeline,
-    cron_schedule="0 2 * * *",
-    execution_timezone="UTC",
+    cron_schedule=NIGHTLY_CRON,
+    execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Every night at 02:00 UTC: every fold, then the ensemble, the submission and diagnostics.",
+    description=f"Every night ({NIGHTLY_CRON}, {TIMEZONE}): every fold, then the ensemble, the submission "
+    "and diagnostics.",
 )
 def nightly_rerun(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     day = context.scheduled_execution_time.strftime("%Y-%m-%d")

@@ -11,10 +11,14 @@ sensor toss_automation (toss_assets.automation); switch on one of the two, not b
 import json
 
 import dagster as dg
-from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from toss_assets.jobs import all_folds_tags, toss_pipeline
 from toss_assets.resources import TossConfigResource
+
+DATA_VERSION_TAG = "dagster/data_version"
+"""The event tag Dagster reads an observation's data version from (`AssetObservation.data_version`; the
+REST endpoint report_asset_observation's `data_version` lands there). Dagster 1.13 exports no name for it
+and AssetObservation takes no data_version argument, so the tag is spelled here."""
 
 
 @dg.sensor(

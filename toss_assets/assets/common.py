@@ -35,9 +35,9 @@ def toss_asset(
     code_version: str | None = None,
     **extra: Any,
 ) -> Callable[..., dg.AssetsDefinition]:
-    """`@dg.asset` plus what every toss asset shares: owners, the code version of the modules that compute
-    it (given, or versions.SHAPED_BY by the asset's name), the automation condition, single-run
-    backfills. `name` defaults to the function's name (the family assets are built per family)."""
+    """`@dg.asset` plus what every toss asset shares: owners, the code version (given, or the import closure
+    of its step: versions.ROOTS by the asset's name), the automation condition, single-run backfills.
+    `name` defaults to the function's name (the family assets are built per family)."""
 
     def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
         key = name or fn.__name__

@@ -29,6 +29,7 @@ REMOVED_KEYS: dict[str, str] = {
     "calibration.method": "temperature scaling is the only calibrator "
     "(calibration.enabled: false turns it off)",
     "gbdt.enabled": "the enabled model families are listed in `families` (e.g. families: [nn, gbdt])",
+    "calibration.lr": "the calibrator is sklearn's newton-cholesky, which chooses its own step lengths",
 }
 
 

@@ -132,12 +132,12 @@ class SequenceConfig(Strict):
         description="most recent tokens kept per row in the cache (older ones are dropped; the original "
         "length survives as seq_len_raw)",
     )
-    max_token: int = Field(
-        1_000_000,
+    max_token: int | None = Field(
+        None,
         ge=0,
-        description="largest sequence token kept in train; larger ones (and test tokens above the "
-        "largest train token) become one out-of-vocabulary id, counted in the manifest, so one stray "
-        "token never sizes the embedding tables",
+        description="largest sequence token value kept in train (null = every token); larger ones, and "
+        "test tokens never seen in train, become one out-of-vocabulary id, counted in the manifest. The "
+        "vocabulary is the distinct train tokens remapped to 2..K+1: its size never follows a token's value",
     )
     top_k: int = Field(
         32, description="tokens DARE retrieves per row: the highest relevance + recency scores (positive)"

@@ -136,14 +136,24 @@ class TrainConfig(Strict):
         description="rows per forward pass when predicting validation and test rows: memory and speed only",
     )
     epochs: int = Field(
-        3, ge=1, description="most passes over the training rows; also the length of the cosine schedule"
+        8,
+        ge=1,
+        description="most passes over the training rows (a cap: a fold stops sooner after "
+        "early_stop_patience epochs without a better select_metric; a refit trains its folds' mean)",
     )
     lr: float = Field(2e-3, gt=0, description="peak AdamW learning rate, reached after the warm-up")
     weight_decay: float = Field(1e-5, ge=0, description="AdamW decoupled weight decay")
     warmup_epochs: float = Field(
         0.2,
         ge=0,
-        description="linear warm-up length in (fractional) epochs, then a cosine decay to 1% of lr",
+        description="linear warm-up length in (fractional) epochs, then a decay by lr_decay per epoch",
+    )
+    lr_decay: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="learning-rate multiplier per epoch after the warm-up (exponential, smooth per step; 1 "
+        "= constant): needs no final epoch, so epochs is only a cap (toss_core/train/schedule.py)",
     )
     grad_clip_norm: float | None = Field(
         1.0, ge=0, description="clip the global gradient L2 norm to this; null or 0 = no clipping"

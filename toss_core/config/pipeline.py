@@ -46,12 +46,6 @@ class CalibrationConfig(Strict):
         "apply it to the test logits (also when the family blend weights are searched); false = raw "
         "logits, calibrated to the ~2% click rate where the class-balanced WLL is poor by construction",
     )
-    lr: float = Field(
-        1.0,
-        gt=0,
-        le=1.0,
-        description="first trial length of each Newton step (1 = the full step), halved until the loss drops",
-    )
     iters: int = Field(50, ge=1, description="most Newton iterations (the convex fit needs about 10)")
 
 

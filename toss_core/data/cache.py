@@ -25,6 +25,7 @@ from toss_core.data.raw import (
     resolve_numeric_columns,
 )
 from toss_core.data.reader import FORMAT, MANIFEST, read_manifest
+from toss_core.data.seqvocab import SEQ_IDS
 from toss_core.data.shaping import check_current, digest, shaping_config
 from toss_core.layout import Layout
 from toss_core.util.errors import ArtifactError, DataError
@@ -61,7 +62,14 @@ def _plan(cfg: TossConfig, layout: Layout, kind: str) -> tuple[Plan, dict[str, A
     config_fp = digest(shaping_config(cfg))
     input_fp = file_fingerprint(path)
     cache_fp = digest(
-        {"format": FORMAT, "kind": kind, "input": input_fp, "config": config_fp, "train": train_fp}
+        {
+            "format": FORMAT,
+            "seq_ids": SEQ_IDS,
+            "kind": kind,
+            "input": input_fp,
+            "config": config_fp,
+            "train": train_fp,
+        }
     )
     fingerprint = {"input": input_fp, "config": config_fp, "cache": cache_fp}
     if train_fp:
@@ -125,6 +133,7 @@ def build_cache(cfg: TossConfig, layout: Layout, kind: str) -> CacheResult:
             return _build(cfg, layout, plan, train_manifest, start)
     log.info("%s cache at %s matches fingerprint %s: reused", kind, plan.out_dir, plan.fingerprint["cache"])
     files = [plan.out_dir / f["path"] for s in manifest["shards"] for f in s["files"].values()]
+    files += [plan.out_dir / manifest["seq_vocab"]["path"]] if "seq_vocab" in manifest else []
     return CacheResult(
         kind=kind,
         manifest_path=plan.out_dir / MANIFEST,
@@ -143,7 +152,7 @@ def _build(
 ) -> CacheResult:
     _validate_inputs(cfg, layout, plan.kind)
     if train_manifest is not None:
-        from_train_manifest(plan, train_manifest)
+        from_train_manifest(plan, train_manifest, layout.train_cache)
     manifest_path, n_shards, n_bytes = write_cache(plan, cfg)
     return CacheResult(
         kind=plan.kind,

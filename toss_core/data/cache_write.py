@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from toss_core.config import DataConfig, TossConfig
 from toss_core.data.reader import MANIFEST, ShardWriter
 from toss_core.data.seqparse import MAX_DIGITS, SeqParseError, parse_sequences
+from toss_core.data.seqvocab import OOV_ID, SeqVocab
 from toss_core.data.shaping import shaping_config
 from toss_core.data.stats import CatAccumulator, CatEncoder, NumericStats, cat_kind
 from toss_core.util.errors import DataError
@@ -66,8 +67,8 @@ class Plan:
     encoders: list[CatEncoder] = field(default_factory=list)
     fill: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     isna_idx: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    seq_max_id: int = 0  # largest token id kept in train (test: larger ids become OOV)
-    max_token: int = 0  # sequence.max_token: train tokens above it become OOV
+    max_token: int | None = None  # sequence.max_token: train tokens above it become OOV
+    vocab: SeqVocab | None = None  # raw token -> compact id (train: grown by the pass; test: train's)
     oov_tokens: int = 0  # tokens (sequence and query columns) mapped to the OOV id
     stats_extra: dict[str, Any] = field(default_factory=dict)
 
@@ -140,8 +141,8 @@ def _numeric(batch: pa.RecordBatch, cols: list[str], path: Path, row0: int) -> t
     return values, ~np.isfinite(values)
 
 
-def _token_ids(batch: pa.RecordBatch, col: str, path: Path, row0: int) -> np.ndarray:
-    """A query column in the sequence vocabulary: token + 1, null -> 0."""
+def _query_tokens(batch: pa.RecordBatch, col: str, path: Path, row0: int) -> np.ndarray:
+    """A query column in the sequence vocabulary, as raw tokens: token + 1, null -> 0."""
     try:
         arr = pc.cast(batch.column(col), pa.float64())
     except _ARROW_ERRORS as exc:
@@ -211,30 +212,27 @@ def _finish_train(plan: Plan, cfg: TossConfig, fit: _TrainFit, writer: ShardWrit
         progress.update(len(num))
 
 
-def from_train_manifest(plan: Plan, train: dict[str, Any]) -> None:
+def from_train_manifest(plan: Plan, train: dict[str, Any], train_dir: Path) -> None:
     cols = train["columns"]
     plan.encoders = [CatEncoder.from_dict(c, train["cat_encoders"][c]) for c in cols["cat"]]
     plan.fill = np.asarray(train["numeric"]["fill"], dtype=np.float32)
     plan.isna_idx = np.asarray([cols["num"].index(c) for c in cols["isna"]], dtype=np.int64)
-    plan.seq_max_id = int(train["seq_max_id"])
+    plan.vocab = SeqVocab.load(train_dir, train.get("seq_vocab"))
     plan.stats_extra = {
         "numeric": {"strategy": train["numeric"]["strategy"], "fill": train["numeric"]["fill"]}
     }
 
 
 # ---------------------------------------------------------------------------------------------- writing
-def _bound_tokens(plan: Plan, ids: np.ndarray) -> None:
-    """In place: token ids above the bound become the one OOV id (counted), so the vocabulary, and the
-    embedding tables sized by it, never follow a stray huge token. Train's bound is sequence.max_token,
-    test's the largest id kept in train."""
-    limit = plan.seq_max_id if plan.kind == "test" else plan.max_token + 1
-    over = ids > limit
-    n_over = int(np.count_nonzero(over))
-    if n_over:
-        ids[over] = limit + 1
-        plan.oov_tokens += n_over
-    if plan.kind == "train":
-        plan.seq_max_id = max(plan.seq_max_id, limit if n_over else int(ids.max(initial=0)))
+def _token_ids(plan: Plan, raw: np.ndarray) -> np.ndarray:
+    """Raw tokens -> compact vocabulary ids (toss_core.data.seqvocab), OOV ones counted: the train pass
+    adds the tokens it meets, so the vocabulary and the embedding tables sized by it follow the distinct
+    tokens seen, never the largest token value; test tokens unseen in train become the OOV id."""
+    if plan.vocab is None:
+        plan.vocab = SeqVocab(max_token=plan.max_token)
+    ids, n_oov = plan.vocab.encode(raw, grow=plan.kind == "train")
+    plan.oov_tokens += n_oov
+    return ids
 
 
 def _encode(
@@ -279,12 +277,10 @@ def _encode(
             parsed = seq_job.result()
         except SeqParseError as exc:
             raise _fail(plan.path, plan.seq_col, row0, f"row {row0 + exc.row}: {exc.reason}") from exc
-        _bound_tokens(plan, parsed.ids)
-        out.update(seq=parsed.ids, seq_len=parsed.seq_len, seq_len_raw=parsed.seq_len_raw)
+        out.update(seq=_token_ids(plan, parsed.ids), seq_len=parsed.seq_len, seq_len_raw=parsed.seq_len_raw)
     if plan.qtok_cols:
-        qtok = np.stack([_token_ids(batch, c, plan.path, row0) for c in plan.qtok_cols], axis=1)
-        _bound_tokens(plan, qtok)
-        out["qtok"] = qtok
+        raw = np.stack([_query_tokens(batch, c, plan.path, row0) for c in plan.qtok_cols], axis=1)
+        out["qtok"] = _token_ids(plan, raw)
     if plan.label_col is not None:
         label = batch.column(plan.label_col)
         if label.null_count:
@@ -312,17 +308,25 @@ def write_cache(plan: Plan, cfg: TossConfig) -> tuple[Path, int, int]:
             progress.update(batch.num_rows)
         if fit is not None:
             _finish_train(plan, cfg, fit, writer)
+        if plan.vocab is None:  # no sequence nor query column: an empty vocabulary
+            plan.vocab = SeqVocab(max_token=plan.max_token)
         if plan.oov_tokens:
             log.warning(
-                "%s cache: %d sequence token(s) above the bound became the out-of-vocabulary id %d%s",
+                "%s cache: %d sequence token(s) became the out-of-vocabulary id %d (%s)",
                 plan.kind,
                 plan.oov_tokens,
-                plan.seq_max_id + 1,
-                " (raise sequence.max_token to keep them)" if plan.kind == "train" else "",
+                OOV_ID,
+                "above sequence.max_token: raise or unset it to keep them"
+                if plan.kind == "train"
+                else "never seen in train",
             )
         if fit is None:
             _warn_unseen(plan, unseen)
-        writer.commit(_manifest_extra(plan, cfg, unseen))
+        extra = _manifest_extra(plan, cfg, unseen)
+        if plan.kind == "train":
+            extra["seq_vocab"] = plan.vocab.save(writer.tmp_dir)
+            writer.bytes += (writer.tmp_dir / extra["seq_vocab"]["path"]).stat().st_size
+        writer.commit(extra)
         progress.finish(f"{writer.n_shards} shards, {writer.bytes / 1e6:,.0f} MB")
         return plan.out_dir / MANIFEST, writer.n_shards, writer.bytes
 
@@ -355,9 +359,8 @@ def _manifest_extra(plan: Plan, cfg: TossConfig, unseen: np.ndarray) -> dict[str
         "collisions": {e.column: e.collisions for e in plan.encoders},
         "unseen_rows": {e.column: int(u) for e, u in zip(plan.encoders, unseen, strict=True)},
         "max_len": plan.max_len if plan.seq_col is not None else 0,
-        "seq_max_id": plan.seq_max_id,
-        "seq_oov_id": plan.seq_max_id + 1,
-        "seq_vocab_size": plan.seq_max_id + 2,
+        "seq_oov_id": OOV_ID,
+        "seq_vocab_size": plan.vocab.vocab_size,
         "seq_oov_tokens": plan.oov_tokens,
         "fingerprint": plan.fingerprint,
         "source": {"path": str(plan.path), "rows": plan.n_rows},

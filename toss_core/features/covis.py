@@ -45,8 +45,8 @@ log = logging.getLogger("toss")
 COVIS_FORMAT = "toss-covis/1"
 TARGET_STAT = "target_rate"
 ID_STAT = "id_rate"
-# Elements per work array ([rows, max(max_len, vocab)]) while a shard is processed in row chunks.
-_CHUNK_ELEMENTS = 1 << 21
+# Elements per work array ([rows, max_len]) while a shard is processed in row chunks.
+_CHUNK_ELEMENTS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,10 @@ def fit(cfg: TossConfig, cache: ShardedCache, plan: Plan, folds: np.ndarray | No
     acc = None
     width = 1
     if plan.needs_sequence:
-        vocab = int(cache.manifest["seq_vocab_size"])
-        width = max(vocab, int(cache.manifest.get("max_len", 1)))
-        acc = CovisAccumulator(vocab, cov.window, cov.recency_tau, cov.weights)
+        width = int(cache.manifest.get("max_len", 1))
+        acc = CovisAccumulator(
+            int(cache.manifest["seq_vocab_size"]), cov.window, cov.recency_tau, cov.weights
+        )
     n_folds = int(folds.max()) + 1 if folds is not None and folds.size else 1
     tables = {f"{TARGET_STAT}_{t.name}": TargetAccumulator(n_folds) for t in plan.target_fields}
     tables |= {f"{ID_STAT}_{t.name}": TargetAccumulator(n_folds) for t in plan.id_fields}
@@ -188,7 +189,7 @@ def transform(
     out = np.zeros((n, len(plan.names)))
     if not plan.names:
         return out
-    width = max(fitted.model.vocab, arrays["seq"].shape[1]) if plan.needs_sequence else 1
+    width = arrays["seq"].shape[1] if plan.needs_sequence else 1
     for sl in _row_chunks(n, width):
         fold_ids = None if folds is None else folds[sl]
         cols: dict[str, np.ndarray] = {}
@@ -391,7 +392,8 @@ def _fit_info(fitted: Fitted, plan: Plan) -> dict:
     }
     if fitted.model is not None:
         info["vocab"] = fitted.model.vocab
-        info["covis_nonzero"] = int(np.count_nonzero(fitted.model.covis))
+        info["covis_nonzero"] = fitted.model.covis.nnz
+        info["transition_nonzero"] = fitted.model.transition.nnz
     for name, table in fitted.tables.items():
         info[name] = {"keys": len(table.keys), "prior": table.prior}
     return info

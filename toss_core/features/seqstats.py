@@ -72,7 +72,7 @@ def sequence_features(
     """Compute the requested SEQ_STATS for one chunk of rows; returns float64 arrays [n] by name."""
     seq = np.asarray(seq, dtype=np.int64)
     lengths = np.minimum(np.asarray(seq_len, dtype=np.int64), seq.shape[1])
-    n, vocab = seq.shape[0], model.vocab
+    n = seq.shape[0]
     real = real_mask(seq, lengths)
     k = np.minimum(last_k, lengths)
     rest = lengths - k
@@ -81,15 +81,14 @@ def sequence_features(
 
     if wanted & _COVIS_STATS:
         # Rest positions keep their token, everything else becomes 0; row and column 0 of the co-visitation
-        # matrix are zero (padding is never counted), so masked pairs and missing recent tokens add nothing.
+        # matrix are empty (padding is never counted), so masked pairs and missing recent tokens add nothing.
         in_rest = real & (np.arange(seq.shape[1])[None, :] < rest[:, None])
         others = np.where(in_rest, seq, 0)
-        flat = model.covis.ravel()
         total = np.zeros(n)
-        best = np.zeros(n, dtype=model.covis.dtype)
+        best = np.zeros(n, dtype=np.float32)
         for j in range(last_k):  # j-th most recent token of each row (0 where the row has fewer)
             recent = np.where(j < k, _token_at(seq, lengths - 1 - j), 0)
-            pair = flat[recent[:, None] * vocab + others]  # [n, L] C[recent, other]
+            pair = model.covis.lookup(recent[:, None], others)  # [n, L] C[recent, other]
             total += pair.sum(axis=1, dtype=np.float64)
             np.maximum(best, pair.max(axis=1), out=best)
         pairs = k * rest
@@ -100,7 +99,7 @@ def sequence_features(
     last = _token_at(seq, lengths - 1)
     if "transition_prob" in wanted:
         prev = _token_at(seq, lengths - 2)
-        prob = model.transition[prev, last].astype(np.float64)
+        prob = model.transition.lookup(prev, last).astype(np.float64)
         out["transition_prob"] = np.where(lengths >= 2, prob, 0.0)
     if "seq_len" in wanted:
         out["seq_len"] = np.log1p(np.asarray(seq_len_raw, dtype=np.float64))

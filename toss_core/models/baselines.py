@@ -19,6 +19,14 @@ class MLPHead(nn.Module):
 
     The LayerNorm matters: fields start at embedding scale (std ~0.05), so without it the first Linear sees
     near-zero inputs and the MLP barely moves from a constant in a few epochs (QNN-α normalises likewise).
+
+    Args:
+        n_fields: F, the number of fields.
+        field_dim: W, the width of each field.
+        cfg: model.qnn_alpha; only mlp_hidden and dropout are used.
+
+    Shapes:
+        fields: [B, F, W] -> logits [B]
     """
 
     def __init__(self, n_fields: int, field_dim: int, cfg: QNNAlphaConfig) -> None:
@@ -31,7 +39,16 @@ class MLPHead(nn.Module):
 
 
 class DCNv2Head(nn.Module):
-    """DCN-v2: x0 = flattened fields; cross tower (n_layers CrossLayerV2) ∥ deep tower -> Linear -> logit."""
+    """DCN-v2: x0 = flattened fields; cross tower (n_layers CrossLayerV2) ∥ deep tower -> Linear -> logit.
+
+    Args:
+        n_fields: F, the number of fields.
+        field_dim: W, the width of each field.
+        cfg: model.qnn_alpha; n_layers (cross layers), mlp_hidden and dropout (deep tower) are used.
+
+    Shapes:
+        fields: [B, F, W] -> logits [B]
+    """
 
     def __init__(self, n_fields: int, field_dim: int, cfg: QNNAlphaConfig) -> None:
         super().__init__()

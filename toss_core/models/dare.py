@@ -60,6 +60,14 @@ class DAREEncoder(nn.Module):
         full_softmax: softmax over all real tokens instead of top-k (sequence.full_softmax).
         dropout: dropout on the retrieved representation embeddings (model.dare_dropout).
         tfm: transformer block settings, None = no block (sequence.transformer_block / sequence.tfm).
+
+    Shapes:
+        seq: [B, L] long, left-aligned token ids (0 = padding)
+        seq_len: [B] long, real tokens per row (clamped to L; 0 allowed)
+        query_fields: [B, n_query_fields, query_field_dim] float, or None when n_query_fields = 0
+        query_tokens: [B, n_query_tokens] long, or None when n_query_tokens = 0
+        output: [B, 3, emb_dim] (`forward`); `encode` returns DAREOutput with scores [B, L],
+            weights [B, K] and positions [B, K], K = min(top_k, L) (K = L with full_softmax)
     """
 
     def __init__(
@@ -123,7 +131,7 @@ class DAREEncoder(nn.Module):
         query_fields: torch.Tensor | None = None,
         query_tokens: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """seq [B, L] long, seq_len [B], query_fields [B, n, dim], query_tokens [B, n] -> [B, 3, emb_dim]."""
+        """The fields only (shapes in the class docstring)."""
         return self.encode(seq, seq_len, query_fields, query_tokens).fields
 
     def encode(

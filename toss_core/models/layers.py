@@ -16,7 +16,16 @@ EMB_INIT_STD = 0.05
 
 
 class FieldProjection(nn.Module):
-    """An independent linear map per field: [B, F, in_dim] -> [B, F, out_dim] (one einsum)."""
+    """An independent linear map per field, all fields in one einsum.
+
+    Args:
+        n_fields: F, the number of fields (each has its own weight and bias).
+        in_dim: width of each input field.
+        out_dim: width of each output field.
+
+    Shapes:
+        fields: [B, F, in_dim] -> [B, F, out_dim]
+    """
 
     def __init__(self, n_fields: int, in_dim: int, out_dim: int) -> None:
         super().__init__()
@@ -29,13 +38,22 @@ class FieldProjection(nn.Module):
 
 
 class CategoricalFields(nn.Module):
-    """Categorical ids [B, C] -> fields [B, C, width].
+    """One embedded field per categorical column.
 
     Columns that share an embedding width share one table (rows offset per column); a column whose width
     differs from `width` is projected to it by a per-field linear map. Id 0 is the column's null/unknown
     value and has its own learned row. `keep_frequent` sends ids seen too rarely in training to that row
     (a persistent buffer, so a checkpoint predicts with the same mapping); `penalty` is the L2 term on
     the rows a batch uses.
+
+    Args:
+        cardinalities: per column, the number of ids (0..cardinality-1, 0 = null/unknown).
+        dims: per column, its embedding width (model.cat_embedding_dims, default model.emb_dim).
+        width: the common field width every column is projected to.
+
+    Shapes:
+        ids: [B, C] long -> [B, C, width]   (C = len(cardinalities))
+        penalty(ids): [B, C] long -> scalar
     """
 
     def __init__(self, cardinalities: list[int], dims: list[int], width: int) -> None:
@@ -115,12 +133,19 @@ def column_families(cols: list[str]) -> list[int]:
 
 
 class NumericFields(nn.Module):
-    """Numeric columns [B, N] -> fields [B, G, width]; groups[j] = the field of column j.
+    """Numeric columns as fields, one field per group of columns.
 
     Field g = Σ_{j in g} signed_log1p(x_j) · w_j + b_g: with one column per field this is a per-column
     embedding (the value scales a learned vector); with several it is a Linear(group size -> width) over
     the group's signed logs. Rows w_j start at EMB_INIT_STD / sqrt(group size), so a field's initial scale
     does not grow with its size.
+
+    Args:
+        groups: per column j, the index of its field (0..G-1, every index used; `column_families`).
+        width: the field width.
+
+    Shapes:
+        values: [B, N] float (imputed, unscaled) -> [B, G, width]   (N = len(groups), G = n_fields)
     """
 
     def __init__(self, groups: list[int], width: int) -> None:
@@ -157,6 +182,16 @@ class BinnedNumericFields(NumericFields):
     (levels k / n_bins) of each column, fitted on training rows by `fit_edges`; they are a persistent
     buffer, so checkpoints carry them. An interval of zero width (repeated edges, e.g. a point mass or a
     constant column) becomes a step at that value, never a division by zero.
+
+    Args:
+        groups: per column j, the index of its field (as NumericFields).
+        width: the field width.
+        n_bins: quantile bins per column (model.numeric_bins): n_bins - 1 interior edges, n_bins - 2 ramps.
+
+    Shapes:
+        values: [B, N] float -> [B, G, width]
+        fit_edges(values): [S, N] float sample of training rows -> sets edges [N, n_bins - 1]
+        ramps(values): [B, N] -> [B, N, n_bins - 2]
     """
 
     def __init__(self, groups: list[int], width: int, n_bins: int) -> None:
@@ -197,7 +232,17 @@ class BinnedNumericFields(NumericFields):
 
 
 class MLP(nn.Module):
-    """Linear -> ReLU -> Dropout blocks; with `out_dim` a final plain Linear (e.g. to one logit)."""
+    """Linear -> ReLU -> Dropout blocks; with `out_dim` a final plain Linear (e.g. to one logit).
+
+    Args:
+        in_dim: input width D.
+        hidden: widths of the hidden blocks, in order (may be empty).
+        dropout: dropout probability after each hidden ReLU.
+        out_dim: width of a final Linear without activation; None = end at the last hidden block.
+
+    Shapes:
+        x: [B, D] -> [B, out_dim] (the attribute `out_dim`: the given out_dim, else hidden[-1], else D)
+    """
 
     def __init__(self, in_dim: int, hidden: list[int], dropout: float, out_dim: int | None = None) -> None:
         super().__init__()
@@ -219,6 +264,13 @@ class SqueezeExcitation(nn.Module):
     """Field re-weighting (FiBiNET-style): mean-pool each field, a 2-layer bottleneck, sigmoid·2 scales.
 
     The scale is 2·sigmoid so that an untrained layer (logits near 0) leaves fields roughly unchanged.
+
+    Args:
+        n_fields: F, the number of fields.
+        reduction: bottleneck ratio: the hidden layer has max(1, F // reduction) units.
+
+    Shapes:
+        fields: [B, F, W] -> [B, F, W]   (each field times its scale in (0, 2))
     """
 
     def __init__(self, n_fields: int, reduction: int) -> None:
@@ -232,7 +284,14 @@ class SqueezeExcitation(nn.Module):
 
 
 class CrossLayerV2(nn.Module):
-    """DCN-v2 cross layer: x_{l+1} = x_0 ⊙ (W x_l + b) + x_l (full-rank W)."""
+    """DCN-v2 cross layer: x_{l+1} = x_0 ⊙ (W x_l + b) + x_l (full-rank W).
+
+    Args:
+        dim: D, the width of x_0 and x_l.
+
+    Shapes:
+        x0: [B, D], x: [B, D] -> [B, D]
+    """
 
     def __init__(self, dim: int) -> None:
         super().__init__()

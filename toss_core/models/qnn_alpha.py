@@ -36,7 +36,22 @@ def _norm(kind: str, dim: int) -> nn.Module:
 
 
 class QuadraticLayer(nn.Module):
-    """One quadratic layer (module docstring). `group_fields` = fields per head for pair_grouping "field"."""
+    """One quadratic layer (the maths in the module docstring).
+
+    Args:
+        n_fields: F, the number of fields in x.
+        width: W, the width of each field (D = F·W).
+        heads: heads the coordinates are split into (model.qnn_alpha.heads).
+        rank: rank of each head's quadratic form (model.qnn_alpha.rank).
+        group_fields: fields per head for pair_grouping "field" (`field_groups`); None = "none", every
+            head reads all of x.
+        dropout: dropout on the quadratic term, before the residual.
+        norm: "none", "batch" or "layer", applied last.
+        residual: add x to the quadratic term (model.qnn_alpha.use_residual).
+
+    Shapes:
+        x: [B, D] -> [B, D]
+    """
 
     def __init__(
         self,
@@ -108,7 +123,17 @@ def field_groups(n_fields: int, heads: int) -> list[int]:
 
 
 class QNNAlpha(nn.Module):
-    """Fields [B, F, W] -> one logit [B]; every argument comes from `model.qnn_alpha` (QNNAlphaConfig)."""
+    """The QNN-α head: optional SE and per-field projection, n_layers quadratic layers, an MLP to one logit.
+
+    Args:
+        n_fields: F, the number of fields.
+        field_dim: W, the width of the incoming fields (model.qnn_alpha.feature_embed_dim).
+        cfg: model.qnn_alpha: proj_dim (field width inside the head, None = W; heads must divide it), use_se,
+            se_reduction, heads, rank, pair_grouping, n_layers, dropout, norm, use_residual, mlp_hidden.
+
+    Shapes:
+        fields: [B, F, W] -> logits [B]
+    """
 
     def __init__(self, n_fields: int, field_dim: int, cfg: QNNAlphaConfig) -> None:
         super().__init__()

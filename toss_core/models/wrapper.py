@@ -44,7 +44,22 @@ HEADS = {"qnn_alpha": QNNAlpha, "mlp": MLPHead, "dcnv2": DCNv2Head}
 
 
 class CTRModel(nn.Module):
-    """batch dict (contract in toss_core/models/__init__.py) -> logits [B]."""
+    """Every input as fields of one width (module docstring), then the head: a batch -> one logit per row.
+
+    Args:
+        spec: the cache's FeatureSpec: columns, cardinalities, sequence vocabulary, dense features.
+        cfg: the whole config; model.*, sequence.* and features.covis.id_fields shape the model.
+        head: "qnn_alpha", "mlp" or "dcnv2" (HEADS).
+
+    Shapes (the batch dict; keys only for what the spec has):
+        cat: [B, n_cat] long, every spec.cat_cols column (id columns skipped inside)
+        num: [B, n_num] float
+        isna: [B, n_isna] 0/1
+        seq: [B, L] long, seq_len: [B] long
+        qtok: [B, n_qtok] long
+        dense: [B, n_dense] float
+        output: logits [B]; `fields(batch)`: [B, n_fields, qnn_alpha.feature_embed_dim]
+    """
 
     def __init__(self, spec: FeatureSpec, cfg: TossConfig, head: str) -> None:
         super().__init__()

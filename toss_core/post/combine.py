@@ -23,6 +23,7 @@ every method feeds the same calibrator:
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import log_expit, softmax
 from scipy.stats import rankdata
 
 from toss_core.config import EnsembleConfig
@@ -53,9 +54,7 @@ def normalise_weights(weights: np.ndarray | list[float] | None, n_members: int) 
 
 def score_weights(scores: np.ndarray | list[float], temperature: float) -> np.ndarray:
     """w ∝ exp(score / T): a small T favours the best fold, a large T tends to equal weights."""
-    s = np.asarray(scores, dtype=np.float64) / temperature
-    e = np.exp(s - s.max())
-    return e / e.sum()
+    return softmax(np.asarray(scores, dtype=np.float64) / temperature)
 
 
 def logit_mean(logits: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -70,7 +69,7 @@ def prob_mean(logits: np.ndarray, weights: np.ndarray | None = None) -> np.ndarr
 
 def geom_mean(logits: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     z = _matrix(logits)
-    log_p = normalise_weights(weights, z.shape[0]) @ -np.logaddexp(0.0, -z)  # mean log σ(z) ≤ 0
+    log_p = normalise_weights(weights, z.shape[0]) @ log_expit(z)  # mean log σ(z) ≤ 0
     log_p = np.minimum(log_p, np.log1p(-EPS))
     return np.clip(log_p - np.log(-np.expm1(log_p)), -LOGIT_CLIP, LOGIT_CLIP)  # logit(exp(log_p))
 

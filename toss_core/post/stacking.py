@@ -1,11 +1,12 @@
 """Cross-family blend weights: a logistic stacker on the families' OOF logits, validated across folds.
 
 The stacker is a logistic regression p = σ(Σ_f w_f·z_f + b) over each family's out-of-fold logits,
-fitted against the class-balanced log loss the metric uses (the calibrator's Newton solver, so it is
-deterministic and takes seconds on millions of rows). It must earn its place: it is refitted once per
-fold on the other folds' rows and scored on the fold it did not see, and that cross-validated Score is
-compared with each family alone (calibrated). The winner decides the weights; the calibrator fitted
-after the blend absorbs the scale and bias, so the weights are reported as shares summing to one.
+fitted against the class-balanced log loss the metric uses (the calibrator's solver, sklearn's
+newton-cholesky, so it is deterministic and takes seconds on millions of rows). It must earn its place:
+it is refitted once per fold on the other folds' rows and scored on the fold it did not see, and that
+cross-validated Score is compared with each family alone (calibrated). The winner decides the weights;
+the calibrator fitted after the blend absorbs the scale and bias, so the weights are reported as shares
+summing to one.
 
 A bootstrap over rows (Poisson weights, `n_bootstrap` draws) gives each weight a 90% interval, so a
 user sees whether a family's share is evidence or noise.
@@ -51,8 +52,8 @@ def _design(z: np.ndarray) -> np.ndarray:
 def _fit(
     x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None, start: np.ndarray | None = None
 ) -> np.ndarray:
-    """Stacker coefficients (families, then the intercept); `start` warm-starts Newton (a bootstrap
-    draw starts from the full-data solution and converges in two or three steps)."""
+    """Stacker coefficients (families, then the intercept); `start` warm-starts the solver (a bootstrap
+    draw starts from the full-data solution and converges in two or three Newton steps)."""
     n_families = x.shape[1] - 1
     if start is None:
         start = np.r_[np.full(n_families, 1.0 / n_families), 0.0]

@@ -7,9 +7,9 @@ by log((1 - π) / π) ≈ +3.94 (π = positive rate), and usually a little re-sc
     p = σ(a · logit + b)
 
 by minimising exactly that class-balanced log loss on the OOF logits. As a function of (a, b) the loss
-is a weighted logistic loss of an affine map, hence convex: Newton's method in float64 from a = 1 and
-b = the prior shift reaches the global minimum in a few passes over the data (each pass is a handful of
-vectorised NumPy operations, so ten million OOF rows take seconds), and the fit is deterministic.
+is a weighted logistic loss of an affine map, hence convex: a weighted, unpenalised logistic regression,
+which sklearn's newton-cholesky solver fits from a = 1 and b = the prior shift in a few passes over the
+data (ten million OOF rows take seconds), deterministically.
 """
 
 from __future__ import annotations
@@ -61,18 +61,6 @@ def _check_labels(labels: np.ndarray) -> np.ndarray:
     return y
 
 
-def _newton_terms(
-    params: np.ndarray, x: np.ndarray, sign: np.ndarray, weight: np.ndarray
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """Loss Σ w·softplus(sign·s), its gradient and Hessian in the parameters, where s = x @ params."""
-    m = sign * (x @ params)
-    loss = float(weight @ np.logaddexp(0.0, m))
-    p = sigmoid(m)
-    g = weight * sign * p  # d loss / d s
-    h = weight * p * (1.0 - p)  # d² loss / d s²
-    return loss, x.T @ g, (x * h[:, None]).T @ x
-
-
 def balanced_weights(y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
     """Row weights under which each class carries half the total, as WLL weighs them."""
     w = np.ones(y.size) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
@@ -80,55 +68,43 @@ def balanced_weights(y: np.ndarray, sample_weight: np.ndarray | None = None) -> 
     return np.where(y, 0.5 * w / pos, 0.5 * w / neg)
 
 
+RIDGE_C = 1e12
+"""sklearn's inverse ridge strength: a ridge of 1e-12 on the balanced loss, whose weights sum to one."""
+
+
 def fit_balanced_logistic(
     x: np.ndarray,
     labels: np.ndarray,
     start: np.ndarray,
     sample_weight: np.ndarray | None = None,
-    lr: float = 1.0,
     iters: int = 50,
 ) -> np.ndarray:
-    """Parameters of σ(x @ params) minimising the class-balanced log loss, by Newton's method.
+    """Parameters of σ(x @ params) minimising the class-balanced log loss.
 
-    The loss is convex, so Newton steps with the exact Hessian (a tiny ridge keeps collinear columns
-    solvable), each starting at `lr` times the full step and halved until the loss decreases enough
-    (Armijo), reach the minimum in a handful of iterations (at most `iters`), deterministically.
-    `x` holds one column per parameter (an intercept is a column of ones); `sample_weight` reweights
-    rows (a bootstrap draw) before the classes are balanced."""
+    sklearn's LogisticRegression by newton-cholesky: Newton's method with the exact Hessian,
+    deterministic, from `start` (warm start), at most `iters` iterations. It replaced a NumPy Newton
+    solver that was slower on 10M rows (bench/logistic_solver.py, BENCHMARKS.md). The weights sum to one,
+    so C = RIDGE_C adds ½·1e-12·||params||² to the loss: nothing, except that collinear columns (two
+    identical families) stay solvable. `x` holds one column per parameter (an intercept is a column of
+    ones); `sample_weight` reweights rows (a bootstrap draw) before the classes are balanced."""
+    from sklearn.linear_model import LogisticRegression
+
     y = _check_labels(labels)
-    x = np.asarray(x, dtype=np.float64)
-    sign = np.where(y, -1.0, 1.0)  # the loss term of a row is softplus(sign · s)
-    weight = balanced_weights(y, sample_weight)
-    params = np.asarray(start, dtype=np.float64).copy()
-    loss, grad, hess = _newton_terms(params, x, sign, weight)
-    eye = np.eye(params.size)
-    for _ in range(iters):
-        ridge = 1e-12 * (np.trace(hess) + 1.0)
-        step = np.linalg.solve(hess + ridge * eye, grad)
-        decrease = float(grad @ step)  # the Newton decrement²: twice the predicted loss reduction
-        if decrease < 2e-14:
-            break
-        t = lr
-        while t > 1e-12:
-            candidate = params - t * step
-            new_loss = float(weight @ np.logaddexp(0.0, sign * (x @ candidate)))
-            if new_loss <= loss - 1e-4 * t * decrease:
-                break
-            t *= 0.5
-        else:
-            break  # no decrease along the Newton direction: at the minimum to machine precision
-        params = candidate
-        loss, grad, hess = _newton_terms(params, x, sign, weight)
-    return params
+    model = LogisticRegression(
+        C=RIDGE_C, solver="newton-cholesky", fit_intercept=False, max_iter=iters, warm_start=True
+    )
+    model.coef_ = np.asarray(start, dtype=np.float64).reshape(1, -1)  # what warm_start starts from
+    model.fit(np.asarray(x, dtype=np.float64), y, sample_weight=balanced_weights(y, sample_weight))
+    return model.coef_[0].astype(np.float64)
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, lr: float = 1.0, iters: int = 50) -> Calibrator:
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, iters: int = 50) -> Calibrator:
     """Fit (a, b) of σ(a · logit + b) minimising the class-balanced log loss (fit_balanced_logistic),
     starting from a = 1, b = the prior shift."""
     _check_labels(labels)
     z = np.asarray(logits, dtype=np.float64)
     x = np.column_stack([z, np.ones(z.size)])
-    params = fit_balanced_logistic(x, labels, np.array([1.0, balanced_shift(labels)]), lr=lr, iters=iters)
+    params = fit_balanced_logistic(x, labels, np.array([1.0, balanced_shift(labels)]), iters=iters)
     return Calibrator(a=float(params[0]), b=float(params[1]), method="temperature")
 
 
@@ -136,4 +112,4 @@ def fit_calibrator(cfg: CalibrationConfig, logits: np.ndarray, labels: np.ndarra
     """The configured calibrator: temperature scaling, or the identity when calibration is disabled."""
     if not cfg.enabled:
         return Calibrator()
-    return fit_temperature(logits, labels, lr=cfg.lr, iters=cfg.iters)
+    return fit_temperature(logits, labels, iters=cfg.iters)

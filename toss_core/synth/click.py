@@ -229,7 +229,7 @@ def _observe(latent: np.ndarray, transform: np.ndarray) -> np.ndarray:
         0: lambda x: x,
         1: lambda x: np.exp(0.7 * x),
         2: lambda x: np.floor(np.exp(0.8 * x + 0.5)),
-        3: lambda x: np.round(1.0 / (1.0 + np.exp(1.0 - 1.5 * x)), 3),
+        3: lambda x: np.round(sigmoid(1.5 * x - 1.0), 3),
     }
     out = np.empty_like(latent)
     for kind, f in kinds.items():

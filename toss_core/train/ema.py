@@ -1,17 +1,19 @@
 """Exponential moving average of model weights, evaluated instead of the raw weights when configured.
 
-The average lives in a full copy of the model, so evaluation and checkpointing use an ordinary module.
-Early in training the decay is warmed up as min(decay, (1 + n) / (10 + n)) after n updates: with the
-default 0.999 and a few hundred steps per fold, a fixed decay would leave the average stuck near the
-random initial weights.
+torch.optim.swa_utils does the work: an `AveragedModel` holds the average in a full copy of the model
+(so evaluation and checkpointing use an ordinary module, `EMA.module`) and keeps its buffers in sync,
+and `get_ema_multi_avg_fn` lerps every parameter in one foreach kernel. What it lacks is a warm-up:
+early in training the decay is min(decay, (1 + n) / (10 + n)) after n updates, since with the default
+0.999 and a few hundred steps per fold a fixed decay would leave the average stuck near the random
+initial weights. The copy counts as the first average (the shadow starts at the model's weights), so
+the first update already blends, with decay 0.1.
 """
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
 def ema_decay(decay: float, updates: int) -> float:
@@ -25,19 +27,19 @@ class EMA:
     def __init__(self, model: nn.Module, decay: float):
         self.decay = decay
         self.updates = 0
-        self.module = copy.deepcopy(model).eval()
-        for p in self.module.parameters():
-            p.requires_grad_(False)
+        self._averaged = AveragedModel(model, multi_avg_fn=self._lerp)
+        self._averaged.n_averaged.fill_(1)  # the copy is the first average: never overwrite it with a copy
+        self.module = self._averaged.module.eval()
+        self.module.requires_grad_(False)
+
+    def _lerp(self, shadow: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        """AveragedModel's multi_avg_fn: one EMA step with the decay warmed up to this update."""
+        get_ema_multi_avg_fn(ema_decay(self.decay, self.updates))(shadow, current, n)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        d = ema_decay(self.decay, self.updates)
+        self._averaged.update_parameters(model)
         self.updates += 1
-        shadow = [p for p in self.module.parameters()]
-        current = [p.detach() for p in model.parameters()]
-        torch._foreach_lerp_(shadow, current, 1.0 - d)
-        for b_shadow, b in zip(self.module.buffers(), model.buffers(), strict=True):
-            b_shadow.copy_(b)
 
     def state_dict(self) -> dict:
         return {"module": self.module.state_dict(), "updates": self.updates, "decay": self.decay}

@@ -29,15 +29,16 @@ class NetworkFamily:
     tunable_sections = ("model", "sequence", "train", "sampler", "ema")
 
     def default_space(self) -> dict[str, ParamRange]:
-        # Around the network defaults (train.lr 2e-3, emb_dim 16, dropout 0.1): epochs and the
-        # embedding regularisers (none won on every data set as a fixed default) are searched too.
+        # Around the network defaults (train.lr 2e-3, emb_dim 16, dropout 0.1): early stopping picks the
+        # epochs, the per-epoch decay of the rate shapes how fast it gets there, and the embedding
+        # regularisers are searched because none won on every data set as a fixed default.
         return {
             "train.lr": ParamRange(low=3e-4, high=1e-2, log=True),
             "train.weight_decay": ParamRange(low=1e-7, high=1e-3, log=True),
             "train.batch_size": ParamRange(choices=[512, 1024, 2048]),
             "model.emb_dim": ParamRange(choices=[8, 16, 32]),
             "model.qnn_alpha.dropout": ParamRange(low=0.0, high=0.3),
-            "train.epochs": ParamRange(low=1, high=5),
+            "train.lr_decay": ParamRange(low=0.3, high=0.9),
             "model.emb_l2": ParamRange(choices=[0.0, 0.001, 0.01, 0.1]),
             "model.id_min_count": ParamRange(choices=[1, 5, 20]),
             "model.emb_dropout": ParamRange(low=0.0, high=0.3),

@@ -1,6 +1,6 @@
 """Training one fold of the neural model (DARE + QNN-α or an MLP head) on the shard cache.
 
-AdamW with warm-up + cosine (the peak rate scaled to the batch size by train.lr_scaling), gradient
+AdamW with warm-up + a per-epoch decay (train/schedule.py; the peak rate scaled by train.lr_scaling), gradient
 clipping, AMP on CUDA, optional torch.compile (CUDA graphs with compile_mode reduce-overhead), EMA weights,
 early stopping on the validation Score, and an optional balanced sampler whose prior shift is undone by
 `logit_offset` (stored in the checkpoint and already added to the OOF logits, which are therefore
@@ -57,7 +57,7 @@ from toss_core.train.sampler import (
     prior_logit_offset,
     steps_per_epoch,
 )
-from toss_core.train.schedule import peak_lr, warmup_cosine
+from toss_core.train.schedule import peak_lr, warmup_decay
 from toss_core.util.errors import StopTraining
 from toss_core.util.progress import Progress
 from toss_core.util.results import FoldResult
@@ -73,18 +73,18 @@ TRAINING_KEYS = (
     "ema",
     "features",
     "train.batch_size",
-    "train.epochs",
     "train.lr",
     "train.lr_scaling",
     "train.lr_base_batch",
     "train.weight_decay",
     "train.warmup_epochs",
+    "train.lr_decay",
     "train.grad_clip_norm",
     "train.select_metric",
 )
 """Config keys (sections or dotted keys) that shape a neural fold's weights: a resume state saved under
 other values is discarded. They decide the training rows, the features, the initial weights, the batch
-order, the optimiser, the schedule (epochs is its length), the EMA, and which epoch is best
+order, the optimiser, the schedule, the EMA, and which epoch is best
 (select_metric, ema.eval_with_ema).
 Left out on purpose, so that changing them keeps the finished epochs:
 - `data`: what changes the cache (its input file and shaping keys) is in the cache fingerprint, which
@@ -92,8 +92,9 @@ Left out on purpose, so that changing them keeps the finished epochs:
 - how the run executes, not what it computes (train.eval_batch_size, train.num_threads, device,
   deterministic, use_compile, train.compile_mode, train.data_on_device, train.device_memory_share):
   float rounding at most;
-- train.early_stop_patience, which only decides when to stop: the epochs run so far are those any larger
-  patience runs, and a smaller one stops at once with the same best epoch;
+- train.epochs and train.early_stop_patience, which only decide when to stop (the schedule does not depend
+  on them): the epochs run so far are those any larger cap or patience runs, and a smaller one stops at
+  once with the same best epoch;
 - logging, calibration, ensemble and gbdt, which no training step reads.
 `amp` is replaced by the autocast dtype it yields on the device (none on CPU), also in the identity.
 """
@@ -146,7 +147,7 @@ class FoldTrainer:
             weight_decay=tc.weight_decay,
             fused=self.device.type == "cuda",  # one kernel for the whole update
         )
-        self.scheduler = warmup_cosine(self.optimizer, self.steps_per_epoch, tc.epochs, tc.warmup_epochs)
+        self.scheduler = warmup_decay(self.optimizer, self.steps_per_epoch, tc.warmup_epochs, tc.lr_decay)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         payload = [
             cfg.section_fingerprint(*TRAINING_KEYS),

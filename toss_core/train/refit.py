@@ -1,8 +1,9 @@
 """cv.refit = full for the neural family: one model trained on every training row.
 
 It trains for the epochs its folds selected (no validation rows are left to stop on), with the same
-config, schedule and EMA as a fold, and saves the final weights as fold layout.FULL; test prediction
-then goes through the family's usual predict_test.
+config, schedule and EMA as a fold: the schedule depends only on the epoch reached (train.lr_decay), so
+its N epochs run under exactly the rates of a fold's first N. It saves the final weights as fold
+layout.FULL; test prediction then goes through the family's usual predict_test.
 """
 
 from __future__ import annotations
