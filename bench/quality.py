@@ -235,7 +235,7 @@ def run_once(cfg: TossConfig, args: argparse.Namespace) -> tuple[list[Row], str 
             calibrated["cross-family ensemble"] = logit(test_pred)
         else:
             rows.append(Row("cross-family ensemble (OOF)", dict(result.oof_calibrated), total))
-        shares = ", ".join(f"{f} {w:.2f}" for f, w in result.weights.items())
+        shares = ", ".join(f"{f} {result.weights[f]:.2f}" for f in args.families)
         rows[-1].model += f" [weights {shares}]"
     if truth is not None and truth.p_true is not None:
         z = prior_shift(logit(truth.p_true), float(truth.p_true.mean()))
