@@ -55,10 +55,11 @@ class TossConfig(Strict):
         description="torch.compile the network for training (pays off on CUDA), in train.compile_mode",
     )
     families: list[str] = Field(
-        default_factory=lambda: ["nn"],
+        default_factory=lambda: ["nn", "gbdt", "catboost"],
         min_length=1,
         description="the model families trained on the folds and stacked by the ensemble, in order: nn "
-        "(DARE + QNN-α), gbdt (LightGBM), catboost (CatBoost)",
+        "(DARE + QNN-α), gbdt (LightGBM), catboost (CatBoost; the strongest on every set measured, and the "
+        "slowest)",
     )
     data: DataConfig = Field(
         DataConfig(), description="where the data come from, their column roles, and the NPY shard cache"
