@@ -72,6 +72,9 @@ def test_oof_rows_are_never_trained_on_and_the_categoricals_are_native(trained) 
     plan, spec = meta["plan"], ShardedCache(layout.train_cache).spec
     assert plan["native_cols"] == list(spec.cat_cols) and plan["id_cols"] == []  # ids as cat_features
     assert plan["dense_cols"] and meta["covis_fingerprint"]  # co-visitation features as numerics
+    # but not the click rates: out of the training row's fold, they still hold the validation fold's labels
+    assert not [c for c in plan["dense_cols"] if c.startswith(("target_rate", "id_rate"))]
+    assert [c for c in plan["dense_source"] if c.startswith("id_rate")]
     with np.load(layout.oof_path(0, "catboost")) as z:
         np.testing.assert_array_equal(z["index"], np.flatnonzero(folds == 0))
         np.testing.assert_array_equal(z["label"], labels[folds == 0])

@@ -45,6 +45,14 @@ log = logging.getLogger("toss")
 COVIS_FORMAT = "toss-covis/1"
 TARGET_STAT = "target_rate"
 ID_STAT = "id_rate"
+
+
+def label_derived(column: str) -> bool:
+    """Whether a co-visitation column is a click rate (made from training labels, out of fold) rather
+    than a label-free statistic of the sequence."""
+    return column.startswith((TARGET_STAT, ID_STAT))
+
+
 # Elements per work array ([rows, max_len]) while a shard is processed in row chunks.
 _CHUNK_ELEMENTS = 1 << 20
 

@@ -33,8 +33,9 @@ class DesignPlan:
     num_cols: list[str]
     isna_cols: list[str]
     seq_len_raw: bool
-    dense_cols: list[str]
+    dense_cols: list[str]  # the co-visitation columns the model reads
     id_method: str  # how id_cols are encoded: "target" or "frequency" (IdEncoder)
+    dense_source: list[str]  # every column of the co-visitation cache, which dense_cols are taken from
 
     @classmethod
     def build(
@@ -44,9 +45,11 @@ class DesignPlan:
         dense_cols: list[str],
         ids: list[str] | None = None,
         id_method: str = "target",
+        keep_dense: list[str] | None = None,
     ) -> DesignPlan:
         """The plan over a cache's columns: `ids` (cat columns) become `id_method` encodings, every other
-        categorical stays a native one. Which columns are ids is the family's choice."""
+        categorical stays a native one; `keep_dense` (default: all) are the co-visitation columns read.
+        Which columns are ids and which features are read is the family's choice."""
         ids = list(ids or [])
         if id_method not in ("target", "frequency"):
             raise ValueError(f"id_method must be 'target' or 'frequency', got {id_method!r}")
@@ -60,8 +63,9 @@ class DesignPlan:
             num_cols=list(spec.num_cols),
             isna_cols=list(spec.isna_cols) if "isna" in cache_fields else [],
             seq_len_raw="seq_len_raw" in cache_fields,
-            dense_cols=list(dense_cols),
+            dense_cols=list(dense_cols if keep_dense is None else [c for c in dense_cols if c in keep_dense]),
             id_method=method,
+            dense_source=list(dense_cols),
         )
 
     @property
@@ -104,7 +108,7 @@ class DesignPlan:
     def check_cache(self, spec: FeatureSpec, dense_cols: list[str], what: str) -> None:
         """Refuse a cache whose columns differ from the ones this plan was built on."""
         found = {"cat": spec.cat_cols, "num": spec.num_cols, "dense": dense_cols}
-        expected = {"cat": self.cat_cols, "num": self.num_cols, "dense": self.dense_cols}
+        expected = {"cat": self.cat_cols, "num": self.num_cols, "dense": self.dense_source}
         for key, cols in expected.items():
             if list(found[key]) != list(cols):
                 raise ArtifactError(f"{what}: {key} columns {found[key]} differ from the model's {cols}")
@@ -136,7 +140,8 @@ class DesignPlan:
         if self.dense_cols:
             if dense is None:
                 raise ArtifactError("the design plan uses co-visitation features but none were given")
-            parts.append(np.asarray(dense, dtype=np.float32))
+            columns = [self.dense_source.index(c) for c in self.dense_cols]
+            parts.append(np.asarray(dense, dtype=np.float32)[:, columns])
         return np.concatenate(parts, axis=1)
 
 
