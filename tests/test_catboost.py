@@ -112,6 +112,21 @@ def test_predict_test_is_deterministic_and_names_the_model(trained, tmp_path: Pa
         steps.predict_test(other.cfg, 1, other, "catboost")
 
 
+def test_a_run_whose_co_visitation_columns_are_all_click_rates_predicts(
+    smoke_cached: Layout, tmp_path
+) -> None:
+    """Frappe's case: no sequence, so the co-visitation cache holds id_rate columns only, none of which
+    CatBoost reads; its test prediction must not ask for them."""
+    layout = _layout(smoke_cached, tmp_path, "features.covis.stats=[id_rate]")
+    steps.assign_folds(layout.cfg, layout)
+    steps.build_covis(layout.cfg, layout)
+    steps.train_fold(layout.cfg, 0, layout, "catboost")
+    meta = ctrain.load_sidecar(layout, 0)
+    assert meta["plan"]["dense_cols"] == [] and meta["plan"]["dense_source"]
+    predicted = steps.predict_test(layout.cfg, 0, layout, "catboost")
+    assert predicted.n_rows == ShardedCache(layout.test_cache).n_rows
+
+
 def test_refit_trains_for_the_selected_iterations_on_every_row(trained, tmp_path: Path) -> None:
     layout, seen = trained
     shutil.copytree(layout.root, tmp_path, dirs_exist_ok=True)

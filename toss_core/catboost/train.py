@@ -112,6 +112,7 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     start = time.perf_counter()
     cache, labels, dense = train_inputs(cfg, layout)
     plan = plan_for(cache, dense)
+    dense = dense if plan.dense_cols else None  # none of its columns is read: no lineage to it either
     train_rows, valid_rows = fold_rows(layout, cache.n_rows, fold)
     params = catboost_params(cfg)
     classifier(params)  # a bad catboost.params key fails here, before any matrix is built
@@ -151,6 +152,7 @@ def refit(cfg: TossConfig, layout: Layout, iterations: int) -> Lineage:
     start = time.perf_counter()
     cache, labels, dense = train_inputs(cfg, layout)
     plan = plan_for(cache, dense)
+    dense = dense if plan.dense_cols else None
     rows = np.arange(cache.n_rows)
     params = {**catboost_params(cfg), "iterations": iterations}
     log.info(

@@ -107,8 +107,12 @@ class DesignPlan:
 
     def check_cache(self, spec: FeatureSpec, dense_cols: list[str], what: str) -> None:
         """Refuse a cache whose columns differ from the ones this plan was built on."""
-        found = {"cat": spec.cat_cols, "num": spec.num_cols, "dense": dense_cols}
-        expected = {"cat": self.cat_cols, "num": self.num_cols, "dense": self.dense_source}
+        found = {"cat": spec.cat_cols, "num": spec.num_cols, "dense": dense_cols if self.dense_cols else []}
+        expected = {
+            "cat": self.cat_cols,
+            "num": self.num_cols,
+            "dense": self.dense_source if self.dense_cols else [],
+        }
         for key, cols in expected.items():
             if list(found[key]) != list(cols):
                 raise ArtifactError(f"{what}: {key} columns {found[key]} differ from the model's {cols}")
