@@ -179,9 +179,19 @@ def share_messages(instance: dg.DagsterInstance, run_id: str, step: str) -> list
 
 
 @pytest.mark.slow
+def long_folds_config(root: Path) -> Path:
+    """cfgs/smoke.yaml with folds that train for several epochs: each fold step then lasts well beyond
+    the seconds the daemon may take between launching the two fold runs on a busy machine."""
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["train"] = {**cfg.get("train", {}), "epochs": 6, "early_stop_patience": 6}
+    path = root / "long_folds.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
 def test_materialize_all_trains_two_folds_at_once(tmp_path: Path, storage: dict):
     root = instance_dir(tmp_path / "project", storage)
-    env = shell_env(TOSS_FOLD_RUNS="per_fold", TOSS_ROOT=str(root))
+    env = shell_env(long_folds_config(root), TOSS_FOLD_RUNS="per_fold", TOSS_ROOT=str(root))
     # the documented command; instance commands read DAGSTER_HOME/dagster.yaml, not ./dagster.yaml
     subprocess.run(
         [str(BIN / "dagster"), "instance", "concurrency", "set", "gpu", "2"],
