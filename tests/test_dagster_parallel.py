@@ -180,10 +180,11 @@ def share_messages(instance: dg.DagsterInstance, run_id: str, step: str) -> list
 
 @pytest.mark.slow
 def long_folds_config(root: Path) -> Path:
-    """cfgs/smoke.yaml with folds that train for several epochs: each fold step then lasts well beyond
-    the seconds the daemon may take between launching the two fold runs on a busy machine."""
+    """cfgs/smoke.yaml with folds that train for 60 epochs: each fold step then lasts well beyond the
+    ~10 s a daemon on a busy machine or in a fresh clone (no bytecode yet) took between launching the two
+    fold runs, when a fold trained in 5 s and the steps never overlapped."""
     cfg = yaml.safe_load(SMOKE.read_text())
-    cfg["train"] = {**cfg.get("train", {}), "epochs": 6, "early_stop_patience": 6}
+    cfg["train"] = {**cfg.get("train", {}), "epochs": 60, "early_stop_patience": 60}
     path = root / "long_folds.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
