@@ -117,12 +117,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
     from toss_core.families import registry
 
     cfg = _config(args)
-    wanted = cfg.tune.families
-    families = (
-        [args.family]
-        if args.family
-        else [f for f in registry.enabled_names(cfg) if wanted is None or f in wanted]
-    )
+    families = [args.family] if args.family else [f.name for f in registry.searched(cfg)]
     _print([steps.tune(cfg, f, n_trials=args.trials, timeout_s=args.timeout) for f in families])
 
 

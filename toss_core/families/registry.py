@@ -58,13 +58,15 @@ def enabled_names(cfg: TossConfig) -> list[str]:
     return [f.name for f in enabled(cfg)]
 
 
-def tuned(cfg: TossConfig) -> list[Family]:
-    """The families the pipeline tunes before training: tune.families (every enabled family when unset)
-    that are also enabled; empty unless tune.enabled."""
-    if not cfg.tune.enabled:
-        return []
+def searched(cfg: TossConfig) -> list[Family]:
+    """The families a search covers: tune.families (every enabled family when unset), if enabled."""
     wanted = cfg.tune.families
     return [f for f in enabled(cfg) if wanted is None or f.name in wanted]
+
+
+def tuned(cfg: TossConfig) -> list[Family]:
+    """The families the pipeline tunes before training: the searched ones, none unless tune.enabled."""
+    return searched(cfg) if cfg.tune.enabled else []
 
 
 def search_space(cfg: TossConfig, family: Family) -> dict[str, ParamRange]:
