@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.train_throughput import write_section
+from bench.markdown import write_section
 from toss_core import steps
 from toss_core.artifacts.fold import read_test_logits
 from toss_core.config import load_config

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.markdown import write_section
 from bench.model_throughput import make_spec
-from bench.train_throughput import write_section
 from toss_core.config import load_config
 from toss_core.data.folds import assign_folds
 from toss_core.data.reader import ShardWriter

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.markdown import write_section
 from toss_core import steps
 from toss_core.config import load_config
 from toss_core.layout import Layout
@@ -43,20 +44,6 @@ from toss_core.train.sampler import EpochBatches
 REPO = Path(__file__).resolve().parents[1]
 
 MODELS = {"demo (DARE + QNN-α)": None, "MLP head": "mlp", "DCN-v2": "dcnv2"}
-
-
-def write_section(path: Path, name: str, text: str) -> None:
-    """Replace (or append) the block between <!-- name --> markers of a Markdown file."""
-    begin, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    block = f"{begin}\n{text.rstrip()}\n{end}\n"
-    old = path.read_text() if path.is_file() else "# Training benchmarks\n\n"
-    if begin in old and end in old:
-        head, rest = old.split(begin, 1)
-        new = head + block + rest.split(end, 1)[1].lstrip("\n")
-    else:
-        new = old.rstrip() + "\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new)
 
 
 def bench_overrides(args: argparse.Namespace, run_root: Path) -> list[str]:

@@ -88,6 +88,7 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
     import lightgbm as lgb
 
     from toss_core import steps
+    from toss_core.gbdt import dataset as gdataset
     from toss_core.gbdt import train as gtrain
 
     layout = _gbdt_layout(smoke_cached, tmp_path_factory.mktemp("gbdt"), "features.covis.enabled=false")
@@ -105,6 +106,7 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
 
     mp = pytest.MonkeyPatch()
     mp.setattr(gtrain, "build_matrix", recording_build)
+    mp.setattr(gdataset, "build_matrix", recording_build)  # the training rows (fewer than the bin sample)
     mp.setattr(lgb, "Dataset", recording_dataset)
     try:
         seen["result"] = steps.train_fold(layout.cfg, 0, layout, "gbdt")
@@ -128,6 +130,47 @@ def test_oof_rows_are_never_trained_on(trained: tuple[Layout, dict]) -> None:
         np.testing.assert_array_equal(z["index"], valid_rows)
         np.testing.assert_array_equal(z["label"], labels[valid_rows])
         assert np.isfinite(z["logit"]).all() and z["logit"].std() > 0
+
+
+def test_a_streamed_training_dataset_matches_the_matrix_built_one(trained: tuple[Layout, dict]) -> None:
+    """Rows pushed block by block through given bins make the same Dataset as the float matrix; with more
+    rows than LightGBM's bin sample, the bins come from a sample's design rows and every row is pushed."""
+    import lightgbm as lgb
+
+    from toss_core.data.reader import ShardedCache
+    from toss_core.gbdt import dataset as gdataset
+    from toss_core.tabular.design import DesignPlan, build_matrix
+
+    layout, _ = trained
+    cache = ShardedCache(layout.train_cache)
+    plan = DesignPlan.build(cache.spec, cache.fields, [], [])  # every categorical native
+    rows = np.flatnonzero(load_folds(layout) != 0)
+    labels = cache.read_field("label").astype(np.float32)[rows]
+    params = {"objective": "binary", "verbose": -1, "num_threads": 1, "seed": 0, "deterministic": True}
+    params |= {"min_data_in_leaf": 20, "num_leaves": 7}
+    names, cats = plan.feature_names, plan.categorical_features
+    matrix = build_matrix(plan, cache, rows, None)
+
+    def dataset(data, **kw):
+        return lgb.Dataset(data, labels, feature_name=names, categorical_feature=cats, params=params, **kw)
+
+    def raw_scores(ds) -> np.ndarray:
+        return lgb.train(params, ds, num_boost_round=15).predict(matrix, raw_score=True)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(gdataset, "BLOCK_ROWS", 300)  # several pushed blocks
+    try:
+        bins = dataset(matrix).construct()
+        pushed = dataset(gdataset._design_rows(plan, cache, rows, None, None, None), reference=bins)
+        np.testing.assert_array_equal(raw_scores(pushed), raw_scores(dataset(matrix)))
+        sampled = gdataset.training_dataset(
+            plan, {**params, "bin_construct_sample_cnt": 500}, cache, rows, labels, None, None, None, seed=0
+        )
+    finally:
+        mp.undo()
+    assert sampled.num_data() == len(rows) and sampled.num_feature() == len(names)
+    np.testing.assert_array_equal(sampled.get_label(), labels)
+    assert fold_metrics(labels, raw_scores(sampled), float(labels.mean()))["AUC"] > 0.6
 
 
 def test_sidecar_and_result(trained: tuple[Layout, dict]) -> None:

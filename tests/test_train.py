@@ -28,7 +28,13 @@ from toss_core.train.ema import EMA, ema_decay
 from toss_core.train.loop import train_fold
 from toss_core.train.paths import checkpoint_path, resume_path, tb_dir, train_log_path
 from toss_core.train.predict import load_checkpoint, predict_logits, stream_feed
-from toss_core.train.sampler import epoch_batches, epoch_generator, prior_logit_offset, steps_per_epoch
+from toss_core.train.sampler import (
+    capped,
+    epoch_batches,
+    epoch_generator,
+    prior_logit_offset,
+    steps_per_epoch,
+)
 from toss_core.train.schedule import lr_multiplier, peak_lr, warmup_decay
 from toss_core.util.errors import ArtifactError
 from toss_core.util.results import FoldResult
@@ -134,6 +140,26 @@ def test_plain_sampler_is_a_shuffle_with_zero_weight_filler():
     assert not torch.equal(other.ids, batches.ids)  # a new order every epoch
     tiny = epoch_batches(torch.arange(5), _labels(5, 0.5), SamplerConfig(), 16, _gen())
     assert tiny.ids.shape == (1, 16) and int(tiny.weights.sum()) == 5  # fewer rows than one batch
+
+
+def test_capped_epochs_draw_fresh_rows_each_epoch():
+    y = _labels(20_000, 0.05)
+    rows, sampler = torch.arange(y.numel()), SamplerConfig(type="balanced", pos_fraction=0.25)
+    full = epoch_batches(rows, y, sampler, 100, _gen())
+    first = capped(full, 3)
+    assert first.ids.shape == (3, 100) and torch.equal(first.ids, full.ids[:3])
+    second = capped(epoch_batches(rows, y, sampler, 100, epoch_generator(0, 0, 1, "cpu")), 3)
+    assert not torch.equal(first.ids.sort().values, second.ids.sort().values)  # another random share
+    assert capped(full, None) is full and capped(full, len(full) + 5) is full
+
+
+def test_a_capped_epoch_trains_and_schedules_that_many_steps(smoke_cached, tmp_path):
+    """train.max_steps_per_epoch: each epoch stops after the cap, and the schedule's epoch is the cap."""
+    layout = _fold_layout(smoke_cached, tmp_path, "train.max_steps_per_epoch=3", "logging.csv_log=false")
+    trainer = loop.FoldTrainer(layout.cfg, layout, 0)
+    assert trainer.steps_per_epoch == 3
+    trainer.run()
+    assert trainer.state.step == 3 * layout.cfg.train.epochs
 
 
 def test_prior_offset_restores_base_rate():

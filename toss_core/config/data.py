@@ -58,8 +58,14 @@ class DataConfig(Strict):
     shard_rows: int = Field(
         250_000,
         gt=0,
-        description="rows per cache shard, read from Parquet as one batch: peak memory follows it, not the "
-        "file size",
+        description="most rows per cache shard, read from Parquet as one batch: peak memory follows it, not "
+        "the file size",
+    )
+    shard_mb: int = Field(
+        256,
+        gt=0,
+        description="most MB of decoded Parquet input per shard (from the file's footer): wide rows, such as "
+        "Toss's ~2.6 KB sequences, get shards of fewer than shard_rows rows",
     )
     add_isna_mask: bool = Field(
         True,

@@ -141,6 +141,12 @@ class TrainConfig(Strict):
         description="most passes over the training rows (a cap: a fold stops sooner after "
         "early_stop_patience epochs without a better select_metric; a refit trains its folds' mean)",
     )
+    max_steps_per_epoch: int | None = Field(
+        None,
+        ge=1,
+        description="cap an epoch at this many optimiser steps (fresh random rows each epoch), so a "
+        "large set validates and early-stops more often; null = one full pass of the sampler",
+    )
     lr: float = Field(2e-3, gt=0, description="peak AdamW learning rate, reached after the warm-up")
     weight_decay: float = Field(1e-5, ge=0, description="AdamW decoupled weight decay")
     warmup_epochs: float = Field(

@@ -1,7 +1,8 @@
 """The cache build loop: stream a Parquet file into NPY shards (contract: toss_core.spec).
 
-The Parquet file is read once, in record batches of data.shard_rows rows, each of which becomes one
-shard, so peak memory follows the shard size, not the file size.
+The Parquet file is read once, in record batches of data.shard_rows rows (fewer when they would hold
+more than data.shard_mb of decoded input), each of which becomes one shard, so peak memory follows the
+shard size, not the file size.
 Train: the pass writes provisional cat ids (first-seen order) and raw numerics while it accumulates the
 vocabularies and imputation statistics; a sweep over the just-written NPY shards (small fields, page
 cache) then maps the ids to their final values, imputes, and adds the null masks. Test: one pass with
@@ -104,6 +105,24 @@ def _record_batches(path: Path, cols: list[str], rows: int) -> Iterator[pa.Recor
                     pending, have = [], 0
     if pending:
         yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+
+
+def batch_rows(path: Path, cols: list[str], max_rows: int, max_bytes: int) -> int:
+    """Rows per read batch: at most `max_rows`, and few enough that one batch of `cols` holds about
+    `max_bytes` of decoded data (the footer's uncompressed sizes per row). A row count alone would let
+    wide rows (Toss: ~2.6 KB of sequence text each) make a batch of gigabytes, several times over once
+    the next batch is prefetched and the current one parsed."""
+    meta = pq.ParquetFile(path).metadata
+    wanted = set(cols)
+    size = 0
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for i in range(group.num_columns):
+            chunk = group.column(i)
+            if chunk.path_in_schema.split(".")[0] in wanted:
+                size += chunk.total_uncompressed_size
+    per_row = max(size / max(meta.num_rows, 1), 1.0)
+    return max(1, min(max_rows, int(max_bytes // per_row)))
 
 
 def _batches(path: Path, cols: list[str], rows: int) -> Iterator[tuple[int, pa.RecordBatch]]:
@@ -303,7 +322,8 @@ def write_cache(plan: Plan, cfg: TossConfig) -> tuple[Path, int, int]:
         ShardWriter(plan.out_dir, plan.kind) as writer,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="toss-seq") as pool,
     ):
-        for row0, batch in _batches(plan.path, plan.read_cols, cfg.data.shard_rows):
+        rows = batch_rows(plan.path, plan.read_cols, cfg.data.shard_rows, cfg.data.shard_mb << 20)
+        for row0, batch in _batches(plan.path, plan.read_cols, rows):
             writer.add(_encode(plan, batch, row0, unseen, fit, pool))
             progress.update(batch.num_rows)
         if fit is not None:

@@ -4,8 +4,9 @@ while it is still cheap.
 The test cache applies statistics fitted on train, so it can only be built second; without this pass a
 non-numeric test column or a malformed test sequence would surface after the whole train cache was
 built. One streamed pass over the test file reads only the columns that can fail (numeric columns
-stored as strings, the sequence, the query-token columns) in batches of data.shard_rows rows, with the
-same parsers the build uses. Cost: one read of those test columns (the test file is the smaller one).
+stored as strings, the sequence, the query-token columns) in batches of at most data.shard_rows rows and
+PRECHECK_BYTES of decoded input, with the same parsers the build uses. Cost: one read of those test
+columns (the test file is the smaller one).
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from toss_core.config import TossConfig
-from toss_core.data.cache_write import _batches, _fail, _numeric, _token_ids
+from toss_core.data.cache_write import _batches, _fail, _numeric, _token_ids, batch_rows
 from toss_core.data.raw import check_raw_schema, resolve_numeric_columns
 from toss_core.data.seqparse import SeqParseError, parse_sequences
 from toss_core.util.errors import DataError
+
+# decoded bytes per precheck batch: nothing is kept between batches, so small batches cost only their
+# count, and the pass stays far below the build's own peak (measured on the Toss-size test file: 5.7 GB
+# at 500k-row batches before this bound; BENCHMARKS.md, "Toss scale")
+PRECHECK_BYTES = 64 << 20
 
 
 def check_test_file(cfg: TossConfig, train_path: Path, test_path: Path) -> None:
@@ -38,7 +44,9 @@ def check_test_file(cfg: TossConfig, train_path: Path, test_path: Path) -> None:
     cols = strings + list(cfg.sequence.query_same_vocab) + ([seq] if seq is not None else [])
     if not cols:
         return
-    for row0, batch in _batches(test_path, list(dict.fromkeys(cols)), cfg.data.shard_rows):
+    cols = list(dict.fromkeys(cols))
+    rows = batch_rows(test_path, cols, cfg.data.shard_rows, PRECHECK_BYTES)
+    for row0, batch in _batches(test_path, cols, rows):
         _numeric(batch, strings, test_path, row0)
         for col in cfg.sequence.query_same_vocab:
             _token_ids(batch, col, test_path, row0)

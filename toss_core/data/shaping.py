@@ -23,6 +23,7 @@ SHAPING_KEYS = {
         "num_cols_explicit",
         "num_patterns",
         "shard_rows",
+        "shard_mb",
         "add_isna_mask",
         "impute_strategy",
         "hash_buckets",

@@ -22,6 +22,7 @@ import numpy as np
 from toss_core.artifacts.fold import Lineage, file_digest
 from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
+from toss_core.gbdt.dataset import training_dataset
 from toss_core.gbdt.ids import choose_ids
 from toss_core.gbdt.params import gbdt_params
 from toss_core.gbdt.paths import NAME, checkpoint_path
@@ -75,19 +76,6 @@ def _progress(fold: int | str, rounds: int, n_rows: int, every_s: float = 5.0):
         progress.update(1, extra)
 
     return _callback
-
-
-def _train_dataset(plan: DesignPlan, params: dict[str, Any], matrix: np.ndarray, labels: np.ndarray):
-    """The binned training Dataset; the float matrix is freed on return (LightGBM keeps its own copy)."""
-    import lightgbm as lgb
-
-    return lgb.Dataset(
-        matrix,
-        labels,
-        feature_name=plan.feature_names,
-        categorical_feature=plan.categorical_features,
-        params=params,
-    ).construct()
 
 
 def _boost(
@@ -155,9 +143,8 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
         "gbdt fold %d: %d train rows, %d valid rows, %d features (%s ids: %s)",
         fold, len(train_rows), len(valid_rows), len(plan.feature_names), plan.id_method, plan.id_cols,
     )  # fmt: skip
-    x_train = build_matrix(plan, cache, train_rows, encoder, oof_te, dense)
-    ds_train = _train_dataset(plan, params, x_train, labels[train_rows])
-    del x_train  # only the binned copy stays
+    y_train = labels[train_rows]
+    ds_train = training_dataset(plan, params, cache, train_rows, y_train, encoder, oof_te, dense, cfg.seed)
     x_valid = build_matrix(plan, cache, valid_rows, encoder, None, dense)
     y_valid = labels[valid_rows]
     booster = _boost(cfg, fold, params, ds_train, x_valid, y_valid)
@@ -183,7 +170,7 @@ def refit(cfg: TossConfig, layout: Layout, rounds: int) -> Lineage:
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, rows, labels)
     params = gbdt_params(cfg, rows.size, float(labels.mean()))
     log.info("gbdt refit: %d rows, %d rounds, %d features", rows.size, rounds, len(plan.feature_names))
-    ds = _train_dataset(plan, params, build_matrix(plan, cache, rows, encoder, oof_te, dense), labels)
+    ds = training_dataset(plan, params, cache, rows, labels, encoder, oof_te, dense, cfg.seed)
     booster = lgb.train(params, ds, num_boost_round=rounds, callbacks=[_progress(FULL, rounds, rows.size)])
     sidecar = {**_sidecar(cache, dense, plan, params), "n_train": int(rows.size)}
     lineage = _save_booster(layout, FULL, booster, rounds, encoder, plan, sidecar)

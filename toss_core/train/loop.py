@@ -52,6 +52,7 @@ from toss_core.train.predict import predict_logits
 from toss_core.train.runtime import amp_dtype, autocast, resolve_device, seed_everything, torch_runtime
 from toss_core.train.sampler import (
     EpochBatches,
+    capped,
     epoch_batches,
     epoch_generator,
     prior_logit_offset,
@@ -79,6 +80,7 @@ TRAINING_KEYS = (
     "train.weight_decay",
     "train.warmup_epochs",
     "train.lr_decay",
+    "train.max_steps_per_epoch",
     "train.grad_clip_norm",
     "train.select_metric",
 )
@@ -129,7 +131,8 @@ class FoldTrainer:
         self.row_labels = torch.from_numpy(d.train_labels).to(self.device)
         self.offset = prior_logit_offset(cfg.sampler, d.train_prior)
         n_pos = int((d.train_labels > 0.5).sum())
-        self.steps_per_epoch = steps_per_epoch(d.train_rows.size, n_pos, cfg.sampler, tc.batch_size)
+        full = steps_per_epoch(d.train_rows.size, n_pos, cfg.sampler, tc.batch_size)
+        self.steps_per_epoch = min(full, tc.max_steps_per_epoch or full)
 
         seed_everything(cfg.seed + self.seed_index)
         self.model = build_model(d.spec, cfg, head).to(self.device)
@@ -251,7 +254,11 @@ class FoldTrainer:
     def epoch_batches(self, epoch: int) -> EpochBatches:
         """The batches of epoch `epoch` (0-based), drawn on the device from (seed, fold, epoch)."""
         gen = epoch_generator(self.cfg.seed, self.seed_index, epoch, self.device)
-        return epoch_batches(self.rows, self.row_labels, self.cfg.sampler, self.cfg.train.batch_size, gen)
+        tc = self.cfg.train
+        return capped(
+            epoch_batches(self.rows, self.row_labels, self.cfg.sampler, tc.batch_size, gen),
+            tc.max_steps_per_epoch,
+        )
 
     def train_epoch(self, epoch: int) -> tuple[float, float]:
         """One pass of the sampler; returns (mean loss, training rows/s)."""

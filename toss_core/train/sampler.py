@@ -100,3 +100,11 @@ def steps_per_epoch(n_rows: int, n_pos: int, sampler: SamplerConfig, batch_size:
         per_batch = positives_per_batch(sampler, batch_size)
         return max(math.ceil((n_rows - n_pos) / (batch_size - per_batch)), 1)
     return max(math.ceil(n_rows / batch_size), 1)
+
+
+def capped(batches: EpochBatches, max_steps: int | None) -> EpochBatches:
+    """The first `max_steps` batches of an epoch (train.max_steps_per_epoch): the epoch's order is a fresh
+    random draw, so a capped epoch trains on a fresh random share of the rows."""
+    if max_steps is None or len(batches) <= max_steps:
+        return batches
+    return EpochBatches(batches.ids[:max_steps], batches.weights[:max_steps])

@@ -1,0 +1,304 @@
+"""The whole chain at Toss size: every step's wall and CPU seconds, peak RSS, disk written and rows/s.
+
+Each step runs as the `toss` command a user would type, in its own process, so its peak RSS
+(os.wait4's ru_maxrss) and CPU time are its own. The config is the one a user starts from
+(cfgs/dare_qnn_next.yaml) adapted to CPU (device cpu, no AMP, no compile), with the caps that let
+the chain finish in a session on 2 cores stated in the table: `--folds` folds, the network's epoch
+capped at `--nn-steps` optimiser steps (train.max_steps_per_epoch, one epoch), `--rounds` boosting
+rounds per tree family. The per-step, per-round and per-epoch costs make the uncapped time a matter of
+arithmetic.
+
+    # a Toss-size pair (10.7M / 1.5M rows, the real sequence-length distribution), then the chain
+    nice .venv/bin/python -m bench.toss_scale --data /work/scale/toss_full --generate 10704179 1527298 \
+        --work /work/scale/run_full --label 10.7M
+    nice .venv/bin/python -m bench.toss_scale --data /work/scale/toss_1m --generate 1000000 142700 \
+        --work /work/scale/run_1m --label 1M
+    .venv/bin/python -m bench.toss_scale --report --md BENCHMARKS.md   # both labels side by side
+
+Results accumulate in --results (JSON, one entry per label and step), so a step can be rerun alone
+(`--steps covis`) and the table redrawn from what was measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.markdown import write_section
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "toss_scale.json"
+SECTION = "toss-scale"
+
+
+@dataclass
+class StepCost:
+    step: str
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    disk_mb: float
+    rows: int
+    note: str
+
+
+def _tree_bytes(path: Path) -> int:
+    """Bytes of the files under `path` (what a step wrote there is the difference)."""
+    if not path.exists():
+        return 0
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def run_measured(argv: list[str], watch: Path) -> tuple[float, float, float, float, str]:
+    """(wall s, CPU s, peak RSS MB, MB written under `watch`, stdout) of one command in its own process."""
+    before = _tree_bytes(watch)
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"bench.toss_scale: `{' '.join(argv)}` failed with exit code {proc.returncode}")
+    disk = (_tree_bytes(watch) - before) / 1e6
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, disk, out
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """The user's starting config adapted to CPU, with the stated caps."""
+    sets = [
+        "data.source=parquet",
+        f"data.train_path={args.data / 'train.parquet'}",
+        f"data.test_path={args.data / 'test.parquet'}",
+        f"data.cache_dir={args.work / 'cache'}",
+        f"logging.log_dir={args.work / 'runs'}",
+        "device=cpu",
+        "amp=false",
+        "use_compile=false",
+        f"families=[{','.join(args.families)}]",
+        f"cv.n_splits={args.folds}",
+        "train.epochs=1",
+        f"train.max_steps_per_epoch={args.nn_steps}",
+        f"gbdt.num_boost_round={args.rounds}",
+        f"catboost.iterations={args.rounds}",
+    ]
+    return sets + list(args.set)
+
+
+def nn_probe(cfg_path: Path, overrides: list[str], infer_rows: int) -> dict[str, float]:
+    """The network on fold 0 of the full cache, in this process: the fold's data set up over every row,
+    one epoch capped at train.max_steps_per_epoch steps, then inference on `infer_rows` validation rows.
+    Used where the whole network step cannot finish on the machine (its validation alone is millions of
+    rows); rows/s of training and of inference, and their ratio, are what the full run follows from."""
+    import torch
+
+    from toss_core.config import load_config
+    from toss_core.layout import Layout
+    from toss_core.train.loop import FoldTrainer
+    from toss_core.train.predict import predict_logits
+    from toss_core.train.runtime import torch_runtime
+
+    cfg = load_config(cfg_path, overrides)
+    with torch_runtime(cfg):
+        start = time.perf_counter()
+        trainer = FoldTrainer(cfg, Layout(cfg), 0)
+        setup = time.perf_counter() - start
+        _, train_rps = trainer.train_epoch(0)
+        rows = trainer.data.val_rows[:infer_rows]
+        start = time.perf_counter()
+        with torch.no_grad():
+            predict_logits(
+                trainer.model, trainer.feed, rows, cfg.train.eval_batch_size, trainer.device, trainer.offset
+            )
+        infer_rps = rows.size / (time.perf_counter() - start)
+    return {
+        "setup_s": setup,
+        "train_rows_per_s": train_rps,
+        "infer_rows_per_s": infer_rps,
+        "train_rows": float(trainer.data.train_rows.size),
+        "val_rows": float(trainer.data.val_rows.size),
+        "steps": float(trainer.steps_per_epoch),
+    }
+
+
+def _rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
+def _note(step: str, out: str) -> str:
+    """What the step's JSON result says about its own pace (per fold: seconds; epochs or rounds)."""
+    try:
+        payload = json.loads(out)
+    except json.JSONDecodeError:
+        return ""
+    items = payload if isinstance(payload, list) else [payload]
+    if step == "nn probe":
+        p = items[0]
+        epoch_h = p["train_rows"] / p["train_rows_per_s"] / 3600
+        return (
+            f"{p['steps']:.0f} steps: train {p['train_rows_per_s']:,.0f} rows/s, inference "
+            f"{p['infer_rows_per_s']:,.0f} rows/s ({p['infer_rows_per_s'] / p['train_rows_per_s']:.1f}×), "
+            f"setup {p['setup_s']:.0f} s; a full epoch of {p['train_rows']:,.0f} rows ≈ {epoch_h:.1f} h"
+        )
+    if step.startswith("train "):
+        return "; ".join(f"fold {r['fold']}: {r['seconds']:.0f} s" for r in items)
+    if step.startswith("predict"):
+        return "; ".join(f"{r['family']} fold {r['fold']}: {r['seconds']:.0f} s" for r in items)
+    if step == "ensemble":
+        return f"OOF Score_cal {items[0]['oof_calibrated']['Score']:.4f}"
+    if step == "submit" and items[0].get("test_metrics"):
+        return f"test Score {items[0]['test_metrics']['Score']:.4f}"
+    return ""
+
+
+def chain(args: argparse.Namespace) -> list[tuple[str, list[str], int]]:
+    """(step name, toss arguments, rows it reads) in pipeline order."""
+    n_train, n_test = _rows(args.data / "train.parquet"), _rows(args.data / "test.parquet")
+    steps = [
+        ("build-cache", ["build-cache"], n_train + n_test),
+        ("folds", ["folds"], n_train),
+        ("covis", ["covis"], n_train + n_test),
+    ]
+    if args.nn_probe:
+        from toss_core.config import load_config
+
+        batch = load_config(args.cfg, _overrides(args)).train.batch_size
+        steps.append(
+            ("nn probe", ["--nn-probe-child", str(args.nn_probe)], args.nn_steps * batch + args.nn_probe)
+        )
+    steps += [(f"train {f}", ["train", "--family", f], n_train) for f in args.families]
+    steps += [(f"predict {f}", ["predict", "--family", f], n_test * args.folds) for f in args.families]
+    steps += [("ensemble", ["ensemble"], n_train), ("submit", ["submit"], n_test)]
+    steps += [("diagnose", ["diagnose"], n_train)]
+    return steps
+
+
+def _load(path: Path) -> dict[str, dict[str, dict]]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _save(path: Path, results: dict[str, dict[str, dict]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1) + "\n")
+
+
+def measure(args: argparse.Namespace) -> None:
+    results = _load(args.results)
+    entry = results.setdefault(args.label, {})
+    if args.generate:
+        train_rows, test_rows = args.generate
+        meta = args.data / "synth_meta.json"
+        if not meta.is_file():
+            argv = [sys.executable, "-m", "toss_core.cli", "synth", "--out", str(args.data)]
+            argv += ["--train-rows", str(train_rows), "--test-rows", str(test_rows), "--seed", "11"]
+            wall, cpu, rss, disk, _ = run_measured(argv, args.data)
+            entry["synth"] = asdict(StepCost("synth", wall, cpu, rss, disk, train_rows + test_rows, ""))
+            _save(args.results, results)
+    sets = [x for s in _overrides(args) for x in ("--set", s)]
+    for name, cmd, rows in chain(args):
+        if args.steps and name.split()[0] not in args.steps and name not in args.steps:
+            continue
+        print(f"[toss_scale {args.label}] {name} ...", flush=True)
+        runner = ["bench.toss_scale"] if name == "nn probe" else ["toss_core.cli", "-q"]
+        argv = [sys.executable, "-m", *runner, *cmd, "--cfg", str(args.cfg), *sets]
+        wall, cpu, rss, disk, out = run_measured(argv, args.work)
+        cost = StepCost(name, wall, cpu, rss, disk, rows, _note(name, out))
+        print(f"[toss_scale {args.label}] {cost}", flush=True)
+        entry[name] = asdict(cost)
+        entry["_caps"] = {
+            "folds": args.folds,
+            "nn_steps": args.nn_steps,
+            "rounds": args.rounds,
+            "families": args.families,
+        }
+        _save(args.results, results)
+
+
+def table(results: dict[str, dict[str, dict]]) -> str:
+    """Every measured step, the labels side by side, and the peak-RSS growth between the first two."""
+    labels = list(results)
+    names: list[str] = []
+    for lab in labels:
+        names += [n for n in results[lab] if not n.startswith("_") and n not in names]
+    head = "| step |" + "".join(
+        f" {lab} wall s | {lab} CPU s | {lab} peak RSS MB | {lab} disk MB | {lab} rows/s |" for lab in labels
+    )
+    lines = [head + (" RSS growth |" if len(labels) > 1 else "") + " notes |"]
+    lines.append("|---|" + "---:|" * (5 * len(labels) + (len(labels) > 1)) + "---|")
+    for name in names:
+        cells, notes = [], []
+        for lab in labels:
+            c = results[lab].get(name)
+            if c is None:
+                cells.append(" — | — | — | — | — |")
+                continue
+            cells.append(
+                f" {c['wall_s']:,.0f} | {c['cpu_s']:,.0f} | {c['peak_rss_mb']:,.0f} | {c['disk_mb']:,.0f} "
+                f"| {c['rows'] / max(c['wall_s'], 1e-9):,.0f} |"
+            )
+            if c["note"]:
+                notes.append(f"{lab}: {c['note']}")
+        growth = ""
+        if len(labels) > 1:
+            a, b = (results[lab].get(name) for lab in labels[:2])
+            growth = f" {b['peak_rss_mb'] / a['peak_rss_mb']:.2f}× |" if a and b else " — |"
+        lines.append(f"| {name} |" + "".join(cells) + growth + f" {'; '.join(notes)} |")
+    caps = [f"{lab}: {results[lab].get('_caps')}" for lab in labels]
+    return "\n".join(lines) + "\n\nCaps: " + "; ".join(caps) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, help="directory with train.parquet and test.parquet")
+    parser.add_argument(
+        "--generate",
+        type=int,
+        nargs=2,
+        metavar=("TRAIN_ROWS", "TEST_ROWS"),
+        help="write the pair with `toss synth` first (measured) when --data has none",
+    )
+    parser.add_argument("--work", type=Path, help="cache and run directory of this measurement")
+    parser.add_argument("--label", default="10.7M", help="column label of this measurement in the table")
+    parser.add_argument("--cfg", type=Path, default=REPO / "cfgs" / "dare_qnn_next.yaml")
+    parser.add_argument("--families", nargs="+", default=["nn", "gbdt", "catboost"])
+    parser.add_argument("--folds", type=int, default=2, help="cv.n_splits (a cap: the user config says 5)")
+    parser.add_argument("--nn-steps", type=int, default=200, help="the network's one epoch, capped")
+    parser.add_argument("--rounds", type=int, default=200, help="boosting rounds of each tree family")
+    parser.add_argument("--set", action="append", default=[], help="one more config override")
+    parser.add_argument(
+        "--nn-probe",
+        type=int,
+        default=0,
+        metavar="ROWS",
+        help="measure the network by a probe (a capped epoch on fold 0, inference on ROWS validation rows) "
+        "instead of, or beside, its full fold training; 0 = no probe",
+    )
+    parser.add_argument("--nn-probe-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", nargs="*", default=None, help="only these steps (e.g. covis train)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--report", action="store_true", help="only redraw the table from --results")
+    parser.add_argument("--md", type=Path, default=None, help="write the table into this Markdown file")
+    args = parser.parse_args()
+    if args.nn_probe_child:
+        print(json.dumps(nn_probe(args.cfg, args.set, args.nn_probe_child)))
+        return
+    if not args.report:
+        if args.data is None or args.work is None:
+            parser.error("--data and --work are needed to measure (or --report to redraw the table)")
+        measure(args)
+    text = table(_load(args.results))
+    print(text)
+    if args.md:
+        write_section(args.md, SECTION, text)
+
+
+if __name__ == "__main__":
+    main()
