@@ -34,6 +34,7 @@ import torch
 
 from toss_core import steps
 from toss_core.config import load_config
+from toss_core.context import RunContext
 from toss_core.layout import Layout
 from toss_core.train.loop import FoldTrainer
 from toss_core.train.predict import predict_logits
@@ -82,11 +83,11 @@ def bench_overrides(args: argparse.Namespace, run_root: Path) -> list[str]:
 
 def prepare(config: str, overrides: list[str]) -> Layout:
     cfg = load_config(REPO / config, overrides)
-    layout = Layout(cfg, root=REPO)
-    steps.prepare_raw(cfg, layout)
-    steps.build_caches(cfg, layout)
-    steps.assign_folds(cfg, layout)
-    return layout
+    ctx = RunContext.from_config(cfg, REPO)
+    steps.prepare_raw(ctx)
+    steps.build_caches(ctx)
+    steps.assign_folds(ctx)
+    return ctx.layout
 
 
 def _sync(device: torch.device) -> None:

@@ -108,7 +108,7 @@ def test_dagster_launchpad_overrides_go_through_the_same_validation(tmp_path: Pa
     for override in ("exp_name=../../tmp/evil", "data.cache_dir=../../x"):
         resource = TossConfigResource(config_path=str(SMOKE), overrides=[override], root=str(tmp_path))
         with pytest.raises(ConfigError, match=override.split("=")[0]):
-            resource.layout()
+            resource.context()
 
 
 # ------------------------------------------------------------------------------------ values before work

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_config
+from conftest import make_config, run_context
 from scipy import sparse
 
 from toss_core import steps
@@ -286,7 +286,7 @@ def _layout_on(smoke_cached: Layout, tmp_path: Path, *overrides: str) -> Layout:
         *overrides,
     )
     layout = Layout(cfg, root=tmp_path)
-    steps.assign_folds(cfg, layout)
+    steps.assign_folds(run_context(layout))
     return layout
 
 
@@ -355,8 +355,8 @@ def test_no_sequence_config_writes_empty_width_caches(smoke_cached, tmp_path, ca
         f"data.test_path={smoke_cached.test_path.resolve()}",
     )
     layout = Layout(cfg, root=tmp_path)
-    steps.build_caches(cfg, layout)
-    steps.assign_folds(cfg, layout)
+    steps.build_caches(run_context(layout))
+    steps.assign_folds(run_context(layout))
     with caplog.at_level(logging.INFO, logger="toss"):
         result = build_covis_features(cfg, layout)
     assert result.feature_names == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_config
+from conftest import make_config, run_context
 
 from toss_core.artifacts.fold import SELECTED
 from toss_core.data.folds import load_folds
@@ -91,7 +91,7 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
     from toss_core.gbdt import train as gtrain
 
     layout = _gbdt_layout(smoke_cached, tmp_path_factory.mktemp("gbdt"), "features.covis.enabled=false")
-    steps.assign_folds(layout.cfg, layout)
+    steps.assign_folds(run_context(layout))
     seen: dict = {"rows": [], "labels": []}
     real_build, real_dataset = gtrain.build_matrix, lgb.Dataset
 
@@ -107,7 +107,7 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
     mp.setattr(gtrain, "build_matrix", recording_build)
     mp.setattr(lgb, "Dataset", recording_dataset)
     try:
-        seen["result"] = steps.train_fold(layout.cfg, 0, layout, "gbdt")
+        seen["result"] = steps.train_fold(run_context(layout), "gbdt", 0)
     finally:
         mp.undo()
     return layout, seen
@@ -186,8 +186,8 @@ def test_other_encodings_train_and_predict(smoke_cached: Layout, tmp_path: Path,
     layout = _gbdt_layout(
         smoke_cached, tmp_path, "features.covis.enabled=false", f"gbdt.id_encoding={encoding}"
     )
-    steps.assign_folds(layout.cfg, layout)
-    steps.train_fold(layout.cfg, 1, layout, "gbdt")
+    steps.assign_folds(run_context(layout))
+    steps.train_fold(run_context(layout), "gbdt", 1)
     meta = load_sidecar(layout, 1)
     plan = meta["plan"]
     if encoding == "native":
@@ -202,9 +202,9 @@ def test_covis_features_enter_the_design(smoke_cached: Layout, tmp_path: Path) -
     from toss_core.gbdt.predict import load_sidecar, predict_test
 
     layout = _gbdt_layout(smoke_cached, tmp_path)
-    steps.assign_folds(layout.cfg, layout)
-    covis = steps.build_covis(layout.cfg, layout)
-    steps.train_fold(layout.cfg, 0, layout, "gbdt")
+    steps.assign_folds(run_context(layout))
+    covis = steps.build_covis(run_context(layout))
+    steps.train_fold(run_context(layout), "gbdt", 0)
     meta = load_sidecar(layout, 0)
     assert meta["plan"]["dense_cols"] == list(covis.feature_names) and meta["covis_fingerprint"]
     assert predict_test(layout.cfg, layout, 0)[0].shape == (layout.cfg.data.synthetic.test_rows,)

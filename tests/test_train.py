@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_config
+from conftest import make_config, run_context
 from torch import nn
 
 from toss_core import steps
@@ -342,7 +342,7 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
         "model.numeric_fields=binned",
         "model.numeric_bins=4",
     )
-    covis = steps.build_covis(layout.cfg, layout)
+    covis = steps.build_covis(run_context(layout))
     train_fold(layout.cfg, layout, 0)
     ckpt = torch.load(checkpoint_path(layout, 0), weights_only=True)
     assert ckpt["logit_offset"] == pytest.approx(logit(ckpt["train_prior"]) - logit(0.3))
