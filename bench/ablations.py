@@ -53,7 +53,7 @@ VARIANTS = {
 
 
 def base_overrides(args: argparse.Namespace) -> list[str]:
-    out = ["logging.log_dir=runs/ablations", "logging.tb=false", *args.set]
+    out = ["runs_dir=runs/ablations", "logging.tb=false", *args.set]
     if args.rows:
         tag = f"ablation_{args.rows}"
         out += [

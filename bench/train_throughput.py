@@ -69,14 +69,14 @@ def bench_overrides(args: argparse.Namespace, run_root: Path) -> list[str]:
         f"data.train_path=data/{tag}/train.parquet",
         f"data.test_path=data/{tag}/test.parquet",
         f"data.cache_dir=cache/{tag}",
-        f"logging.log_dir={run_root}",
+        f"runs_dir={run_root}",
         "logging.tb=false",
         "logging.csv_log=false",
         "logging.verbose_steps=1000000",
         "features.covis.enabled=false",
-        f"device={args.device}",
+        f"runtime.device={args.device}",
         f"train.batch_size={args.batch_size}",
-        *([f"train.num_threads={args.threads}"] if args.threads else []),
+        *([f"runtime.num_threads={args.threads}"] if args.threads else []),
         *args.set,
     ]
 
@@ -98,10 +98,10 @@ def _sync(device: torch.device) -> None:
 def measure(base: list[str], head: str | None, column: dict, args: argparse.Namespace) -> dict[str, float]:
     """Median rows/s of one model under one column's settings: whole loop, model only, inference."""
     overrides = [
-        f"amp={str(column['amp']).lower()}",
-        f"use_compile={str(column['compile']).lower()}",
+        f"runtime.amp={str(column['amp']).lower()}",
+        f"runtime.compile={str(column['compile']).lower()}",
         f"train.data_on_device={str(column['resident']).lower()}",
-        *(["train.compile_mode=reduce-overhead"] if column["compile"] else []),
+        *(["runtime.compile_mode=reduce-overhead"] if column["compile"] else []),
     ]
     cfg = load_config(REPO / args.config, [*base, *overrides])
     rates: dict[str, list[float]] = {"loop": [], "model": [], "infer": []}
@@ -166,7 +166,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--infer-rows", type=int, default=8192)
     p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--threads", type=int, default=None, help="train.num_threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=None, help="runtime.num_threads (default: torch's)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--models", nargs="*", default=list(MODELS), help="subset of: " + ", ".join(MODELS))
     p.add_argument("--set", action="append", default=[], help="extra config override, repeatable")

@@ -33,7 +33,7 @@ def _layout(smoke_cached: Layout, root: Path, *overrides: str) -> Layout:
         "catboost.early_stopping_rounds=15",
         "catboost.learning_rate=0.2",
         "catboost.depth=4",
-        "train.num_threads=1",
+        "runtime.num_threads=1",
         *overrides,
     )
     return Layout(cfg, root=root)

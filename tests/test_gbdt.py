@@ -76,7 +76,7 @@ def _gbdt_layout(smoke_cached: Layout, tmp_path: Path, *overrides: str) -> Layou
         "gbdt.num_boost_round=40",
         "gbdt.early_stopping_rounds=10",
         "gbdt.params={num_leaves: 7, min_data_in_leaf: 20, learning_rate: 0.1}",
-        "train.num_threads=1",
+        "runtime.num_threads=1",
         *overrides,
     )
     return Layout(cfg, root=tmp_path)

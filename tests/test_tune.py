@@ -37,7 +37,7 @@ TUNED = (
     "families=[nn,gbdt]",
     "tune.enabled=true",
     "gbdt.num_boost_round=60",
-    "train.num_threads=1",
+    "runtime.num_threads=1",
     GBDT_SPACE,
 )
 
@@ -82,7 +82,7 @@ def load(layout: Layout, family: str = "gbdt") -> optuna.Study:
         ("tune.space.gbdt={gbdt.params: {low: 1, high: 2}}", "gbdt.params is a mapping"),
         ("tune.space.gbdt={train.lr: {low: 0.001, high: 0.1}}", "only keys under gbdt"),
         ("tune.space.nn={cv.n_splits: {low: 2, high: 5}}", "only keys under model"),
-        ("tune.space.nn={model.qnn_alpha.dropout: {low: 0.1, high: 1.0}}", "value 1.0 would make an invalid"),
+        ("tune.space.nn={model.head_dropout: {low: 0.1, high: 1.0}}", "value 1.0 would make an invalid"),
         ("tune.space.nn={train.batch_size: {choices: []}}", "non-empty list of choices"),
         ("tune.storage=notaurl", "not a usable SQLAlchemy URL"),
         ("tune.storage=postgress://u@h/db", "not a usable SQLAlchemy URL"),
@@ -188,7 +188,11 @@ def test_how_a_trial_runs_does_not_split_the_network_study(prepared: Path, tmp_p
     """Threads or the compile mode (a concurrent step's machine share) keep the study; the lr does not."""
     layout = fresh(prepared, tmp_path)
     base = studies.fingerprint(layout.cfg, layout, registry.get("nn"))
-    for execution in ("train.num_threads=2", "train.compile_mode=max-autotune", "train.data_on_device=false"):
+    for execution in (
+        "runtime.num_threads=2",
+        "runtime.compile_mode=max-autotune",
+        "train.data_on_device=false",
+    ):
         layout = fresh(prepared, tmp_path, execution)
         assert studies.fingerprint(layout.cfg, layout, registry.get("nn")) == base, execution
     shaped = fresh(prepared, tmp_path, "train.lr=0.01")
