@@ -32,10 +32,10 @@ from bench.markdown import write_section
 from toss_core import steps
 from toss_core.artifacts.fold import read_test_logits
 from toss_core.config import load_config
+from toss_core.context import RunContext
 from toss_core.data.folds import load_folds
 from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.logistic import logistic_baseline
-from toss_core.layout import Layout
 from toss_core.post.truth import load_test_truth
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.scoring.metrics import evaluate_logits, prior_only_score, prior_shift
@@ -53,7 +53,7 @@ VARIANTS = {
 
 
 def base_overrides(args: argparse.Namespace) -> list[str]:
-    out = ["logging.log_dir=runs/ablations", "logging.tb=false", *args.set]
+    out = ["runs_dir=runs/ablations", "logging.tb=false", *args.set]
     if args.rows:
         tag = f"ablation_{args.rows}"
         out += [
@@ -104,10 +104,11 @@ def main() -> None:
 
     base = base_overrides(args)
     cfg = load_config(REPO / args.config, base)
-    layout = Layout(cfg, root=REPO)
+    ctx = RunContext.from_config(cfg, REPO)
+    layout = ctx.layout
     if layout.run_dir.exists():
         shutil.rmtree(layout.run_dir)
-    steps.prepare(cfg, layout)
+    steps.prepare(ctx)
 
     labels = ShardedCache(layout.train_cache).read_field("label").astype(np.float64)
     folds = load_folds(layout)
@@ -122,9 +123,10 @@ def main() -> None:
     for name in args.variants:
         vcfg = load_config(REPO / args.config, [*base, *VARIANTS[name]])
         start = time.perf_counter()
-        vlayout = Layout(vcfg, root=REPO)
-        result = steps.train_fold(vcfg, 0, vlayout)
-        steps.predict_test(vcfg, 0, vlayout)
+        vctx = RunContext.from_config(vcfg, REPO)
+        vlayout = vctx.layout
+        result = steps.train_fold(vctx, "nn", 0)
+        steps.predict_test(vctx, "nn", 0)
         seconds = time.perf_counter() - start
         flags = " ".join(f"--set {o}" for o in VARIANTS[name]) or "(defaults)"
         test_m = test_metrics(read_test_logits(vlayout, 0, "nn")[0])

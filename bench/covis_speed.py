@@ -25,8 +25,8 @@ from pathlib import Path
 
 from toss_core import steps
 from toss_core.config import TossConfig, load_config
+from toss_core.context import RunContext
 from toss_core.features.covis import build_covis_features
-from toss_core.layout import Layout
 
 
 def main() -> None:
@@ -44,10 +44,11 @@ def main() -> None:
         return
 
     cfg = load_config(args.config, args.overrides)
-    layout = Layout(cfg, root=Path(args.root))
-    steps.prepare_raw(cfg, layout)
-    steps.build_caches(cfg, layout)
-    steps.assign_folds(cfg, layout)
+    ctx = RunContext.from_config(cfg, Path(args.root))
+    layout = ctx.layout
+    steps.prepare_raw(ctx)
+    steps.build_caches(ctx)
+    steps.assign_folds(ctx)
 
     from toss_core.data.reader import ShardedCache
 

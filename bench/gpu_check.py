@@ -151,16 +151,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="toss_gpu_check_") as tmp:
         overrides = [
             f"data.cache_dir={tmp}/cache",
-            f"logging.log_dir={tmp}/runs",
+            f"runs_dir={tmp}/runs",
             "logging.tb=false",
             "logging.csv_log=false",
             "logging.verbose_steps=1000000",
             "features.covis.enabled=false",
-            f"device={device}",
+            f"runtime.device={device}",
             f"sequence.max_len={args.max_len}",
-            "amp=true",
-            f"use_compile={str(not args.dry_run).lower()}",
-            "train.compile_mode=reduce-overhead",
+            "runtime.amp=true",
+            f"runtime.compile={str(not args.dry_run).lower()}",
+            "runtime.compile_mode=reduce-overhead",
             "train.data_on_device=true",
         ]
         cfg = load_config(REPO / args.config, overrides)

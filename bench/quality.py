@@ -40,6 +40,7 @@ from bench.report import RESULTS, Row, append_report, chart, read_runs, summary,
 from toss_core import steps
 from toss_core.artifacts.fold import load_family_oof, load_refit_test_logits, load_test_logits
 from toss_core.config import TossConfig, load_config
+from toss_core.context import RunContext
 from toss_core.data.reader import ShardedCache
 from toss_core.families import registry
 from toss_core.gbdt.logistic import logistic_baseline
@@ -191,25 +192,26 @@ def captured_effects(cfg: TossConfig, layout: Layout, models: dict[str, np.ndarr
 
 
 # ------------------------------------------------------------------------------------------ one run
-def train_and_predict(cfg: TossConfig, layout: Layout, families: list[str]) -> dict[str, list[float]]:
+def train_and_predict(ctx: RunContext, families: list[str]) -> dict[str, list[float]]:
     """Every fold of every family trained and its test logits written; seconds per fold."""
     seconds: dict[str, list[float]] = {}
     for family in families:
         seconds[family] = []
-        for fold in range(cfg.cv.n_splits):
-            trained = steps.train_fold(cfg, fold, layout, family)
-            predicted = steps.predict_test(cfg, fold, layout, family)
+        for fold in range(ctx.cfg.cv.n_splits):
+            trained = steps.train_fold(ctx, family, fold)
+            predicted = steps.predict_test(ctx, family, fold)
             seconds[family].append(trained.seconds + predicted.seconds)
-        if cfg.cv.refit == "full":
-            seconds[family].append(steps.refit(cfg, family, layout).seconds)
+        if ctx.cfg.cv.refit == "full":
+            seconds[family].append(steps.refit(ctx, family).seconds)
     return seconds
 
 
 def run_once(cfg: TossConfig, args: argparse.Namespace) -> tuple[list[Row], str | None]:
     """Train and score one run; returns its rows and, on synthetic data, the captured-effects table."""
-    layout = Layout(cfg, root=REPO)
-    steps.prepare(cfg, layout)
-    seconds = train_and_predict(cfg, layout, args.families)
+    ctx = RunContext.from_config(cfg, REPO)
+    layout = ctx.layout
+    steps.prepare(ctx)
+    seconds = train_and_predict(ctx, args.families)
     truth = load_test_truth(cfg, layout)
     scorer = Scorer(truth)
     y = truth.labels if truth is not None else load_family_oof(
@@ -227,7 +229,7 @@ def run_once(cfg: TossConfig, args: argparse.Namespace) -> tuple[list[Row], str 
         calibrated[ensemble.model] = test_logits
     if len(args.families) > 1:
         start = time.perf_counter()
-        result = steps.ensemble(cfg, layout)
+        result = steps.ensemble(ctx)
         total = sum(map(sum, seconds.values())) + time.perf_counter() - start
         if truth is not None:
             test_pred = np.load(layout.test_pred_path)

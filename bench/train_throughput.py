@@ -35,6 +35,7 @@ import torch
 from bench.markdown import write_section
 from toss_core import steps
 from toss_core.config import load_config
+from toss_core.context import RunContext
 from toss_core.layout import Layout
 from toss_core.train.loop import FoldTrainer
 from toss_core.train.predict import predict_logits
@@ -55,25 +56,25 @@ def bench_overrides(args: argparse.Namespace, run_root: Path) -> list[str]:
         f"data.train_path=data/{tag}/train.parquet",
         f"data.test_path=data/{tag}/test.parquet",
         f"data.cache_dir=cache/{tag}",
-        f"logging.log_dir={run_root}",
+        f"runs_dir={run_root}",
         "logging.tb=false",
         "logging.csv_log=false",
         "logging.verbose_steps=1000000",
         "features.covis.enabled=false",
-        f"device={args.device}",
+        f"runtime.device={args.device}",
         f"train.batch_size={args.batch_size}",
-        *([f"train.num_threads={args.threads}"] if args.threads else []),
+        *([f"runtime.num_threads={args.threads}"] if args.threads else []),
         *args.set,
     ]
 
 
 def prepare(config: str, overrides: list[str]) -> Layout:
     cfg = load_config(REPO / config, overrides)
-    layout = Layout(cfg, root=REPO)
-    steps.prepare_raw(cfg, layout)
-    steps.build_caches(cfg, layout)
-    steps.assign_folds(cfg, layout)
-    return layout
+    ctx = RunContext.from_config(cfg, REPO)
+    steps.prepare_raw(ctx)
+    steps.build_caches(ctx)
+    steps.assign_folds(ctx)
+    return ctx.layout
 
 
 def _sync(device: torch.device) -> None:
@@ -84,10 +85,10 @@ def _sync(device: torch.device) -> None:
 def measure(base: list[str], head: str | None, column: dict, args: argparse.Namespace) -> dict[str, float]:
     """Median rows/s of one model under one column's settings: whole loop, model only, inference."""
     overrides = [
-        f"amp={str(column['amp']).lower()}",
-        f"use_compile={str(column['compile']).lower()}",
+        f"runtime.amp={str(column['amp']).lower()}",
+        f"runtime.compile={str(column['compile']).lower()}",
         f"train.data_on_device={str(column['resident']).lower()}",
-        *(["train.compile_mode=reduce-overhead"] if column["compile"] else []),
+        *(["runtime.compile_mode=reduce-overhead"] if column["compile"] else []),
     ]
     cfg = load_config(REPO / args.config, [*base, *overrides])
     rates: dict[str, list[float]] = {"loop": [], "model": [], "infer": []}
@@ -152,7 +153,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--infer-rows", type=int, default=8192)
     p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--threads", type=int, default=None, help="train.num_threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=None, help="runtime.num_threads (default: torch's)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--models", nargs="*", default=list(MODELS), help="subset of: " + ", ".join(MODELS))
     p.add_argument("--set", action="append", default=[], help="extra config override, repeatable")

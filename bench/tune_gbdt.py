@@ -21,9 +21,9 @@ import numpy as np
 from toss_core import steps
 from toss_core.artifacts.fold import load_family_oof, load_test_logits
 from toss_core.config import TossConfig, load_config
+from toss_core.context import RunContext
 from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.predict import load_sidecar
-from toss_core.layout import Layout
 from toss_core.post.truth import TestTruth, load_test_truth
 from toss_core.scoring.calibration import fit_calibrator
 from toss_core.scoring.metrics import evaluate_logits
@@ -51,11 +51,12 @@ def config(args: argparse.Namespace, tuned: bool) -> TossConfig:
     )
 
 
-def family_scores(cfg: TossConfig, layout: Layout, truth: TestTruth) -> dict[str, float]:
+def family_scores(ctx: RunContext, truth: TestTruth) -> dict[str, float]:
     """Train and predict every gbdt fold; calibrated OOF Score (all folds, folds not tuned on), test Score."""
+    cfg, layout = ctx.cfg, ctx.layout
     for k in range(cfg.cv.n_splits):
-        steps.train_fold(cfg, k, layout, "gbdt")
-        steps.predict_test(cfg, k, layout, "gbdt")
+        steps.train_fold(ctx, "gbdt", k)
+        steps.predict_test(ctx, "gbdt", k)
     train, test = ShardedCache(layout.train_cache), ShardedCache(layout.test_cache)
     oof = load_family_oof(layout, "gbdt", cfg.cv.n_splits, train.n_rows)
     cal = fit_calibrator(cfg.calibration, oof.logit, oof.label)
@@ -79,18 +80,19 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     root = Path(args.root)
     base = config(args, tuned=False)
-    layout = Layout(base, root)
-    steps.prepare(base, layout)
+    ctx = RunContext.from_config(base, root)
+    layout = ctx.layout
+    steps.prepare(ctx)
     truth = load_test_truth(base, layout)
     start = time.perf_counter()
-    default = family_scores(base, layout, truth)
+    default = family_scores(ctx, truth)
     default_s = time.perf_counter() - start
     defaults = load_sidecar(layout, 0)["params"]  # what fold 0 trained with before the study
     start = time.perf_counter()
-    result = steps.tune(base, "gbdt", layout)
+    result = steps.tune(ctx, "gbdt")
     tune_s = time.perf_counter() - start
     tuned_cfg = config(args, tuned=True)
-    tuned = family_scores(tuned_cfg, Layout(tuned_cfg, root), truth)
+    tuned = family_scores(RunContext.from_config(tuned_cfg, root), truth)
     print(
         f"\n### seed {args.seed}, {args.rows:,} train rows, {args.trials} trials on folds {base.tune.folds}\n"
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 
 from toss_core import steps
 from toss_core.config import load_config
+from toss_core.context import RunContext
 from toss_core.data.integrity import crc_file
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
@@ -39,12 +39,13 @@ def _files(cfg, layout: Layout) -> list[Path]:
     return files
 
 
-def _fold_seconds(cfg, layout: Layout, verify: str) -> tuple[float, float]:
+def _fold_seconds(ctx: RunContext, verify: str) -> tuple[float, float]:
     """(wall seconds of a one-epoch fold 0, seconds of its training pass from the logged rows/s)."""
-    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"verify": verify})})
-    layout = dataclasses.replace(layout, cfg=cfg)
+    cfg = ctx.cfg
+    ctx = ctx.with_config(cfg.model_copy(update={"data": cfg.data.model_copy(update={"verify": verify})}))
+    layout = ctx.layout
     started = time.perf_counter()
-    steps.train_fold(cfg, 0, layout)
+    steps.train_fold(ctx, "nn", 0)
     wall = time.perf_counter() - started
     with (layout.run_dir / "train_log_fold_0.csv").open() as fh:
         rows = [r for r in csv.DictReader(fh) if r["rows_per_s"]]
@@ -60,8 +61,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(args.config, [*args.overrides, "train.epochs=1", "families=[nn]"])
-    layout = Layout(cfg, root=Path(args.root))
-    steps.prepare(cfg, layout)
+    ctx = RunContext.from_config(cfg, Path(args.root))
+    layout = ctx.layout
+    steps.prepare(ctx)
 
     files = _files(cfg, layout)
     for path in files:
@@ -72,8 +74,8 @@ def main() -> None:
     crc_s = time.perf_counter() - started
     n_bytes = sum(p.stat().st_size for p in files)
 
-    quick_wall, epoch_s = _fold_seconds(cfg, layout, "quick")
-    full_wall, _ = _fold_seconds(cfg, layout, "full")
+    quick_wall, epoch_s = _fold_seconds(ctx, "quick")
+    full_wall, _ = _fold_seconds(ctx, "full")
     print("| measure | value |\n| --- | --- |")
     print(f"| shard files a fold reads | {len(files)} files, {n_bytes / 1e6:.1f} MB |")
     print(f"| crc32 of them (data.verify: full) | {crc_s:.3f} s ({n_bytes / 1e9 / crc_s:.2f} GB/s) |")

@@ -24,8 +24,8 @@ import torch
 from bench.markdown import write_section
 from toss_core import steps
 from toss_core.config import load_config
+from toss_core.context import RunContext
 from toss_core.data.reader import ShardedCache
-from toss_core.layout import Layout
 from toss_core.models import build_model
 from toss_core.spec import FeatureSpec
 from toss_core.train.ema import EMA
@@ -41,7 +41,7 @@ def _step_seconds(cfg, spec: FeatureSpec, batch: dict[str, torch.Tensor], target
     model = build_model(spec, cfg)
     loss_fn = batch_loss(cfg, model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    ema = EMA(model, cfg.ema.decay) if cfg.ema.enabled else None
+    ema = EMA(model, cfg.train.ema.decay) if cfg.train.ema.enabled else None
     weights = torch.ones_like(target)
 
     def step() -> None:
@@ -77,21 +77,21 @@ def main() -> None:
             "data.synthetic.train_rows=20000",
             "data.synthetic.test_rows=2000",
             f"data.cache_dir={tmp}/cache",
-            f"logging.log_dir={tmp}/runs",
+            f"runs_dir={tmp}/runs",
             "features.covis.enabled=false",
-            "device=cpu",
+            "runtime.device=cpu",
             *args.set,
         ]
         cfg = load_config(args.cfg, overrides)
-        layout = Layout(cfg, root=Path(tmp))
-        steps.prepare_raw(cfg, layout)
-        steps.build_caches(cfg, layout)
-        cache = ShardedCache(layout.train_cache)
+        ctx = RunContext.from_config(cfg, root=Path(tmp))
+        steps.prepare_raw(ctx)
+        steps.build_caches(ctx)
+        cache = ShardedCache(ctx.layout.train_cache)
         base = FeatureSpec.from_manifest(cache.manifest)
         feed = stream_feed(cache, None, base, "cpu")
         batch = next(iter(feed.iterate([torch.arange(cfg.train.batch_size)])))
         target = torch.from_numpy(cache.read_field("label")[: cfg.train.batch_size].astype("float32"))
-        torch.set_num_threads(cfg.train.num_threads or max(torch.get_num_threads(), 1))
+        torch.set_num_threads(cfg.runtime.num_threads or max(torch.get_num_threads(), 1))
         seconds: dict[int, list[float]] = {v: [] for v in args.vocab}
         for _ in range(args.repeats):
             for vocab in args.vocab:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from toss_core.config import TossConfig, load_config
+from toss_core.context import RunContext
 from toss_core.layout import Layout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,6 +17,11 @@ SMOKE = REPO / "cfgs" / "smoke.yaml"
 def make_config(*overrides: str, path: Path = SMOKE) -> TossConfig:
     """The smoke config with `key=value` overrides (same syntax as `toss --set`)."""
     return load_config(path, list(overrides))
+
+
+def run_context(layout: Layout) -> RunContext:
+    """The run context of a test's layout: the steps take it, the tests read paths off the layout."""
+    return RunContext.from_config(layout.cfg, layout.root)
 
 
 @pytest.fixture
@@ -30,6 +36,6 @@ def smoke_cached(tmp_path_factory: pytest.TempPathFactory) -> Layout:
     from toss_core import steps
 
     layout = Layout(make_config(), root=tmp_path_factory.mktemp("smoke_cached"))
-    steps.prepare_raw(layout.cfg, layout)
-    steps.build_caches(layout.cfg, layout)
+    steps.prepare_raw(run_context(layout))
+    steps.build_caches(run_context(layout))
     return layout

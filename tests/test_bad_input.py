@@ -84,7 +84,7 @@ def test_cache_dir_holding_user_data_is_never_replaced(work: Path, capsys) -> No
         ("exp_name=a/b", "exp_name"),
         ("exp_name=..", "exp_name"),
         ("data.cache_dir=../../elsewhere", "data.cache_dir"),
-        ("logging.log_dir=../runs", "logging.log_dir"),
+        ("runs_dir=../runs", "runs_dir"),
         ("data.manifest_train=../../x/manifest.json", "data.manifest_train"),
     ],
 )
@@ -96,7 +96,7 @@ def test_paths_that_leave_the_working_directory_are_refused(work: Path, capsys, 
 
 
 def test_an_absolute_path_given_on_purpose_is_allowed(tmp_path: Path) -> None:
-    layout = Layout(make_config(f"logging.log_dir={tmp_path / 'elsewhere'}"), root=tmp_path / "w")
+    layout = Layout(make_config(f"runs_dir={tmp_path / 'elsewhere'}"), root=tmp_path / "w")
     assert layout.run_dir == tmp_path / "elsewhere" / "smoke"
 
 
@@ -108,7 +108,7 @@ def test_dagster_launchpad_overrides_go_through_the_same_validation(tmp_path: Pa
     for override in ("exp_name=../../tmp/evil", "data.cache_dir=../../x"):
         resource = TossConfigResource(config_path=str(SMOKE), overrides=[override], root=str(tmp_path))
         with pytest.raises(ConfigError, match=override.split("=")[0]):
-            resource.layout()
+            resource.context()
 
 
 # ------------------------------------------------------------------------------------ values before work
@@ -165,10 +165,10 @@ def test_a_huge_sequence_token_becomes_one_oov_id_not_a_huge_vocabulary(work: Pa
 
 
 def test_feature_columns_must_exist_and_toss_defaults_fit_other_schemas() -> None:
-    with pytest.raises(ConfigError, match=r"features\.covis\.id_fields"):
-        make_config("features.covis.id_fields=[nope]")
+    with pytest.raises(ConfigError, match=r"features\.covis\.id_cols"):
+        make_config("features.covis.id_cols=[nope]")
     other = make_config("data.cat_cols=[user_id, item_id]", "sequence.col=null")
-    assert other.features.covis.id_fields == [] and other.features.covis.target_fields == []
+    assert other.features.covis.id_cols == [] and other.features.covis.target_cols == []
     assert other.sequence.query_key == []
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_config
+from conftest import make_config, run_context
 
 from toss_core import steps
 from toss_core.artifacts.fold import SELECTED
@@ -33,7 +33,7 @@ def _layout(smoke_cached: Layout, root: Path, *overrides: str) -> Layout:
         "catboost.early_stopping_rounds=15",
         "catboost.learning_rate=0.2",
         "catboost.depth=4",
-        "train.num_threads=1",
+        "runtime.num_threads=1",
         *overrides,
     )
     return Layout(cfg, root=root)
@@ -43,8 +43,8 @@ def _layout(smoke_cached: Layout, root: Path, *overrides: str) -> Layout:
 def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> tuple[Layout, dict]:
     """Fold 0 trained once with co-visitation features, recording the rows and labels CatBoost saw."""
     layout = _layout(smoke_cached, tmp_path_factory.mktemp("catboost"))
-    steps.assign_folds(layout.cfg, layout)
-    steps.build_covis(layout.cfg, layout)
+    steps.assign_folds(run_context(layout))
+    steps.build_covis(run_context(layout))
     seen: dict = {"pools": []}
     real_pool = ctrain.pool
 
@@ -55,7 +55,7 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
     mp = pytest.MonkeyPatch()
     mp.setattr(ctrain, "pool", recording_pool)
     try:
-        seen["result"] = steps.train_fold(layout.cfg, 0, layout, "catboost")
+        seen["result"] = steps.train_fold(run_context(layout), "catboost", 0)
     finally:
         mp.undo()
     return layout, seen
@@ -93,12 +93,12 @@ def test_early_stopping_selects_and_records_the_iteration(trained) -> None:
 
 def test_predict_test_is_deterministic_and_names_the_model(trained, tmp_path: Path) -> None:
     layout, _ = trained
-    first = steps.predict_test(layout.cfg, 0, layout, "catboost")
+    first = steps.predict_test(run_context(layout), "catboost", 0)
     with np.load(first.path) as npz, np.load(layout.oof_path(0, "catboost")) as oof:
         logits = npz["logit"]
         assert json.loads(str(npz["lineage"]))["model"] == json.loads(str(oof["lineage"]))["model"]
     assert logits.shape == (ShardedCache(layout.test_cache).n_rows,) and np.isfinite(logits).all()
-    again = steps.predict_test(layout.cfg, 0, layout, "catboost")
+    again = steps.predict_test(run_context(layout), "catboost", 0)
     with np.load(again.path) as npz:
         np.testing.assert_array_equal(npz["logit"], logits)
 
@@ -107,9 +107,9 @@ def test_predict_test_is_deterministic_and_names_the_model(trained, tmp_path: Pa
     sidecar = checkpoint_path(other, 0).with_suffix(".json")
     sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "cache_fingerprint": "elsewhere"}))
     with pytest.raises(ArtifactError, match="retrain"):
-        steps.predict_test(other.cfg, 0, other, "catboost")
+        steps.predict_test(run_context(other), "catboost", 0)
     with pytest.raises(ArtifactError, match=r"run `toss train --family catboost --fold 1`"):
-        steps.predict_test(other.cfg, 1, other, "catboost")
+        steps.predict_test(run_context(other), "catboost", 1)
 
 
 def test_a_run_whose_co_visitation_columns_are_all_click_rates_predicts(
@@ -118,12 +118,12 @@ def test_a_run_whose_co_visitation_columns_are_all_click_rates_predicts(
     """Frappe's case: no sequence, so the co-visitation cache holds id_rate columns only, none of which
     CatBoost reads; its test prediction must not ask for them."""
     layout = _layout(smoke_cached, tmp_path, "features.covis.stats=[id_rate]")
-    steps.assign_folds(layout.cfg, layout)
-    steps.build_covis(layout.cfg, layout)
-    steps.train_fold(layout.cfg, 0, layout, "catboost")
+    steps.assign_folds(run_context(layout))
+    steps.build_covis(run_context(layout))
+    steps.train_fold(run_context(layout), "catboost", 0)
     meta = ctrain.load_sidecar(layout, 0)
     assert meta["plan"]["dense_cols"] == [] and meta["plan"]["dense_source"]
-    predicted = steps.predict_test(layout.cfg, 0, layout, "catboost")
+    predicted = steps.predict_test(run_context(layout), "catboost", 0)
     assert predicted.n_rows == ShardedCache(layout.test_cache).n_rows
 
 
@@ -131,8 +131,8 @@ def test_refit_trains_for_the_selected_iterations_on_every_row(trained, tmp_path
     layout, seen = trained
     shutil.copytree(layout.root, tmp_path, dirs_exist_ok=True)
     other = Layout(layout.cfg, root=tmp_path)
-    steps.train_fold(other.cfg, 1, other, "catboost")
-    result = steps.refit(other.cfg, "catboost", other)
+    steps.train_fold(run_context(other), "catboost", 1)
+    result = steps.refit(run_context(other), "catboost")
     sizes = [seen["result"].best_epoch, ctrain.load_sidecar(other, 1)["best_iteration"]]
     assert result.fold_sizes == sizes and result.size == max(1, round(sum(sizes) / 2))
     meta = ctrain.load_sidecar(other, FULL)
@@ -148,18 +148,18 @@ def test_a_failed_training_leaves_no_model_and_no_oof(
 ) -> None:
     """Interrupted mid-fit: nothing half-written looks like a trained fold, and a rerun trains it."""
     layout = _layout(smoke_cached, tmp_path, "features.covis.enabled=false")
-    steps.assign_folds(layout.cfg, layout)
+    steps.assign_folds(run_context(layout))
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ctrain, "_fit", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        steps.train_fold(layout.cfg, 0, layout, "catboost")
+        steps.train_fold(run_context(layout), "catboost", 0)
     left = sorted(p.name for p in layout.family_dir("catboost").rglob("*") if p.suffix != ".lock")
     assert left == [], left  # only the fold's writer lock stays
     monkeypatch.undo()
-    assert steps.train_fold(layout.cfg, 0, layout, "catboost").checkpoint.is_file()
+    assert steps.train_fold(run_context(layout), "catboost", 0).checkpoint.is_file()
 
 
 @pytest.mark.parametrize(
@@ -181,6 +181,6 @@ def test_bad_catboost_settings_fail_before_any_matrix_is_built(
     monkeypatch.setattr(ctrain, "build_matrix", never)
     with pytest.raises(ConfigError) as err:
         layout = _layout(smoke_cached, tmp_path, override, "features.covis.enabled=false")
-        steps.assign_folds(layout.cfg, layout)
-        steps.train_fold(layout.cfg, 0, layout, "catboost")
+        steps.assign_folds(run_context(layout))
+        steps.train_fold(run_context(layout), "catboost", 0)
     assert fragment in str(err.value)

@@ -10,7 +10,15 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from test_train import _fold_layout
 
-from toss_core.config import REMOVED_KEYS, ConfigError, TossConfig, load_config
+from toss_core.config import (
+    MOVED_KEYS,
+    REMOVED_KEYS,
+    ConfigError,
+    TossConfig,
+    load_config,
+    schema_leaf,
+    valid_keys,
+)
 from toss_core.layout import Layout
 from toss_core.train import loop
 from toss_core.train.paths import checkpoint_path, resume_path
@@ -56,14 +64,38 @@ def test_bad_values_fail_clearly(override: str, fragment: str) -> None:
         load_config(REPO / "cfgs" / "smoke.yaml", [override])
 
 
+def _nested_yaml(key: str, value: str) -> str:
+    """`a.b.c` = value as nested YAML."""
+    *sections, leaf = key.split(".")
+    lines = [f"{'  ' * depth}{name}:" for depth, name in enumerate(sections)]
+    return "\n".join([*lines, f"{'  ' * len(sections)}{leaf}: {value}"]) + "\n"
+
+
 @pytest.mark.parametrize("key", sorted(REMOVED_KEYS))
 def test_removed_key_fails_with_its_reason(tmp_path: Path, key: str) -> None:
-    section, leaf = key.split(".")
     path = tmp_path / "old.yaml"
-    path.write_text(f"{section}:\n  {leaf}: 1\n")
+    path.write_text(_nested_yaml(key, "1"))
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert str(err.value) == f"{key} is no longer supported: {REMOVED_KEYS[key]}; remove it from {path}"
+
+
+@pytest.mark.parametrize("key", sorted(MOVED_KEYS))
+def test_a_moved_key_fails_with_one_line_naming_its_new_key(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "old.yaml"
+    path.write_text(_nested_yaml(key, "1"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}: key '{key}' is now '{MOVED_KEYS[key]}'; rename it"
+    assert MOVED_KEYS[key] in valid_keys(TossConfig)  # the new key exists
+
+
+def test_a_moved_key_in_an_override_or_a_search_space_names_its_new_key() -> None:
+    with pytest.raises(ConfigError, match=r"key 'ema' is now 'train\.ema'; rename it"):
+        load_config(REPO / "cfgs" / "smoke.yaml", ["ema.decay=0.5"])
+    with pytest.raises(ValueError, match=r"'ema\.decay' is now 'train\.ema\.decay'"):
+        schema_leaf("ema.decay")
+    assert schema_leaf("train.ema.decay") is float
 
 
 @pytest.mark.parametrize(
@@ -71,7 +103,7 @@ def test_removed_key_fails_with_its_reason(tmp_path: Path, key: str) -> None:
     [
         ("train.epochs=true", "train.epochs"),
         ("train.lr=true", "train.lr"),
-        ("train.num_threads=false", "train.num_threads"),
+        ("runtime.num_threads=false", "runtime.num_threads"),
         ("sequence.max_len=3.0", "sequence.max_len"),
         ("cv.n_splits='3'", "cv.n_splits"),
         ("logging.tb=1", "logging.tb"),
@@ -86,8 +118,8 @@ def test_values_are_not_coerced(override: str, key: str) -> None:
 def test_ints_and_exponents_are_floats(tmp_path: Path) -> None:
     path = tmp_path / "lr.yaml"
     path.write_text("train:\n  lr: 3e-4\n  warmup_epochs: 1\n")
-    cfg = load_config(path, ["ema.decay=5E-1"])
-    assert (cfg.train.lr, cfg.train.warmup_epochs, cfg.ema.decay) == (3e-4, 1.0, 0.5)
+    cfg = load_config(path, ["train.ema.decay=5E-1"])
+    assert (cfg.train.lr, cfg.train.warmup_epochs, cfg.train.ema.decay) == (3e-4, 1.0, 0.5)
     assert isinstance(cfg.train.warmup_epochs, float)
 
 
@@ -155,23 +187,23 @@ def test_resume_state_survives_only_changes_that_do_not_shape_training(
 
     kept = [
         "train.eval_batch_size=64",
-        "train.num_threads=1",
+        "runtime.num_threads=1",
         "train.early_stop_patience=3",
         "train.epochs=3",  # a cap: the schedule does not depend on it
-        "deterministic=true",
-        "amp=true",  # no autocast on CPU: the same fp32 training
+        "runtime.deterministic=true",
+        "runtime.amp=true",  # no autocast on CPU: the same fp32 training
         "logging.verbose_steps=3",
         "calibration.iters=5",
         "families=[nn,gbdt]",
         "train.data_on_device=false",  # the same rows in the same order on either data path
-        "train.compile_mode=max-autotune",
+        "runtime.compile_mode=max-autotune",
     ]
     assert {o: next_epoch(o) for o in kept} == dict.fromkeys(kept, 1)
     for shaping in [
         "train.lr=0.01",
         "train.lr_decay=0.9",
         "model.emb_dim=4",
-        "ema.decay=0.5",
+        "train.ema.decay=0.5",
         "train.lr_scaling=sqrt",
     ]:
         resume.write_bytes(saved)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_config
+from conftest import make_config, run_context
 from scipy import sparse
 
 from toss_core import steps
@@ -173,7 +173,7 @@ def test_out_of_fold_target_rate_has_no_leak():
     cfg = make_config(
         "features.covis.last_k=1",
         "features.covis.stats=[target_rate]",
-        "features.covis.target_fields=[inventory_id]",
+        "features.covis.target_cols=[inventory_id]",
         f"features.covis.target_smoothing={m}",
     )
     arrays, folds = _leak_data()
@@ -226,14 +226,14 @@ def test_plan_rejects_unknown_stat_and_field():
     with pytest.raises(ConfigError, match=r"features\.covis\.stats"):
         make_plan(make_config("features.covis.stats=[covis_summ]"), manifest)
     with pytest.raises(ConfigError, match="hour"):
-        make_plan(make_config("features.covis.target_fields=[hour]"), manifest)
+        make_plan(make_config("features.covis.target_cols=[hour]"), manifest)
     with_ids = "features.covis.stats=[covis_sum, target_rate, id_rate]"
-    with pytest.raises(ConfigError, match=r"features\.covis\.id_fields names 'l_feat_14'"):
-        make_plan(make_config(with_ids, "features.covis.target_fields=[inventory_id]"), manifest)
+    with pytest.raises(ConfigError, match=r"features\.covis\.id_cols names 'l_feat_14'"):
+        make_plan(make_config(with_ids, "features.covis.target_cols=[inventory_id]"), manifest)
     no_seq = {**manifest, "columns": {"seq": None, "cat": ["inventory_id"]}}
     assert make_plan(make_config("features.covis.stats=[covis_sum, target_rate]"), no_seq).names == []
     plan = make_plan(
-        make_config(with_ids, "features.covis.id_fields=[inventory_id]", "model.embed_id_fields=true"), no_seq
+        make_config(with_ids, "features.covis.id_cols=[inventory_id]", "model.embed_id_cols=true"), no_seq
     )
     assert plan.names == ["id_rate_inventory_id"]  # the only stat that needs no sequence
     assert plan.skipped == ["covis_sum", "target_rate"]
@@ -243,8 +243,8 @@ def test_out_of_fold_id_rate_has_no_leak_and_needs_no_sequence():
     m = 4.0
     cfg = make_config(
         "features.covis.stats=[id_rate]",
-        "features.covis.id_fields=[inventory_id]",
-        "model.embed_id_fields=true",  # inventory_id stays the DARE query, so the network embeds it
+        "features.covis.id_cols=[inventory_id]",
+        "model.embed_id_cols=true",  # inventory_id stays the DARE query, so the network embeds it
         f"features.covis.target_smoothing={m}",
     )
     label, folds = _leak_data()[0]["label"], _leak_data()[1]
@@ -286,7 +286,7 @@ def _layout_on(smoke_cached: Layout, tmp_path: Path, *overrides: str) -> Layout:
         *overrides,
     )
     layout = Layout(cfg, root=tmp_path)
-    steps.assign_folds(cfg, layout)
+    steps.assign_folds(run_context(layout))
     return layout
 
 
@@ -294,7 +294,7 @@ def test_feature_caches_are_shard_aligned_and_standardised(smoke_cached, tmp_pat
     layout = _layout_on(smoke_cached, tmp_path)
     result = build_covis_features(layout.cfg, layout)
     seq_names = [s for s in layout.cfg.features.covis.stats if s not in ("target_rate", "id_rate")]
-    ids = [f"id_rate_{c}" for c in layout.cfg.features.covis.id_fields]
+    ids = [f"id_rate_{c}" for c in layout.cfg.features.covis.id_cols]
     assert result.feature_names == [*seq_names, "target_rate_inventory_id", "target_rate_l_feat_14", *ids]
     assert not result.reused
     for base_dir, feat_dir in ((layout.train_cache, result.train_dir), (layout.test_cache, result.test_dir)):
@@ -355,8 +355,8 @@ def test_no_sequence_config_writes_empty_width_caches(smoke_cached, tmp_path, ca
         f"data.test_path={smoke_cached.test_path.resolve()}",
     )
     layout = Layout(cfg, root=tmp_path)
-    steps.build_caches(cfg, layout)
-    steps.assign_folds(cfg, layout)
+    steps.build_caches(run_context(layout))
+    steps.assign_folds(run_context(layout))
     with caplog.at_level(logging.INFO, logger="toss"):
         result = build_covis_features(cfg, layout)
     assert result.feature_names == []

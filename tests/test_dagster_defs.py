@@ -184,9 +184,9 @@ def test_resource_overrides_and_root(tmp_path):
     toss = TossConfigResource(
         config_path=str(SMOKE), overrides=["train.epochs=2", "exp_name=x"], root=str(tmp_path)
     )
-    layout = toss.layout()
-    assert layout.cfg.train.epochs == 2
-    assert layout.submission_path == tmp_path / "runs" / "x" / "submission.csv"
+    ctx = toss.context()
+    assert ctx.cfg.train.epochs == 2
+    assert ctx.layout.submission_path == tmp_path / "runs" / "x" / "submission.csv"
     with pytest.raises(ConfigError, match="trian"):
         TossConfigResource(config_path=str(SMOKE), overrides=["trian.epochs=2"]).load()
 

@@ -170,7 +170,8 @@ def test_whole_graph_from_the_shell(graph_run):
 
 
 def test_failing_blocking_check_stops_what_is_downstream(tmp_path, monkeypatch):
-    def bad_submission(cfg, layout=None):
+    def bad_submission(ctx):
+        layout = ctx.layout
         layout.submission_path.parent.mkdir(parents=True, exist_ok=True)
         ids = expected_ids(layout).head(10)  # most test rows missing
         pl.DataFrame({"ID": ids, "clicked": [0.5] * ids.len()}).write_csv(layout.submission_path)

@@ -133,7 +133,7 @@ def test_a_changed_user_file_makes_raw_train_stale_and_is_rerun_by_automation(us
     defs = dg.Definitions(assets=assets, resources=resources)
     raw_train = dg.AssetSelection.keys("raw_train")
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance, asset_selection=raw_train)
-    train = user_files.layout().train_path
+    train = user_files.context().layout.train_path
     pl.read_parquet(train).head(2000).write_parquet(train)  # the user rewrites the file
     assert observe(sources, instance=instance, resources=resources).success
 
@@ -147,7 +147,7 @@ def test_a_changed_user_file_makes_raw_train_stale_and_is_rerun_by_automation(us
 
 
 def test_a_missing_user_file_is_named_by_its_config_key(user_files):
-    user_files.layout().test_path.unlink()
+    user_files.context().layout.test_path.unlink()
     source = next(
         a for a in assets_for("parquet", [registry.get("nn")]) if dg.AssetKey("test_parquet") in _keys(a)
     )

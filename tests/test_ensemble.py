@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import make_config
+from conftest import make_config, run_context
 
 from toss_core import steps
 from toss_core.config import CalibrationConfig, EnsembleConfig
@@ -173,7 +173,7 @@ def test_fold_trained_on_another_cache_is_refused(smoke_cached: Layout, tmp_path
 
     layout = Layout(make_config(f"data.cache_dir={smoke_cached.cache_dir}", "cv.n_splits=2"), root=tmp_path)
     train = ShardedCache(layout.train_cache)
-    steps.assign_folds(layout.cfg, layout)
+    steps.assign_folds(run_context(layout))
     for fold in range(2):
         fp = "0123456789abcdef" if fold == 1 else train.fingerprint
         _fake_fold(layout, fold, fp, f"model-{fold}")
@@ -192,7 +192,7 @@ def test_test_logits_of_an_older_checkpoint_are_refused(smoke_cached: Layout, tm
         root=tmp_path,
     )
     train = ShardedCache(layout.train_cache)
-    steps.assign_folds(layout.cfg, layout)
+    steps.assign_folds(run_context(layout))
     for fold in range(2):
         _fake_fold(layout, fold, train.fingerprint, f"model-{fold}", "an-older-model" if fold == 1 else None)
     with pytest.raises(
@@ -230,12 +230,12 @@ def test_a_fold_retrained_after_the_ensemble_stops_the_submission(smoke_cached: 
         root=tmp_path,
     )
     train = ShardedCache(layout.train_cache)
-    steps.assign_folds(layout.cfg, layout)
+    steps.assign_folds(run_context(layout))
     for fold in range(2):
         _fake_fold(layout, fold, train.fingerprint, f"model-{fold}")
     build_ensemble(layout.cfg, layout, ["nn"])
-    assert steps.write_submission(layout.cfg, layout).n_rows == ShardedCache(layout.test_cache).n_rows
+    assert steps.write_submission(run_context(layout)).n_rows == ShardedCache(layout.test_cache).n_rows
 
     _fake_fold(layout, 1, train.fingerprint, "model-1-retrained")
     with pytest.raises(ArtifactError, match=r"nn/fold_1 retrained or removed since.*rerun the ensemble step"):
-        steps.write_submission(layout.cfg, layout)
+        steps.write_submission(run_context(layout))

@@ -56,9 +56,9 @@ def test_visible_gpus_from_the_environment_or_the_driver(tmp_path: Path):
 def test_cpu_share_divides_the_cores_by_the_pool_limit():
     assert fair_threads(16, 2) == 8
     assert fair_threads(2, 4) == 1  # never zero
-    assert cpu_share(None, 16, 2)[0] == ["train.num_threads=8"]
+    assert cpu_share(None, 16, 2)[0] == ["runtime.num_threads=8"]
     assert cpu_share(None, 16, 1)[0] == []  # alone: the config's defaults stand
-    assert cpu_share(3, 16, 2)[0] == []  # an explicit train.num_threads wins
+    assert cpu_share(3, 16, 2)[0] == []  # an explicit runtime.num_threads wins
 
 
 def test_no_lease_on_cpu_or_with_one_gpu():
@@ -95,22 +95,22 @@ def test_pool_limit_read_from_the_instance(gpu_pool_of_two):
 
 
 def test_machine_share_leases_the_free_gpu_and_shares_the_cores(two_gpus, gpu_pool_of_two):
-    toss = TossConfigResource(config_path=str(SMOKE), overrides=["device=auto"])
+    toss = TossConfigResource(config_path=str(SMOKE), overrides=["runtime.device=auto"])
     context = dg.build_asset_context(instance=gpu_pool_of_two)
     # another fold step holds GPU 0
     with FileLock(two_gpus / "0.lock"), machine_share(context, toss, "gpu") as shared:
         assert os.environ[CUDA_ENV] == "1"
-        assert shared.load().train.num_threads == 2  # 4 cores // pool limit 2
-        assert shared.overrides == ["device=auto", "train.num_threads=2"]
+        assert shared.load().runtime.num_threads == 2  # 4 cores // pool limit 2
+        assert shared.overrides == ["runtime.device=auto", "runtime.num_threads=2"]
     assert os.environ[CUDA_ENV] == "0,1"  # restored for whatever runs next in this process
-    assert toss.load().train.num_threads is None  # the run's resource is untouched
+    assert toss.load().runtime.num_threads is None  # the run's resource is untouched
 
 
 def test_machine_share_on_cpu_sets_no_device(two_gpus, gpu_pool_of_two):
-    toss = TossConfigResource(config_path=str(SMOKE))  # device: cpu
+    toss = TossConfigResource(config_path=str(SMOKE))  # runtime.device: cpu
     with machine_share(dg.build_asset_context(instance=gpu_pool_of_two), toss, "gpu") as shared:
         assert os.environ[CUDA_ENV] == "0,1"
-        assert shared.load().train.num_threads == 2
+        assert shared.load().runtime.num_threads == 2
     assert not two_gpus.exists()  # no lease taken
 
 
@@ -121,10 +121,10 @@ def test_decorated_asset_runs_with_its_share(two_gpus, gpu_pool_of_two):
     @shares_machine("gpu")
     def trains(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
         seen["device"] = os.environ[CUDA_ENV]
-        seen["threads"] = toss.load().train.num_threads
+        seen["threads"] = toss.load().runtime.num_threads
         return dg.MaterializeResult()
 
-    toss = TossConfigResource(config_path=str(SMOKE), overrides=["device=auto"])
+    toss = TossConfigResource(config_path=str(SMOKE), overrides=["runtime.device=auto"])
     result = dg.materialize([trains], instance=gpu_pool_of_two, resources={"toss": toss})
     assert result.success
     assert seen == {"device": "0", "threads": 2}

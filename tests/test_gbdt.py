@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_config
+from conftest import make_config, run_context
 
 from toss_core.artifacts.fold import SELECTED
 from toss_core.data.folds import load_folds
@@ -76,7 +76,7 @@ def _gbdt_layout(smoke_cached: Layout, tmp_path: Path, *overrides: str) -> Layou
         "gbdt.num_boost_round=40",
         "gbdt.early_stopping_rounds=10",
         "gbdt.params={num_leaves: 7, min_data_in_leaf: 20, learning_rate: 0.1}",
-        "train.num_threads=1",
+        "runtime.num_threads=1",
         *overrides,
     )
     return Layout(cfg, root=tmp_path)
@@ -92,7 +92,7 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
     from toss_core.gbdt import train as gtrain
 
     layout = _gbdt_layout(smoke_cached, tmp_path_factory.mktemp("gbdt"), "features.covis.enabled=false")
-    steps.assign_folds(layout.cfg, layout)
+    steps.assign_folds(run_context(layout))
     seen: dict = {"rows": [], "labels": []}
     real_build, real_dataset = gtrain.build_matrix, lgb.Dataset
 
@@ -109,7 +109,7 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
     mp.setattr(gdataset, "build_matrix", recording_build)  # the training rows (fewer than the bin sample)
     mp.setattr(lgb, "Dataset", recording_dataset)
     try:
-        seen["result"] = steps.train_fold(layout.cfg, 0, layout, "gbdt")
+        seen["result"] = steps.train_fold(run_context(layout), "gbdt", 0)
     finally:
         mp.undo()
     return layout, seen
@@ -229,8 +229,8 @@ def test_other_encodings_train_and_predict(smoke_cached: Layout, tmp_path: Path,
     layout = _gbdt_layout(
         smoke_cached, tmp_path, "features.covis.enabled=false", f"gbdt.id_encoding={encoding}"
     )
-    steps.assign_folds(layout.cfg, layout)
-    steps.train_fold(layout.cfg, 1, layout, "gbdt")
+    steps.assign_folds(run_context(layout))
+    steps.train_fold(run_context(layout), "gbdt", 1)
     meta = load_sidecar(layout, 1)
     plan = meta["plan"]
     if encoding == "native":
@@ -245,9 +245,9 @@ def test_covis_features_enter_the_design(smoke_cached: Layout, tmp_path: Path) -
     from toss_core.gbdt.predict import load_sidecar, predict_test
 
     layout = _gbdt_layout(smoke_cached, tmp_path)
-    steps.assign_folds(layout.cfg, layout)
-    covis = steps.build_covis(layout.cfg, layout)
-    steps.train_fold(layout.cfg, 0, layout, "gbdt")
+    steps.assign_folds(run_context(layout))
+    covis = steps.build_covis(run_context(layout))
+    steps.train_fold(run_context(layout), "gbdt", 0)
     meta = load_sidecar(layout, 0)
     assert meta["plan"]["dense_cols"] == list(covis.feature_names) and meta["covis_fingerprint"]
     assert predict_test(layout.cfg, layout, 0)[0].shape == (layout.cfg.data.synthetic.test_rows,)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from conftest import run_context
 
 from toss_core import steps
 from toss_core.config import load_config
@@ -56,8 +57,8 @@ def test_generic_ctr_parquet_runs_end_to_end(tmp_path: Path) -> None:
         None,
         [
             "exp_name=generic",
-            "device=cpu",
-            "amp=false",
+            "runtime.device=cpu",
+            "runtime.amp=false",
             "data.source=parquet",
             f"data.train_path={tmp_path / 'train.parquet'}",
             f"data.test_path={tmp_path / 'test.parquet'}",
@@ -71,11 +72,12 @@ def test_generic_ctr_parquet_runs_end_to_end(tmp_path: Path) -> None:
             "sequence.query_key=[item_id]",
             "features.covis.enabled=false",
             "model.emb_dim=8",
-            "model.qnn_alpha={feature_embed_dim: 8, mlp_hidden: [16]}",
+            "model.field_dim=8",
+            "model.mlp_hidden=[16]",
             "train.batch_size=256",
             "train.epochs=2",
             "train.lr=0.01",
-            "train.num_threads=1",
+            "runtime.num_threads=1",
             "cv.n_splits=2",
             "families=[nn,gbdt]",
             "gbdt.num_boost_round=60",
@@ -84,19 +86,19 @@ def test_generic_ctr_parquet_runs_end_to_end(tmp_path: Path) -> None:
         ],
     )
     layout = Layout(cfg, root=tmp_path)
-    steps.prepare_raw(cfg, layout)
-    train_cache, test_cache = steps.build_caches(cfg, layout)
+    steps.prepare_raw(run_context(layout))
+    train_cache, test_cache = steps.build_caches(run_context(layout))
     assert (train_cache.n_rows, test_cache.n_rows) == (4000, 1000)
-    steps.assign_folds(cfg, layout)
+    steps.assign_folds(run_context(layout))
     for family in ("nn", "gbdt"):
         for fold in range(cfg.cv.n_splits):
-            result = steps.train_fold(cfg, fold, layout, family)
+            result = steps.train_fold(run_context(layout), family, fold)
             assert np.isfinite(list(result.metrics.values())).all(), (family, fold, result.metrics)
             assert layout.oof_path(fold, family).is_file()
-            assert steps.predict_test(cfg, fold, layout, family).n_rows == 1000
-    ens = steps.ensemble(cfg, layout)
+            assert steps.predict_test(run_context(layout), family, fold).n_rows == 1000
+    ens = steps.ensemble(run_context(layout))
     assert set(ens.families) >= {"nn", "gbdt"}
-    sub = steps.write_submission(cfg, layout)
+    sub = steps.write_submission(run_context(layout))
     frame = pl.read_csv(sub.path, schema_overrides={"ID": pl.String})
     assert frame.columns == ["ID", "clicked"] and frame.height == 1000
     assert frame["ID"].to_list() == [f"R{i:05d}" for i in range(1000)]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import SMOKE, make_config
+from conftest import SMOKE, make_config, run_context
 from scipy import sparse
 
 from toss_core import steps
@@ -46,7 +46,7 @@ def _big_vocab(df: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
 def _raw(tmp_path: Path) -> list[str]:
     """Smoke data rewritten onto the 1M vocabulary under tmp_path/raw; the --set flags that read it."""
     layout = Layout(make_config(), root=tmp_path)
-    steps.prepare_raw(layout.cfg, layout)
+    steps.prepare_raw(run_context(layout))
     rng = np.random.default_rng(0)
     (tmp_path / "raw").mkdir()
     for kind in ("train", "test"):

@@ -29,7 +29,7 @@ CARDS = [3, 9, 19, 8, 25, 40, 60, 30]
 VOCAB = 30
 NUM_COLS = ["feat_a_1", "feat_a_2", "history_b_1", "feat_a_3", "ratio", "history_b_12"]
 NUM_FAMILIES = [0, 0, 1, 0, 2, 1]  # feat_a, history_b, ratio (no numeric suffix: its own family)
-EMBEDDED_CAT_COLS = CAT_COLS[:5]  # the l_feat ids are features.covis.id_fields: not embedded by default
+EMBEDDED_CAT_COLS = CAT_COLS[:5]  # the l_feat ids are features.covis.id_cols: not embedded by default
 NUMERIC_ONLY = FeatureSpec([], [], NUM_COLS, [], None, 0, 0)
 
 
@@ -77,7 +77,7 @@ def build(*overrides: str, spec: FeatureSpec | None = None, head: str | None = N
     [
         ((), None),
         (("model.head=mlp",), None),
-        (("model.qnn_alpha.enabled=false",), None),
+        (("model.head=dcnv2", "model.interaction_layers=3"), None),
         ((), "dcnv2"),
         (("model.qnn_alpha.pair_grouping=field", "model.qnn_alpha.heads=4"), None),
         (("model.qnn_alpha.use_se=true", "model.qnn_alpha.proj_dim=4", "model.qnn_alpha.norm=batch"), None),
@@ -88,7 +88,7 @@ def build(*overrides: str, spec: FeatureSpec | None = None, head: str | None = N
             (
                 "sequence.query_mode=S1",
                 "sequence.attn_dim=4",
-                "model.embed_id_fields=true",
+                "model.embed_id_cols=true",
                 "sequence.query_key=[inventory_id, l_feat_14]",
                 "model.cat_embedding_dims={l_feat_14: 12}",
             ),
@@ -116,7 +116,7 @@ def test_model_variants_give_finite_logits_and_ignore_padding(
 def test_head_choice_builds_the_named_head() -> None:
     assert type(build().head).__name__ == "QNNAlpha"
     assert type(build("model.head=mlp").head).__name__ == "MLPHead"
-    assert type(build("model.qnn_alpha.enabled=false").head).__name__ == "MLPHead"
+    assert type(build("model.head=dcnv2").head).__name__ == "DCNv2Head"
     assert type(build(head="dcnv2").head).__name__ == "DCNv2Head"
 
 
@@ -214,7 +214,7 @@ def test_constant_numeric_column_gives_finite_binned_fields_and_gradients() -> N
 
 def test_binned_model_overfits_a_tiny_batch_with_a_non_monotone_target() -> None:
     spec = NUMERIC_ONLY
-    model = build("model.numeric_fields=binned", "model.qnn_alpha.dropout=0.0", spec=spec).train()
+    model = build("model.numeric_fields=binned", "model.head_dropout=0.0", spec=spec).train()
     batch = make_batch(spec, n=32, seed=3)
     model.fit_numeric_bins(batch["num"])
     y = (batch["num"][:, 0].abs() < batch["num"][:, 0].abs().median()).float()  # |x| small: a bump in x
@@ -327,21 +327,19 @@ def test_id_columns_reach_the_network_only_when_embedded() -> None:
     default = build(spec=spec)  # ids are left to their out-of-fold click rates
     assert default.embedded_cat_cols == EMBEDDED_CAT_COLS
     torch.testing.assert_close(default(batch), default(changed))
-    embedded = build("model.embed_id_fields=true", spec=spec)
+    embedded = build("model.embed_id_cols=true", spec=spec)
     assert embedded.embedded_cat_cols == CAT_COLS and embedded.n_fields == default.n_fields + 3
     assert not torch.allclose(embedded(batch), embedded(changed))
 
 
 def test_query_on_an_unembedded_id_column_is_a_config_error() -> None:
-    with pytest.raises(
-        ValueError, match=r"sequence\.query_key names \['l_feat_14'\].*model\.embed_id_fields"
-    ):
+    with pytest.raises(ValueError, match=r"sequence\.query_key names \['l_feat_14'\].*model\.embed_id_cols"):
         make_config("sequence.query_key=[inventory_id, l_feat_14]")
 
 
 @pytest.mark.parametrize("spec", [make_spec(), NUMERIC_ONLY], ids=["all_inputs", "grouped_numerics_only"])
 def test_tiny_model_overfits_a_tiny_batch(spec: FeatureSpec) -> None:
-    model = build("model.qnn_alpha.dropout=0.0", spec=spec).train()
+    model = build("model.head_dropout=0.0", spec=spec).train()
     batch = make_batch(spec, n=32, seed=3)
     y = (torch.arange(32) % 2).float()
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -361,7 +359,7 @@ def test_tiny_model_overfits_a_tiny_batch(spec: FeatureSpec) -> None:
         (("sequence.query_key=[feat_a_0]",), None, "sequence.query_key"),
         (("sequence.query_same_vocab=[inventory_id]",), None, "sequence.query_same_vocab"),
         (("model.cat_embedding_dims={nope: 4}",), None, "model.cat_embedding_dims"),
-        (("model.cat_embedding_dims={l_feat_14: 4}",), None, "model.embed_id_fields=true"),
+        (("model.cat_embedding_dims={l_feat_14: 4}",), None, "model.embed_id_cols=true"),
         (("model.cat_embedding_dims={hour: 0}",), None, "model.cat_embedding_dims"),
         ((), "transformer", "model head"),
     ],

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from conftest import run_context
 
 from bench import real_data as rd
 from toss_core import steps
@@ -172,9 +173,9 @@ def test_output_builds_toss_caches_with_the_movielens_config(converted, tmp_path
 
     cfg = load_config(CFG, ["data.shard_rows=16"])
     layout = Layout(cfg, root=tmp_path)  # data/movielens/ under tmp_path, where the fixture wrote it
-    raw = steps.prepare_raw(cfg, layout)
+    raw = steps.prepare_raw(run_context(layout))
     assert raw.truth_path == layout.truth_path
-    train_cache, test_cache = steps.build_caches(cfg, layout)
+    train_cache, test_cache = steps.build_caches(run_context(layout))
     _, train, test, _ = converted
     assert (train_cache.n_rows, test_cache.n_rows) == (train.height, test.height)
     from toss_core.data.reader import read_manifest

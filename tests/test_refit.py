@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_config
+from conftest import make_config, run_context
 
 from toss_core import steps
 from toss_core.artifacts.fold import read_test_logits, selected_sizes
@@ -26,11 +26,11 @@ def refitted(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> 
     shutil.copytree(smoke_cached.root / "data", root / "data")
     cfg = make_config("families=[nn,gbdt]", "cv.refit=full", "train.epochs=2", "gbdt.num_boost_round=30")
     layout = Layout(cfg, root=root)
-    steps.prepare(cfg, layout)
+    steps.prepare(run_context(layout))
     for family in ("nn", "gbdt"):
         for fold in range(cfg.cv.n_splits):
-            steps.train_fold(cfg, fold, layout, family)
-            steps.predict_test(cfg, fold, layout, family)
+            steps.train_fold(run_context(layout), family, fold)
+            steps.predict_test(run_context(layout), family, fold)
     return layout
 
 
@@ -38,7 +38,7 @@ def refitted(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> 
 def test_refit_trains_every_row_for_what_the_folds_selected(refitted: Layout, family: str) -> None:
     cfg, layout = refitted.cfg, refitted
     sizes = selected_sizes(layout, family, cfg.cv.n_splits)
-    result = steps.refit(cfg, family, layout)
+    result = steps.refit(run_context(layout), family)
     assert result.fold_sizes == sizes and result.size == max(1, round(sum(sizes) / len(sizes)))
     n_rows = ShardedCache(layout.train_cache).n_rows
     if family == "gbdt":
@@ -55,11 +55,11 @@ def test_refit_trains_every_row_for_what_the_folds_selected(refitted: Layout, fa
 
 
 def test_the_ensemble_predicts_with_the_refit_models(refitted: Layout) -> None:
-    cfg, layout = refitted.cfg, refitted
+    layout = refitted
     for family in ("nn", "gbdt"):
         if not layout.test_logits_path(FULL, family).is_file():
-            steps.refit(cfg, family, layout)
-    result = steps.ensemble(cfg, layout)
+            steps.refit(run_context(layout), family)
+    result = steps.ensemble(run_context(layout))
     ensemble = json.loads(layout.ensemble_path.read_text())
     assert ensemble["refit"] == "full"
     shares = np.array([ensemble["family_weights"][f] for f in ("nn", "gbdt")])
@@ -78,10 +78,10 @@ def test_a_missing_refit_names_the_command(refitted: Layout, tmp_path: Path) -> 
     with pytest.raises(
         ArtifactError, match=r"test_logits_fold_full.npz is missing: run `toss refit --family nn` first"
     ):
-        steps.ensemble(cfg, other)
+        steps.ensemble(run_context(other))
 
 
 def test_the_refit_is_no_fold_to_train(refitted: Layout) -> None:
     """steps.train_fold trains folds 0..n_splits-1 only; the model on every row comes from steps.refit."""
     with pytest.raises(ValueError, match=r"fold full is outside 0\.\.1"):
-        steps.train_fold(refitted.cfg, FULL, refitted, "nn")
+        steps.train_fold(run_context(refitted), "nn", FULL)

@@ -406,7 +406,7 @@ def test_two_tuning_workers_of_four_trials_try_eight_distinct_parameter_sets(wor
         "tune.space.gbdt={gbdt.params.num_leaves: {low: 4, high: 31}, "
         "gbdt.params.learning_rate: {low: 0.05, high: 0.3, log: true}}"
     )
-    sets = [*_FAST, "families=[nn,gbdt]", "gbdt.num_boost_round=20", "train.num_threads=1", space]
+    sets = [*_FAST, "families=[nn,gbdt]", "gbdt.num_boost_round=20", "runtime.num_threads=1", space]
     assert toss(capsys, *smoke("folds"))[0] == 0
     argv = [str(Path(sys.executable).parent / "toss"), "-q", *smoke("tune", *sets), "--family", "gbdt"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_config
+from conftest import make_config, run_context
 from torch import nn
 
 from toss_core import steps
@@ -220,8 +220,8 @@ def _fold_layout(smoke: Layout, root: Path, *overrides: str) -> Layout:
         f"data.cache_dir={smoke.cache_dir}",
         "features.covis.enabled=false",
         "model.qnn_alpha.proj_dim=2",
-        "model.qnn_alpha.n_layers=1",
-        "model.qnn_alpha.mlp_hidden=[16]",
+        "model.interaction_layers=1",
+        "model.mlp_hidden=[16]",
         "train.batch_size=512",
         "train.epochs=2",
         "train.early_stop_patience=5",
@@ -324,7 +324,7 @@ def test_tensorboard_tags(reference):
 
 def test_same_seed_same_metrics(reference, smoke_cached, tmp_path):
     ref_layout, ref = reference
-    layout = _fold_layout(smoke_cached, tmp_path, "deterministic=true", "logging.tb=true")
+    layout = _fold_layout(smoke_cached, tmp_path, "runtime.deterministic=true", "logging.tb=true")
     result = train_fold(layout.cfg, layout, 0)
     assert result.metrics == ref.metrics
     np.testing.assert_array_equal(_oof(layout)["logit"], _oof(ref_layout)["logit"])
@@ -360,15 +360,15 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
     layout = _fold_layout(
         smoke_cached,
         tmp_path,
-        "sampler.type=balanced",
-        "sampler.pos_fraction=0.3",
+        "train.sampler.type=balanced",
+        "train.sampler.pos_fraction=0.3",
         "train.epochs=1",
         "logging.csv_log=false",
         "features.covis.enabled=true",
         "model.numeric_fields=binned",
         "model.numeric_bins=4",
     )
-    covis = steps.build_covis(layout.cfg, layout)
+    covis = steps.build_covis(run_context(layout))
     train_fold(layout.cfg, layout, 0)
     ckpt = torch.load(checkpoint_path(layout, 0), weights_only=True)
     assert ckpt["logit_offset"] == pytest.approx(logit(ckpt["train_prior"]) - logit(0.3))

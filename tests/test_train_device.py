@@ -54,7 +54,7 @@ def test_resident_path_trains_like_the_streaming_path(smoke_cached, tmp_path, ca
             smoke_cached,
             tmp_path / setting,
             f"train.data_on_device={setting}",
-            "deterministic=true",
+            "runtime.deterministic=true",
             "logging.verbose_steps=1",
             "train.epochs=2",
         )
@@ -98,7 +98,7 @@ def test_zero_weight_filler_changes_neither_loss_nor_gradients(smoke_cached, tmp
         smoke_cached,
         tmp_path,
         "model.emb_l2=0.01",
-        "model.qnn_alpha.dropout=0.0",  # the two passes must see the same masks in both batches
+        "model.head_dropout=0.0",  # the two passes must see the same masks in both batches
         "model.qnn_alpha.aux_head_weight=0.1",
     )
     cfg = layout.cfg

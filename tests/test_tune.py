@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import optuna
 import pytest
-from conftest import REPO, SMOKE, make_config
+from conftest import REPO, SMOKE, make_config, run_context
 
 from toss_core import steps
 from toss_core.config import ConfigError, TossConfig, load_config
@@ -37,7 +37,7 @@ TUNED = (
     "families=[nn,gbdt]",
     "tune.enabled=true",
     "gbdt.num_boost_round=60",
-    "train.num_threads=1",
+    "runtime.num_threads=1",
     GBDT_SPACE,
 )
 
@@ -49,8 +49,8 @@ def prepared(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> 
     shutil.copytree(smoke_cached.root, root, dirs_exist_ok=True)
     cfg = make_config(*TUNED)
     layout = Layout(cfg, root)
-    steps.assign_folds(cfg, layout)
-    steps.build_covis(cfg, layout)
+    steps.assign_folds(run_context(layout))
+    steps.build_covis(run_context(layout))
     return root
 
 
@@ -82,7 +82,7 @@ def load(layout: Layout, family: str = "gbdt") -> optuna.Study:
         ("tune.space.gbdt={gbdt.params: {low: 1, high: 2}}", "gbdt.params is a mapping"),
         ("tune.space.gbdt={train.lr: {low: 0.001, high: 0.1}}", "only keys under gbdt"),
         ("tune.space.nn={cv.n_splits: {low: 2, high: 5}}", "only keys under model"),
-        ("tune.space.nn={model.qnn_alpha.dropout: {low: 0.1, high: 1.0}}", "value 1.0 would make an invalid"),
+        ("tune.space.nn={model.head_dropout: {low: 0.1, high: 1.0}}", "value 1.0 would make an invalid"),
         ("tune.space.nn={train.batch_size: {choices: []}}", "non-empty list of choices"),
         ("tune.storage=notaurl", "not a usable SQLAlchemy URL"),
         ("tune.storage=postgress://u@h/db", "not a usable SQLAlchemy URL"),
@@ -110,7 +110,7 @@ def test_defaults_validate_and_name_config_keys() -> None:
 def test_gbdt_study_writes_tuned_params_the_fold_models_train_with(prepared: Path, tmp_path: Path) -> None:
     layout = fresh(prepared, tmp_path)
     cfg = layout.cfg
-    result = steps.tune(cfg, "gbdt", layout, n_trials=3)
+    result = steps.tune(run_context(layout), "gbdt", n_trials=3)
     assert result.trials_run == 3 and result.n_complete == 3
     tuned = json.loads(layout.tuned_params("gbdt").read_text())
     assert tuned["best_value"] == pytest.approx(load(layout).best_value) == pytest.approx(result.best_value)
@@ -124,7 +124,7 @@ def test_gbdt_study_writes_tuned_params_the_fold_models_train_with(prepared: Pat
         not gbdt_checkpoint(layout, 0).exists() and not (layout.tuned_dir / "trials" / "gbdt" / "t0").exists()
     )
 
-    fold = steps.train_fold(cfg, 0, layout, "gbdt")
+    fold = steps.train_fold(run_context(layout), "gbdt", 0)
     assert fold.params_source == str(layout.tuned_params("gbdt"))
     assert fold.tuned_params == tuned["overrides"]
     sidecar = json.loads(gbdt_checkpoint(layout, 0).with_suffix(".json").read_text())
@@ -134,7 +134,7 @@ def test_gbdt_study_writes_tuned_params_the_fold_models_train_with(prepared: Pat
     assert sidecar["encoder"]["method"] == tuned["overrides"]["gbdt.id_encoding"]  # space: target|frequency
 
     off = Layout(make_config(*TUNED, "tune.enabled=false"), tmp_path)
-    untuned = steps.train_fold(off.cfg, 0, off, "gbdt")
+    untuned = steps.train_fold(run_context(off), "gbdt", 0)
     assert untuned.params_source == "config" and untuned.tuned_params == {}
     sidecar = json.loads(gbdt_checkpoint(layout, 0).with_suffix(".json").read_text())
     assert sidecar["params"]["num_leaves"] == SPARSE_PARAMS["num_leaves"]  # the smoke data's defaults again
@@ -156,12 +156,12 @@ def test_interrupted_study_resumes(prepared: Path, tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(train, "train_fold", interrupted_second)
     with pytest.raises(KeyboardInterrupt):
-        steps.tune(layout.cfg, "gbdt", layout, n_trials=2)
+        steps.tune(run_context(layout), "gbdt", n_trials=2)
     assert [t.state.name for t in load(layout).trials] == ["COMPLETE", "FAIL"]
     assert json.loads(layout.tuned_params("gbdt").read_text())["trials"]["complete"] == 1
 
     monkeypatch.setattr(train, "train_fold", real)
-    result = steps.tune(layout.cfg, "gbdt", layout, n_trials=2)
+    result = steps.tune(run_context(layout), "gbdt", n_trials=2)
     trials = load(layout).trials
     assert [t.number for t in trials] == [0, 1, 2, 3] and result.n_complete == 3
     assert trials[2].params != trials[0].params  # the resumed sampler did not restart from seed 7
@@ -188,7 +188,11 @@ def test_how_a_trial_runs_does_not_split_the_network_study(prepared: Path, tmp_p
     """Threads or the compile mode (a concurrent step's machine share) keep the study; the lr does not."""
     layout = fresh(prepared, tmp_path)
     base = studies.fingerprint(layout.cfg, layout, registry.get("nn"))
-    for execution in ("train.num_threads=2", "train.compile_mode=max-autotune", "train.data_on_device=false"):
+    for execution in (
+        "runtime.num_threads=2",
+        "runtime.compile_mode=max-autotune",
+        "train.data_on_device=false",
+    ):
         layout = fresh(prepared, tmp_path, execution)
         assert studies.fingerprint(layout.cfg, layout, registry.get("nn")) == base, execution
     shaped = fresh(prepared, tmp_path, "train.lr=0.01")
@@ -255,7 +259,7 @@ def test_study_on_postgres(prepared: Path, tmp_path: Path) -> None:
     name = f"toss-test-{uuid.uuid4().hex[:8]}"
     layout = fresh(prepared, tmp_path, f"tune.storage={url}", f"tune.study_name={name}")
     try:
-        result = steps.tune(layout.cfg, "gbdt", layout, n_trials=2)
+        result = steps.tune(run_context(layout), "gbdt", n_trials=2)
         assert result.n_complete == 2 and result.storage.startswith("postgresql://")
         assert len(optuna.load_study(study_name=name, storage=url).trials) == 2
     finally:
@@ -275,7 +279,7 @@ def test_network_trial_is_pruned_after_its_first_epoch(
         "tune.space.nn={train.lr: {low: 0.001, high: 0.01, log: true}}",
     )  # fmt: skip
     monkeypatch.setattr(studies, "make_pruner", lambda cfg: AlwaysPrune())
-    result = steps.tune(layout.cfg, "nn", layout, n_trials=1)
+    result = steps.tune(run_context(layout), "nn", n_trials=1)
     (trial,) = load(layout, "nn").trials
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert list(trial.intermediate_values) == [0]  # one epoch reported, then training stopped

@@ -35,9 +35,9 @@ def _raw_schema_check(asset: str, kind: str) -> dg.AssetChecksDefinition:
     def _check(toss: TossConfigResource) -> dg.AssetCheckResult:
         from toss_core.data.raw import check_raw_schema
 
-        layout = toss.layout()
-        path = layout.train_path if kind == "train" else layout.test_path
-        problems = check_raw_schema(path, layout.cfg, kind)
+        ctx = toss.context()
+        path = ctx.layout.train_path if kind == "train" else ctx.layout.test_path
+        problems = check_raw_schema(path, ctx.cfg, kind)
         return dg.AssetCheckResult(
             passed=not problems,
             description="; ".join(problems) or None,
@@ -60,7 +60,7 @@ def _cache_integrity_check(asset: str, kind: str) -> dg.AssetChecksDefinition:
 
         from toss_core.data.reader import ShardedCache
 
-        layout = toss.layout()
+        layout = toss.context().layout
         if kind == "train":
             root, source = layout.train_cache, layout.train_path
         else:
@@ -127,7 +127,7 @@ def _beats_prior_check(asset: str) -> dg.AssetChecksDefinition:
     f"alone minus {ENSEMBLE_TOLERANCE}, and its weights are finite, their sum positive, one per family.",
 )
 def ensemble_beats_its_best_family(toss: TossConfigResource) -> dg.AssetCheckResult:
-    verdict = judge_ensemble(toss.layout())
+    verdict = judge_ensemble(toss.context().layout)
     return dg.AssetCheckResult(
         passed=verdict.passed,
         description="; ".join(verdict.problems) or None,
@@ -151,8 +151,8 @@ def submission_valid(toss: TossConfigResource) -> dg.AssetCheckResult:
 
     from toss_core.post.submission import validate_submission
 
-    layout = toss.layout()
-    id_col = layout.cfg.data.id_col
+    ctx = toss.context()
+    layout, id_col = ctx.layout, ctx.cfg.data.id_col
     expected = pl.read_parquet(layout.test_path, columns=[id_col])[id_col]
     try:
         summary = validate_submission(layout.submission_path, expected)

@@ -11,7 +11,7 @@ initialised CUDA yet: toss_assets never imports torch and toss_core imports it i
 functions. The leases are per machine, not per Dagster instance, because the GPUs are.
 
 The CPU is shared whatever the devices: with a pool limit of N, each step gets cores // N threads
-(train.num_threads, which both torch and LightGBM read), unless the config sets train.num_threads.
+(runtime.num_threads, which both torch and LightGBM read), unless the config sets runtime.num_threads.
 """
 
 from __future__ import annotations
@@ -122,12 +122,12 @@ def no_lease_reason(device: str, devices: list[str]) -> str | None:
 def cpu_share(num_threads: int | None, cores: int, concurrent: int) -> tuple[list[str], str]:
     """The config overrides that give this step its share of the cores, and a sentence saying why."""
     if num_threads is not None:
-        return [], f"train.num_threads = {num_threads} as configured"
+        return [], f"runtime.num_threads = {num_threads} as configured"
     if concurrent < 2:
         return [], "every core (no other training step runs beside it)"
     threads = fair_threads(cores, concurrent)
     why = f"{threads} CPU thread(s) for torch and LightGBM = {cores} cores // {concurrent}"
-    return [f"train.num_threads={threads}"], why
+    return [f"runtime.num_threads={threads}"], why
 
 
 @contextmanager
@@ -137,11 +137,11 @@ def machine_share(
     """This step's CPU share and GPU lease for the block: yields the resource with the thread override."""
     cfg = toss.load()
     concurrent = pool_limit(context.instance, pool)
-    overrides, threads = cpu_share(cfg.train.num_threads, available_cores(), concurrent)
+    overrides, threads = cpu_share(cfg.runtime.num_threads, available_cores(), concurrent)
     share = f"machine share: pool `{pool}` runs up to {concurrent} steps at once; {threads}"
     shared = toss.with_overrides(overrides)
     devices = visible_gpus()
-    reason = no_lease_reason(cfg.device, devices)
+    reason = no_lease_reason(cfg.runtime.device, devices)
     if reason:
         context.log.info(f"{share}; no GPU lease ({reason})")
         yield shared

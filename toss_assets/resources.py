@@ -21,7 +21,7 @@ import dagster as dg
 from pydantic import Field
 
 from toss_core.config import TossConfig, load_config
-from toss_core.layout import Layout
+from toss_core.context import RunContext
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = "cfgs/demo.yaml"
@@ -39,7 +39,7 @@ def resolve_config_path(path: str | None = None) -> Path:
 
 
 class TossConfigResource(dg.ConfigurableResource):
-    """The validated toss config and the Layout of its artifacts, shared by every asset of a run."""
+    """The validated toss config and the run context built from it, shared by every asset of a run."""
 
     config_path: str | None = Field(
         default=None, description=f"YAML config; default ${CONFIG_ENV}, then {DEFAULT_CONFIG}"
@@ -64,9 +64,10 @@ class TossConfigResource(dg.ConfigurableResource):
             config_path=self.config_path, overrides=[*self.overrides, *extra], root=self.root
         )
 
-    def layout(self) -> Layout:
+    def context(self) -> RunContext:
+        """The run's context: config, artifact paths under the root, enabled families."""
         root = self.root or os.environ.get(ROOT_ENV)
-        return Layout(self.load(), Path(root) if root else Path.cwd())
+        return RunContext.from_config(self.load(), Path(root) if root else Path.cwd())
 
 
 @cache

@@ -12,9 +12,12 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toss_core.util.errors import TossError
+
+if TYPE_CHECKING:
+    from toss_core.context import RunContext
 
 log = logging.getLogger("toss")
 
@@ -31,17 +34,17 @@ def _add_cfg(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
-def _config(args: argparse.Namespace):
-    """The validated config; an unknown family (in `families`, tune.* or --family) fails here, before
-    any work."""
+def _context(args: argparse.Namespace) -> RunContext:
+    """The run's context from --cfg and --set; an unknown family (in `families`, tune.* or --family)
+    fails here, before any work."""
     from toss_core.config import load_config
+    from toss_core.context import RunContext
     from toss_core.families import registry
 
-    cfg = load_config(args.cfg, args.overrides)
-    registry.check(cfg)
+    ctx = RunContext.from_config(load_config(args.cfg, args.overrides))
     if getattr(args, "family", None) is not None:
         registry.get(args.family)
-    return cfg
+    return ctx
 
 
 def _print(payload: Any) -> None:
@@ -68,10 +71,10 @@ def cmd_synth(args: argparse.Namespace) -> None:
 def cmd_build_cache(args: argparse.Namespace) -> None:
     from toss_core import steps
 
-    cfg = _config(args)
-    if cfg.data.source == "synthetic":
-        steps.prepare_raw(cfg)
-    _print(steps.build_caches(cfg))
+    ctx = _context(args)
+    if ctx.cfg.data.source == "synthetic":
+        steps.prepare_raw(ctx)
+    _print(steps.build_caches(ctx))
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -83,84 +86,77 @@ def cmd_score(args: argparse.Namespace) -> None:
 def cmd_folds(args: argparse.Namespace) -> None:
     from toss_core import steps
 
-    _print(steps.assign_folds(_config(args)))
+    _print(steps.assign_folds(_context(args)))
 
 
 def cmd_covis(args: argparse.Namespace) -> None:
     from toss_core import steps
 
-    _print(steps.build_covis(_config(args)))
+    _print(steps.build_covis(_context(args)))
 
 
-def _folds_of(cfg, args: argparse.Namespace) -> list[int]:
-    return [args.fold] if args.fold is not None else list(range(cfg.cv.n_splits))
+def _folds_of(ctx: RunContext, args: argparse.Namespace) -> list[int]:
+    return [args.fold] if args.fold is not None else list(range(ctx.cfg.cv.n_splits))
 
 
-def _families_of(cfg, args: argparse.Namespace) -> list[str]:
+def _families_of(ctx: RunContext, args: argparse.Namespace) -> list[str]:
     """--family, or every family the config enables."""
-    from toss_core.families import registry
-
-    return [args.family] if args.family else registry.enabled_names(cfg)
+    return [args.family] if args.family else ctx.family_names
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     from toss_core import steps
 
-    cfg = _config(args)
-    _print(
-        [steps.train_fold(cfg, k, family=f) for f in _families_of(cfg, args) for k in _folds_of(cfg, args)]
-    )
+    ctx = _context(args)
+    _print([steps.train_fold(ctx, f, k) for f in _families_of(ctx, args) for k in _folds_of(ctx, args)])
 
 
 def cmd_tune(args: argparse.Namespace) -> None:
     from toss_core import steps
     from toss_core.families import registry
 
-    cfg = _config(args)
-    families = [args.family] if args.family else [f.name for f in registry.searched(cfg)]
-    _print([steps.tune(cfg, f, n_trials=args.trials, timeout_s=args.timeout) for f in families])
+    ctx = _context(args)
+    families = [args.family] if args.family else [f.name for f in registry.searched(ctx.cfg)]
+    _print([steps.tune(ctx, f, n_trials=args.trials, timeout_s=args.timeout) for f in families])
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
     from toss_core import steps
 
-    cfg = _config(args)
-    _print(
-        [steps.predict_test(cfg, k, family=f) for f in _families_of(cfg, args) for k in _folds_of(cfg, args)]
-    )
+    ctx = _context(args)
+    _print([steps.predict_test(ctx, f, k) for f in _families_of(ctx, args) for k in _folds_of(ctx, args)])
 
 
 def cmd_refit(args: argparse.Namespace) -> None:
     from toss_core import steps
 
-    cfg = _config(args)
-    _print([steps.refit(cfg, f) for f in _families_of(cfg, args)])
+    ctx = _context(args)
+    _print([steps.refit(ctx, f) for f in _families_of(ctx, args)])
 
 
 def cmd_ensemble(args: argparse.Namespace) -> None:
     from toss_core import steps
 
-    _print(steps.ensemble(_config(args)))
+    _print(steps.ensemble(_context(args)))
 
 
 def cmd_submit(args: argparse.Namespace) -> None:
     from toss_core import steps
 
-    _print(steps.write_submission(_config(args)))
+    _print(steps.write_submission(_context(args)))
 
 
 def cmd_infer(args: argparse.Namespace) -> None:
     """The old name of predict + ensemble + submit, kept for users' scripts."""
     from toss_core import steps
-    from toss_core.families import registry
 
     log.warning("`toss infer` is an alias of `toss predict`, `toss ensemble` and `toss submit`, run in order")
-    cfg = _config(args)
-    for family in registry.enabled_names(cfg):
-        for fold in range(cfg.cv.n_splits):
-            steps.predict_test(cfg, fold, family=family)
-    steps.ensemble(cfg)
-    _print(steps.write_submission(cfg))
+    ctx = _context(args)
+    for family in ctx.family_names:
+        for fold in range(ctx.cfg.cv.n_splits):
+            steps.predict_test(ctx, family, fold)
+    steps.ensemble(ctx)
+    _print(steps.write_submission(ctx))
 
 
 def cmd_blend(args: argparse.Namespace) -> None:
@@ -176,17 +172,17 @@ def cmd_blend(args: argparse.Namespace) -> None:
 def cmd_diagnose(args: argparse.Namespace) -> None:
     from toss_core import steps
 
-    _print(steps.diagnose(_config(args)))
+    _print(steps.diagnose(_context(args)))
 
 
 def cmd_run(args: argparse.Namespace) -> None:
     from toss_core import steps
 
-    _print(steps.run_all(_config(args)))
+    _print(steps.run_all(_context(args)))
 
 
 def cmd_config(args: argparse.Namespace) -> None:
-    cfg = _config(args)
+    cfg = _context(args).cfg
     if args.explain:
         from toss_core.config_doc import explain
 

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from toss_core.config import REMOVED_KEYS, TossConfig
+from toss_core.config import MOVED_KEYS, REMOVED_KEYS, TossConfig
 
 REGENERATE = "python -m toss_core.config_doc > docs/config.md"
 WRAP = 100  # --explain wraps descriptions to this many columns
@@ -138,7 +138,8 @@ def _code(text: str) -> str:
 
 
 def markdown() -> str:
-    """docs/config.md: one table per section, then the removed keys and why they are gone."""
+    """docs/config.md: one table per section, then the keys that moved (and where) and the removed keys
+    (and why they are gone)."""
     lines = [
         "# Configuration reference",
         "",
@@ -157,6 +158,15 @@ def markdown() -> str:
             f"| `{k.key}` | {_cell(k.type)} | {_code(_show(k.default))} | {_cell(k.description)} |"
             for k in s.keys
         ]
+    lines += [
+        "",
+        "## Moved keys",
+        "",
+        "A file (or `--set`) that still sets one of these fails naming its new key.",
+    ]
+    lines += ["A moved section takes its keys along (`ema.decay` is now `train.ema.decay`).", ""]
+    lines += ["| old key | new key |", "| --- | --- |"]
+    lines += [f"| `{old}` | `{new}` |" for old, new in MOVED_KEYS.items()]
     lines += ["", "## Removed keys", "", "A file that still sets one of these fails with the reason.", ""]
     lines += ["| key | why |", "| --- | --- |"]
     lines += [f"| `{key}` | {_cell(why)} |" for key, why in REMOVED_KEYS.items()]

@@ -31,7 +31,7 @@ class Layout:
             "data.train_path": d.train_path,
             "data.test_path": d.test_path,
             "data.cache_dir": d.cache_dir,
-            "logging.log_dir": self.cfg.logging.log_dir,
+            "runs_dir": self.cfg.runs_dir,
         }
         for key, value in keys.items():
             self._inside(key, Path(value), self.root)
@@ -82,7 +82,7 @@ class Layout:
     # run outputs ----------------------------------------------------------------------------------
     @property
     def run_dir(self) -> Path:
-        return self._resolve(self.cfg.logging.log_dir) / self.cfg.exp_name
+        return self._resolve(self.cfg.runs_dir) / self.cfg.exp_name
 
     @property
     def folds_path(self) -> Path:

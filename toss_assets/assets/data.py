@@ -24,7 +24,7 @@ def _observe(kind: str, toss: TossConfigResource) -> dg.ObserveResult:
 
     from toss_core.data.raw import file_fingerprint
 
-    layout = toss.layout()
+    layout = toss.context().layout
     path = layout.train_path if kind == "train" else layout.test_path
     if not path.is_file():
         raise DataError(f"data.{kind}_path: {path} does not exist (point the config at your Parquet file)")
@@ -115,8 +115,7 @@ def raw_data_asset(source: str) -> dg.AssetsDefinition:
     def raw_data(context: dg.AssetExecutionContext, toss: TossConfigResource):
         """One steps.prepare_raw call backs both files: the generator writes them together. Each file's
         data version is its footer fingerprint, the one the sensor raw_data_changed observes."""
-        layout = toss.layout()
-        r = steps.prepare_raw(layout.cfg, layout)
+        r = steps.prepare_raw(toss.context())
         context.log.info(
             f"raw data: {r.train_rows} train rows, {r.test_rows} test rows, generated={r.generated}"
         )
@@ -133,8 +132,7 @@ def raw_data_asset(source: str) -> dg.AssetsDefinition:
 @toss_asset("data", "numpy", ["raw_train"])
 def train_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """NPY shard cache of the training rows; reused when its fingerprint matches the inputs."""
-    layout = toss.layout()
-    r = steps.build_cache(layout.cfg, "train", layout)
+    r = steps.build_cache(toss.context(), "train")
     context.log.info(f"train cache: {r.n_rows} rows in {r.n_shards} shards, reused={r.reused}")
     return cache_result(r)
 
@@ -142,8 +140,7 @@ def train_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> 
 @toss_asset("data", "numpy", ["raw_test", "train_cache"])
 def test_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """NPY shard cache of the test rows, encoded with the train cache's statistics."""
-    layout = toss.layout()
-    r = steps.build_cache(layout.cfg, "test", layout)
+    r = steps.build_cache(toss.context(), "test")
     context.log.info(f"test cache: {r.n_rows} rows in {r.n_shards} shards, reused={r.reused}")
     return cache_result(r)
 
@@ -151,8 +148,7 @@ def test_cache(context: dg.AssetExecutionContext, toss: TossConfigResource) -> d
 @toss_asset("data", "numpy", ["train_cache"])
 def folds(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """The fold of every training row (cv.*), computed once so every later step agrees."""
-    layout = toss.layout()
-    r = steps.assign_folds(layout.cfg, layout)
+    r = steps.assign_folds(toss.context())
     context.log.info(f"folds: {r.n_splits} ({r.method}), sizes {r.fold_sizes}")
     return dg.MaterializeResult(
         metadata={

@@ -12,8 +12,8 @@ from toss_assets.automation import SUBMISSION_FRESHNESS
 from toss_assets.resources import TossConfigResource
 from toss_assets.versions import files_version
 from toss_core import steps
+from toss_core.context import RunContext
 from toss_core.families.base import Family
-from toss_core.layout import Layout
 
 
 def ensemble_assets(families: list[Family]) -> list[dg.AssetsDefinition]:
@@ -33,15 +33,15 @@ def _ensemble(families: list[str], deps: list[str]) -> dg.AssetsDefinition:
     def ensemble(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
         """The saved fold-wise test logits of every enabled family combined by the stacker; calibrator
         fitted on the OOF logits."""
-        layout = toss.layout()
-        require_graph_families(layout.cfg, families)
-        return _ensemble_result(context, layout)
+        ctx = toss.context()
+        require_graph_families(ctx, families)
+        return _ensemble_result(context, ctx)
 
     return ensemble
 
 
-def _ensemble_result(context: dg.AssetExecutionContext, layout: Layout) -> dg.MaterializeResult:
-    r = steps.ensemble(layout.cfg, layout)
+def _ensemble_result(context: dg.AssetExecutionContext, ctx: RunContext) -> dg.MaterializeResult:
+    r = steps.ensemble(ctx)
     before, after = r.oof_uncalibrated["Score"], r.oof_calibrated["Score"]
     context.log.info(f"ensemble ({r.method}): OOF Score {before:.5f} → {after:.5f} after calibration")
     return dg.MaterializeResult(
@@ -71,8 +71,7 @@ def _submission(deps: list[str]) -> dg.AssetsDefinition:
 
 
 def _submission_result(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
-    layout = toss.layout()
-    r = steps.write_submission(layout.cfg, layout)
+    r = steps.write_submission(toss.context())
     context.log.info(f"submission: {r.n_rows} rows, mean prediction {r.mean_prediction:.5f} → {r.path}")
     return dg.MaterializeResult(
         metadata={
@@ -97,8 +96,7 @@ def _diagnostics(deps: list[str]) -> dg.AssetsDefinition:
 
 
 def _diagnostics_result(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
-    layout = toss.layout()
-    r = steps.diagnose(layout.cfg, layout)
+    r = steps.diagnose(toss.context())
     context.log.info(f"diagnostics: {r.report_path}")
     return dg.MaterializeResult(
         metadata={

@@ -12,10 +12,10 @@ from toss_core import steps
 @toss_asset("features", "numpy", ["folds", "train_cache", "test_cache"])
 def covis_features(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """Shard-aligned dense features; the target statistics need the folds, hence folds → covis."""
-    layout = toss.layout()
-    if not layout.cfg.features.covis.enabled:
+    ctx = toss.context()
+    if not ctx.cfg.features.covis.enabled:
         return skipped(context, "features.covis.enabled is false: models train without dense features")
-    r = steps.build_covis(layout.cfg, layout)
+    r = steps.build_covis(ctx)
     context.log.info(f"covis: {len(r.feature_names)} features, reused={r.reused}")
     return dg.MaterializeResult(
         metadata={

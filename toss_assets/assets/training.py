@@ -17,9 +17,8 @@ from toss_assets.resources import TossConfigResource
 from toss_assets.versions import family_code_version, files_version
 from toss_core import steps
 from toss_core.config import TossConfig
-from toss_core.families import registry
+from toss_core.context import RunContext
 from toss_core.families.base import Family
-from toss_core.layout import Layout
 from toss_core.util.errors import ArtifactError
 
 TRAIN_POOL = "gpu"
@@ -47,9 +46,9 @@ def _require_matching_folds(cfg: TossConfig) -> None:
         )
 
 
-def require_graph_families(cfg: TossConfig, loaded: list[str]) -> None:
+def require_graph_families(ctx: RunContext, loaded: list[str]) -> None:
     """The run's `families` must be the ones the code location built assets for."""
-    missing = [f for f in registry.enabled_names(cfg) if f not in loaded]
+    missing = [f for f in ctx.family_names if f not in loaded]
     if missing:
         raise ArtifactError(
             f"families lists {missing} in this run's config, but the code location was loaded with "
@@ -57,14 +56,13 @@ def require_graph_families(cfg: TossConfig, loaded: list[str]) -> None:
         )
 
 
-def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: str) -> dg.MaterializeResult:
+def train_partitions(context: dg.AssetExecutionContext, ctx: RunContext, family: str) -> dg.MaterializeResult:
     """Train every fold partition of this run; each partition gets its own metrics as metadata. The data
     version is the digest of the checkpoints written (one version for the partitions of one run)."""
-    cfg = layout.cfg
-    _require_matching_folds(cfg)
+    _require_matching_folds(ctx.cfg)
     scores, checkpoints = {}, []
     for key in context.partition_keys:
-        r = steps.train_fold(cfg, fold_index(key), layout, family)
+        r = steps.train_fold(ctx, family, fold_index(key))
         context.log.info(
             f"{family} {key}: Score {r.metrics.get('Score', float('nan')):.5f} "
             f"(prior-only {r.prior_score:.5f}), best epoch {r.best_epoch}, {r.seconds:.1f}s"
@@ -91,14 +89,14 @@ def train_partitions(context: dg.AssetExecutionContext, layout: Layout, family: 
 
 
 def predict_partitions(
-    context: dg.AssetExecutionContext, layout: Layout, family: str
+    context: dg.AssetExecutionContext, ctx: RunContext, family: str
 ) -> dg.MaterializeResult:
     """Each trained fold partition of `family` predicts the test set: test_logits_fold_K.npz, which names
     the model that made it, so the ensemble never mixes a retrained fold with stale predictions."""
-    _require_matching_folds(layout.cfg)
+    _require_matching_folds(ctx.cfg)
     rows, written = {}, []
     for key in context.partition_keys:
-        r = steps.predict_test(layout.cfg, fold_index(key), layout, family)
+        r = steps.predict_test(ctx, family, fold_index(key))
         context.log.info(f"{family} {key}: {r.n_rows} test rows in {r.seconds:.1f}s → {r.path}")
         context.add_asset_metadata(
             {
@@ -136,10 +134,10 @@ def family_assets(family: Family) -> list[dg.AssetsDefinition]:
     )
     @shares_machine(TRAIN_POOL)
     def fold_model(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
-        layout = toss.layout()
-        if name not in registry.enabled_names(layout.cfg):
+        ctx = toss.context()
+        if name not in ctx.family_names:
             return skipped(context, f"`families` of this run leaves out {name}")
-        return train_partitions(context, layout, name)
+        return train_partitions(context, ctx, name)
 
     @toss_asset(
         "training",
@@ -154,10 +152,10 @@ def family_assets(family: Family) -> list[dg.AssetsDefinition]:
     )
     @shares_machine(TRAIN_POOL)
     def test_logits(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
-        layout = toss.layout()
-        if name not in registry.enabled_names(layout.cfg):
+        ctx = toss.context()
+        if name not in ctx.family_names:
             return skipped(context, f"`families` of this run leaves out {name}")
-        return predict_partitions(context, layout, name)
+        return predict_partitions(context, ctx, name)
 
     return [fold_model, test_logits]
 
@@ -180,15 +178,14 @@ def refit_asset(families: list[Family]) -> dg.AssetsDefinition:
         """cv.refit = full: each enabled family trained once on every training row, for what its folds
         selected, and its test logits; skipped with cv.refit = none (the fold models predict the test
         set)."""
-        layout = toss.layout()
-        cfg = layout.cfg
-        if cfg.cv.refit == "none":
+        ctx = toss.context()
+        if ctx.cfg.cv.refit == "none":
             return skipped(context, "cv.refit is none: the ensemble combines the fold models' test logits")
-        require_graph_families(cfg, [f.name for f in families])
+        require_graph_families(ctx, [f.name for f in families])
         metadata: dict[str, object] = {}
         written = []
-        for family in registry.enabled_names(cfg):
-            r = steps.refit(cfg, family, layout)
+        for family in ctx.family_names:
+            r = steps.refit(ctx, family)
             written += [r.checkpoint, r.test_logits]
             context.log.info(f"{family} refit: {r.size} (folds selected {r.fold_sizes}) in {r.seconds:.1f}s")
             metadata[f"{family}/size"] = dg.MetadataValue.int(r.size)

@@ -52,15 +52,14 @@ def tune_metadata(r: TuneResult) -> dict[str, dg.MetadataValue]:
 @shares_machine(TRAIN_POOL)
 def tuned_params(context: dg.AssetExecutionContext, toss: TossConfigResource) -> dg.MaterializeResult:
     """Optuna search per enabled family (tune.*): the best parameters the fold models train with."""
-    layout = toss.layout()
-    cfg = layout.cfg
-    families = [f.name for f in registry.tuned(cfg)]
+    ctx = toss.context()
+    families = [f.name for f in registry.tuned(ctx.cfg)]
     if not families:
         return skipped(context, "tune.enabled is false (or no enabled family in tune.families)")
     metadata: dict[str, dg.MetadataValue] = {}
     best = []  # what the fold models train with: each family's best parameters, or none yet
     for family in families:
-        r = steps.tune(cfg, family, layout)
+        r = steps.tune(ctx, family)
         context.log.info(
             f"tune {family}: best {md.rounded(r.best_value) if r.best_value is not None else None} after "
             f"{r.n_complete} complete trials "

@@ -10,9 +10,9 @@ from toss_core.tabular.inputs import cpu_threads
 
 def task_type(cfg: TossConfig) -> str:
     """GPU when device is cuda, or auto and CatBoost sees a GPU; CPU otherwise."""
-    if cfg.device == "cpu":
+    if cfg.runtime.device == "cpu":
         return "CPU"
-    if cfg.device == "cuda":
+    if cfg.runtime.device == "cuda":
         return "GPU"
     from catboost.utils import get_gpu_device_count
 

@@ -1,5 +1,6 @@
 """What every config section shares: the strict base model, the error type, the YAML loader, the
-keys that were removed (and why), and `--set` overrides applied to a raw mapping before validation."""
+keys that were removed (and why) or moved (and where), and `--set` overrides applied to a raw mapping
+before validation."""
 
 from __future__ import annotations
 
@@ -30,7 +31,40 @@ REMOVED_KEYS: dict[str, str] = {
     "(calibration.enabled: false turns it off)",
     "gbdt.enabled": "the enabled model families are listed in `families` (e.g. families: [nn, gbdt])",
     "calibration.lr": "the calibrator is sklearn's newton-cholesky, which chooses its own step lengths",
+    "model.qnn_alpha.enabled": "model.head names the head (model.head: mlp for the MLP head)",
 }
+
+# Keys (or whole sections) that moved, with where they live now: an old file that still sets one fails
+# with one line naming the new key; nothing is read from the old place.
+MOVED_KEYS: dict[str, str] = {
+    "device": "runtime.device",
+    "amp": "runtime.amp",
+    "use_compile": "runtime.compile",
+    "deterministic": "runtime.deterministic",
+    "train.compile_mode": "runtime.compile_mode",
+    "train.num_threads": "runtime.num_threads",
+    "sampler": "train.sampler",
+    "ema": "train.ema",
+    "logging.log_dir": "runs_dir",
+    "model.qnn_alpha.feature_embed_dim": "model.field_dim",
+    "model.qnn_alpha.n_layers": "model.interaction_layers",
+    "model.qnn_alpha.mlp_hidden": "model.mlp_hidden",
+    "model.qnn_alpha.dropout": "model.head_dropout",
+    "model.embed_id_fields": "model.embed_id_cols",
+    "features.covis.id_fields": "features.covis.id_cols",
+    "features.covis.target_fields": "features.covis.target_cols",
+}
+
+
+def moved_key(key: str) -> str | None:
+    """Where the dotted `key` lives now, when it or a section above it moved (ema.decay → train.ema.decay);
+    None for a key that did not move."""
+    parts = key.split(".")
+    for i in range(len(parts), 0, -1):
+        new = MOVED_KEYS.get(".".join(parts[:i]))
+        if new is not None:
+            return ".".join([new, *parts[i:]])
+    return None
 
 
 class YamlLoader(yaml.SafeLoader):

@@ -24,8 +24,8 @@ def column_problems(cfg: Any) -> list[str]:
         "data.cat_cols": d.cat_cols,
         "data.num_cols_explicit": d.num_cols_explicit or [],
         "sequence.query_key": seq.query_key,
-        "features.covis.id_fields": cfg.features.covis.id_fields,
-        "features.covis.target_fields": cfg.features.covis.target_fields,
+        "features.covis.id_cols": cfg.features.covis.id_cols,
+        "features.covis.target_cols": cfg.features.covis.target_cols,
     }
     for key, values in lists.items():
         if dup := _duplicates(values):

@@ -1,5 +1,5 @@
-"""Config sections of the network and its training: QNN-α, the embeddings and fields, the optimiser,
-the batch sampler and the weight average."""
+"""Config sections of the network and its training: QNN-α, the embeddings, fields and head, the
+optimiser with its batch sampler and weight average."""
 
 from __future__ import annotations
 
@@ -11,36 +11,20 @@ from toss_core.config.base import Strict
 
 
 class QNNAlphaConfig(Strict):
-    enabled: bool = Field(True, description="false = the MLP head even when model.head is qnn_alpha")
-    feature_embed_dim: int = Field(
-        16,
-        gt=0,
-        description="width of every field the head sees (embeddings, DARE, numeric and dense fields are "
-        "projected to it), whatever the head",
-    )
-    n_layers: int = Field(
-        2, ge=1, description="stacked quadratic layers (the DCN-v2 benchmark head: cross layers)"
-    )
+    """The QNN-α head's own settings; the field width, layer count, MLP and dropout every head shares are
+    in model."""
+
     heads: int = Field(
         2,
         ge=1,
-        description="heads per quadratic layer; must divide the field width (proj_dim or feature_embed_dim)",
+        description="heads per quadratic layer; must divide the field width (proj_dim or model.field_dim)",
     )
     rank: int = Field(
         2, ge=1, description="quadratic terms summed per coordinate; each layer has rank x D^2 weights"
     )
     proj_dim: int | None = Field(
         None,
-        description="per-field projection width before the quadratic layers; null = feature_embed_dim "
-        "(smaller cuts the layers' weights, which grow with the square of the total width)",
-    )
-    mlp_hidden: list[int] = Field(
-        default_factory=lambda: [128],
-        description="hidden widths of the MLP that maps the last layer to the logit (also the MLP head's "
-        "and DCN-v2's deep tower)",
-    )
-    dropout: float = Field(
-        0.1, ge=0.0, lt=1.0, description="dropout in the quadratic layers and the MLP (all heads)"
+        description="per-field projection width before the quadratic layers; null = model.field_dim",
     )
     use_se: bool = Field(
         False, description="squeeze-excitation re-weighting of the fields before the quadratic layers"
@@ -54,8 +38,7 @@ class QNNAlphaConfig(Strict):
     )
     pair_grouping: Literal["none", "field"] = Field(
         "none",
-        description="none: each quadratic head pairs its coordinates with the whole input; field: the fields "
-        "are cut into `heads` contiguous groups and each head pairs only within its group (block-diagonal)",
+        description="none: each head pairs coordinates across the whole input; field: within its group",
     )
     aux_head_weight: float = Field(
         0.1, ge=0.0, description="weight of the self-ensemble consistency terms (two dropout passes)"
@@ -76,14 +59,23 @@ class ModelConfig(Strict):
         default_factory=dict,
         description="{column: width} for embedded cat columns that should not use emb_dim (e.g. wide ids)",
     )
-    head: Literal["qnn_alpha", "mlp"] = Field(
-        "qnn_alpha", description="what turns the fields into a logit: QNN-α (model.qnn_alpha) or a plain MLP"
+    head: Literal["qnn_alpha", "mlp", "dcnv2"] = Field(
+        "qnn_alpha",
+        description="what turns the fields into a logit: QNN-α (model.qnn_alpha), a plain MLP, or DCN-v2",
     )
-    embed_id_fields: bool = Field(
+    field_dim: int = Field(
+        16, gt=0, description="width of every field the head sees (each input is projected to it)"
+    )
+    interaction_layers: int = Field(
+        2, ge=1, description="QNN-α quadratic layers, or DCN-v2 cross layers (the MLP head has none)"
+    )
+    mlp_hidden: list[int] = Field(
+        default_factory=lambda: [128], description="hidden widths of the head's MLP (DCN-v2: its deep tower)"
+    )
+    head_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout in the head's layers and MLP")
+    embed_id_cols: bool = Field(
         False,
-        description="whether the network embeds the id columns named by features.covis.id_fields; false: "
-        "they reach it only as their out-of-fold click rates (the id_rate stat). An id embedding is "
-        "memorised within one epoch and stops training before anything else is learned (BENCHMARKS.md)",
+        description="embed the id columns of features.covis.id_cols too; false: only their OOF click rates",
     )
     id_min_count: int = Field(
         1,
@@ -119,7 +111,34 @@ class ModelConfig(Strict):
     )
     qnn_alpha: QNNAlphaConfig = Field(
         QNNAlphaConfig(),
-        description="the QNN-α head; feature_embed_dim, mlp_hidden and dropout also size the MLP head",
+        description="the QNN-α head (model.head = qnn_alpha)",
+    )
+
+
+class SamplerConfig(Strict):
+    type: Literal["none", "balanced"] = Field(
+        "none",
+        description="none: a plain shuffle per epoch; balanced: a fixed share of positives in every batch, "
+        "its prior shift undone by the checkpoint's logit_offset",
+    )
+    pos_fraction: float = Field(
+        0.1,
+        gt=0.0,
+        lt=1.0,
+        description="balanced: share of positives per batch (an epoch is one pass over the negatives)",
+    )
+
+
+class EMAConfig(Strict):
+    enabled: bool = Field(True, description="keep an exponential moving average of the network weights")
+    decay: float = Field(
+        0.999,
+        gt=0.0,
+        lt=1.0,
+        description="EMA decay per optimiser step, warmed up as min(decay, (1 + n) / (10 + n)) after n steps",
+    )
+    eval_with_ema: bool = Field(
+        True, description="validate, select the best epoch and predict with the EMA weights"
     )
 
 
@@ -173,12 +192,6 @@ class TrainConfig(Strict):
         "temperature calibration the ensemble applies) or Score (after the prior shift only, which penalises "
         "a confident but well-ranking epoch the calibrator would fix)",
     )
-    num_threads: int | None = Field(
-        None,
-        ge=1,
-        description="CPU threads: torch (null = every core but one, the spare one "
-        "prefetches batches) and LightGBM (null = every core)",
-    )
     lr_scaling: Literal["none", "sqrt", "linear"] = Field(
         "none",
         description="how the peak rate follows the batch size: lr is the rate at lr_base_batch rows per "
@@ -192,8 +205,8 @@ class TrainConfig(Strict):
     data_on_device: bool | Literal["auto"] = Field(
         "auto",
         description="hold every row of the fields the model reads as tensors on the training device (CPU "
-        "RAM with device cpu) and gather batches there (no per-step host gather, copy or sync); auto: "
-        "when they fit in device_memory_share of the free memory, else stream batches from the "
+        "RAM with runtime.device cpu) and gather batches there (no per-step host gather, copy or sync); "
+        "auto: when they fit in device_memory_share of the free memory, else stream batches from the "
         "memory-mapped cache; true: always (even past the share); false: always stream",
     )
     device_memory_share: float = Field(
@@ -203,36 +216,5 @@ class TrainConfig(Strict):
         description="data_on_device=auto holds the data on the device when it takes at most this share "
         "of the free device memory (CUDA: torch's free memory; CPU: the RAM the OS reports available)",
     )
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune"] = Field(
-        "default",
-        description="the torch.compile mode when use_compile is true; reduce-overhead replays the "
-        "training forward and backward as CUDA graphs (every batch has one shape: the last one is filled "
-        "up with zero-weight rows)",
-    )
-
-
-class SamplerConfig(Strict):
-    type: Literal["none", "balanced"] = Field(
-        "none",
-        description="none: a plain shuffle per epoch; balanced: a fixed share of positives in every batch, "
-        "its prior shift undone by the checkpoint's logit_offset",
-    )
-    pos_fraction: float = Field(
-        0.1,
-        gt=0.0,
-        lt=1.0,
-        description="balanced: share of positives per batch (an epoch is one pass over the negatives)",
-    )
-
-
-class EMAConfig(Strict):
-    enabled: bool = Field(True, description="keep an exponential moving average of the network weights")
-    decay: float = Field(
-        0.999,
-        gt=0.0,
-        lt=1.0,
-        description="EMA decay per optimiser step, warmed up as min(decay, (1 + n) / (10 + n)) after n steps",
-    )
-    eval_with_ema: bool = Field(
-        True, description="validate, select the best epoch and predict with the EMA weights"
-    )
+    sampler: SamplerConfig = Field(SamplerConfig(), description="which training rows make up each batch")
+    ema: EMAConfig = Field(EMAConfig(), description="moving average of the network weights")

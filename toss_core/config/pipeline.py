@@ -50,13 +50,8 @@ class CalibrationConfig(Strict):
 
 
 class LoggingConfig(Strict):
-    log_dir: str = Field(
-        "runs",
-        description="root of every run's outputs (folds, checkpoints, OOF, submission, logs): "
-        "log_dir/exp_name",
-    )
-    tb: bool = Field(False, description="write TensorBoard events to log_dir/exp_name/tb/fold_K")
-    csv_log: bool = Field(True, description="write log_dir/exp_name/train_log_fold_K.csv")
+    tb: bool = Field(False, description="write TensorBoard events to runs_dir/exp_name/tb/fold_K")
+    csv_log: bool = Field(True, description="write runs_dir/exp_name/train_log_fold_K.csv")
     verbose_steps: int = Field(
         50,
         ge=1,
@@ -116,20 +111,18 @@ class CovisConfig(Strict):
             "id_rate",
         ],
         description="features to compute: sequence statistics (toss_core/features/seqstats.py), target_rate "
-        "(per target_fields), id_rate (per id_fields); without a sequence only id_rate applies",
+        "(per target_cols), id_rate (per id_cols); without a sequence only id_rate applies",
     )
-    target_fields: list[str] = Field(
+    target_cols: list[str] = Field(
         default_factory=lambda: ["inventory_id", "l_feat_14"],
         description="ad fields crossed with recent tokens for out-of-fold click rates",
     )
     target_smoothing: float = Field(
         20.0, ge=0, description="pseudo-rows of the fold's click rate mixed into target_rate and id_rate"
     )
-    id_fields: list[str] = Field(
+    id_cols: list[str] = Field(
         default_factory=lambda: ["l_feat_14", "l_feat_12", "l_feat_11"],
-        description="high-cardinality id columns (cat columns): their out-of-fold, smoothed click rates are "
-        "features when stats lists id_rate, and the network does not embed them unless "
-        "model.embed_id_fields",
+        description="id columns (cat columns) whose OOF click rates are features (stat id_rate)",
     )
 
 
@@ -145,7 +138,7 @@ class GBDTConfig(Strict):
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="LightGBM parameters over the defaults of toss_core/gbdt/params.py, which depend on "
-        "the minority-class rows a fold trains on (seed and threads come from seed and train.num_threads "
+        "the minority-class rows a fold trains on (seed and threads come from seed and runtime.num_threads "
         "unless given here)",
     )
     num_boost_round: int = Field(
@@ -195,5 +188,5 @@ class CatBoostConfig(Strict):
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="CatBoost parameters over toss's (toss_core/catboost/params.py), e.g. l2_leaf_reg; "
-        "random_seed, thread_count and task_type come from seed, train.num_threads and device unless given",
+        "random_seed, thread_count and task_type come from seed and runtime unless given",
     )

@@ -7,15 +7,15 @@ import difflib
 import hashlib
 import json
 import re
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from toss_core.config.base import REMOVED_KEYS, Strict, apply_overrides
+from toss_core.config.base import REMOVED_KEYS, Strict, apply_overrides, moved_key
 from toss_core.config.columns import column_problems
 from toss_core.config.data import DataConfig, SequenceConfig
 from toss_core.config.limits import limit_problems
-from toss_core.config.model import EMAConfig, ModelConfig, SamplerConfig, TrainConfig
+from toss_core.config.model import ModelConfig, TrainConfig
 from toss_core.config.pipeline import (
     CalibrationConfig,
     CatBoostConfig,
@@ -25,77 +25,67 @@ from toss_core.config.pipeline import (
     GBDTConfig,
     LoggingConfig,
 )
+from toss_core.config.runtime import RuntimeConfig
 from toss_core.config.tune import ParamRange, TuneConfig
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 class TossConfig(Strict):
+    """The sections in the order the pipeline uses them: the data and its cache, the folds, the features,
+    the families' models and training, the search, the ensemble and its calibration, the logs."""
+
     exp_name: str = Field(
-        "default",
-        description="run name: a plain name (letters, digits, -_.), the directory under logging.log_dir",
+        "default", description="run name: a plain name (letters, digits, -_.), the directory under runs_dir"
+    )
+    runs_dir: str = Field(
+        "runs", description="root of every run's outputs (folds, features, models, submission)"
     )
     seed: int = Field(
         42,
-        description="seeds the folds, network initialisation (seed + fold), batch order, LightGBM and its "
-        "target-encoding folds",
-    )
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="where the network trains and predicts; auto = cuda when torch sees one"
-    )
-    deterministic: bool = Field(
-        False, description="deterministic torch kernels (slower on CUDA); an op without one warns"
-    )
-    amp: bool = Field(
-        True,
-        description="mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling); CPU: fp32",
-    )
-    use_compile: bool = Field(
-        False,
-        description="torch.compile the network for training (pays off on CUDA), in train.compile_mode",
+        description="seeds the folds, network initialisation (seed + fold), batch order, the tree families",
     )
     families: list[str] = Field(
         default_factory=lambda: ["nn", "gbdt", "catboost"],
         min_length=1,
-        description="the model families trained on the folds and stacked by the ensemble, in order: nn "
-        "(DARE + QNN-α), gbdt (LightGBM), catboost (CatBoost; the strongest on every set measured, and the "
-        "slowest)",
+        description="the model families trained on the folds and stacked by the ensemble, in order",
+    )
+    runtime: RuntimeConfig = Field(
+        RuntimeConfig(), description="how the run executes here: device, precision, compilation, threads"
     )
     data: DataConfig = Field(
         DataConfig(), description="where the data come from, their column roles, and the NPY shard cache"
+    )
+    cv: CVConfig = Field(
+        CVConfig(),
+        description="how training rows are split into folds; first match: time_key, composite_group, "
+        "group_key, stratified, random",
+    )
+    features: FeaturesConfig = Field(
+        FeaturesConfig(), description="features computed after the caches and folds, for every family"
     )
     sequence: SequenceConfig = Field(
         SequenceConfig(), description="the behaviour sequence and DARE, the encoder that reads it"
     )
     model: ModelConfig = Field(ModelConfig(), description="the network: embeddings, numeric fields, head")
     train: TrainConfig = Field(TrainConfig(), description="optimisation of the neural folds")
-    cv: CVConfig = Field(
-        CVConfig(),
-        description="how training rows are split into folds; first match: time_key, composite_group, "
-        "group_key, stratified, random",
-    )
-    calibration: CalibrationConfig = Field(
-        CalibrationConfig(), description="temperature scaling fitted on the OOF logits, applied to the test"
-    )
-    logging: LoggingConfig = Field(LoggingConfig(), description="where run outputs go and what is logged")
-    ensemble: EnsembleConfig = Field(
-        EnsembleConfig(), description="how one family's fold models are combined"
-    )
-    sampler: SamplerConfig = Field(SamplerConfig(), description="which training rows make up each batch")
-    ema: EMAConfig = Field(EMAConfig(), description="moving average of the network weights")
-    features: FeaturesConfig = Field(
-        FeaturesConfig(), description="features computed after the caches and folds, for both families"
-    )
     gbdt: GBDTConfig = Field(GBDTConfig(), description="the LightGBM family, on the same folds and features")
     catboost: CatBoostConfig = Field(
         CatBoostConfig(), description="the CatBoost family, on the same folds and features"
     )
     tune: TuneConfig = Field(TuneConfig(), description="hyperparameter search per family (Optuna)")
+    ensemble: EnsembleConfig = Field(
+        EnsembleConfig(), description="how one family's fold models are combined"
+    )
+    calibration: CalibrationConfig = Field(
+        CalibrationConfig(), description="temperature scaling fitted on the OOF logits, applied to the test"
+    )
+    logging: LoggingConfig = Field(LoggingConfig(), description="what the network's training logs")
 
     @property
     def network_id_columns_skipped(self) -> list[str]:
         """Id columns the network leaves to their out-of-fold click rates instead of embedding them."""
-        return [] if self.model.embed_id_fields else list(self.features.covis.id_fields)
+        return [] if self.model.embed_id_cols else list(self.features.covis.id_cols)
 
     @field_validator("families")
     @classmethod
@@ -121,8 +111,8 @@ class TossConfig(Strict):
         a list the user gave must name configured columns."""
         cats = set(self.data.cat_cols)
         lists = {
-            "features.covis.target_fields": (self.features.covis, "target_fields", cats),
-            "features.covis.id_fields": (self.features.covis, "id_fields", cats),
+            "features.covis.target_cols": (self.features.covis, "target_cols", cats),
+            "features.covis.id_cols": (self.features.covis, "id_cols", cats),
             "sequence.query_key": (self.sequence, "query_key", cats | set(self.sequence.query_same_vocab)),
         }
         for key, (section, name, known) in lists.items():
@@ -141,11 +131,11 @@ class TossConfig(Strict):
     @model_validator(mode="after")
     def _cross_checks(self) -> TossConfig:
         q = self.model.qnn_alpha
-        width = q.proj_dim or q.feature_embed_dim
+        width = q.proj_dim or self.model.field_dim
         if width % q.heads != 0:
             raise ValueError(
                 f"model.qnn_alpha.heads={q.heads} must divide the field width "
-                f"(proj_dim or feature_embed_dim = {width})"
+                f"(model.qnn_alpha.proj_dim or model.field_dim = {width})"
             )
         if self.sequence.transformer_block and self.model.emb_dim % self.sequence.tfm.n_heads != 0:
             raise ValueError(
@@ -159,8 +149,8 @@ class TossConfig(Strict):
         if unembedded:
             raise ValueError(
                 f"sequence.query_key names {unembedded}, which the network does not embed "
-                "(features.covis.id_fields with model.embed_id_fields=false): drop them from the query "
-                "or set model.embed_id_fields=true"
+                "(features.covis.id_cols with model.embed_id_cols=false): drop them from the query "
+                "or set model.embed_id_cols=true"
             )
         weights = self.ensemble.weights
         if self.ensemble.method == "weighted" and weights is not None and len(weights) != self.cv.n_splits:
@@ -202,6 +192,9 @@ def schema_leaf(key: str) -> Any:
     for i, part in enumerate(parts):
         field = node.model_fields.get(part)
         if field is None:
+            moved = moved_key(key)
+            if moved is not None:
+                raise ValueError(f"'{key}' is now '{moved}'")
             hint = nearest_key(key)
             raise ValueError(f"'{key}' is not a config key" + (f" (did you mean '{hint}'?)" if hint else ""))
         ann, rest = field.annotation, parts[i + 1 :]
@@ -290,6 +283,8 @@ def format_validation_error(err: ValidationError, source: str) -> str:
         key = ".".join(str(p) for p in item["loc"]) or "<root>"
         if item["type"] == "extra_forbidden" and key in REMOVED_KEYS:
             lines.append(f"{key} is no longer supported: {REMOVED_KEYS[key]}; remove it from {source}")
+        elif item["type"] == "extra_forbidden" and moved_key(key) is not None:
+            lines.append(f"{source}: key '{key}' is now '{moved_key(key)}'; rename it")
         elif item["type"] == "extra_forbidden":
             hint = nearest_key(key)
             suffix = f" (did you mean '{hint}'?)" if hint else ""

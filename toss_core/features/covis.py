@@ -4,7 +4,7 @@
 1. fit: one streaming pass over the train cache accumulates the label-free token statistics
    (co-visitation, transitions, popularity; toss_core.features.cooc) and the per-fold (token, ad-field value)
    click counts (toss_core.features.target), and the per-fold click counts of each id in
-   features.covis.id_fields (stat id_rate: the id's own out-of-fold click rate, which needs no sequence);
+   features.covis.id_cols (stat id_rate: the id's own out-of-fold click rate, which needs no sequence);
 2. transform: per-row features for every train shard (target rates out of fold) and every test shard
    (target rates from all train rows), standardised with the train mean/std so they feed a network well;
 3. write: layout.covis_train / layout.covis_test through ShardWriter (kind "features", field `dense`
@@ -69,19 +69,19 @@ class Plan:
     """What applies to this config and cache: sequence stats, target fields and id fields, in output order."""
 
     seq_stats: list[str]
-    target_fields: list[TargetField]
+    target_cols: list[TargetField]
     names: list[str]
     skipped: list[str] = field(default_factory=list)
-    id_fields: list[TargetField] = field(default_factory=list)
+    id_cols: list[TargetField] = field(default_factory=list)
 
     @property
     def needs_sequence(self) -> bool:
-        return bool(self.seq_stats or self.target_fields)
+        return bool(self.seq_stats or self.target_cols)
 
     @property
     def needs_labels(self) -> bool:
         """Label statistics are involved, so they must be computed out of fold."""
-        return bool(self.target_fields or self.id_fields)
+        return bool(self.target_cols or self.id_cols)
 
 
 def _cat_fields(names: list[str], key: str, manifest: dict) -> list[TargetField]:
@@ -111,8 +111,8 @@ def make_plan(cfg: TossConfig, manifest: dict) -> Plan:
     has_seq = manifest.get("columns", {}).get("seq") is not None and "seq" in manifest.get("fields", {})
     skipped = [] if has_seq else [s for s in stats if s != ID_STAT]
     stats = [s for s in stats if s not in skipped]
-    targets = _cat_fields(cov.target_fields, "target_fields", manifest) if TARGET_STAT in stats else []
-    ids = _cat_fields(cov.id_fields, "id_fields", manifest) if ID_STAT in stats else []
+    targets = _cat_fields(cov.target_cols, "target_cols", manifest) if TARGET_STAT in stats else []
+    ids = _cat_fields(cov.id_cols, "id_cols", manifest) if ID_STAT in stats else []
     seq_stats: list[str] = []
     names: list[str] = []
     for stat in stats:
@@ -123,7 +123,7 @@ def make_plan(cfg: TossConfig, manifest: dict) -> Plan:
         else:
             seq_stats.append(stat)
             names.append(stat)
-    return Plan(seq_stats=seq_stats, target_fields=targets, names=names, skipped=skipped, id_fields=ids)
+    return Plan(seq_stats=seq_stats, target_cols=targets, names=names, skipped=skipped, id_cols=ids)
 
 
 @dataclass
@@ -165,8 +165,8 @@ def fit(cfg: TossConfig, cache: ShardedCache, plan: Plan, folds: np.ndarray | No
             int(cache.manifest["seq_vocab_size"]), cov.window, cov.recency_tau, cov.weights
         )
     n_folds = int(folds.max()) + 1 if folds is not None and folds.size else 1
-    tables = {f"{TARGET_STAT}_{t.name}": TargetAccumulator(n_folds) for t in plan.target_fields}
-    tables |= {f"{ID_STAT}_{t.name}": TargetAccumulator(n_folds) for t in plan.id_fields}
+    tables = {f"{TARGET_STAT}_{t.name}": TargetAccumulator(n_folds) for t in plan.target_cols}
+    tables |= {f"{ID_STAT}_{t.name}": TargetAccumulator(n_folds) for t in plan.id_cols}
     progress = Progress("covis fit", cache.n_rows)
     for offset, arrays in cache.iter_shards(_fields_for(plan, train=True)):
         n = _n_rows(arrays)
@@ -175,12 +175,12 @@ def fit(cfg: TossConfig, cache: ShardedCache, plan: Plan, folds: np.ndarray | No
             if acc is not None:
                 seq, seq_len = arrays["seq"][sl], arrays["seq_len"][sl]
                 acc.add(seq, seq_len)
-            if plan.target_fields:
+            if plan.target_cols:
                 recent = recent_distinct_tokens(seq, seq_len, cov.last_k)
-                for t in plan.target_fields:
+                for t in plan.target_cols:
                     keys = pair_keys(recent, arrays["cat"][sl, t.column], t.cardinality)
                     tables[f"{TARGET_STAT}_{t.name}"].add(keys, arrays["label"][sl], fold_ids)
-            for t in plan.id_fields:
+            for t in plan.id_cols:
                 tables[f"{ID_STAT}_{t.name}"].add(_id_keys(arrays, sl, t), arrays["label"][sl], fold_ids)
         progress.update(n)
     progress.finish()
@@ -205,13 +205,13 @@ def transform(
             seq, seq_len = arrays["seq"][sl], arrays["seq_len"][sl]
             raw_len = arrays["seq_len_raw"][sl]
             cols = sequence_features(seq, seq_len, raw_len, fitted.model, cov.last_k, plan.seq_stats)
-        if plan.target_fields:
+        if plan.target_cols:
             recent = recent_distinct_tokens(seq, seq_len, cov.last_k)
-            for t in plan.target_fields:
+            for t in plan.target_cols:
                 keys = pair_keys(recent, arrays["cat"][sl, t.column], t.cardinality)
                 name = f"{TARGET_STAT}_{t.name}"
                 cols[name] = fitted.tables[name].rate(keys, fold_ids, cov.target_smoothing)
-        for t in plan.id_fields:
+        for t in plan.id_cols:
             name = f"{ID_STAT}_{t.name}"
             cols[name] = fitted.tables[name].rate(_id_keys(arrays, sl, t), fold_ids, cov.target_smoothing)
         out[sl] = np.stack([cols[name] for name in plan.names], axis=1)
@@ -395,8 +395,8 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
 def _fit_info(fitted: Fitted, plan: Plan) -> dict:
     """Small facts about the fit for the manifest (and the Dagster metadata that reads it)."""
     info: dict = {
-        "target_fields": [t.name for t in plan.target_fields],
-        "id_fields": [t.name for t in plan.id_fields],
+        "target_cols": [t.name for t in plan.target_cols],
+        "id_cols": [t.name for t in plan.id_cols],
     }
     if fitted.model is not None:
         info["vocab"] = fitted.model.vocab

@@ -24,14 +24,10 @@ if TYPE_CHECKING:
 def build_model(spec: FeatureSpec, cfg: TossConfig, head: str | None = None) -> nn.Module:
     """The CTR model for a cache's feature spec.
 
-    head: None = cfg.model.head ("qnn_alpha", or "mlp"; qnn_alpha with model.qnn_alpha.enabled = false
-    also gives the MLP head); "dcnv2" is the DCN-v2 baseline used by the throughput benchmark.
+    head: None = cfg.model.head ("qnn_alpha", "mlp" or "dcnv2"); the throughput benchmarks name one to
+    compare heads under one config.
     Raises ValueError naming the config key when the config cannot build a model for this spec.
     """
     from toss_core.models.wrapper import CTRModel
 
-    if head is None:
-        head = cfg.model.head
-        if head == "qnn_alpha" and not cfg.model.qnn_alpha.enabled:
-            head = "mlp"
-    return CTRModel(spec, cfg, head)
+    return CTRModel(spec, cfg, head or cfg.model.head)

@@ -1,8 +1,9 @@
 """Baseline heads over the same field embeddings as QNN-α: a plain MLP and DCN-v2 (cross network + deep).
 
-Both take fields [B, F, W] and return one logit [B]. They reuse `model.qnn_alpha` sizes so a throughput
-comparison is like for like: the MLP uses mlp_hidden/dropout; DCN-v2 stacks n_layers full-rank cross
-layers in parallel with the mlp_hidden deep tower (the DCN-v2 "parallel" structure), then one Linear.
+Both take fields [B, F, W] and return one logit [B]. They are sized by the head-independent keys of
+`model` that QNN-α also reads, so a comparison is like for like: the MLP uses mlp_hidden/head_dropout;
+DCN-v2 stacks interaction_layers full-rank cross layers in parallel with the mlp_hidden deep tower (the
+DCN-v2 "parallel" structure), then one Linear.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from toss_core.config import QNNAlphaConfig
+from toss_core.config import ModelConfig
 from toss_core.models.layers import MLP, CrossLayerV2
 
 
@@ -23,16 +24,16 @@ class MLPHead(nn.Module):
     Args:
         n_fields: F, the number of fields.
         field_dim: W, the width of each field.
-        cfg: model.qnn_alpha; only mlp_hidden and dropout are used.
+        cfg: model; mlp_hidden and head_dropout are used.
 
     Shapes:
         fields: [B, F, W] -> logits [B]
     """
 
-    def __init__(self, n_fields: int, field_dim: int, cfg: QNNAlphaConfig) -> None:
+    def __init__(self, n_fields: int, field_dim: int, cfg: ModelConfig) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(n_fields * field_dim)
-        self.mlp = MLP(n_fields * field_dim, cfg.mlp_hidden, cfg.dropout, out_dim=1)
+        self.mlp = MLP(n_fields * field_dim, cfg.mlp_hidden, cfg.head_dropout, out_dim=1)
 
     def forward(self, fields: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.norm(fields.flatten(1))).squeeze(-1)
@@ -44,17 +45,17 @@ class DCNv2Head(nn.Module):
     Args:
         n_fields: F, the number of fields.
         field_dim: W, the width of each field.
-        cfg: model.qnn_alpha; n_layers (cross layers), mlp_hidden and dropout (deep tower) are used.
+        cfg: model; interaction_layers (cross layers), mlp_hidden and head_dropout (deep tower) are used.
 
     Shapes:
         fields: [B, F, W] -> logits [B]
     """
 
-    def __init__(self, n_fields: int, field_dim: int, cfg: QNNAlphaConfig) -> None:
+    def __init__(self, n_fields: int, field_dim: int, cfg: ModelConfig) -> None:
         super().__init__()
         dim = n_fields * field_dim
-        self.cross = nn.ModuleList([CrossLayerV2(dim) for _ in range(cfg.n_layers)])
-        self.deep = MLP(dim, cfg.mlp_hidden, cfg.dropout)
+        self.cross = nn.ModuleList([CrossLayerV2(dim) for _ in range(cfg.interaction_layers)])
+        self.deep = MLP(dim, cfg.mlp_hidden, cfg.head_dropout)
         self.out = nn.Linear(dim + self.deep.out_dim, 1)
 
     def forward(self, fields: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ pair_grouping decides which x_j a head may pair with:
            numeric, null-mask, dense); pairs across groups are left to the MLP head.
 
 Before the stack: optional squeeze-excitation re-weighting of the fields (use_se, se_reduction) and an
-optional per-field projection to proj_dim (else fields keep feature_embed_dim).
+optional per-field projection to proj_dim (else fields keep model.field_dim).
 
 Training uses `self_ensemble_loss` over two dropout passes; inference is a single pass.
 """
@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from toss_core.config import QNNAlphaConfig
+from toss_core.config import ModelConfig
 from toss_core.models.layers import MLP, FieldProjection, SqueezeExcitation
 
 
@@ -127,16 +127,18 @@ class QNNAlpha(nn.Module):
 
     Args:
         n_fields: F, the number of fields.
-        field_dim: W, the width of the incoming fields (model.qnn_alpha.feature_embed_dim).
-        cfg: model.qnn_alpha: proj_dim (field width inside the head, None = W; heads must divide it), use_se,
-            se_reduction, heads, rank, pair_grouping, n_layers, dropout, norm, use_residual, mlp_hidden.
+        field_dim: W, the width of the incoming fields (model.field_dim).
+        model: the model section; model.qnn_alpha: proj_dim (field width inside the head, None = W; heads
+            must divide it), use_se, se_reduction, heads, rank, pair_grouping, norm, use_residual; and the
+            keys every head shares: interaction_layers, head_dropout, mlp_hidden.
 
     Shapes:
         fields: [B, F, W] -> logits [B]
     """
 
-    def __init__(self, n_fields: int, field_dim: int, cfg: QNNAlphaConfig) -> None:
+    def __init__(self, n_fields: int, field_dim: int, model: ModelConfig) -> None:
         super().__init__()
+        cfg = model.qnn_alpha
         width = cfg.proj_dim or field_dim
         if width % cfg.heads != 0:
             raise ValueError(f"model.qnn_alpha.heads={cfg.heads} must divide the field width {width}")
@@ -146,12 +148,19 @@ class QNNAlpha(nn.Module):
         self.layers = nn.Sequential(
             *[
                 QuadraticLayer(
-                    n_fields, width, cfg.heads, cfg.rank, groups, cfg.dropout, cfg.norm, cfg.use_residual
+                    n_fields,
+                    width,
+                    cfg.heads,
+                    cfg.rank,
+                    groups,
+                    model.head_dropout,
+                    cfg.norm,
+                    cfg.use_residual,
                 )
-                for _ in range(cfg.n_layers)
+                for _ in range(model.interaction_layers)
             ]
         )
-        self.head = MLP(n_fields * width, cfg.mlp_hidden, cfg.dropout, out_dim=1)
+        self.head = MLP(n_fields * width, model.mlp_hidden, model.head_dropout, out_dim=1)
 
     def forward(self, fields: torch.Tensor) -> torch.Tensor:
         x = self.proj(self.se(fields)).flatten(1)

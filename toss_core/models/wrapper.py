@@ -5,7 +5,7 @@ Fields, in this order (the order matters only for qnn_alpha.pair_grouping = "fie
                model.emb_dim), projected to the field width when the two differ, with dropout
                model.emb_dropout; values with fewer than model.id_min_count training rows share the
                column's unknown row; the id columns of
-               features.covis.id_fields are skipped unless model.embed_id_fields (their out-of-fold click
+               features.covis.id_cols are skipped unless model.embed_id_cols (their out-of-fold click
                rates arrive among the dense fields instead);
   sequence     DARE's [target, interest, target ⊙ interest] (3 fields, projected from model.emb_dim), only
                when the cache has a sequence column;
@@ -19,7 +19,7 @@ Fields, in this order (the order matters only for qnn_alpha.pair_grouping = "fie
                pattern is what carries information);
   dense        co-visitation features (spec.dense_cols) embedded like the numeric columns: ONE field for
                all of them when grouped or binned (no bins), one per feature when per_column.
-Field width = model.qnn_alpha.feature_embed_dim. Head: QNN-α, an MLP or DCN-v2 (baselines.py).
+Field width = model.field_dim. Head: QNN-α, an MLP or DCN-v2 (baselines.py).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class CTRModel(nn.Module):
 
     Args:
         spec: the cache's FeatureSpec: columns, cardinalities, sequence vocabulary, dense features.
-        cfg: the whole config; model.*, sequence.* and features.covis.id_fields shape the model.
+        cfg: the whole config; model.*, sequence.* and features.covis.id_cols shape the model.
         head: "qnn_alpha", "mlp" or "dcnv2" (HEADS).
 
     Shapes (the batch dict; keys only for what the spec has):
@@ -58,14 +58,14 @@ class CTRModel(nn.Module):
         seq: [B, L] long, seq_len: [B] long
         qtok: [B, n_qtok] long
         dense: [B, n_dense] float
-        output: logits [B]; `fields(batch)`: [B, n_fields, qnn_alpha.feature_embed_dim]
+        output: logits [B]; `fields(batch)`: [B, n_fields, model.field_dim]
     """
 
     def __init__(self, spec: FeatureSpec, cfg: TossConfig, head: str) -> None:
         super().__init__()
         if head not in HEADS:
             raise ValueError(f"model head must be one of {sorted(HEADS)}, got {head!r}")
-        width = cfg.model.qnn_alpha.feature_embed_dim
+        width = cfg.model.field_dim
         n_fields = 0
 
         self.cat = None
@@ -107,7 +107,7 @@ class CTRModel(nn.Module):
         if n_fields == 0:
             raise ValueError("the feature spec has no categorical, numeric, sequence or dense column")
         self.n_fields = n_fields
-        self.head = HEADS[head](n_fields, width, cfg.model.qnn_alpha)
+        self.head = HEADS[head](n_fields, width, cfg.model)
 
     @property
     def has_numeric_bins(self) -> bool:
@@ -162,8 +162,8 @@ def _cat_dims(cfg: TossConfig, embedded: list[str]) -> list[int]:
     if unknown:
         raise ValueError(
             f"model.cat_embedding_dims names {unknown}, which are not embedded categorical columns "
-            f"{embedded} (id columns of features.covis.id_fields are embedded only with "
-            "model.embed_id_fields=true)"
+            f"{embedded} (id columns of features.covis.id_cols are embedded only with "
+            "model.embed_id_cols=true)"
         )
     bad = {col: dim for col, dim in custom.items() if dim <= 0}
     if bad:

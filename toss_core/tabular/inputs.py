@@ -49,6 +49,6 @@ def train_inputs(cfg: TossConfig, layout: Layout) -> tuple[ShardedCache, np.ndar
 
 
 def cpu_threads(cfg: TossConfig) -> int:
-    """train.num_threads (the fair share Dagster's parallel folds set), or every core: the tree libraries
+    """runtime.num_threads (the fair share Dagster's parallel folds set), or every core: the tree libraries
     have no prefetch thread to leave a core for."""
-    return cfg.train.num_threads or os.cpu_count() or 1
+    return cfg.runtime.num_threads or os.cpu_count() or 1

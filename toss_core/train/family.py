@@ -26,7 +26,7 @@ class NetworkFamily:
     kind = "pytorch"
     takes_gpu_slot = True
     packages = ("toss_core.train", "toss_core.models")
-    tunable_sections = ("model", "sequence", "train", "sampler", "ema")
+    tunable_sections = ("model", "sequence", "train")
 
     def default_space(self) -> dict[str, ParamRange]:
         # Around the network defaults (train.lr 2e-3, emb_dim 16, dropout 0.1): early stopping picks the
@@ -37,7 +37,7 @@ class NetworkFamily:
             "train.weight_decay": ParamRange(low=1e-7, high=1e-3, log=True),
             "train.batch_size": ParamRange(choices=[512, 1024, 2048]),
             "model.emb_dim": ParamRange(choices=[8, 16, 32]),
-            "model.qnn_alpha.dropout": ParamRange(low=0.0, high=0.3),
+            "model.head_dropout": ParamRange(low=0.0, high=0.3),
             "train.lr_decay": ParamRange(low=0.3, high=0.9),
             "model.emb_l2": ParamRange(choices=[0.0, 0.001, 0.01, 0.1]),
             "model.id_min_count": ParamRange(choices=[1, 5, 20]),

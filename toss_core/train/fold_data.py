@@ -69,7 +69,7 @@ def warn_unseen_ids(cfg: TossConfig, spec, fold: int) -> None:
     if unseen:
         log.warning(
             "fold %d: the network neither embeds nor gets the click rates of id columns %s "
-            "(add %s to features.covis.stats or set model.embed_id_fields=true)",
+            "(add %s to features.covis.stats or set model.embed_id_cols=true)",
             fold,
             unseen,
             ID_STAT,

@@ -70,8 +70,8 @@ TRAINING_KEYS = (
     "sequence",
     "model",
     *FOLD_KEYS,
-    "sampler",
-    "ema",
+    "train.sampler",
+    "train.ema",
     "features",
     "train.batch_size",
     "train.lr",
@@ -87,18 +87,17 @@ TRAINING_KEYS = (
 """Config keys (sections or dotted keys) that shape a neural fold's weights: a resume state saved under
 other values is discarded. They decide the training rows, the features, the initial weights, the batch
 order, the optimiser, the schedule, the EMA, and which epoch is best
-(select_metric, ema.eval_with_ema).
+(select_metric, train.ema.eval_with_ema).
 Left out on purpose, so that changing them keeps the finished epochs:
 - `data`: what changes the cache (its input file and shaping keys) is in the cache fingerprint, which
   the identity hashes too; the other data keys (paths, use_cache) do not change what is trained;
-- how the run executes, not what it computes (train.eval_batch_size, train.num_threads, device,
-  deterministic, use_compile, train.compile_mode, train.data_on_device, train.device_memory_share):
-  float rounding at most;
+- how the run executes, not what it computes (runtime.*, train.eval_batch_size, train.data_on_device,
+  train.device_memory_share): float rounding at most;
 - train.epochs and train.early_stop_patience, which only decide when to stop (the schedule does not depend
   on them): the epochs run so far are those any larger cap or patience runs, and a smaller one stops at
   once with the same best epoch;
 - logging, calibration, ensemble and gbdt, which no training step reads.
-`amp` is replaced by the autocast dtype it yields on the device (none on CPU), also in the identity.
+`runtime.amp` is replaced by the autocast dtype it yields on the device (none on CPU), also in the identity.
 """
 # Called after each epoch's validation with (epoch, metrics); raising StopTraining ends the fold there
 # without writing a model (how a tuning trial is pruned, without the train layer knowing the tuner).
@@ -123,15 +122,15 @@ class FoldTrainer:
         self.cfg, self.layout, self.fold, tc = cfg, layout, fold, cfg.train
         self.seed_index = fold if isinstance(fold, int) else cfg.cv.n_splits  # seeds and batch order
         self.started = time.perf_counter()
-        self.device = resolve_device(cfg.device)
-        self.amp = amp_dtype(cfg.amp, self.device)
+        self.device = resolve_device(cfg.runtime.device)
+        self.amp = amp_dtype(cfg.runtime.amp, self.device)
         self.data = d = FoldData(cfg, layout, fold)
         self.feed = choose_feed(cfg, d.source, self.device)
         self.rows = torch.from_numpy(d.train_rows).to(self.device)  # what the sampler draws from
         self.row_labels = torch.from_numpy(d.train_labels).to(self.device)
-        self.offset = prior_logit_offset(cfg.sampler, d.train_prior)
+        self.offset = prior_logit_offset(cfg.train.sampler, d.train_prior)
         n_pos = int((d.train_labels > 0.5).sum())
-        full = steps_per_epoch(d.train_rows.size, n_pos, cfg.sampler, tc.batch_size)
+        full = steps_per_epoch(d.train_rows.size, n_pos, tc.sampler, tc.batch_size)
         self.steps_per_epoch = min(full, tc.max_steps_per_epoch or full)
 
         seed_everything(cfg.seed + self.seed_index)
@@ -143,7 +142,7 @@ class FoldTrainer:
         if cfg.model.id_min_count > 1:  # likewise: the id mapping is a buffer of the saved state
             self.model.keep_frequent_ids(training_id_counts(d), cfg.model.id_min_count)
         warn_unseen_ids(cfg, d.spec, fold)
-        self.ema = EMA(self.model, cfg.ema.decay) if cfg.ema.enabled else None
+        self.ema = EMA(self.model, cfg.train.ema.decay) if cfg.train.ema.enabled else None
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
             lr=peak_lr(tc),
@@ -163,9 +162,10 @@ class FoldTrainer:
         self.identity = hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
         self.state = self._resume()
         loss = batch_loss(cfg, self.model)
-        self.loss = torch.compile(loss, mode=tc.compile_mode, dynamic=False) if cfg.use_compile else loss
+        rt = cfg.runtime
+        self.loss = torch.compile(loss, mode=rt.compile_mode, dynamic=False) if rt.compile else loss
         # CUDA graphs recycle their outputs: each optimiser step starts a new generation of them
-        graphs = cfg.use_compile and tc.compile_mode == "reduce-overhead"
+        graphs = rt.compile and rt.compile_mode == "reduce-overhead"
         self.graph_steps = graphs and self.device.type == "cuda"
         self.log = FoldLog(
             cfg.logging,
@@ -256,7 +256,7 @@ class FoldTrainer:
         gen = epoch_generator(self.cfg.seed, self.seed_index, epoch, self.device)
         tc = self.cfg.train
         return capped(
-            epoch_batches(self.rows, self.row_labels, self.cfg.sampler, tc.batch_size, gen),
+            epoch_batches(self.rows, self.row_labels, tc.sampler, tc.batch_size, gen),
             tc.max_steps_per_epoch,
         )
 
@@ -330,9 +330,10 @@ class FoldTrainer:
         return loss_sum
 
     def validate(self) -> tuple[np.ndarray, dict[str, float]]:
-        """True-prior logits of the validation rows (EMA weights when ema.eval_with_ema) and their metrics."""
+        """True-prior logits of the validation rows (EMA weights when train.ema.eval_with_ema) and their
+        metrics."""
         d = self.data
-        use_ema = self.ema is not None and self.cfg.ema.eval_with_ema
+        use_ema = self.ema is not None and self.cfg.train.ema.eval_with_ema
         logits = predict_logits(
             self.ema.module if use_ema else self.model,
             self.feed,

@@ -22,7 +22,7 @@ RowLoss = Callable[[Forward, dict[str, torch.Tensor], torch.Tensor], torch.Tenso
 def row_loss(cfg: TossConfig) -> RowLoss:
     """Per-row loss [B]: QNN-α's self-ensemble loss (two dropout passes) when configured, else BCE."""
     weight = cfg.model.qnn_alpha.aux_head_weight
-    if cfg.model.head == "qnn_alpha" and cfg.model.qnn_alpha.enabled and weight > 0:
+    if cfg.model.head == "qnn_alpha" and weight > 0:
         from toss_core.models.qnn_alpha import self_ensemble_loss
 
         per_row = torch.func.vmap(lambda a, b, y: self_ensemble_loss(a[None], b[None], y[None], weight))

@@ -43,7 +43,7 @@ def load_checkpoint(
             f"{exc.errors()[0]['loc']}): retrain the fold (`toss train --fold K`)"
         ) from None
     model = build_model(FeatureSpec.from_dict(ckpt["spec"]), cfg)
-    use_ema = cfg.ema.eval_with_ema and ckpt.get("ema_state") is not None
+    use_ema = cfg.train.ema.eval_with_ema and ckpt.get("ema_state") is not None
     model.load_state_dict(ckpt["ema_state"] if use_ema else ckpt["model_state"])
     return model.to(device).eval(), ckpt
 
@@ -89,7 +89,7 @@ def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.n
     """True-prior test logits [n_test] of one neural fold and the lineage of its checkpoint; the
     checkpoint's caches are verified against the current ones before any prediction work starts."""
     path = checkpoint_path(layout, fold)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.runtime.device)
     model, ckpt = load_checkpoint(path, device)
     spec = FeatureSpec.from_dict(ckpt["spec"])
     covis = ckpt["covis_fingerprint"] if spec.dense_cols else None
@@ -103,6 +103,6 @@ def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.n
             cfg.train.eval_batch_size,
             device,
             float(ckpt["logit_offset"]),
-            amp_dtype=amp_dtype(cfg.amp, device),
+            amp_dtype=amp_dtype(cfg.runtime.amp, device),
         )
     return logits, lineage

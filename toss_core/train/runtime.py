@@ -1,8 +1,8 @@
 """Device, precision, threads and determinism for one training or inference run.
 
-Precision policy: on CUDA with cfg.amp, autocast to bf16 where the GPU supports it, else fp16 with a
-GradScaler. On CPU training stays fp32 whatever cfg.amp says: bf16 autocast measured slower than fp32 on
-the CPUs this was benchmarked on (bench/results/train.md) and costs accuracy.
+Precision policy: on CUDA with runtime.amp, autocast to bf16 where the GPU supports it, else fp16 with a
+GradScaler. On CPU training stays fp32 whatever runtime.amp says: bf16 autocast measured slower than fp32
+on the CPUs this was benchmarked on (bench/results/train.md) and costs accuracy.
 """
 
 from __future__ import annotations
@@ -47,18 +47,18 @@ def seed_everything(seed: int) -> None:
 
 
 def intra_op_threads(cfg: TossConfig) -> int:
-    """train.num_threads, or by default every core but one.
+    """runtime.num_threads, or by default every core but one.
 
     The spare core is for the batch-prefetch thread and the orchestrator: when torch's intra-op threads
     have to share their cores, every small op waits for a descheduled thread, and a training step on a
     2-core machine measured 11x slower with 2 threads than with 1 (BENCHMARKS.md).
     """
-    return cfg.train.num_threads or max(1, (os.cpu_count() or 1) - 1)
+    return cfg.runtime.num_threads or max(1, (os.cpu_count() or 1) - 1)
 
 
 @contextlib.contextmanager
 def torch_runtime(cfg: TossConfig) -> Iterator[None]:
-    """Apply train.num_threads and cfg.deterministic for the duration of a run, then restore them.
+    """Apply runtime.num_threads and cfg.runtime.deterministic for the duration of a run, then restore them.
 
     Deterministic mode seeds nothing itself (the trainer seeds from cfg.seed + fold); it selects
     deterministic kernels (cuBLAS workspace config, no cuDNN autotuning) and warns about any op that
@@ -67,7 +67,7 @@ def torch_runtime(cfg: TossConfig) -> Iterator[None]:
     deterministic = torch.are_deterministic_algorithms_enabled()
     cudnn_benchmark = torch.backends.cudnn.benchmark
     torch.set_num_threads(intra_op_threads(cfg))
-    if cfg.deterministic:
+    if cfg.runtime.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)  # an op without one warns, not fails
         torch.backends.cudnn.benchmark = False
