@@ -185,14 +185,16 @@ def _load(path: Path) -> dict[str, dict[str, dict]]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def _save(path: Path, results: dict[str, dict[str, dict]]) -> None:
+def _save(path: Path, label: str, entry: dict[str, dict]) -> None:
+    """Write this label's entry, re-reading the file first: two sizes may be measured at once."""
+    results = _load(path)
+    results[label] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1) + "\n")
 
 
 def measure(args: argparse.Namespace) -> None:
-    results = _load(args.results)
-    entry = results.setdefault(args.label, {})
+    entry = _load(args.results).get(args.label, {})
     if args.generate:
         train_rows, test_rows = args.generate
         meta = args.data / "synth_meta.json"
@@ -201,7 +203,7 @@ def measure(args: argparse.Namespace) -> None:
             argv += ["--train-rows", str(train_rows), "--test-rows", str(test_rows), "--seed", "11"]
             wall, cpu, rss, disk, _ = run_measured(argv, args.data)
             entry["synth"] = asdict(StepCost("synth", wall, cpu, rss, disk, train_rows + test_rows, ""))
-            _save(args.results, results)
+            _save(args.results, args.label, entry)
     sets = [x for s in _overrides(args) for x in ("--set", s)]
     for name, cmd, rows in chain(args):
         if args.steps and name.split()[0] not in args.steps and name not in args.steps:
@@ -219,7 +221,7 @@ def measure(args: argparse.Namespace) -> None:
             "rounds": args.rounds,
             "families": args.families,
         }
-        _save(args.results, results)
+        _save(args.results, args.label, entry)
 
 
 def table(results: dict[str, dict[str, dict]]) -> str:
