@@ -36,7 +36,7 @@ from toss_core.data.folds import load_folds
 from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.logistic import logistic_baseline
 from toss_core.layout import Layout
-from toss_core.post.truth import load_test_truth
+from toss_core.post.diagnostics_truth import load_test_truth
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.scoring.metrics import evaluate_logits, prior_only_score, prior_shift
 from toss_core.synth import oracle_metrics

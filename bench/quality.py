@@ -44,8 +44,8 @@ from toss_core.data.reader import ShardedCache
 from toss_core.families import registry
 from toss_core.gbdt.logistic import logistic_baseline
 from toss_core.layout import Layout
+from toss_core.post.diagnostics_truth import TestTruth, load_test_truth
 from toss_core.post.ensemble import ensemble_family
-from toss_core.post.truth import TestTruth, load_test_truth
 from toss_core.scoring.calibration import Calibrator, fit_calibrator
 from toss_core.scoring.metrics import evaluate, evaluate_logits, logit, prior_shift
 

@@ -1,4 +1,4 @@
-"""Diagnostics of a run: per-fold and OOF metrics, a reliability diagram, a histogram, a Markdown report.
+"""Step 3 of post/, the diagnostics step: per-fold and OOF metrics, reliability diagram, histogram, report.
 
 The calibrated predictions target a 50:50 prior (that is what WLL rewards), so the reliability diagram
 compares each bin's mean prediction with its class-balanced positive rate,
@@ -18,7 +18,7 @@ import numpy as np
 from toss_core.artifacts.fold import FamilyOOF, load_family_oof
 from toss_core.config import TossConfig
 from toss_core.layout import Layout
-from toss_core.post.truth import load_test_truth
+from toss_core.post.diagnostics_truth import load_test_truth
 from toss_core.scoring.calibration import Calibrator
 from toss_core.scoring.metrics import evaluate, evaluate_logits, sigmoid
 from toss_core.util.atomic import atomic_path

@@ -1,5 +1,7 @@
-"""The test labels of a data set that has them (the generator's test_truth.parquet, or a user's), in
-test-cache row order: what diagnostics and the benchmarks score test predictions against."""
+"""Step 3a of post/ (read by the diagnostics step): the test labels of a data set that has them.
+
+The generator's test_truth.parquet, or a user's, in test-cache row order: what diagnostics and the
+benchmarks score test predictions against."""
 
 from __future__ import annotations
 
