@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from toss_core import steps
-from toss_core.config import load_config
+from toss_core.config import TossConfig, load_config
 from toss_core.data.integrity import crc_file
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
 from toss_core.train.batches import feature_fields, model_spec
 
 
-def _files(cfg, layout: Layout) -> list[Path]:
+def _files(cfg: TossConfig, layout: Layout) -> list[Path]:
     """Every shard file a network fold of this config reads."""
     cache = ShardedCache(layout.train_cache)
     dense = ShardedCache(layout.covis_train) if cfg.features.covis.enabled else None
@@ -39,7 +39,7 @@ def _files(cfg, layout: Layout) -> list[Path]:
     return files
 
 
-def _fold_seconds(cfg, layout: Layout, verify: str) -> tuple[float, float]:
+def _fold_seconds(cfg: TossConfig, layout: Layout, verify: str) -> tuple[float, float]:
     """(wall seconds of a one-epoch fold 0, seconds of its training pass from the logged rows/s)."""
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"verify": verify})})
     layout = dataclasses.replace(layout, cfg=cfg)

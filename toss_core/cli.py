@@ -12,9 +12,12 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toss_core.util.errors import TossError
+
+if TYPE_CHECKING:
+    from toss_core.config import TossConfig
 
 log = logging.getLogger("toss")
 
@@ -31,7 +34,7 @@ def _add_cfg(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace) -> TossConfig:
     """The validated config; an unknown family (in `families`, tune.* or --family) fails here, before
     any work."""
     from toss_core.config import load_config
@@ -92,11 +95,11 @@ def cmd_covis(args: argparse.Namespace) -> None:
     _print(steps.build_covis(_config(args)))
 
 
-def _folds_of(cfg, args: argparse.Namespace) -> list[int]:
+def _folds_of(cfg: TossConfig, args: argparse.Namespace) -> list[int]:
     return [args.fold] if args.fold is not None else list(range(cfg.cv.n_splits))
 
 
-def _families_of(cfg, args: argparse.Namespace) -> list[str]:
+def _families_of(cfg: TossConfig, args: argparse.Namespace) -> list[str]:
     """--family, or every family the config enables."""
     from toss_core.families import registry
 

@@ -185,7 +185,7 @@ def refit_asset(families: list[Family]) -> dg.AssetsDefinition:
         if cfg.cv.refit == "none":
             return skipped(context, "cv.refit is none: the ensemble combines the fold models' test logits")
         require_graph_families(cfg, [f.name for f in families])
-        metadata: dict[str, object] = {}
+        metadata: dict[str, dg.MetadataValue] = {}
         written = []
         for family in registry.enabled_names(cfg):
             r = steps.refit(cfg, family, layout)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from toss_core.data.folds import load_folds
 from toss_core.data.lineage import check_test_made_from
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
-from toss_core.post.ensemble_families import fit_family_weights
+from toss_core.post.ensemble_families import StackResult, fit_family_weights
 from toss_core.post.ensemble_folds import combine, fold_weights
 from toss_core.scoring.calibration import Calibrator, fit_calibrator
 from toss_core.scoring.metrics import evaluate, evaluate_logits, score
@@ -80,7 +81,7 @@ def ensemble_family(
             "Score_calibrated": float(score(y, own.predict_proba(z))),
         }
     w = fold_weights(cfg.ensemble, [m["Score_calibrated"] for m in members.values()])
-    report = {
+    report: dict[str, Any] = {
         "oof": _metrics(oof.label, oof.logit),
         "oof_calibrated": _calibrated_metrics(oof.label, oof.logit, own),
         "calibrator": own.to_dict(),
@@ -139,7 +140,7 @@ def _family_parts(
     return parts
 
 
-def _stack(cfg: TossConfig, oofs: list[FamilyOOF], families: list[str]):
+def _stack(cfg: TossConfig, oofs: list[FamilyOOF], families: list[str]) -> StackResult | None:
     """The cross-family stacker (None for one family)."""
     if len(oofs) == 1:
         return None

@@ -27,7 +27,7 @@ log = logging.getLogger("toss")
 PREVIEW_ROWS = 5
 
 
-def _expected_ids(cfg: TossConfig, layout: Layout, cache_ids: np.ndarray) -> np.ndarray:
+def _expected_ids(cfg: TossConfig, layout: Layout, cache_ids: np.ndarray) -> np.ndarray | pl.Series:
     """IDs of the test Parquet (the ground truth for validation); the cache's when the file is gone."""
 
     if not layout.test_path.is_file():

@@ -100,8 +100,8 @@ def validate_submission(
     path: str | Path, expected_ids: np.ndarray | pl.Series | None = None, name: str | None = None
 ) -> dict:
     """Check a submission file (see module doc); returns its row count and prediction range."""
-    p = read_submission(path, expected_ids, name)["clicked"]
-    return {"n_rows": p.len(), "mean": float(p.mean()), "min": float(p.min()), "max": float(p.max())}
+    p = read_submission(path, expected_ids, name)["clicked"].to_numpy()
+    return {"n_rows": p.size, "mean": float(p.mean()), "min": float(p.min()), "max": float(p.max())}
 
 
 def write_submission_csv(
