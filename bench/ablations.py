@@ -31,12 +31,12 @@ import numpy as np
 from bench.markdown import write_section
 from toss_core import steps
 from toss_core.artifacts.fold import read_test_logits
-from toss_core.config import load_config
+from toss_core.config import TossConfig, load_config
 from toss_core.context import RunContext
 from toss_core.data.folds import load_folds
 from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.logistic import logistic_baseline
-from toss_core.post.truth import load_test_truth
+from toss_core.post.diagnostics_truth import require_test_truth
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.scoring.metrics import evaluate_logits, prior_only_score, prior_shift
 from toss_core.synth import oracle_metrics
@@ -70,7 +70,7 @@ def _fmt(m: dict[str, float] | None) -> str:
     return "n/a | n/a | n/a" if m is None else f"{m['Score']:.5f} | {m['AP']:.4f} | {m['WLL']:.4f}"
 
 
-def report(args: argparse.Namespace, cfg, rows: list, n_val: int, n_test: int) -> str:
+def report(args: argparse.Namespace, cfg: TossConfig, rows: list, n_val: int, n_test: int) -> str:
     """The Markdown table of every variant and baseline, with the command that made it."""
     n = cfg.data.synthetic.train_rows
     lines = [
@@ -114,7 +114,7 @@ def main() -> None:
     folds = load_folds(layout)
     val_rows, train_rows = np.flatnonzero(folds == 0), np.flatnonzero(folds != 0)
     prior = float(labels[train_rows].mean())
-    y_test = load_test_truth(cfg, layout).labels
+    y_test = require_test_truth(cfg, layout).labels
 
     def test_metrics(logits: np.ndarray) -> dict[str, float]:
         return evaluate_logits(y_test, prior_shift(logits, prior, 0.5))

@@ -28,8 +28,8 @@ from toss_core.artifacts.fold import load_family_oof, load_test_logits
 from toss_core.config import load_config
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
-from toss_core.post.combine import METHODS, combine, fold_weights
-from toss_core.post.truth import load_test_truth
+from toss_core.post.diagnostics_truth import require_test_truth
+from toss_core.post.ensemble_folds import METHODS, combine, fold_weights
 from toss_core.scoring.calibration import Calibrator, balanced_shift, fit_calibrator
 from toss_core.scoring.metrics import evaluate, evaluate_logits, sigmoid
 from toss_core.synth import oracle_metrics
@@ -49,7 +49,7 @@ def bench_run(label: str, cfg_path: str, overrides: list[str]) -> tuple[list[str
     layout = Layout(cfg)
     ens = json.loads(layout.ensemble_path.read_text())
     families, k = ens["families"], cfg.cv.n_splits
-    y_test = load_test_truth(cfg, layout).labels
+    y_test = require_test_truth(cfg, layout).labels
     n_train = ShardedCache(layout.train_cache).n_rows
     oofs = [load_family_oof(layout, f, k, n_train) for f in families]
     y = oofs[0].label

@@ -67,8 +67,8 @@ def convert(src: Path, out: Path) -> dict[str, object]:
     return {
         "train_rows": train.height,
         "test_rows": test.height,
-        "train_click_rate": round(float(train[LABEL].mean()), 4),
-        "test_click_rate": round(float(test[LABEL].mean()), 4),
+        "train_click_rate": round(float(train[LABEL].to_numpy().mean()), 4),
+        "test_click_rate": round(float(test[LABEL].to_numpy().mean()), 4),
         "seconds": round(time.perf_counter() - started, 2),
     }
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.markdown import write_section
-from toss_core.config import load_config
+from toss_core.config import TossConfig, load_config
 from toss_core.layout import Layout
 from toss_core.tabular.design import build_matrix
 from toss_core.tabular.inputs import fold_rows
@@ -35,7 +35,7 @@ def _timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def lightgbm_arms(cfg, layout: Layout, rounds: int) -> tuple[dict[str, Callable[[], Any]], str]:
+def lightgbm_arms(cfg: TossConfig, layout: Layout, rounds: int) -> tuple[dict[str, Callable[[], Any]], str]:
     import lightgbm as lgb
 
     from toss_core.gbdt.dataset import training_dataset
@@ -59,7 +59,7 @@ def lightgbm_arms(cfg, layout: Layout, rounds: int) -> tuple[dict[str, Callable[
     return arms, f"{ds.num_data():,} × {ds.num_feature()} features"
 
 
-def catboost_arms(cfg, layout: Layout, rounds: int) -> tuple[dict[str, Callable[[], Any]], str]:
+def catboost_arms(cfg: TossConfig, layout: Layout, rounds: int) -> tuple[dict[str, Callable[[], Any]], str]:
     from toss_core.catboost.design import plan_for, pool
     from toss_core.catboost.params import catboost_params, classifier
     from toss_core.catboost.train import _fit

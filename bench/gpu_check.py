@@ -28,7 +28,7 @@ import torch
 
 from bench.markdown import write_section
 from bench.model_throughput import make_spec
-from toss_core.config import load_config
+from toss_core.config import TossConfig, load_config
 from toss_core.data.folds import assign_folds
 from toss_core.data.reader import ShardWriter
 from toss_core.layout import Layout
@@ -85,7 +85,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(cfg, layout: Layout, args: argparse.Namespace) -> dict[str, float]:
+def measure(cfg: TossConfig, layout: Layout, args: argparse.Namespace) -> dict[str, float]:
     """Training rows/s (median of --repeats runs of --steps steps after --warmup), peak memory, inference
     rows/s of one batch size."""
     with torch_runtime(cfg):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -94,7 +95,12 @@ def check(model: torch.nn.Module, batch: dict[str, torch.Tensor], amp: torch.dty
     return moved
 
 
-def time_steps(step, batch: dict[str, torch.Tensor], iters: int, device: torch.device) -> float:
+def time_steps(
+    step: Callable[[dict[str, torch.Tensor]], None],
+    batch: dict[str, torch.Tensor],
+    iters: int,
+    device: torch.device,
+) -> float:
     """Median seconds of one forward + backward over `iters` runs after two warm-ups."""
     times = []
     for i in range(iters + 2):
@@ -147,7 +153,11 @@ def main() -> None:
             amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(mode.split("+")[0])
             fwd = torch.compile(model) if mode.endswith("+compile") else model
 
-            def step(b: dict[str, torch.Tensor], fwd=fwd, amp=amp) -> None:
+            def step(
+                b: dict[str, torch.Tensor],
+                fwd: Callable[[dict[str, torch.Tensor]], torch.Tensor] = fwd,
+                amp: torch.dtype | None = amp,
+            ) -> None:
                 with autocast(device, amp):
                     loss = fwd(b).float().mean()
                 loss.backward()

@@ -80,10 +80,10 @@ def plain_lightgbm(
         callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
     )
     best = booster.best_iteration
-    valid_logits = booster.predict(x[valid], num_iteration=best, raw_score=True)
+    valid_logits = np.asarray(booster.predict(x[valid], num_iteration=best, raw_score=True))
     test_x = _design(data.test, cat_cols, num_cols, cats)
-    return score_test(data, valid_logits, booster.predict(test_x, num_iteration=best, raw_score=True),
-                      label_col, id_col, best)  # fmt: skip
+    test_logits = np.asarray(booster.predict(test_x, num_iteration=best, raw_score=True))
+    return score_test(data, valid_logits, test_logits, label_col, id_col, best)
 
 
 def main(argv: list[str] | None = None) -> int:

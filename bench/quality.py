@@ -32,6 +32,7 @@ import logging
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,8 @@ from toss_core.data.reader import ShardedCache
 from toss_core.families import registry
 from toss_core.gbdt.logistic import logistic_baseline
 from toss_core.layout import Layout
+from toss_core.post.diagnostics_truth import TestTruth, load_test_truth
 from toss_core.post.ensemble import ensemble_family
-from toss_core.post.truth import TestTruth, load_test_truth
 from toss_core.scoring.calibration import Calibrator, fit_calibrator
 from toss_core.scoring.metrics import evaluate, evaluate_logits, logit, prior_shift
 
@@ -87,16 +88,20 @@ def run_config(args: argparse.Namespace, seed: int | None) -> TossConfig:
 class Scorer:
     """Scores calibrated logits on the test truth, or on the OOF rows when there is none."""
 
-    def __init__(self, truth: TestTruth | None):
+    def __init__(self, truth: TestTruth | None) -> None:
         self.truth = truth
 
-    def score(self, calibrator: Calibrator, oof_logits, oof_labels, test_logits) -> dict[str, float]:
+    def score(
+        self, calibrator: Calibrator, oof_logits: np.ndarray, oof_labels: np.ndarray, test_logits: np.ndarray
+    ) -> dict[str, float]:
         if self.truth is None:
             return evaluate_logits(oof_labels, calibrator.apply(oof_logits))
         return evaluate_logits(self.truth.labels, calibrator.apply(test_logits))
 
 
-def family_rows(cfg: TossConfig, layout: Layout, family: str, scorer: Scorer, seconds: list[float]):
+def family_rows(
+    cfg: TossConfig, layout: Layout, family: str, scorer: Scorer, seconds: list[float]
+) -> tuple[Row, Row, np.ndarray]:
     """(fold-ensemble row, best-fold row, calibrated combined test logits) of one family."""
     n_train, test = ShardedCache(layout.train_cache).n_rows, ShardedCache(layout.test_cache)
     oof = load_family_oof(layout, family, cfg.cv.n_splits, n_train)
@@ -140,7 +145,7 @@ def plain_rows(cfg: TossConfig, layout: Layout) -> list[Row]:
     ]
 
 
-def _plain_row(name: str, bar, cfg: TossConfig, layout: Layout) -> Row:
+def _plain_row(name: str, bar: Callable[..., dict[str, float]], cfg: TossConfig, layout: Layout) -> Row:
     spec = ShardedCache(layout.train_cache).spec
     m = bar(
         layout.train_path,
@@ -178,7 +183,9 @@ def captured_effects(cfg: TossConfig, layout: Layout, models: dict[str, np.ndarr
     effects = truth_effects(syn.seed, syn.test_rows, syn.seq_len_scale)
     ids = pl.Series(ShardedCache(layout.test_cache).read_field("id").astype(str))
     order = ids.str.strip_prefix("TEST_").cast(pl.Int64).to_numpy()  # file row of each cache row
-    groups = np.column_stack([sum(effects[e] for e in names)[order] for names in EFFECT_GROUPS.values()])
+    groups = np.column_stack(
+        [np.sum([effects[e] for e in names], axis=0)[order] for names in EFFECT_GROUPS.values()]
+    )
     design = np.column_stack([groups, np.ones(len(order))])
     lines = [
         "| model | " + " | ".join(EFFECT_GROUPS) + " |",

@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
@@ -62,7 +63,9 @@ class RealDataError(ValueError):
     """An input file that is missing or malformed; the message names the file."""
 
 
-def _read(path: Path, schema: dict[str, pl.DataType], sep: str, encoding: str) -> pl.DataFrame:
+def _read(
+    path: Path, schema: Mapping[str, pl.DataType | type[pl.DataType]], sep: str, encoding: str
+) -> pl.DataFrame:
     """One headerless MovieLens file, parsed with its exact column count and types (empty fields: null)."""
     if not path.is_file():
         raise RealDataError(f"{path}: file not found")
@@ -199,7 +202,7 @@ def convert(src: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 def _summary(frame: pl.DataFrame) -> dict[str, float]:
     out: dict[str, float] = {"rows": frame.height}
     if LABEL in frame.columns:
-        out["positive_rate"] = round(float(frame[LABEL].mean()), 4)
+        out["positive_rate"] = round(float(frame[LABEL].to_numpy().mean()), 4)
     return out
 
 

@@ -75,8 +75,9 @@ def targets(runs: dict[str, list[Row]]) -> str:
     for run, rows in runs.items():
         by = {_base(r.model): r.metrics["Score"] for r in rows}
         needed = ["LightGBM", f"{NN}", "cross-family ensemble", "oracle (p_true)"]
-        got = {n: next((v for k, v in by.items() if k.startswith(n)), None) for n in needed}
-        if None in got.values():
+        first = {n: next((v for k, v in by.items() if k.startswith(n)), None) for n in needed}
+        got = {n: v for n, v in first.items() if v is not None}
+        if len(got) < len(needed):
             continue
         nn = by.get(f"{NN} (fold ensemble)", got[NN])
         gb, ens, orc = got["LightGBM"], got["cross-family ensemble"], got["oracle (p_true)"]

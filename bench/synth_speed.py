@@ -14,6 +14,7 @@ import argparse
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ def _arrow_join(tokens: np.ndarray, lengths: np.ndarray) -> pa.Array:
     return pc.binary_join(pa.ListArray.from_arrays(offsets, strings), ",")
 
 
-def _median_seconds(fn, repeats: int) -> float:
+def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

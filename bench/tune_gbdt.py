@@ -24,7 +24,7 @@ from toss_core.config import TossConfig, load_config
 from toss_core.context import RunContext
 from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.predict import load_sidecar
-from toss_core.post.truth import TestTruth, load_test_truth
+from toss_core.post.diagnostics_truth import TestTruth, require_test_truth
 from toss_core.scoring.calibration import fit_calibrator
 from toss_core.scoring.metrics import evaluate_logits
 
@@ -83,7 +83,7 @@ def main() -> None:
     ctx = RunContext.from_config(base, root)
     layout = ctx.layout
     steps.prepare(ctx)
-    truth = load_test_truth(base, layout)
+    truth = require_test_truth(base, layout)
     start = time.perf_counter()
     default = family_scores(ctx, truth)
     default_s = time.perf_counter() - start

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from toss_core import steps
-from toss_core.config import load_config
+from toss_core.config import TossConfig, load_config
 from toss_core.context import RunContext
 from toss_core.data.integrity import crc_file
 from toss_core.data.reader import ShardedCache
@@ -28,7 +28,7 @@ from toss_core.layout import Layout
 from toss_core.train.batches import feature_fields, model_spec
 
 
-def _files(cfg, layout: Layout) -> list[Path]:
+def _files(cfg: TossConfig, layout: Layout) -> list[Path]:
     """Every shard file a network fold of this config reads."""
     cache = ShardedCache(layout.train_cache)
     dense = ShardedCache(layout.covis_train) if cfg.features.covis.enabled else None

@@ -23,7 +23,7 @@ import torch
 
 from bench.markdown import write_section
 from toss_core import steps
-from toss_core.config import load_config
+from toss_core.config import TossConfig, load_config
 from toss_core.context import RunContext
 from toss_core.data.reader import ShardedCache
 from toss_core.models import build_model
@@ -35,7 +35,9 @@ from toss_core.train.predict import stream_feed
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _step_seconds(cfg, spec: FeatureSpec, batch: dict[str, torch.Tensor], target, n_steps: int) -> float:
+def _step_seconds(
+    cfg: TossConfig, spec: FeatureSpec, batch: dict[str, torch.Tensor], target: torch.Tensor, n_steps: int
+) -> float:
     """Seconds per optimiser step of a fresh model for `spec`, after two warm-up steps."""
     torch.manual_seed(cfg.seed)
     model = build_model(spec, cfg)

@@ -259,6 +259,20 @@ def test_test_file_without_id_is_a_data_error(tmp_path: Path):
     assert not layout.train_cache.exists() and not layout.test_cache.exists()
 
 
+SAME_VOCAB = ("sequence.query_key=[c_str, c_num]", "sequence.query_same_vocab=[c_num]")
+
+
+def test_query_tokens_of_the_test_file_are_checked_before_the_train_cache(tmp_path: Path):
+    """The pre-check reads a query_same_vocab column as the build does (it once called the vocabulary
+    encoder with the wrong arguments, so any such build failed); a bad token stops it before train."""
+    train, _ = _both(_setup(tmp_path / "good", *SAME_VOCAB))
+    assert train.read_field("qtok").shape == (len(TRAIN["clicked"]), 1)
+    layout = _setup(tmp_path / "bad", *SAME_VOCAB, test={**TEST, "c_num": [10.0, 2.5, None, 20.0, 30.0]})
+    with pytest.raises(DataError, match=r"test\.parquet.*c_num.*not a non-negative integer token"):
+        build_cache(layout.cfg, layout, "train")
+    assert not layout.train_cache.exists()
+
+
 def test_interrupted_build_leaves_no_manifest_and_no_directory(tmp_path: Path, monkeypatch):
     layout = _setup(tmp_path)
     real = cache_mod._encode

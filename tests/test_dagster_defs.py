@@ -69,6 +69,13 @@ def test_lineage_groups_and_metadata():
         assert {n for n, node in nodes.items() if node.group_name == group} == members
 
 
+def test_the_users_parquet_files_show_their_kind():
+    """A source asset takes no `kinds` argument (Dagster's decorator once swallowed it unread)."""
+    graph = build_definitions(source="parquet").resolve_asset_graph()
+    for name in ("train_parquet", "test_parquet"):
+        assert graph.get(dg.AssetKey(name)).kinds == {"parquet"}, name
+
+
 def test_the_graph_grows_one_fold_model_and_test_logits_asset_per_enabled_family():
     graph = build_definitions(families=["nn", "gbdt", "catboost"]).resolve_asset_graph()
     nodes = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}

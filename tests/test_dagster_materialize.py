@@ -22,7 +22,7 @@ from toss_assets.resources import TossConfigResource
 from toss_core import steps
 from toss_core.families import registry
 from toss_core.layout import Layout
-from toss_core.post.submission import validate_submission
+from toss_core.post.submission_file import validate_submission
 from toss_core.util.results import SubmissionResult
 
 pytestmark = pytest.mark.slow

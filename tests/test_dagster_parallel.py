@@ -34,7 +34,7 @@ from dagster._serdes import serialize_value
 from toss_assets.definitions import build_definitions
 from toss_assets.jobs import RANGE_END_TAG, RANGE_START_TAG
 from toss_core.layout import Layout
-from toss_core.post.submission import validate_submission
+from toss_core.post.submission_file import validate_submission
 
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 PG_SCHEME = "postgresql+psycopg2"

@@ -9,9 +9,9 @@ from conftest import make_config, run_context
 from toss_core import steps
 from toss_core.config import CalibrationConfig, EnsembleConfig
 from toss_core.layout import Layout
-from toss_core.post.combine import METHODS, combine, fold_weights, score_weights
 from toss_core.post.ensemble import build_ensemble
-from toss_core.post.stacking import calibrated_score, fit_family_weights
+from toss_core.post.ensemble_families import calibrated_score, fit_family_weights
+from toss_core.post.ensemble_folds import METHODS, combine, fold_weights, score_weights
 from toss_core.util.errors import ArtifactError
 
 L = np.log(3.0)  # σ(L) = 3/4, σ(−L) = 1/4, σ(5L) = 243/244
@@ -205,11 +205,11 @@ def test_test_logits_of_an_older_checkpoint_are_refused(smoke_cached: Layout, tm
 
 def test_bootstrap_on_a_subsample_gives_the_interval_of_the_whole_set(monkeypatch: pytest.MonkeyPatch):
     """Beyond BOOTSTRAP_ROWS the draws use a subsample, their spread narrowed by sqrt(m / n)."""
-    from toss_core.post import stacking
+    from toss_core.post import ensemble_families
 
     z, y, folds = _two_families(n=40_000, seed=3)
     whole = fit_family_weights(z, y, folds, CalibrationConfig(), ["nn", "gbdt"], n_bootstrap=60).interval
-    monkeypatch.setattr(stacking, "BOOTSTRAP_ROWS", 10_000)
+    monkeypatch.setattr(ensemble_families, "BOOTSTRAP_ROWS", 10_000)
     sub = fit_family_weights(z, y, folds, CalibrationConfig(), ["nn", "gbdt"], n_bootstrap=60)
     width, sub_width = whole[1, 1] - whole[1, 0], sub.interval[1, 1] - sub.interval[1, 0]
     assert sub.interval[1, 0] <= sub.weights[1] <= sub.interval[1, 1]

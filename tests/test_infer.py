@@ -10,12 +10,8 @@ import pytest
 from conftest import make_config
 
 from toss_core.layout import Layout
-from toss_core.post.submission import (
-    read_submission,
-    validate_submission,
-    write_submission,
-    write_submission_csv,
-)
+from toss_core.post.submission import write_submission
+from toss_core.post.submission_file import read_submission, validate_submission, write_submission_csv
 from toss_core.util.errors import ArtifactError, DataError
 
 IDS = np.array([f"TEST_{i:07d}" for i in range(4)])

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from sklearn.metrics import log_loss
 
-from toss_core.post.submission import score_submission
+from toss_core.post.submission_file import score_submission
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.scoring.metrics import (
     average_precision,

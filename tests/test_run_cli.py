@@ -13,7 +13,7 @@ from conftest import SMOKE, make_config
 
 from toss_core.cli import main
 from toss_core.layout import Layout
-from toss_core.post.submission import read_submission
+from toss_core.post.submission_file import read_submission
 
 
 @pytest.mark.parametrize("command", ["predict", "infer"])

@@ -1,9 +1,9 @@
 """Memory that follows the shard, not the file: the streamed steps at 1× and 2× the rows.
 
 `toss build-cache` (the test file's precheck, the train and the test cache) runs in its own process on
-Toss-like rows (~2.6 KB of sequence text each) at N and 2N rows; its peak RSS may grow by at most a
-quarter of what N more rows of decoded input weigh. A build that held the file, or its parsed
-sequences, would grow by at least that whole amount. The byte bound on read batches is checked on its
+Toss-like rows (~2.6 KB of sequence text each) at N and 2N rows; its peak RSS may grow by at most half
+of what N more rows of decoded input weigh (allocator noise on a busy machine reached a third of it). A
+build that held the file, or its parsed sequences, would grow by at least that whole amount. The byte bound on read batches is checked on its
 own: wide rows get batches of fewer rows than data.shard_rows.
 """
 
@@ -68,7 +68,7 @@ def test_build_cache_peak_memory_does_not_follow_the_rows(tmp_path):
     added_mb = 1.25 * N_ROWS * per_row / 1e6  # N more train rows and N/4 more test rows, decoded
     assert per_row > 2000  # Toss-like rows, so the margin below is a real amount of memory
     growth = peaks[2 * N_ROWS] - peaks[N_ROWS]
-    assert growth < 0.25 * added_mb, f"peak RSS {peaks} MB grew by {growth:.0f} MB for {added_mb:.0f} MB more"
+    assert growth < 0.5 * added_mb, f"peak RSS {peaks} MB grew by {growth:.0f} MB for {added_mb:.0f} MB more"
 
 
 def test_wide_rows_get_batches_bounded_in_bytes(tmp_path):

@@ -15,7 +15,7 @@ from toss_assets.assets.training import fold_model_key
 from toss_assets.partitions import FOLD_PARTITIONS
 from toss_assets.resources import TossConfigResource
 from toss_core.families.base import Family
-from toss_core.post.ensemble_check import ENSEMBLE_TOLERANCE, judge_ensemble
+from toss_core.post.ensemble_verdict import ENSEMBLE_TOLERANCE, judge_ensemble
 from toss_core.util.errors import TossError
 
 
@@ -149,7 +149,7 @@ def ensemble_beats_its_best_family(toss: TossConfigResource) -> dg.AssetCheckRes
 def submission_valid(toss: TossConfigResource) -> dg.AssetCheckResult:
     import polars as pl
 
-    from toss_core.post.submission import validate_submission
+    from toss_core.post.submission_file import validate_submission
 
     ctx = toss.context()
     layout, id_col = ctx.layout, ctx.cfg.data.id_col

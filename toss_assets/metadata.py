@@ -114,9 +114,10 @@ def inline_plot(
     curves on the unit square with its diagonal, "histogram" draws densities on equal bins of [0, 1]."""
     names = list(series)[: len(PLOT_COLOURS)]
     if kind == "reliability":
-        y_max, draw = 1.0, _curve
+        paths = [_curve(series[n], 1.0) for n in names]
     else:
-        y_max, draw = max((d for n in names for d in series[n]), default=1.0) or 1.0, _steps
+        y_max = max((d for n in names for d in series[n]), default=1.0) or 1.0
+        paths = [_steps(series[n], y_max) for n in names]
     parts = [
         '<svg xmlns="http://www.w3.org/2000/svg" '
         f'viewBox="-2 -2 {PLOT_SIZE + 4} {PLOT_SIZE + 4}" width="220">',
@@ -124,8 +125,8 @@ def inline_plot(
     ]
     if kind == "reliability":
         parts.append(f'<path d="M0 {PLOT_SIZE}L{PLOT_SIZE} 0" stroke="#999" stroke-dasharray="3"/>')
-    for colour, name in zip(PLOT_COLOURS, names, strict=False):
-        parts.append(f'<path d="{draw(series[name], y_max)}" fill="none" stroke="{colour}"/>')
+    for colour, path in zip(PLOT_COLOURS, paths, strict=False):
+        parts.append(f'<path d="{path}" fill="none" stroke="{colour}"/>')
     encoded = base64.b64encode(("".join(parts) + "</svg>").encode()).decode("ascii")
     legend = ", ".join(f"{n} ({word})" for n, word in zip(names, PLOT_COLOURS.values(), strict=False))
     text = f"**{title}**: {legend}\n\n![{title}](data:image/svg+xml;base64,{encoded})"

@@ -27,7 +27,9 @@ and AssetObservation takes no data_version argument, so the tag is spelled here.
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Starts a full rerun when data.train_path or data.test_path changes (by fingerprint).",
 )
-def raw_data_changed(context: dg.SensorEvaluationContext, toss: TossConfigResource):
+def raw_data_changed(
+    context: dg.SensorEvaluationContext, toss: TossConfigResource
+) -> dg.SkipReason | dg.SensorResult:
     from toss_core.data.raw import file_fingerprint
 
     ctx = toss.context()

@@ -78,7 +78,7 @@ def cmd_build_cache(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    from toss_core.post.submission import score_submission
+    from toss_core.post.submission_file import score_submission
 
     _print(score_submission(Path(args.sub), Path(args.truth)))
 
@@ -160,7 +160,7 @@ def cmd_infer(args: argparse.Namespace) -> None:
 
 
 def cmd_blend(args: argparse.Namespace) -> None:
-    from toss_core.post.blend import blend_files
+    from toss_core.post.submission_blend import blend_files
 
     _print(
         blend_files(

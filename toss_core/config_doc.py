@@ -45,8 +45,10 @@ class SectionDoc:
     keys: list[KeyDoc]
 
 
-def _is_section(field: FieldInfo) -> bool:
-    return isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+def _section(field: FieldInfo) -> type[BaseModel] | None:
+    """The field's model when the field is a nested section, else None."""
+    kind = field.annotation
+    return kind if isinstance(kind, type) and issubclass(kind, BaseModel) else None
 
 
 def _type_name(annotation: Any) -> str:
@@ -90,13 +92,14 @@ def sections() -> list[SectionDoc]:
         keys = [
             KeyDoc(prefix + name, _type_with_bounds(f), _lookup(defaults, prefix + name), f.description or "")
             for name, f in model.model_fields.items()
-            if not _is_section(f)
+            if _section(f) is None
         ]
         if keys:
             out.append(SectionDoc(path, description, keys))
         for name, f in model.model_fields.items():
-            if _is_section(f):
-                visit(f.annotation, prefix + name, f.description or "")
+            section = _section(f)
+            if section is not None:
+                visit(section, prefix + name, f.description or "")
 
     visit(TossConfig, "", "run-wide settings")
     return out

@@ -56,7 +56,7 @@ def toss_asset(
     return decorate
 
 
-def cache_metadata(result: CacheResult) -> dict[str, object]:
+def cache_metadata(result: CacheResult) -> dict[str, dg.MetadataValue]:
     return {
         "dagster/row_count": dg.MetadataValue.int(result.n_rows),
         "shards": dg.MetadataValue.int(result.n_shards),

@@ -1,6 +1,7 @@
 """Group `data`: the raw Parquet files, their NPY shard caches and the fold assignment (what every later
 step reads), so the lineage reads left to right: data → features → training → ensemble."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -42,8 +43,9 @@ def _user_file(kind: str) -> dg.SourceAsset:
     @dg.observable_source_asset(
         name=f"{kind}_parquet",
         group_name="data",
-        kinds={"parquet"},
-        owners=OWNERS,
+        # a source asset takes no `kinds` nor `owners` (the decorator swallowed both unread): the kind is
+        # the tag Dagster stores kinds as; owners cannot be set on a source asset
+        tags={"dagster/kind/parquet": ""},
         description=f"Your {kind} Parquet (data.{kind}_path, data.source = parquet) as it is on disk: "
         f"observed by its footer fingerprint, so a changed file shows raw_{kind} as stale (and the "
         "automation conditions rerun the chain from there).",
@@ -112,7 +114,9 @@ def raw_data_asset(source: str) -> dg.AssetsDefinition:
         ],
         backfill_policy=SINGLE_RUN,
     )
-    def raw_data(context: dg.AssetExecutionContext, toss: TossConfigResource):
+    def raw_data(
+        context: dg.AssetExecutionContext, toss: TossConfigResource
+    ) -> Iterator[dg.MaterializeResult]:
         """One steps.prepare_raw call backs both files: the generator writes them together. Each file's
         data version is its footer fingerprint, the one the sensor raw_data_changed observes."""
         r = steps.prepare_raw(toss.context())

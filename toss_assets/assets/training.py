@@ -182,7 +182,7 @@ def refit_asset(families: list[Family]) -> dg.AssetsDefinition:
         if ctx.cfg.cv.refit == "none":
             return skipped(context, "cv.refit is none: the ensemble combines the fold models' test logits")
         require_graph_families(ctx, [f.name for f in families])
-        metadata: dict[str, object] = {}
+        metadata: dict[str, dg.MetadataValue] = {}
         written = []
         for family in ctx.family_names:
             r = steps.refit(ctx, family)

@@ -23,8 +23,8 @@ class CatBoostFamily:
     title = "CatBoost"
     kind = "catboost"
     takes_gpu_slot = True  # task_type GPU on a CUDA device; on CPU the slot gives a fair share of cores
-    packages = ("toss_core.catboost", "toss_core.tabular")
-    tunable_sections = ("catboost",)
+    packages: tuple[str, ...] = ("toss_core.catboost", "toss_core.tabular")
+    tunable_sections: tuple[str, ...] = ("catboost",)
 
     def default_space(self) -> dict[str, ParamRange]:
         # Around CatBoost's defaults (depth 6, l2_leaf_reg 3, random_strength 1, bagging_temperature 1).

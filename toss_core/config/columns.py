@@ -8,12 +8,12 @@ all found before any work starts.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 
 def _duplicates(values: list[str]) -> list[str]:
-    seen: set[str] = set()
-    return sorted({v for v in values if v in seen or seen.add(v)})  # type: ignore[func-returns-value]
+    return sorted(v for v, n in Counter(values).items() if n > 1)
 
 
 def column_problems(cfg: Any) -> list[str]:

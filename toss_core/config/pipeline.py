@@ -64,7 +64,7 @@ class EnsembleConfig(Strict):
     method: Literal["logit_mean", "mean", "geom_mean", "median", "trim_mean", "rank_avg", "weighted"] = Field(
         "logit_mean",
         description="how one family's fold predictions of the test rows are combined "
-        "(toss_core/post/combine.py defines each)",
+        "(toss_core/post/ensemble_folds.py defines each)",
     )
     trim_ratio: float = Field(
         0.1, ge=0.0, lt=0.5, description="trim_mean: share of the folds dropped at each end, per row"

@@ -79,6 +79,12 @@ class Plan:
         cols += [c for c in (self.seq_col, self.label_col, self.id_col) if c is not None]
         return list(dict.fromkeys(cols))
 
+    def seq_vocab(self) -> SeqVocab:
+        """The vocabulary, made empty on first use (a cache with no sequence nor query column keeps it so)."""
+        if self.vocab is None:
+            self.vocab = SeqVocab(max_token=self.max_token)
+        return self.vocab
+
 
 def _fail(path: Path, col: str, row0: int, what: str) -> DataError:
     return DataError(f"{path}: column '{col}' (rows from {row0}): {what}")
@@ -247,9 +253,7 @@ def _token_ids(plan: Plan, raw: np.ndarray) -> np.ndarray:
     """Raw tokens -> compact vocabulary ids (toss_core.data.seqvocab), OOV ones counted: the train pass
     adds the tokens it meets, so the vocabulary and the embedding tables sized by it follow the distinct
     tokens seen, never the largest token value; test tokens unseen in train become the OOV id."""
-    if plan.vocab is None:
-        plan.vocab = SeqVocab(max_token=plan.max_token)
-    ids, n_oov = plan.vocab.encode(raw, grow=plan.kind == "train")
+    ids, n_oov = plan.seq_vocab().encode(raw, grow=plan.kind == "train")
     plan.oov_tokens += n_oov
     return ids
 
@@ -268,9 +272,9 @@ def _encode(
     GIL in its loops), so the two biggest jobs of a shard share the cores."""
     n = batch.num_rows
     out: dict[str, np.ndarray] = {}
-    seq_job = None
-    if plan.seq_col is not None:
-        seq_job = pool.submit(parse_sequences, batch.column(plan.seq_col), plan.max_len)
+    seq_col, seq_job = plan.seq_col, None
+    if seq_col is not None:
+        seq_job = pool.submit(parse_sequences, batch.column(seq_col), plan.max_len)
     cat = np.zeros((n, len(plan.cat_cols)), dtype=np.int32)
     for j, col in enumerate(plan.cat_cols):
         arr = batch.column(col)
@@ -291,11 +295,11 @@ def _encode(
             out["isna"] = np.ascontiguousarray(missing[plan.isna_idx].astype(np.uint8).T)
         np.copyto(values, np.broadcast_to(plan.fill[:, None], values.shape), where=missing)
     out["num"] = np.ascontiguousarray(values.T)  # rows for the cache: one transposing copy
-    if seq_job is not None:
+    if seq_col is not None and seq_job is not None:
         try:
             parsed = seq_job.result()
         except SeqParseError as exc:
-            raise _fail(plan.path, plan.seq_col, row0, f"row {row0 + exc.row}: {exc.reason}") from exc
+            raise _fail(plan.path, seq_col, row0, f"row {row0 + exc.row}: {exc.reason}") from exc
         out.update(seq=_token_ids(plan, parsed.ids), seq_len=parsed.seq_len, seq_len_raw=parsed.seq_len_raw)
     if plan.qtok_cols:
         raw = np.stack([_query_tokens(batch, c, plan.path, row0) for c in plan.qtok_cols], axis=1)
@@ -328,8 +332,6 @@ def write_cache(plan: Plan, cfg: TossConfig) -> tuple[Path, int, int]:
             progress.update(batch.num_rows)
         if fit is not None:
             _finish_train(plan, cfg, fit, writer)
-        if plan.vocab is None:  # no sequence nor query column: an empty vocabulary
-            plan.vocab = SeqVocab(max_token=plan.max_token)
         if plan.oov_tokens:
             log.warning(
                 "%s cache: %d sequence token(s) became the out-of-vocabulary id %d (%s)",
@@ -344,7 +346,7 @@ def write_cache(plan: Plan, cfg: TossConfig) -> tuple[Path, int, int]:
             _warn_unseen(plan, unseen)
         extra = _manifest_extra(plan, cfg, unseen)
         if plan.kind == "train":
-            extra["seq_vocab"] = plan.vocab.save(writer.tmp_dir)
+            extra["seq_vocab"] = plan.seq_vocab().save(writer.tmp_dir)
             writer.bytes += (writer.tmp_dir / extra["seq_vocab"]["path"]).stat().st_size
         writer.commit(extra)
         progress.finish(f"{writer.n_shards} shards, {writer.bytes / 1e6:,.0f} MB")
@@ -380,7 +382,7 @@ def _manifest_extra(plan: Plan, cfg: TossConfig, unseen: np.ndarray) -> dict[str
         "unseen_rows": {e.column: int(u) for e, u in zip(plan.encoders, unseen, strict=True)},
         "max_len": plan.max_len if plan.seq_col is not None else 0,
         "seq_oov_id": OOV_ID,
-        "seq_vocab_size": plan.vocab.vocab_size,
+        "seq_vocab_size": plan.seq_vocab().vocab_size,
         "seq_oov_tokens": plan.oov_tokens,
         "fingerprint": plan.fingerprint,
         "source": {"path": str(plan.path), "rows": plan.n_rows},

@@ -207,10 +207,11 @@ def compute_folds(cfg: TossConfig, layout: Layout, labels: np.ndarray) -> np.nda
         return random_folds(labels.size, k, cfg.seed)
     if method == "stratified":
         return stratified_folds(labels, k, cfg.seed)
-    if method == "time":
+    if method == "time" and cv.time_key is not None:
         df = _read_columns(layout.train_path, [cv.time_key], labels.size)
         return time_folds(_time_values(df.to_series()), k)
-    cols = list(cv.composite_group) if method == "composite_group" else [cv.group_key]
+    # group or composite_group: fold_method refuses both at once, so one of the two is set
+    cols = list(cv.composite_group) if cv.composite_group else [cv.group_key] if cv.group_key else []
     df = _read_columns(layout.train_path, cols, labels.size)
     return group_folds(_group_codes(df), labels, k, cfg.seed, cv.stratify_target)
 

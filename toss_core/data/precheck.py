@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from toss_core.config import TossConfig
-from toss_core.data.cache_write import _batches, _fail, _numeric, _token_ids, batch_rows
+from toss_core.data.cache_write import _batches, _fail, _numeric, _query_tokens, batch_rows
 from toss_core.data.raw import check_raw_schema, resolve_numeric_columns
 from toss_core.data.seqparse import SeqParseError, parse_sequences
 from toss_core.util.errors import DataError
@@ -49,7 +49,7 @@ def check_test_file(cfg: TossConfig, train_path: Path, test_path: Path) -> None:
     for row0, batch in _batches(test_path, cols, rows):
         _numeric(batch, strings, test_path, row0)
         for col in cfg.sequence.query_same_vocab:
-            _token_ids(batch, col, test_path, row0)
+            _query_tokens(batch, col, test_path, row0)
         if seq is not None:
             try:
                 parse_sequences(batch.column(seq), cfg.sequence.max_len)

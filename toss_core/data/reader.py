@@ -39,7 +39,7 @@ def _save_npy(path: Path, array: np.ndarray) -> str:
         header_len = fh.tell() - array.nbytes
     with path.open("rb") as fh:
         crc = zlib.crc32(fh.read(header_len))
-    crc = zlib.crc32(memoryview(array).cast("B"), crc) if array.nbytes else crc
+    crc = zlib.crc32(array.data.cast("B"), crc) if array.nbytes else crc
     return f"{crc:08x}"
 
 

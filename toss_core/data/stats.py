@@ -117,6 +117,7 @@ class NumericStats:
 
     def refine(self, column: int, values: np.ndarray) -> None:
         """Second look at one column (float32 [n]): low-bit histogram of its values in the median bins."""
+        assert self._bins is not None and self._guess is not None, "start_refine comes first"
         keys = _sortable_keys(np.ascontiguousarray(values, dtype=np.float32))
         high = keys >> 16
         for b in set(self._bins[column].tolist()) - {int(self._guess[column])}:
@@ -127,7 +128,7 @@ class NumericStats:
         """Mean of the two middle values of every column (numpy's median), exactly; 0 if never observed."""
         assert self._bins is not None and self._ranks is not None
         keys = np.zeros((self.n_cols, 2), dtype=np.uint32)
-        for j in np.flatnonzero(self.count):
+        for j in np.flatnonzero(self.count).tolist():
             for which in range(2):
                 b = int(self._bins[j, which])
                 low = np.searchsorted(np.cumsum(self._low[(j, b)]), self._ranks[j, which], side="right")

@@ -204,6 +204,8 @@ def transform(
         if plan.needs_sequence:
             seq, seq_len = arrays["seq"][sl], arrays["seq_len"][sl]
             raw_len = arrays["seq_len_raw"][sl]
+            if fitted.model is None:
+                raise ValueError("sequence features need the token model that fit() builds")
             cols = sequence_features(seq, seq_len, raw_len, fitted.model, cov.last_k, plan.seq_stats)
         if plan.target_cols:
             recent = recent_distinct_tokens(seq, seq_len, cov.last_k)
@@ -276,7 +278,8 @@ def _write_train(
     n_feat = len(plan.names)
     layout.covis_train.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=layout.covis_train.parent, prefix=".raw-") as tmp:
-        total, total_sq, raw_paths = np.zeros(n_feat), np.zeros(n_feat), []
+        total, total_sq = np.zeros(n_feat), np.zeros(n_feat)
+        raw_paths: list[Path] = []
         progress = Progress("covis train features", train.n_rows)
         for offset, arrays in train.iter_shards(fields):
             shard_folds = None if folds is None else folds[offset : offset + _n_rows(arrays)]
@@ -302,7 +305,7 @@ def _write_train(
 def _write_test(
     cfg: TossConfig,
     layout: Layout,
-    test,
+    test: ShardedCache,
     plan: Plan,
     fitted: Fitted,
     scale: tuple[np.ndarray, np.ndarray],

@@ -100,9 +100,9 @@ class TargetAccumulator:
         self.fold_rows = np.zeros(n_folds)
         self.fold_clicks = np.zeros(n_folds)
 
-    def add(self, keys: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> None:
-        """keys int64 [n, k] (-1 = empty), labels [n] in {0, 1}, folds int [n] in 0..F-1."""
-        folds = np.asarray(folds, dtype=np.int64)
+    def add(self, keys: np.ndarray, labels: np.ndarray, folds: np.ndarray | None) -> None:
+        """keys int64 [n, k] (-1 = empty), labels [n] in {0, 1}, folds int [n] in 0..F-1 (None: one fold)."""
+        folds = np.zeros(len(labels), np.int64) if folds is None else np.asarray(folds, dtype=np.int64)
         labels = np.asarray(labels, dtype=np.float64)
         self.fold_rows += np.bincount(folds, minlength=self.n_folds)
         self.fold_clicks += np.bincount(folds, weights=labels, minlength=self.n_folds)
@@ -115,7 +115,9 @@ class TargetAccumulator:
             self._compact()
 
     @staticmethod
-    def _reduce(combined: np.ndarray, cnt: np.ndarray, clk: np.ndarray) -> tuple[np.ndarray, ...]:
+    def _reduce(
+        combined: np.ndarray, cnt: np.ndarray, clk: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         uniq, inv = np.unique(combined, return_inverse=True)
         return uniq, np.bincount(inv, weights=cnt, minlength=len(uniq)), np.bincount(inv, weights=clk)
 

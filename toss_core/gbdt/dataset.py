@@ -11,18 +11,29 @@ matrix would give.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from toss_core.data.reader import ShardedCache
 from toss_core.tabular.design import DesignPlan, build_matrix
 from toss_core.tabular.encoding import IdEncoder
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 BLOCK_ROWS = 65_536  # design rows per pushed block: ~50 MB at 200 features
 DEFAULT_SAMPLE = 200_000  # LightGBM's bin_construct_sample_cnt default
 
 
-def _design_rows(plan: DesignPlan, cache, rows: np.ndarray, encoder, oof_te, dense) -> Any:
+def _design_rows(
+    plan: DesignPlan,
+    cache: ShardedCache,
+    rows: np.ndarray,
+    encoder: IdEncoder | None,
+    oof_te: np.ndarray | None,
+    dense: ShardedCache | None,
+) -> lgb.Sequence:
     """A lightgbm.Sequence over the design rows of `rows` (sorted), built block by block on demand."""
     import lightgbm as lgb
 
@@ -32,12 +43,14 @@ def _design_rows(plan: DesignPlan, cache, rows: np.ndarray, encoder, oof_te, den
         def __len__(self) -> int:
             return len(rows)
 
-        def __getitem__(self, idx: int | slice) -> np.ndarray:
-            one = isinstance(idx, (int, np.integer))
-            part = slice(int(idx), int(idx) + 1) if one else idx
+        def __getitem__(self, idx: int | slice | list[int]) -> np.ndarray:
+            if isinstance(idx, (int, np.integer)):
+                return self._block(slice(int(idx), int(idx) + 1))[0]
+            return self._block(idx)
+
+        def _block(self, part: slice | list[int]) -> np.ndarray:
             te = None if oof_te is None else oof_te[part]
-            block = build_matrix(plan, cache, rows[part], encoder, te, dense)
-            return block[0] if one else block
+            return build_matrix(plan, cache, rows[part], encoder, te, dense)
 
     return DesignRows()
 
@@ -45,14 +58,14 @@ def _design_rows(plan: DesignPlan, cache, rows: np.ndarray, encoder, oof_te, den
 def training_dataset(
     plan: DesignPlan,
     params: dict[str, Any],
-    cache,
+    cache: ShardedCache,
     rows: np.ndarray,
     labels: np.ndarray,
     encoder: IdEncoder | None,
     oof_te: np.ndarray | None,
-    dense,
+    dense: ShardedCache | None,
     seed: int,
-) -> Any:
+) -> lgb.Dataset:
     """The constructed, binned lgb.Dataset of `rows` (sorted global ids; `labels` and `oof_te` aligned
     with them)."""
     import lightgbm as lgb

@@ -23,8 +23,8 @@ class LightGBMFamily:
     title = "LightGBM"
     kind = "lightgbm"
     takes_gpu_slot = True  # no GPU, but the slot gives parallel folds their fair share of the cores
-    packages = ("toss_core.gbdt", "toss_core.tabular")
-    tunable_sections = ("gbdt",)
+    packages: tuple[str, ...] = ("toss_core.gbdt", "toss_core.tabular")
+    tunable_sections: tuple[str, ...] = ("gbdt",)
 
     def default_space(self) -> dict[str, ParamRange]:
         # Around the LightGBM defaults (gbdt/params.py) and LightGBM's own ordinary settings (31 leaves,

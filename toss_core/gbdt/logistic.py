@@ -9,6 +9,7 @@ scaling), sklearn's lbfgs logistic regression with C = 1, trained on the rows ou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from toss_core.gbdt.train import fit_id_encoder
 from toss_core.layout import Layout
 from toss_core.tabular.design import DesignPlan, build_matrix, iter_design
 from toss_core.tabular.inputs import dense_cache, dense_cols, train_inputs
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 MIN_CATEGORY_ROWS = 20  # rarer categorical values share one one-hot column
 
@@ -47,7 +51,7 @@ class _Design:
         self.scale.fit(np.nan_to_num(x[:, self.n_cat :]))
         return self
 
-    def __call__(self, x: np.ndarray):
+    def __call__(self, x: np.ndarray) -> csr_matrix:
         import scipy.sparse as sp
 
         cats, rest = x[:, : self.n_cat], np.nan_to_num(x[:, self.n_cat :])

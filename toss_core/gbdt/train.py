@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,6 +35,10 @@ from toss_core.tabular.inputs import dense_cols, fold_rows, train_inputs
 from toss_core.util.atomic import atomic_path, write_json
 from toss_core.util.progress import Progress
 from toss_core.util.results import FoldResult
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
+    from lightgbm.callback import CallbackEnv
 
 log = logging.getLogger("toss")
 
@@ -63,15 +68,17 @@ def fit_id_encoder(
     return encoder, oof
 
 
-def _progress(fold: int | str, rounds: int, n_rows: int, every_s: float = 5.0):
+def _progress(
+    fold: int | str, rounds: int, n_rows: int, every_s: float = 5.0
+) -> Callable[[CallbackEnv], None]:
     """LightGBM callback: iterations/s, training rows/s, ETA and the validation loss, like the network's
     progress lines (the ETA assumes every round runs; early stopping ends sooner)."""
     progress = Progress(f"gbdt fold {fold}", rounds, every_s=every_s, unit="iterations")
 
-    def _callback(env) -> None:
+    def _callback(env: CallbackEnv) -> None:
         extra = f"{progress.rate * n_rows:,.0f} rows/s"
         if env.evaluation_result_list:
-            _, name, value, _ = env.evaluation_result_list[0]
+            _, name, value, *_ = env.evaluation_result_list[0]
             extra += f" | valid {name} {value:.5f}"
         progress.update(1, extra)
 
@@ -79,8 +86,13 @@ def _progress(fold: int | str, rounds: int, n_rows: int, every_s: float = 5.0):
 
 
 def _boost(
-    cfg: TossConfig, fold: int, params: dict[str, Any], ds_train, x_valid: np.ndarray, y_valid: np.ndarray
-):
+    cfg: TossConfig,
+    fold: int,
+    params: dict[str, Any],
+    ds_train: lgb.Dataset,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+) -> lgb.Booster:
     """Train with early stopping on the validation rows."""
     import lightgbm as lgb
 
@@ -98,7 +110,13 @@ def _boost(
 
 
 def _save_booster(
-    layout: Layout, fold: int | str, booster, rounds: int, encoder, plan: DesignPlan, sidecar: dict
+    layout: Layout,
+    fold: int | str,
+    booster: lgb.Booster,
+    rounds: int,
+    encoder: IdEncoder | None,
+    plan: DesignPlan,
+    sidecar: dict[str, Any],
 ) -> Lineage:
     """Booster (its first `rounds` rounds), id-encoder tables and sidecar of one fold; its lineage."""
     model_path, sidecar_path, enc_path = model_paths(layout, fold)
@@ -114,7 +132,9 @@ def _save_booster(
     return Lineage(NAME, fold, sidecar["cache_fingerprint"], covis, file_digest(model_path))
 
 
-def _inputs(cfg: TossConfig, layout: Layout):
+def _inputs(
+    cfg: TossConfig, layout: Layout
+) -> tuple[ShardedCache, np.ndarray, ShardedCache | None, DesignPlan]:
     """(train cache, its labels, co-visitation cache or None, design plan) of a LightGBM model."""
     cache, labels, dense = train_inputs(cfg, layout)
     ids, method = choose_ids(cache.spec, cfg.gbdt, (cache.n_rows, float(labels.mean())))
@@ -122,7 +142,9 @@ def _inputs(cfg: TossConfig, layout: Layout):
     return cache, labels, dense, plan
 
 
-def _sidecar(cache: ShardedCache, dense, plan: DesignPlan, params: dict[str, Any]) -> dict[str, Any]:
+def _sidecar(
+    cache: ShardedCache, dense: ShardedCache | None, plan: DesignPlan, params: dict[str, Any]
+) -> dict[str, Any]:
     covis = None if dense is None else dense.fingerprint
     return {
         "cache_fingerprint": cache.fingerprint,
@@ -149,7 +171,7 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     y_valid = labels[valid_rows]
     booster = _boost(cfg, fold, params, ds_train, x_valid, y_valid)
     best = booster.best_iteration or booster.current_iteration()
-    logits = booster.predict(x_valid, raw_score=True, num_iteration=best).astype(np.float32)
+    logits = np.asarray(booster.predict(x_valid, raw_score=True, num_iteration=best), dtype=np.float32)
     scores = validation_scores(y_valid, logits, float(labels[train_rows].mean()), best)
     sidecar = _sidecar(cache, dense, plan, params)
     sidecar.update(n_train=len(train_rows), n_valid=len(valid_rows), metrics=scores[0], prior_score=scores[1])

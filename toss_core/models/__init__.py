@@ -1,6 +1,6 @@
 """CTR models: pure nn.Modules composed from layers.py (no optimiser, device or training loop here).
 
-    build_model(spec, cfg, head=None) -> nn.Module
+    build_model(spec, cfg, head=None) -> CTRModel (an nn.Module)
     model(batch) -> logits [B], batch a dict of tensors:
         cat long [B, n_cat], num float [B, n_num], isna float [B, n_isna] (if spec.isna_cols),
         seq long [B, L] (left-aligned, 0 = padding), seq_len long [B] (if spec.seq_col),
@@ -15,13 +15,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from toss_core.config import TossConfig
+    from toss_core.models.wrapper import CTRModel
     from toss_core.spec import FeatureSpec
 
 
-def build_model(spec: FeatureSpec, cfg: TossConfig, head: str | None = None) -> nn.Module:
+def build_model(spec: FeatureSpec, cfg: TossConfig, head: str | None = None) -> CTRModel:
     """The CTR model for a cache's feature spec.
 
     head: None = cfg.model.head ("qnn_alpha", "mlp" or "dcnv2"); the throughput benchmarks name one to

@@ -184,6 +184,8 @@ class DAREEncoder(nn.Module):
         if self.query_mode in ("S1", "concat"):
             s1 = []
             if self.s1_proj is not None:
+                if query_fields is None:
+                    raise ValueError("this DARE encoder was built with query fields: pass query_fields")
                 s1.append(self.s1_proj(query_fields.flatten(1)))
             if query_tokens is not None and query_tokens.shape[1]:
                 s1.append(self.attn_table(query_tokens).mean(1))

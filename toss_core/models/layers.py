@@ -7,6 +7,7 @@ vectorised over fields with einsum, so no block loops over columns at run time.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -56,6 +57,10 @@ class CategoricalFields(nn.Module):
         penalty(ids): [B, C] long -> scalar
     """
 
+    inverse: torch.Tensor  # buffers (register_buffer leaves their type to mypy's guess)
+    remap: torch.Tensor
+    remap_offsets: torch.Tensor
+
     def __init__(self, cardinalities: list[int], dims: list[int], width: int) -> None:
         super().__init__()
         self.tables = nn.ModuleList()
@@ -89,7 +94,7 @@ class CategoricalFields(nn.Module):
     def _mapped(self, ids: torch.Tensor) -> torch.Tensor:
         return self.remap[ids + self.remap_offsets]
 
-    def _rows(self, ids: torch.Tensor):
+    def _rows(self, ids: torch.Tensor) -> Iterator[tuple[nn.Module, nn.Module, torch.Tensor]]:
         """(table, projection, table row ids) per shared-width group."""
         for i, (table, proj) in enumerate(zip(self.tables, self.projections, strict=True)):
             yield table, proj, ids[:, getattr(self, f"cols_{i}")] + getattr(self, f"offsets_{i}")
@@ -148,6 +153,8 @@ class NumericFields(nn.Module):
         values: [B, N] float (imputed, unscaled) -> [B, G, width]   (N = len(groups), G = n_fields)
     """
 
+    member: torch.Tensor  # a buffer
+
     def __init__(self, groups: list[int], width: int) -> None:
         super().__init__()
         index = torch.tensor(groups)
@@ -193,6 +200,8 @@ class BinnedNumericFields(NumericFields):
         fit_edges(values): [S, N] float sample of training rows -> sets edges [N, n_bins - 1]
         ramps(values): [B, N] -> [B, N, n_bins - 2]
     """
+
+    edges: torch.Tensor  # a buffer
 
     def __init__(self, groups: list[int], width: int, n_bins: int) -> None:
         super().__init__(groups, width)

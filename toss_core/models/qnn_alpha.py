@@ -53,6 +53,9 @@ class QuadraticLayer(nn.Module):
         x: [B, D] -> [B, D]
     """
 
+    gather_idx: torch.Tensor  # buffers, when the heads are padded
+    keep_idx: torch.Tensor
+
     def __init__(
         self,
         n_fields: int,

@@ -61,6 +61,10 @@ class CTRModel(nn.Module):
         output: logits [B]; `fields(batch)`: [B, n_fields, model.field_dim]
     """
 
+    cat_idx: torch.Tensor  # buffers
+    query_cat_idx: torch.Tensor
+    query_tok_idx: torch.Tensor
+
     def __init__(self, spec: FeatureSpec, cfg: TossConfig, head: str) -> None:
         super().__init__()
         if head not in HEADS:
@@ -89,7 +93,7 @@ class CTRModel(nn.Module):
 
         mode = cfg.model.numeric_fields
         grouped = mode != "per_column"
-        self.num = None
+        self.num: NumericFields | None = None
         if spec.num_cols:
             groups = column_families(spec.num_cols) if grouped else list(range(len(spec.num_cols)))
             if mode == "binned":
@@ -116,7 +120,7 @@ class CTRModel(nn.Module):
 
     def fit_numeric_bins(self, num: torch.Tensor) -> None:
         """Fit the numeric bin edges on a sample of training rows num [S, n_num] (binned mode only)."""
-        if not self.has_numeric_bins:
+        if not isinstance(self.num, BinnedNumericFields):
             raise ValueError("fit_numeric_bins needs model.numeric_fields=binned")
         self.num.fit_edges(num)
 
@@ -128,7 +132,9 @@ class CTRModel(nn.Module):
             cat = self.emb_dropout(self.cat(batch["cat"][:, self.cat_idx]))
             parts.append(cat)
         if self.dare is not None:
-            query_fields = cat[:, self.query_cat_idx] if self.query_cat_idx.numel() else None
+            query_fields = (
+                cat[:, self.query_cat_idx] if cat is not None and self.query_cat_idx.numel() else None
+            )
             query_tokens = batch["qtok"][:, self.query_tok_idx] if self.query_tok_idx.numel() else None
             seq_fields = self.dare(batch["seq"], batch["seq_len"], query_fields, query_tokens)
             parts.append(self.dare_proj(seq_fields))

@@ -1,4 +1,4 @@
-"""Diagnostics of a run: per-fold and OOF metrics, a reliability diagram, a histogram, a Markdown report.
+"""Step 3 of post/, the diagnostics step: per-fold and OOF metrics, reliability diagram, histogram, report.
 
 The calibrated predictions target a 50:50 prior (that is what WLL rewards), so the reliability diagram
 compares each bin's mean prediction with its class-balanced positive rate,
@@ -18,7 +18,7 @@ import numpy as np
 from toss_core.artifacts.fold import FamilyOOF, load_family_oof
 from toss_core.config import TossConfig
 from toss_core.layout import Layout
-from toss_core.post.truth import load_test_truth
+from toss_core.post.diagnostics_truth import load_test_truth
 from toss_core.scoring.calibration import Calibrator
 from toss_core.scoring.metrics import evaluate, evaluate_logits, sigmoid
 from toss_core.util.atomic import atomic_path
@@ -74,7 +74,7 @@ def _plot_histogram(path: Path, oof: tuple[np.ndarray, np.ndarray], test: np.nda
 
     fig = Figure(figsize=(6.5, 4.0), dpi=110)
     ax = fig.add_subplot()
-    bins = np.linspace(0.0, 1.0, 51)
+    bins = np.linspace(0.0, 1.0, 51).tolist()
     y, p = oof
     ax.hist(p[y < 0.5], bins=bins, density=True, alpha=0.5, label="OOF, not clicked")
     ax.hist(p[y > 0.5], bins=bins, density=True, alpha=0.5, label="OOF, clicked")
@@ -157,7 +157,7 @@ def diagnose(cfg: TossConfig, layout: Layout, enabled: list[str]) -> Diagnostics
     }
     test_pred = np.load(layout.test_pred_path) if layout.test_pred_path.is_file() else None
     truth = load_test_truth(cfg, layout) if test_pred is not None else None
-    if truth is not None:  # test_pred is what submission.csv holds, in test-cache order
+    if truth is not None and test_pred is not None:  # test_pred: what submission.csv holds, test-cache order
         metrics["test"] = evaluate(truth.labels, test_pred)
         curves["test"] = (truth.labels, test_pred)
 

@@ -1,10 +1,10 @@
-"""The ensemble step: saved OOF and test logits of every enabled family → one calibrated prediction.
+"""Step 1 of post/, the ensemble step: every family's saved OOF and test logits → one calibrated prediction.
 
 It only reads fold artifacts (toss_core.artifacts.fold) and combines them; it predicts nothing itself.
 Per family, the OOF files of every fold make one OOF vector (each train row once, predicted by the model
 that held it out) and the folds' test logits (the test-prediction step's output) are combined with the
-configured method (toss_core.post.combine). Several families are blended with weights fitted on the OOF
-logits by a logistic stacker validated across folds (toss_core.post.stacking). The calibrator is fitted
+configured method (post.ensemble_folds). Several families are blended with weights fitted on the OOF
+logits by a logistic stacker validated across folds (post.ensemble_families). The calibrator is fitted
 on the blended OOF logits and applied to the blended test logits: layout.test_pred_path holds the
 calibrated test probabilities, layout.ensemble_path the method, weights, every metric and the
 fingerprints.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +36,8 @@ from toss_core.data.folds import load_folds
 from toss_core.data.lineage import check_test_made_from
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
-from toss_core.post.combine import combine, fold_weights
-from toss_core.post.stacking import fit_family_weights
+from toss_core.post.ensemble_families import StackResult, fit_family_weights
+from toss_core.post.ensemble_folds import combine, fold_weights
 from toss_core.scoring.calibration import Calibrator, fit_calibrator
 from toss_core.scoring.metrics import evaluate, evaluate_logits, score
 from toss_core.util.atomic import atomic_path, write_json
@@ -80,7 +81,7 @@ def ensemble_family(
             "Score_calibrated": float(score(y, own.predict_proba(z))),
         }
     w = fold_weights(cfg.ensemble, [m["Score_calibrated"] for m in members.values()])
-    report = {
+    report: dict[str, Any] = {
         "oof": _metrics(oof.label, oof.logit),
         "oof_calibrated": _calibrated_metrics(oof.label, oof.logit, own),
         "calibrator": own.to_dict(),
@@ -139,7 +140,7 @@ def _family_parts(
     return parts
 
 
-def _stack(cfg: TossConfig, oofs: list[FamilyOOF], families: list[str]):
+def _stack(cfg: TossConfig, oofs: list[FamilyOOF], families: list[str]) -> StackResult | None:
     """The cross-family stacker (None for one family)."""
     if len(oofs) == 1:
         return None

@@ -12,6 +12,7 @@ reason, on input it cannot score (one class only, NaN, probabilities outside [0,
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 EPS = 1e-15
 
@@ -96,7 +97,7 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return expit(np.asarray(logits, dtype=np.float64))
 
 
-def logit(p: np.ndarray) -> np.ndarray:
+def logit(p: npt.ArrayLike) -> np.ndarray:
     """log(p / (1 − p)) with p clipped to [1e-15, 1 − 1e-15], as the metric clips it."""
     p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS)
     return np.log(p) - np.log1p(-p)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from toss_core.data.reader import ShardedCache
 from toss_core.spec import FeatureSpec
 from toss_core.tabular.encoding import IdEncoder
 from toss_core.util.errors import ArtifactError
@@ -151,16 +152,17 @@ class DesignPlan:
 
 def iter_design(
     plan: DesignPlan,
-    cache,
+    cache: ShardedCache,
     rows: np.ndarray | None,
     encoder: IdEncoder | None,
     oof_te: np.ndarray | None = None,
-    dense_cache=None,
+    dense_cache: ShardedCache | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield (start, stop, block) over the cache's shards: block = design rows rows[start:stop] (sorted
     global row ids), or of every row when `rows` is None (then start/stop are global offsets)."""
     for offset, arrays in cache.iter_shards(plan.cache_fields):
         n = len(next(iter(arrays.values()))) if arrays else 0
+        local: np.ndarray | slice
         if rows is None:
             a, b, local = offset, offset + n, slice(None)
             global_rows = np.arange(offset, offset + n)
@@ -177,11 +179,11 @@ def iter_design(
 
 def build_matrix(
     plan: DesignPlan,
-    cache,
+    cache: ShardedCache,
     rows: np.ndarray,
     encoder: IdEncoder | None,
     oof_te: np.ndarray | None = None,
-    dense_cache=None,
+    dense_cache: ShardedCache | None = None,
 ) -> np.ndarray:
     """The float32 design matrix of `rows` (sorted global ids), filled shard by shard."""
     if len(rows) and np.any(np.diff(rows) <= 0):

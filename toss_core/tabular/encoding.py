@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, overload
 
 import numpy as np
 
@@ -18,6 +19,12 @@ from toss_core.util.atomic import atomic_path
 from toss_core.util.errors import ArtifactError
 
 
+@overload
+def category_stats(
+    ids: np.ndarray, cardinality: int, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def category_stats(ids: np.ndarray, cardinality: int, labels: None = None) -> tuple[np.ndarray, None]: ...
 def category_stats(
     ids: np.ndarray, cardinality: int, labels: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -122,7 +129,7 @@ class IdEncoder:
         }
 
     def save(self, path: Path) -> None:
-        arrays = {f"counts_{j}": c for j, c in enumerate(self.counts)}
+        arrays: dict[str, Any] = {f"counts_{j}": c for j, c in enumerate(self.counts)}
         arrays.update({f"sums_{j}": s for j, s in enumerate(self.sums)})
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)

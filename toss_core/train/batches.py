@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from toss_core.config import TossConfig
+from toss_core.data.reader import ShardedCache
 from toss_core.spec import FeatureSpec
 
 _LONG_FIELDS = {"cat", "seq", "seq_len", "qtok"}
@@ -24,7 +25,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def model_spec(cfg: TossConfig, cache, dense_cache=None) -> FeatureSpec:
+def model_spec(cfg: TossConfig, cache: ShardedCache, dense_cache: ShardedCache | None = None) -> FeatureSpec:
     """The spec a model is built from: the cache's, without the sequence when sequence.col is null
     (the no-DARE ablation on a cache that has one), plus the co-visitation columns when they are used."""
     dense_cols = list(dense_cache.manifest["columns"]["dense"]) if dense_cache is not None else []
@@ -50,7 +51,13 @@ def feature_fields(spec: FeatureSpec, available: Iterable[str]) -> list[str]:
 class BatchSource:
     """Gathers rows of the base cache (and the aligned `dense` cache) by global index."""
 
-    def __init__(self, cache, fields: list[str], dense_cache=None, label: bool = False):
+    def __init__(
+        self,
+        cache: ShardedCache,
+        fields: list[str],
+        dense_cache: ShardedCache | None = None,
+        label: bool = False,
+    ) -> None:
         self.cache = cache
         self.dense_cache = dense_cache
         self.fields = [*fields, *(["label"] if label else [])]

@@ -32,7 +32,12 @@ class EMA:
         self.module = self._averaged.module.eval()
         self.module.requires_grad_(False)
 
-    def _lerp(self, shadow: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+    def _lerp(
+        self,
+        shadow: tuple[torch.Tensor, ...] | list[torch.Tensor],
+        current: tuple[torch.Tensor, ...] | list[torch.Tensor],
+        n: torch.Tensor | int,
+    ) -> None:
         """AveragedModel's multi_avg_fn: one EMA step with the decay warmed up to this update."""
         get_ema_multi_avg_fn(ema_decay(self.decay, self.updates))(shadow, current, n)
 

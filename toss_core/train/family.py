@@ -25,8 +25,8 @@ class NetworkFamily:
     title = "DARE + QNN-α"
     kind = "pytorch"
     takes_gpu_slot = True
-    packages = ("toss_core.train", "toss_core.models")
-    tunable_sections = ("model", "sequence", "train")
+    packages: tuple[str, ...] = ("toss_core.train", "toss_core.models")
+    tunable_sections: tuple[str, ...] = ("model", "sequence", "train")
 
     def default_space(self) -> dict[str, ParamRange]:
         # Around the network defaults (train.lr 2e-3, emb_dim 16, dropout 0.1): early stopping picks the

@@ -14,6 +14,7 @@ import torch
 from toss_core.config import TossConfig
 from toss_core.data.folds import load_folds
 from toss_core.layout import FULL, Layout
+from toss_core.spec import FeatureSpec
 from toss_core.train.batches import BatchSource, feature_fields, model_spec
 
 log = logging.getLogger("toss")
@@ -60,7 +61,7 @@ class FoldData:
         self.source = BatchSource(self.cache, fields, self.dense_cache, label=True)
 
 
-def warn_unseen_ids(cfg: TossConfig, spec, fold: int) -> None:
+def warn_unseen_ids(cfg: TossConfig, spec: FeatureSpec, fold: int | str) -> None:
     """Log the id columns the network neither embeds nor gets as out-of-fold click rates."""
     from toss_core.features.covis import ID_STAT
 
@@ -68,7 +69,7 @@ def warn_unseen_ids(cfg: TossConfig, spec, fold: int) -> None:
     unseen = [c for c in skipped if c in spec.cat_cols and f"{ID_STAT}_{c}" not in spec.dense_cols]
     if unseen:
         log.warning(
-            "fold %d: the network neither embeds nor gets the click rates of id columns %s "
+            "fold %s: the network neither embeds nor gets the click rates of id columns %s "
             "(add %s to features.covis.stats or set model.embed_id_cols=true)",
             fold,
             unseen,

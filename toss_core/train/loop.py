@@ -333,9 +333,9 @@ class FoldTrainer:
         """True-prior logits of the validation rows (EMA weights when train.ema.eval_with_ema) and their
         metrics."""
         d = self.data
-        use_ema = self.ema is not None and self.cfg.train.ema.eval_with_ema
+        ema = self.ema if self.cfg.train.ema.eval_with_ema else None
         logits = predict_logits(
-            self.ema.module if use_ema else self.model,
+            ema.module if ema is not None else self.model,
             self.feed,
             d.val_rows,
             self.cfg.train.eval_batch_size,
@@ -357,6 +357,8 @@ class FoldTrainer:
             "pos_rate": float(d.val_labels.mean()),
             SELECTED: float(st.best_epoch + 1),
         }
+        if st.best_model is None or st.best_logits is None:
+            raise RuntimeError(f"fold {self.fold} finished without a validated epoch: nothing to save")
         lineage = self.save_model(st.best_model, st.best_ema, st.best_metrics, st.best_epoch)
         oof_path = save_oof(layout, lineage, d.val_rows, st.best_logits.numpy(), d.val_labels, metrics)
         return FoldResult(
@@ -370,7 +372,13 @@ class FoldTrainer:
             seconds=time.perf_counter() - self.started,
         )
 
-    def save_model(self, model_state, ema_state, metrics: dict[str, float], best_epoch: int) -> Lineage:
+    def save_model(
+        self,
+        model_state: dict[str, torch.Tensor],
+        ema_state: dict[str, torch.Tensor] | None,
+        metrics: dict[str, float],
+        best_epoch: int,
+    ) -> Lineage:
         """Write the checkpoint, close the logs, drop the resume state; the lineage of the saved model."""
         d, layout = self.data, self.layout
         ckpt = {

@@ -9,11 +9,15 @@ weighted loss and its gradients equal those of the real rows alone.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from toss_core.config import TossConfig
+
+if TYPE_CHECKING:
+    from toss_core.models.wrapper import CTRModel
 
 Forward = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 RowLoss = Callable[[Forward, dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
@@ -30,7 +34,7 @@ def row_loss(cfg: TossConfig) -> RowLoss:
     return lambda fwd, batch, y: F.binary_cross_entropy_with_logits(fwd(batch).float(), y, reduction="none")
 
 
-def row_embedding_penalty(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def row_embedding_penalty(model: CTRModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """model.embedding_penalty of each row on its own [B] (its batch mean is the batch's penalty)."""
     return torch.func.vmap(lambda cat: model.embedding_penalty({"cat": cat[None]}))(batch["cat"])
 
@@ -43,7 +47,7 @@ def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 BatchLoss = Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def batch_loss(cfg: TossConfig, model: torch.nn.Module) -> BatchLoss:
+def batch_loss(cfg: TossConfig, model: CTRModel) -> BatchLoss:
     """(batch, target, weights) -> the step's loss: the weighted per-row loss plus model.emb_l2 times the
     weighted embedding penalty. One function, so torch.compile takes the forward passes and the loss as
     one graph (one CUDA graph with compile_mode reduce-overhead)."""

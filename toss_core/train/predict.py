@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from toss_core.artifacts.fold import Lineage, file_digest
 from toss_core.config import TossConfig
 from toss_core.data.lineage import check_model_inputs
+from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
 from toss_core.spec import FeatureSpec
 from toss_core.train import checkpoint
@@ -48,7 +49,9 @@ def load_checkpoint(
     return model.to(device).eval(), ckpt
 
 
-def stream_feed(cache, dense_cache, spec: FeatureSpec, device: torch.device | str) -> StreamFeed:
+def stream_feed(
+    cache: ShardedCache, dense_cache: ShardedCache | None, spec: FeatureSpec, device: torch.device | str
+) -> StreamFeed:
     """Batches of `cache` (and the aligned co-visitation cache) streamed to `device`, of the fields a
     model built from `spec` reads."""
     return StreamFeed(

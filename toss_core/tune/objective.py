@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from toss_core.config import TossConfig
-from toss_core.families.base import Family
+from toss_core.families.base import EpochCallback, Family
 from toss_core.families.registry import search_space
 from toss_core.layout import Layout
 from toss_core.tune.space import apply_params, suggest
@@ -55,7 +55,7 @@ class Objective:
         return float(np.mean(scores))
 
 
-def _pruning(trial: Any):
+def _pruning(trial: Any) -> EpochCallback:
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         trial.report(metrics[METRIC], epoch)
         if trial.should_prune():

@@ -22,6 +22,8 @@ def suggest(trial: Any, space: dict[str, ParamRange]) -> dict[str, Any]:
     for key, spec in space.items():
         if spec.choices is not None:
             params[key] = trial.suggest_categorical(key, spec.choices)
+        elif spec.low is None or spec.high is None:  # ParamRange's validator refuses this
+            raise ValueError(f"tune.space.{key}: give low and high, or choices")
         elif is_int_param(key, spec):
             params[key] = trial.suggest_int(key, int(spec.low), int(spec.high), log=spec.log)
         else:

@@ -65,7 +65,7 @@ class CovisResult(_Result):
 
 @dataclass(frozen=True)
 class FoldResult(_Result):
-    fold: int
+    fold: int | str  # a fold index, or FULL for the refit on every training row
     family: str
     checkpoint: Path
     oof_path: Path

@@ -1,8 +1,9 @@
-"""Blend two submission files of the same test set into a third, validated and written atomically.
+"""After step 2 of post/, on demand (`toss blend`): blend two submission files of one test set into a third.
 
-Both files are validated first; their ID sets must be identical (order may differ: the second is
-aligned to the first by ID). Probabilities become logits (clipped as the metric clips them) and are
-combined with the ensemble's methods, weight `w` for the first file and 1 − w for the second.
+The result is validated and written atomically, like the submission step's own file. Both inputs are
+validated first; their ID sets must be identical (order may differ: the second is aligned to the first
+by ID). Probabilities become logits (clipped as the metric clips them) and are combined with the
+ensemble's fold methods (post.ensemble_folds), weight `w` for the first file and 1 − w for the second.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toss_core.post.combine import combine
-from toss_core.post.submission import examples, id_difference, read_submission, write_submission_csv
+from toss_core.post.ensemble_folds import combine
+from toss_core.post.submission_file import examples, id_difference, read_submission, write_submission_csv
 from toss_core.scoring.metrics import logit, sigmoid
 from toss_core.util.errors import DataError
 

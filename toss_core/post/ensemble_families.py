@@ -1,6 +1,7 @@
-"""Cross-family blend weights: a logistic stacker on the families' OOF logits, validated across folds.
+"""Step 1b of post/ (inside the ensemble step, after 1a): weigh the families against each other.
 
-The stacker is a logistic regression p = σ(Σ_f w_f·z_f + b) over each family's out-of-fold logits,
+The weights come from a logistic stacker on the families' OOF logits, validated across folds. The
+stacker is a logistic regression p = σ(Σ_f w_f·z_f + b) over each family's out-of-fold logits,
 fitted against the class-balanced log loss the metric uses (the calibrator's solver, sklearn's
 newton-cholesky, so it is deterministic and takes seconds on millions of rows). It must earn its place:
 it is refitted once per fold on the other folds' rows and scored on the fold it did not see, and that

@@ -1,7 +1,8 @@
-"""How the folds of one family are combined: pure functions over a [n_members, n_rows] logit matrix.
+"""Step 1a of post/ (inside the ensemble step): combine one family's folds into one logit per test row.
 
-Combination methods are pure functions over a [n_members, n_rows] logit matrix that return logits, so
-every method feeds the same calibrator:
+The methods (`ensemble.method`) are pure functions over a [n_members, n_rows] logit matrix that return
+logits, so every method feeds the same calibrator; blending two submission files
+(post.submission_blend) reuses them:
 
 - logit_mean: (weighted) mean of logits, i.e. the normalised geometric mean of the odds.
 - mean: mean of probabilities σ(z), mapped back with logit(p) (p clipped to [1e-15, 1 − 1e-15]).

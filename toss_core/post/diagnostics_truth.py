@@ -1,5 +1,7 @@
-"""The test labels of a data set that has them (the generator's test_truth.parquet, or a user's), in
-test-cache row order: what diagnostics and the benchmarks score test predictions against."""
+"""Step 3a of post/ (read by the diagnostics step): the test labels of a data set that has them.
+
+The generator's test_truth.parquet, or a user's, in test-cache row order: what diagnostics and the
+benchmarks score test predictions against."""
 
 from __future__ import annotations
 
@@ -44,3 +46,14 @@ def load_test_truth(cfg: TossConfig, layout: Layout) -> TestTruth | None:
         raise DataError(f"{path}: {n_missing} test IDs of {layout.test_cache} have no truth")
     p_true = joined["p_true"].to_numpy() if "p_true" in joined.columns else None
     return TestTruth(joined[label_col].to_numpy().astype(np.float64), p_true)
+
+
+def require_test_truth(cfg: TossConfig, layout: Layout) -> TestTruth:
+    """The truth, for a caller that exists to score test predictions (the benchmarks): none is an error."""
+    truth = load_test_truth(cfg, layout)
+    if truth is None:
+        raise DataError(
+            f"{layout.truth_path}: no test labels to score against (the synthetic generator writes them; "
+            f"for your own data, a Parquet with {cfg.data.id_col} and {cfg.data.label_col})"
+        )
+    return truth

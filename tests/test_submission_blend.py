@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toss_core.post.blend import blend_files
-from toss_core.post.submission import read_submission
+from toss_core.post.submission_blend import blend_files
+from toss_core.post.submission_file import read_submission
 from toss_core.util.errors import DataError
 
 

@@ -1,8 +1,9 @@
-"""Is the ensemble worth its blend? The judgement the Dagster check `beats_its_best_family` reports.
+"""Step 1c of post/ (after the ensemble step): is the ensemble worth its blend?
 
-It reads the ensemble report (layout.ensemble_path, written by post.ensemble.build_ensemble) and asks two
-things: the family weights are sane (one per family, finite, their sum positive), and the calibrated OOF
-Score of the blend is at least that of its best family calibrated alone, less ENSEMBLE_TOLERANCE.
+The judgement the Dagster check `beats_its_best_family` reports. It reads the ensemble report
+(layout.ensemble_path, written by post.ensemble.build_ensemble) and asks two things: the family weights
+are sane (one per family, finite, their sum positive), and the calibrated OOF Score of the blend is at
+least that of its best family calibrated alone, less ENSEMBLE_TOLERANCE.
 """
 
 from __future__ import annotations
