@@ -60,7 +60,7 @@ def lightgbm_arms(cfg: TossConfig, layout: Layout, rounds: int) -> tuple[dict[st
 
 
 def catboost_arms(cfg: TossConfig, layout: Layout, rounds: int) -> tuple[dict[str, Callable[[], Any]], str]:
-    from toss_core.catboost.design import plan_for, pool
+    from toss_core.catboost.design import cache_pool, plan_for
     from toss_core.catboost.params import catboost_params, classifier
     from toss_core.catboost.train import _fit
     from toss_core.tabular.inputs import train_inputs
@@ -70,8 +70,8 @@ def catboost_arms(cfg: TossConfig, layout: Layout, rounds: int) -> tuple[dict[st
     dense = dense if plan.dense_cols else None
     train_rows, valid_rows = fold_rows(layout, cache.n_rows, 0)
     params = catboost_params(cfg)
-    train_pool = pool(plan, build_matrix(plan, cache, train_rows, None, None, dense), labels[train_rows])
-    valid_pool = pool(plan, build_matrix(plan, cache, valid_rows, None, None, dense), labels[valid_rows])
+    train_pool = cache_pool(plan, cache, train_rows, dense, labels[train_rows])
+    valid_pool = cache_pool(plan, cache, valid_rows, dense, labels[valid_rows])
     early = cfg.catboost.early_stopping_rounds
     arms = {
         "toss": lambda: _fit(

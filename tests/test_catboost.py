@@ -46,14 +46,14 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
     steps.assign_folds(run_context(layout))
     steps.build_covis(run_context(layout))
     seen: dict = {"pools": []}
-    real_pool = ctrain.pool
+    real_pool = ctrain.cache_pool
 
-    def recording_pool(plan, block, labels=None):
-        seen["pools"].append((block.shape, None if labels is None else np.array(labels)))
-        return real_pool(plan, block, labels)
+    def recording_pool(plan, cache, rows, dense, labels):
+        seen["pools"].append((np.array(rows), np.array(labels)))
+        return real_pool(plan, cache, rows, dense, labels)
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(ctrain, "pool", recording_pool)
+    mp.setattr(ctrain, "cache_pool", recording_pool)
     try:
         seen["result"] = steps.train_fold(run_context(layout), "catboost", 0)
     finally:
@@ -65,8 +65,9 @@ def test_oof_rows_are_never_trained_on_and_the_categoricals_are_native(trained) 
     layout, seen = trained
     folds = load_folds(layout)
     labels = ShardedCache(layout.train_cache).read_field("label")
-    (train_shape, train_labels), (valid_shape, _) = seen["pools"]
-    assert train_shape[0] == int((folds != 0).sum()) and valid_shape[0] == int((folds == 0).sum())
+    (train_rows, train_labels), (valid_rows, _) = seen["pools"]
+    np.testing.assert_array_equal(train_rows, np.flatnonzero(folds != 0))
+    np.testing.assert_array_equal(valid_rows, np.flatnonzero(folds == 0))
     np.testing.assert_array_equal(train_labels, labels[folds != 0])  # only the training rows' labels
     meta = ctrain.load_sidecar(layout, 0)
     plan, spec = meta["plan"], ShardedCache(layout.train_cache).spec
@@ -178,7 +179,7 @@ def test_bad_catboost_settings_fail_before_any_matrix_is_built(
     def never(*args, **kwargs):
         raise AssertionError("a matrix was built before the config was checked")
 
-    monkeypatch.setattr(ctrain, "build_matrix", never)
+    monkeypatch.setattr(ctrain, "cache_pool", never)
     with pytest.raises(ConfigError) as err:
         layout = _layout(smoke_cached, tmp_path, override, "features.covis.enabled=false")
         steps.assign_folds(run_context(layout))

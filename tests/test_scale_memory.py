@@ -3,8 +3,8 @@
 `toss build-cache` (the test file's precheck, the train and the test cache) runs in its own process on
 Toss-like rows (~2.6 KB of sequence text each) at N and 2N rows; its peak RSS may grow by at most half
 of what N more rows of decoded input weigh (allocator noise on a busy machine reached a third of it). A
-build that held the file, or its parsed sequences, would grow by at least that whole amount. The byte bound on read batches is checked on its
-own: wide rows get batches of fewer rows than data.shard_rows.
+build that held the file, or its parsed sequences, would grow by at least that whole amount. The byte
+bound on read batches is checked on its own: wide rows get batches of fewer rows than data.shard_rows.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import numpy as np
 
 from toss_core.data.reader import ShardedCache
 from toss_core.features.covis import label_derived
-from toss_core.tabular.design import DesignPlan
+from toss_core.tabular.design import DesignPlan, iter_design
 from toss_core.tabular.inputs import dense_cols
 
 
@@ -27,15 +27,37 @@ def plan_for(cache: ShardedCache, dense: ShardedCache | None) -> DesignPlan:
     )
 
 
-def pool(plan: DesignPlan, block: np.ndarray, labels: np.ndarray | None = None) -> Any:
-    """A catboost.Pool over design rows: the leading native-categorical columns as int32 categoricals
-    (CatBoost refuses float categoricals), the rest float32."""
+def _pool(plan: DesignPlan, cats: np.ndarray, nums: np.ndarray, labels: np.ndarray | None) -> Any:
+    """A catboost.Pool over column-major arrays (one contiguous row per feature): the native
+    categoricals as int32 (CatBoost refuses float categoricals), the rest float32. The frame takes the
+    arrays as its columns without copying them."""
     import catboost
     import pandas as pd
 
     names = plan.feature_names
     n_cat = len(plan.native_cols)
-    frame = pd.DataFrame(block, columns=names, copy=False)
-    if n_cat:
-        frame = frame.astype(dict.fromkeys(names[:n_cat], np.int32))
+    columns = {name: cats[j] for j, name in enumerate(names[:n_cat])}
+    columns |= {name: nums[j] for j, name in enumerate(names[n_cat:])}
+    frame = pd.DataFrame(columns, copy=False)
     return catboost.Pool(frame, label=labels, cat_features=list(range(n_cat)))
+
+
+def pool(plan: DesignPlan, block: np.ndarray, labels: np.ndarray | None = None) -> Any:
+    """A catboost.Pool over a block of design rows (prediction, block by block)."""
+    n_cat = len(plan.native_cols)
+    return _pool(plan, block[:, :n_cat].T.astype(np.int32), np.ascontiguousarray(block[:, n_cat:].T), labels)
+
+
+def cache_pool(
+    plan: DesignPlan, cache: ShardedCache, rows: np.ndarray, dense: ShardedCache | None, labels: np.ndarray
+) -> Any:
+    """The training or validation Pool of `rows` (sorted global ids), filled from the shards block by
+    block straight into the frame's columns: no float matrix of every row (4 bytes a value) sits beside
+    the frame and CatBoost's own copy, which at 5M Toss rows x 200 features is 4 GB less at the peak."""
+    n_cat = len(plan.native_cols)
+    cats = np.empty((n_cat, len(rows)), dtype=np.int32)
+    nums = np.empty((len(plan.feature_names) - n_cat, len(rows)), dtype=np.float32)
+    for a, b, block in iter_design(plan, cache, rows, None, None, dense):
+        cats[:, a:b] = block[:, :n_cat].T
+        nums[:, a:b] = block[:, n_cat:].T
+    return _pool(plan, cats, nums, labels)

@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from toss_core.artifacts.fold import Lineage, file_digest
-from toss_core.catboost.design import plan_for, pool
+from toss_core.catboost.design import cache_pool, plan_for
 from toss_core.catboost.params import catboost_params, classifier
 from toss_core.catboost.paths import NAME, checkpoint_path
 from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import FULL, Layout
-from toss_core.tabular.design import DesignPlan, build_matrix
+from toss_core.tabular.design import DesignPlan
 from toss_core.tabular.fold_result import record_fold, validation_scores
 from toss_core.tabular.inputs import fold_rows, train_inputs
 from toss_core.util.atomic import atomic_path, write_json
@@ -121,10 +121,9 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
         fold, len(train_rows), len(valid_rows), len(plan.feature_names), len(plan.native_cols),
         params["task_type"],
     )  # fmt: skip
-    train_pool = pool(plan, build_matrix(plan, cache, train_rows, None, None, dense), labels[train_rows])
-    x_valid = build_matrix(plan, cache, valid_rows, None, None, dense)
+    train_pool = cache_pool(plan, cache, train_rows, dense, labels[train_rows])
     y_valid = labels[valid_rows]
-    valid_pool = pool(plan, x_valid, y_valid)
+    valid_pool = cache_pool(plan, cache, valid_rows, dense, y_valid)
     model = _fit(
         params,
         fold,
@@ -158,7 +157,7 @@ def refit(cfg: TossConfig, layout: Layout, iterations: int) -> Lineage:
     log.info(
         "catboost refit: %d rows, %d iterations, %d features", rows.size, iterations, len(plan.feature_names)
     )
-    train_pool = pool(plan, build_matrix(plan, cache, rows, None, None, dense), labels)
+    train_pool = cache_pool(plan, cache, rows, dense, labels)
     model = _fit(params, FULL, train_pool, rows.size)
     lineage = _save(
         layout, FULL, model, plan, _sidecar(cache, dense, plan, params, iterations, n_train=rows.size)
