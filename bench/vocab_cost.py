@@ -17,6 +17,7 @@ import dataclasses
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -35,34 +36,46 @@ from toss_core.train.predict import stream_feed
 REPO = Path(__file__).resolve().parents[1]
 
 
+PHASES = ("forward + backward", "clip", "AdamW", "EMA")
+
+
 def _step_seconds(
     cfg: TossConfig, spec: FeatureSpec, batch: dict[str, torch.Tensor], target: torch.Tensor, n_steps: int
-) -> float:
-    """Seconds per optimiser step of a fresh model for `spec`, after two warm-up steps."""
+) -> dict[str, float]:
+    """Seconds per optimiser step of a fresh model for `spec`, by phase, after two warm-up steps."""
     torch.manual_seed(cfg.seed)
     model = build_model(spec, cfg)
     loss_fn = batch_loss(cfg, model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     ema = EMA(model, cfg.train.ema.decay) if cfg.train.ema.enabled else None
     weights = torch.ones_like(target)
+    spent = dict.fromkeys(PHASES, 0.0)
+
+    def timed(phase: str, fn: Callable[[], object]) -> None:
+        start = time.perf_counter()
+        fn()
+        spent[phase] += time.perf_counter() - start
+
+    def forward_backward() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(batch, target, weights).backward()
 
     def step() -> None:
-        loss = loss_fn(batch, target, weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        timed("forward + backward", forward_backward)
         if cfg.train.grad_clip_norm:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip_norm)
-        optimizer.step()
+            clip = cfg.train.grad_clip_norm
+            timed("clip", lambda: torch.nn.utils.clip_grad_norm_(model.parameters(), clip))
+        timed("AdamW", optimizer.step)
         if ema is not None:
-            ema.update(model)
+            timed("EMA", lambda: ema.update(model))
 
     model.train()
     for _ in range(2):
         step()
-    start = time.perf_counter()
+    spent = dict.fromkeys(PHASES, 0.0)
     for _ in range(n_steps):
         step()
-    return (time.perf_counter() - start) / n_steps
+    return {phase: sec / n_steps for phase, sec in spent.items()}
 
 
 def main() -> None:
@@ -94,7 +107,7 @@ def main() -> None:
         batch = next(iter(feed.iterate([torch.arange(cfg.train.batch_size)])))
         target = torch.from_numpy(cache.read_field("label")[: cfg.train.batch_size].astype("float32"))
         torch.set_num_threads(cfg.runtime.num_threads or max(torch.get_num_threads(), 1))
-        seconds: dict[int, list[float]] = {v: [] for v in args.vocab}
+        seconds: dict[int, list[dict[str, float]]] = {v: [] for v in args.vocab}
         for _ in range(args.repeats):
             for vocab in args.vocab:
                 spec = dataclasses.replace(base, seq_vocab_size=vocab)
@@ -104,19 +117,23 @@ def main() -> None:
                         tokens = torch.randint(1, vocab, batch[field].shape)
                         redrawn[field] = torch.where(batch[field] > 0, tokens, batch[field])
                 seconds[vocab].append(_step_seconds(cfg, spec, redrawn, target, args.steps))
-                print(vocab, f"{seconds[vocab][-1] * 1e3:.1f} ms/step", flush=True)
-    first = statistics.median(seconds[args.vocab[0]])
+                print(vocab, {k: f"{v * 1e3:.0f} ms" for k, v in seconds[vocab][-1].items()}, flush=True)
+    med = {v: {ph: statistics.median(r[ph] for r in runs) for ph in PHASES} for v, runs in seconds.items()}
+    total = {v: sum(m.values()) for v, m in med.items()}
+    first = total[args.vocab[0]]
     lines = [
         f"{args.cfg.name}, batch {cfg.train.batch_size}, emb_dim {cfg.model.emb_dim}, {args.steps} steps × "
         f"{args.repeats} repeats (medians), CPU threads {torch.get_num_threads()}",
         "",
-        "| item vocabulary | ms per step | rows/s | step cost vs the first |",
-        "|---:|---:|---:|---:|",
+        "| item vocabulary | ms per step | " + " | ".join(f"{ph} ms" for ph in PHASES) + " | rows/s "
+        "| step cost vs the first |",
+        "|---:|---:|" + "---:|" * len(PHASES) + "---:|---:|",
     ]
     for vocab in args.vocab:
-        sec = statistics.median(seconds[vocab])
+        phases = " | ".join(f"{med[vocab][ph] * 1e3:.1f}" for ph in PHASES)
         lines.append(
-            f"| {vocab:,} | {sec * 1e3:.1f} | {cfg.train.batch_size / sec:,.0f} | {sec / first:.2f}× |"
+            f"| {vocab:,} | {total[vocab] * 1e3:.1f} | {phases} | {cfg.train.batch_size / total[vocab]:,.0f} "
+            f"| {total[vocab] / first:.2f}× |"
         )
     text = "\n".join(lines) + "\n"
     print(text)
