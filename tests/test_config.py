@@ -12,6 +12,7 @@ from test_train import _fold_layout
 
 from toss_core.config import (
     MOVED_KEYS,
+    NOTES,
     REMOVED_KEYS,
     ConfigError,
     TossConfig,
@@ -19,6 +20,7 @@ from toss_core.config import (
     schema_leaf,
     valid_keys,
 )
+from toss_core.config_doc import DESCRIPTION_MAX
 from toss_core.layout import Layout
 from toss_core.train import loop
 from toss_core.train.paths import checkpoint_path, resume_path
@@ -132,6 +134,21 @@ def _fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, Fie
 
 def test_every_key_and_section_is_described() -> None:
     assert [key for key, field in _fields(TossConfig) if not (field.description or "").strip()] == []
+
+
+def test_descriptions_are_one_line() -> None:
+    """The why, evidence and caveats belong in NOTES (docs/config.md), not in `--explain`'s one line."""
+    long = [
+        key
+        for key, field in _fields(TossConfig)
+        if len(field.description or "") > DESCRIPTION_MAX or "\n" in (field.description or "")
+    ]
+    assert long == [], f"shorten to one line of <= {DESCRIPTION_MAX} chars, the rest to config/notes.py"
+
+
+def test_notes_name_existing_keys() -> None:
+    """A note on a renamed or removed key would silently vanish from docs/config.md."""
+    assert sorted(set(NOTES) - {key for key, _ in _fields(TossConfig)}) == []
 
 
 def test_overrides_are_typed_and_nested() -> None:

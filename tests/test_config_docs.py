@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from toss_core.cli import main
-from toss_core.config import TossConfig, valid_keys
+from toss_core.config import NOTES, TossConfig, valid_keys
 from toss_core.config_doc import REGENERATE, markdown
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,6 +26,12 @@ def test_docs_config_md_is_up_to_date() -> None:
 def test_docs_config_md_lists_every_key() -> None:
     text = markdown()
     assert [k for k in LEAF_KEYS if f"| `{k}` |" not in text] == []
+
+
+def test_docs_config_md_renders_every_note() -> None:
+    """A note on a section without leaf keys of its own would have no table to sit under."""
+    text = markdown()
+    assert [k for k, note in NOTES.items() if note.replace("<", "&lt;") not in text] == []
 
 
 def test_explain_shows_every_key_with_default_and_value(capsys: pytest.CaptureFixture[str]) -> None:

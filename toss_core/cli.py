@@ -277,7 +277,7 @@ def _output_commands(add: Adder) -> None:
     p.add_argument(
         "--explain",
         action="store_true",
-        help="every key with its type, default, value and description (docs/config.md has the defaults)",
+        help="every key with its type, default, value and description (docs/config.md adds the notes)",
     )
 
 

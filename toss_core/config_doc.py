@@ -1,14 +1,14 @@
 """The configuration reference, rendered from the schema: `toss config --explain` and docs/config.md.
 
-Both come from the pydantic fields of toss_core.config (type, bounds, default, description), so the
-reference cannot drift from the code: tests/test_config_docs.py fails when docs/config.md is stale.
+Both come from the pydantic fields of toss_core.config (type, bounds, default, one-line description),
+docs/config.md also from its NOTES (the long form: why, evidence, caveats), so the reference cannot
+drift from the code: tests/test_config_docs.py fails when docs/config.md is stale.
 Regenerate it with `python -m toss_core.config_doc > docs/config.md`.
 """
 
 from __future__ import annotations
 
 import json
-import textwrap
 import types
 import typing
 from dataclasses import dataclass
@@ -17,10 +17,12 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from toss_core.config import MOVED_KEYS, REMOVED_KEYS, TossConfig
+from toss_core.config import MOVED_KEYS, NOTES, REMOVED_KEYS, TossConfig
 
 REGENERATE = "python -m toss_core.config_doc > docs/config.md"
-WRAP = 100  # --explain wraps descriptions to this many columns
+# a field's description is one line of at most this many characters (tests/test_config.py), so that
+# --explain prints it unwrapped beneath its key; the long form goes to NOTES, rendered in docs/config.md
+DESCRIPTION_MAX = 100
 # --explain column widths of key, type and default; a longer cell pushes the rest of its row only
 COLUMNS = (36, 24, 28)
 _BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}  # pydantic's annotated-types constraints
@@ -34,6 +36,7 @@ class KeyDoc:
     type: str  # e.g. "float (> 0)", "int | null", '"S1" | "S2"'
     default: Any
     description: str
+    note: str  # NOTES[key], or ""
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class SectionDoc:
 
     path: str
     description: str
+    note: str  # NOTES[path], or ""
     keys: list[KeyDoc]
 
 
@@ -90,12 +94,18 @@ def sections() -> list[SectionDoc]:
     def visit(model: type[BaseModel], path: str, description: str) -> None:
         prefix = f"{path}." if path else ""
         keys = [
-            KeyDoc(prefix + name, _type_with_bounds(f), _lookup(defaults, prefix + name), f.description or "")
+            KeyDoc(
+                prefix + name,
+                _type_with_bounds(f),
+                _lookup(defaults, prefix + name),
+                f.description or "",
+                NOTES.get(prefix + name, ""),
+            )
             for name, f in model.model_fields.items()
             if _section(f) is None
         ]
         if keys:
-            out.append(SectionDoc(path, description, keys))
+            out.append(SectionDoc(path, description, NOTES.get(path, ""), keys))
         for name, f in model.model_fields.items():
             section = _section(f)
             if section is not None:
@@ -112,8 +122,8 @@ def _show(value: Any) -> str:
 
 def explain(cfg: TossConfig) -> str:
     """Every key of `cfg` grouped by section: key, type, default and effective value in aligned columns
-    (`value = default` where cfg keeps the default, so what the file changes stands out), the
-    description wrapped beneath."""
+    (`value = default` where cfg keeps the default, so what the file changes stands out), the one-line
+    description beneath (the notes are docs/config.md's: a terminal listing stays scannable)."""
     values = cfg.model_dump(mode="json")
     blocks = []
     for s in sections():
@@ -123,16 +133,19 @@ def explain(cfg: TossConfig) -> str:
             cells = [k.key, k.type, f"default {_show(k.default)}"]
             shown = "value = default" if value == k.default else f"value {_show(value)}"
             lines.append("  ".join(c.ljust(w) for c, w in zip(cells, COLUMNS, strict=True)) + "  " + shown)
-            lines += textwrap.wrap(
-                k.description, WRAP, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False
-            )
+            lines.append(f"    {k.description}")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
 
+def _text(text: str) -> str:
+    """Markdown prose: `<` escaped, so that runs/<exp> is not read as HTML."""
+    return text.replace("<", "&lt;")
+
+
 def _cell(text: str) -> str:
-    """Text for a Markdown table cell: pipes escaped, and `<` so that runs/<exp> is not read as HTML."""
-    return text.replace("|", "\\|").replace("<", "&lt;")
+    """Prose for a Markdown table cell, pipes escaped too."""
+    return _text(text.replace("|", "\\|"))
 
 
 def _code(text: str) -> str:
@@ -141,13 +154,13 @@ def _code(text: str) -> str:
 
 
 def markdown() -> str:
-    """docs/config.md: one table per section, then the keys that moved (and where) and the removed keys
-    (and why they are gone)."""
+    """docs/config.md: one table per section, its keys' notes listed beneath it (a table cell is no place
+    for a paragraph), then the keys that moved (and where) and the removed keys (and why they are gone)."""
     lines = [
         "# Configuration reference",
         "",
-        f"Generated from `toss_core/config/` by `{REGENERATE}`: edit the field descriptions there, not "
-        "this file.",
+        f"Generated from `toss_core/config/` by `{REGENERATE}`: edit the field descriptions and "
+        "`notes.py` there, not this file.",
         "`toss config --cfg FILE --explain` prints the same keys with the values FILE gives them.",
         "",
         "A YAML file states only what differs from these defaults. Keys are strict: an unknown key is an "
@@ -156,11 +169,16 @@ def markdown() -> str:
     ]
     for s in sections():
         lines += ["", f"## {s.path or 'Top level'}", "", f"{s.description[0].upper()}{s.description[1:]}."]
+        if s.note:
+            lines += ["", _text(s.note)]
         lines += ["", "| key | type | default | description |", "| --- | --- | --- | --- |"]
         lines += [
             f"| `{k.key}` | {_cell(k.type)} | {_code(_show(k.default))} | {_cell(k.description)} |"
             for k in s.keys
         ]
+        notes = [f"- `{k.key}`: {_text(k.note)}" for k in s.keys if k.note]
+        if notes:
+            lines += ["", "Notes:", "", *notes]
     lines += [
         "",
         "## Moved keys",

@@ -1,7 +1,8 @@
 """One strict, typed configuration for every step of the pipeline.
 
-Every section and key has a default in code and a description (docs/config.md and `toss config
---explain` are rendered from them by toss_core.config_doc), so a YAML file only states what differs.
+Every section and key has a default in code and a one-line description, with the long form of some in
+NOTES (toss_core.config_doc renders both into docs/config.md, the descriptions into `toss config
+--explain`), so a YAML file only states what differs.
 Unknown keys are errors that name the key, the file and the nearest valid key: a misspelled `top_k` must
 never silently fall back to a default and waste a night of GPU time. A key that was removed
 (REMOVED_KEYS) fails with the reason instead, a key that moved (MOVED_KEYS) with its new name, and
@@ -23,6 +24,7 @@ from toss_core.config.base import (
 from toss_core.config.data import DataConfig, SequenceConfig, SyntheticConfig, TfmConfig
 from toss_core.config.loading import load_config
 from toss_core.config.model import EMAConfig, ModelConfig, QNNAlphaConfig, SamplerConfig, TrainConfig
+from toss_core.config.notes import NOTES
 from toss_core.config.pipeline import (
     CalibrationConfig,
     CatBoostConfig,
@@ -39,6 +41,7 @@ from toss_core.config.tune import ParamRange, TuneConfig
 
 __all__ = [
     "MOVED_KEYS",
+    "NOTES",
     "REMOVED_KEYS",
     "CVConfig",
     "CalibrationConfig",

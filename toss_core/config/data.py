@@ -27,17 +27,14 @@ class SyntheticConfig(Strict):
 class DataConfig(Strict):
     source: Literal["parquet", "synthetic"] = Field(
         "synthetic",
-        description="synthetic: generate Toss-schema data with a planted truth at train_path/test_path "
-        "(reused while data.synthetic is unchanged); parquet: read your own files there",
+        description="data origin: synthetic (generated Toss-schema data) or parquet (your own files)",
     )
     synthetic: SyntheticConfig = Field(
         SyntheticConfig(), description="sizes of the built-in Toss-schema generator (data.source = synthetic)"
     )
     train_path: str = Field(
         "data/synthetic/train.parquet",
-        description="training Parquet (relative paths resolve against the working directory or $TOSS_ROOT); "
-        "with source = synthetic the generator writes train.parquet, test.parquet and test_truth.parquet "
-        "into this file's folder",
+        description="training Parquet (relative paths resolve against the working directory or $TOSS_ROOT)",
     )
     test_path: str = Field(
         "data/synthetic/test.parquet",
@@ -64,18 +61,15 @@ class DataConfig(Strict):
     shard_mb: int = Field(
         256,
         gt=0,
-        description="most MB of decoded Parquet input per shard (from the file's footer): wide rows, such as "
-        "Toss's ~2.6 KB sequences, get shards of fewer than shard_rows rows",
+        description="most MB of decoded Parquet input per shard (from the file's footer)",
     )
     add_isna_mask: bool = Field(
         True,
-        description="store a 0/1 null mask for every numeric column with nulls in train: the network's "
-        "null-mask field and LightGBM's isna columns (nulls come in informative blocks)",
+        description="store a 0/1 null mask for every numeric column with nulls in train",
     )
     impute_strategy: Literal["mean", "median", "zero"] = Field(
         "median",
-        description="value that replaces a null numeric, fitted on train (median: exact, streamed; robust to "
-        "the heavy tails of the Toss counters)",
+        description="value that replaces a null numeric, fitted on train",
     )
     cat_cols: list[str] = Field(
         default_factory=lambda: [
@@ -88,8 +82,7 @@ class DataConfig(Strict):
             "l_feat_12",
             "l_feat_11",
         ],
-        description="categorical columns: integer ids per value (vocabulary or hash, see hash_buckets), "
-        "embedded by the network, native or id-encoded in LightGBM",
+        description="categorical columns: integer ids per value (vocabulary or hash, see hash_buckets)",
     )
     num_cols_explicit: list[str] | None = Field(
         None, description="numeric columns by name; null = every column that matches num_patterns"
@@ -100,22 +93,15 @@ class DataConfig(Strict):
             "^feat_[a-e]_",
             "^history_[ab]_",
         ],
-        description="regexes (searched) that pick the numeric columns, skipping the cat, label, id and "
-        "sequence columns; used when num_cols_explicit is null",
+        description="regexes (searched) that pick the numeric columns; used when num_cols_explicit is null",
     )
     hash_buckets: int | dict[str, int] = Field(
         100_000,
-        description="id budget per cat column (or {column: n}, unlisted columns 100000): a column with fewer "
-        "distinct train values gets a collision-free vocabulary, a larger one is hashed into n ids; id 0 is "
-        "null/unseen",
+        description="id budget per cat column (or {column: n}, unlisted columns 100000); id 0 is null/unseen",
     )
     verify: Literal["quick", "full"] = Field(
         "full",
-        description="checks of cache shards: full = each file's crc32 when a step first reads it (one "
-        "pass over bytes it reads anyway) and at build-cache reuse, besides its size and .npy header; "
-        "quick = sizes and headers at reuse, and no crc32 where the network and LightGBM read shards to "
-        "train and predict (an opt-out: changed bytes go unseen there). A shard that fails is named; "
-        "build-cache rebuilds it",
+        description="cache shard checks: full = crc32 of each file as first read; quick = sizes and headers",
     )
 
 
@@ -129,21 +115,17 @@ class TfmConfig(Strict):
 class SequenceConfig(Strict):
     col: str | None = Field(
         "seq",
-        description="column of comma-separated integer tokens (the behaviour history, oldest first); "
-        "null = no sequence: no DARE fields and no sequence features",
+        description="column of comma-separated integer tokens (behaviour history, oldest first); null = none",
     )
     max_len: int = Field(
         256,
         gt=0,
-        description="most recent tokens kept per row in the cache (older ones are dropped; the original "
-        "length survives as seq_len_raw)",
+        description="most recent tokens kept per row in the cache (older ones are dropped)",
     )
     max_token: int | None = Field(
         None,
         ge=0,
-        description="largest sequence token value kept in train (null = every token); larger ones, and "
-        "test tokens never seen in train, become one out-of-vocabulary id, counted in the manifest. The "
-        "vocabulary is the distinct train tokens remapped to 2..K+1: its size never follows a token's value",
+        description="largest sequence token value kept in train (null = every token)",
     )
     top_k: int = Field(
         32, description="tokens DARE retrieves per row: the highest relevance + recency scores (positive)"
@@ -156,26 +138,22 @@ class SequenceConfig(Strict):
     )
     query_mode: Literal["S1", "S2", "concat"] = Field(
         "concat",
-        description="DARE's query: S1 from the target side (query_key columns), S2 from the recent context "
-        "(recent_k), concat a Linear of both",
+        description="DARE's query: S1 (target side), S2 (recent context) or concat (a Linear of both)",
     )
     query_key: list[str] = Field(
         default_factory=lambda: ["inventory_id"],
-        description="cat columns that build DARE's target field and S1 query; each must be embedded (or in "
-        "query_same_vocab)",
+        description="cat columns that build DARE's target field and S1 query",
     )
     query_same_vocab: list[str] = Field(
         default_factory=list,
-        description="query_key columns whose values are tokens of the sequence vocabulary; their query "
-        "uses the token's attention embedding (DARE paper)",
+        description="query_key columns whose values are tokens of the sequence vocabulary",
     )
     recent_k: int = Field(8, gt=0, description="recent tokens averaged into the S2 (context) query")
     attn_dim: int | None = Field(None, description="attention-embedding width; null = model.emb_dim")
     full_softmax: bool = Field(False, description="ablation: softmax over all tokens instead of top-k")
     transformer_block: bool = Field(
         False,
-        description="pass the retrieved tokens through a small pre-norm Transformer encoder (sequence.tfm) "
-        "before pooling them with the same attention weights",
+        description="pass the retrieved tokens through a small pre-norm Transformer encoder (sequence.tfm)",
     )
     tfm: TfmConfig = Field(
         TfmConfig(),

@@ -80,34 +80,24 @@ class ModelConfig(Strict):
     id_min_count: int = Field(
         1,
         ge=1,
-        description="a categorical value seen in fewer training rows of the fold shares its column's unknown "
-        "embedding row (id 0), so the network cannot memorise ids it has almost no evidence for; 1 = every "
-        "value seen in training gets its own row",
+        description="fewest training rows of the fold for a categorical value's own embedding row; 1 = all",
     )
     emb_l2: float = Field(
         0.0,
         ge=0.0,
-        description="L2 penalty on the categorical embedding rows a batch uses (sum of squares per row, "
-        "averaged over the batch, times emb_l2): shrinks rarely seen ids without touching the others, as "
-        "FuxiCTR's embedding_regularizer; 0 = off",
+        description="L2 penalty on the categorical embedding rows a batch uses; 0 = off",
     )
     emb_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="dropout on the categorical embedding fields during training"
     )
     numeric_fields: Literal["grouped", "binned", "per_column"] = Field(
         "grouped",
-        description="grouped: one field per numeric column family (the name without its trailing _<digits>: "
-        "l_feat_3 -> l_feat; a name without such a suffix is its own family), a Linear over the family's "
-        "signed-log values, and ONE field for all co-visitation features; binned: the same fields, plus a "
-        "piecewise-linear encoding of each column's quantile bins (model.numeric_bins, fitted on the fold's "
-        "training rows) summed into its family's field; per_column: one field per numeric and per "
-        "co-visitation column (the QNN-α width grows with the column count)",
+        description="how numeric columns become the network's fields: grouped, binned or per_column",
     )
     numeric_bins: int = Field(
         16,
         ge=3,
-        description="quantile bins per numeric column when numeric_fields = binned (bin edges are fitted "
-        "on up to 100k training rows of the fold and saved in the checkpoint)",
+        description="quantile bins per numeric column when numeric_fields = binned",
     )
     qnn_alpha: QNNAlphaConfig = Field(
         QNNAlphaConfig(),
@@ -118,8 +108,7 @@ class ModelConfig(Strict):
 class SamplerConfig(Strict):
     type: Literal["none", "balanced"] = Field(
         "none",
-        description="none: a plain shuffle per epoch; balanced: a fixed share of positives in every batch, "
-        "its prior shift undone by the checkpoint's logit_offset",
+        description="none: a plain shuffle per epoch; balanced: a fixed share of positives in every batch",
     )
     pos_fraction: float = Field(
         0.1,
@@ -146,8 +135,7 @@ class TrainConfig(Strict):
     batch_size: int = Field(
         1024,
         gt=0,
-        description="training rows per optimiser step (balanced sampler: round(pos_fraction x batch_size) "
-        "of them positive)",
+        description="training rows per optimiser step",
     )
     eval_batch_size: int = Field(
         8192,
@@ -157,14 +145,12 @@ class TrainConfig(Strict):
     epochs: int = Field(
         8,
         ge=1,
-        description="most passes over the training rows (a cap: a fold stops sooner after "
-        "early_stop_patience epochs without a better select_metric; a refit trains its folds' mean)",
+        description="most passes over the training rows (a cap)",
     )
     max_steps_per_epoch: int | None = Field(
         None,
         ge=1,
-        description="cap an epoch at this many optimiser steps (fresh random rows each epoch), so a "
-        "large set validates and early-stops more often; null = one full pass of the sampler",
+        description="cap an epoch at this many optimiser steps; null = one full pass of the sampler",
     )
     lr: float = Field(2e-3, gt=0, description="peak AdamW learning rate, reached after the warm-up")
     weight_decay: float = Field(1e-5, ge=0, description="AdamW decoupled weight decay")
@@ -177,8 +163,7 @@ class TrainConfig(Strict):
         0.7,
         gt=0,
         le=1,
-        description="learning-rate multiplier per epoch after the warm-up (exponential, smooth per step; 1 "
-        "= constant): needs no final epoch, so epochs is only a cap (toss_core/train/schedule.py)",
+        description="learning-rate multiplier per epoch after the warm-up (exponential; 1 = constant)",
     )
     grad_clip_norm: float | None = Field(
         1.0, ge=0, description="clip the global gradient L2 norm to this; null or 0 = no clipping"
@@ -188,33 +173,24 @@ class TrainConfig(Strict):
     )
     select_metric: Literal["Score_cal", "Score"] = Field(
         "Score_cal",
-        description="validation metric for early stopping and the best epoch: Score_cal (after the "
-        "temperature calibration the ensemble applies) or Score (after the prior shift only, which penalises "
-        "a confident but well-ranking epoch the calibrator would fix)",
+        description="validation metric for early stopping and the best epoch: Score_cal or Score",
     )
     lr_scaling: Literal["none", "sqrt", "linear"] = Field(
         "none",
-        description="how the peak rate follows the batch size: lr is the rate at lr_base_batch rows per "
-        "step, and a batch of B rows trains at lr x (B / lr_base_batch)^0.5 (sqrt, the rule for Adam-type "
-        "optimisers) or lr x B / lr_base_batch (linear); none = lr whatever the batch. The warm-up stays "
-        "warmup_epochs long, so it is the same share of the data at every batch size (BENCHMARKS.md)",
+        description="how the peak rate follows the batch size: sqrt, linear, or none (lr whatever the batch)",
     )
     lr_base_batch: int = Field(
         1024, gt=0, description="the batch size at which lr is the peak rate when lr_scaling scales it"
     )
     data_on_device: bool | Literal["auto"] = Field(
         "auto",
-        description="hold every row of the fields the model reads as tensors on the training device (CPU "
-        "RAM with runtime.device cpu) and gather batches there (no per-step host gather, copy or sync); "
-        "auto: when they fit in device_memory_share of the free memory, else stream batches from the "
-        "memory-mapped cache; true: always (even past the share); false: always stream",
+        description="hold the model's input rows on the training device: auto, true (always), false (stream)",
     )
     device_memory_share: float = Field(
         0.5,
         gt=0.0,
         le=1.0,
-        description="data_on_device=auto holds the data on the device when it takes at most this share "
-        "of the free device memory (CUDA: torch's free memory; CPU: the RAM the OS reports available)",
+        description="most share of the free device memory data_on_device=auto lets the data take",
     )
     sampler: SamplerConfig = Field(SamplerConfig(), description="which training rows make up each batch")
     ema: EMAConfig = Field(EMAConfig(), description="moving average of the network weights")

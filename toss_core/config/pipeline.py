@@ -19,32 +19,25 @@ class CVConfig(Strict):
     )
     stratify_target: bool = Field(
         True,
-        description="keep every fold's click rate; false = a seeded random split. With groups: balance "
-        "positives across folds, else only sizes",
+        description="keep every fold's click rate; false = a seeded random split",
     )
     time_key: str | None = Field(
         None,
-        description="column that orders rows in time: folds are contiguous time blocks (blocked CV); "
-        "excludes group_key and composite_group",
+        description="column that orders rows in time: folds are contiguous time blocks (blocked CV)",
     )
     composite_group: list[str] | None = Field(
         None, description="several columns hashed into one group key, then as group_key"
     )
     refit: Literal["none", "full"] = Field(
         "none",
-        description="none: the test set is predicted by the fold models, combined (ensemble.method); full: "
-        "each family is also trained once on every training row, for the epochs / boosting rounds its "
-        "folds selected (their mean), and that model predicts the test set; the calibrator and the "
-        "family weights still come from the OOF logits",
+        description="none: the fold models predict the test set; full: a model on all training rows does",
     )
 
 
 class CalibrationConfig(Strict):
     enabled: bool = Field(
         True,
-        description="fit sigmoid(a * logit + b) on the OOF logits against the class-balanced log loss and "
-        "apply it to the test logits (also when the family blend weights are searched); false = raw "
-        "logits, calibrated to the ~2% click rate where the class-balanced WLL is poor by construction",
+        description="fit sigmoid(a * logit + b) on the OOF logits and apply it to test; false = raw logits",
     )
     iters: int = Field(50, ge=1, description="most Newton iterations (the convex fit needs about 10)")
 
@@ -55,16 +48,14 @@ class LoggingConfig(Strict):
     verbose_steps: int = Field(
         50,
         ge=1,
-        description="a progress line and a log row every this many optimiser steps of the network "
-        "(LightGBM logs iterations/s and its ETA every few seconds instead)",
+        description="a progress line and a log row every this many optimiser steps of the network",
     )
 
 
 class EnsembleConfig(Strict):
     method: Literal["logit_mean", "mean", "geom_mean", "median", "trim_mean", "rank_avg", "weighted"] = Field(
         "logit_mean",
-        description="how one family's fold predictions of the test rows are combined "
-        "(toss_core/post/ensemble_folds.py defines each)",
+        description="how one family's fold predictions of the test rows are combined",
     )
     trim_ratio: float = Field(
         0.1, ge=0.0, lt=0.5, description="trim_mean: share of the folds dropped at each end, per row"
@@ -77,16 +68,14 @@ class EnsembleConfig(Strict):
     val_weight_temperature: float = Field(
         0.01,
         gt=0,
-        description="weighted without weights: w ~ exp(calibrated fold Score / T); a small T favours the "
-        "best fold, a large one tends to equal weights",
+        description="weighted without weights: w ~ exp(calibrated fold Score / T)",
     )
 
 
 class CovisConfig(Strict):
     enabled: bool = Field(
         True,
-        description="build the features of `stats` after the caches and folds (runs/<exp>/covis) and feed "
-        "them to both families",
+        description="build the features of `stats` after the caches and folds and feed them to both families",
     )
     window: int = Field(5, ge=1, description="pairs of tokens at most this many positions apart")
     top_n: int = Field(20, ge=1, description="neighbours kept per token")
@@ -110,8 +99,7 @@ class CovisConfig(Strict):
             "target_rate",
             "id_rate",
         ],
-        description="features to compute: sequence statistics (toss_core/features/seqstats.py), target_rate "
-        "(per target_cols), id_rate (per id_cols); without a sequence only id_rate applies",
+        description="features: sequence statistics, target_rate (per target_cols), id_rate (per id_cols)",
     )
     target_cols: list[str] = Field(
         default_factory=lambda: ["inventory_id", "l_feat_14"],
@@ -137,31 +125,24 @@ class GBDTConfig(Strict):
 
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="LightGBM parameters over the defaults of toss_core/gbdt/params.py, which depend on "
-        "the minority-class rows a fold trains on (seed and threads come from seed and runtime.num_threads "
-        "unless given here)",
+        description="LightGBM parameters over the defaults of toss_core/gbdt/params.py",
     )
     num_boost_round: int = Field(
         2000,
         ge=1,
-        description="most boosting rounds per fold (early stopping usually ends sooner; MovieLens-100k "
-        "still improved at 500)",
+        description="most boosting rounds per fold (early stopping usually ends sooner)",
     )
     early_stopping_rounds: int = Field(
         50, ge=1, description="stop after this many rounds without a better validation log loss"
     )
     id_encoding: Literal["auto", "native", "target", "frequency"] = Field(
         "auto",
-        description="id columns as: native LightGBM categoricals, their training-fold frequency, "
-        "(target) frequency + smoothed click rate out of fold by inner folds, or auto: per column by "
-        "evidence, native when its values average native_min_events minority-class training rows, "
-        "target otherwise",
+        description="id columns to LightGBM as native, frequency, target, or auto (per column by evidence)",
     )
     native_min_events: float = Field(
         5.0,
         gt=0,
-        description="id_encoding auto: minority-class (for CTR: clicked) training rows per value, on "
-        "average, from which an id column is left to LightGBM's native categorical splits",
+        description="id_encoding auto: minority-class training rows per value that keep an id column native",
     )
     id_cols: list[str] | None = Field(
         None, description="cat columns treated as ids by id_encoding; null = cardinality > id_min_cardinality"
@@ -187,6 +168,5 @@ class CatBoostConfig(Strict):
     depth: int = Field(6, ge=1, le=16, description="depth of the symmetric trees")
     params: dict[str, Any] = Field(
         default_factory=dict,
-        description="CatBoost parameters over toss's (toss_core/catboost/params.py), e.g. l2_leaf_reg; "
-        "random_seed, thread_count and task_type come from seed and runtime unless given",
+        description="CatBoost parameters over toss's (toss_core/catboost/params.py), e.g. l2_leaf_reg",
     )

@@ -58,8 +58,7 @@ class TossConfig(Strict):
     )
     cv: CVConfig = Field(
         CVConfig(),
-        description="how training rows are split into folds; first match: time_key, composite_group, "
-        "group_key, stratified, random",
+        description="how training rows are split into folds",
     )
     features: FeaturesConfig = Field(
         FeaturesConfig(), description="features computed after the caches and folds, for every family"

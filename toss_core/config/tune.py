@@ -37,8 +37,7 @@ class TuneConfig(Strict):
 
     enabled: bool = Field(
         False,
-        description="tune before training: the pipeline runs the study and the fold models train with "
-        "runs/<exp_name>/tuned/<family>.json on top of the config (false: the graph is as without tuning)",
+        description="tune before training, and train the fold models with the tuned parameters",
     )
     families: list[str] | None = Field(
         None, description="families searched (those also in `families`); null = every enabled family"
@@ -54,27 +53,22 @@ class TuneConfig(Strict):
     sampler: Literal["tpe", "random"] = Field("tpe", description="Optuna sampler")
     seed: int | None = Field(
         None,
-        description="base of the sampler seeds (None = the config seed): each trial is sampled with a seed "
-        "made from this and its trial number, which the study hands out once across all workers, so "
-        "concurrent workers never propose the same points and a resumed study moves on",
+        description="base of the sampler seeds (None = the config seed)",
     )
     pruner: Literal["median", "hyperband", "none"] = Field(
         "median", description="stops network trials whose per-epoch Score_cal trails the others"
     )
     storage: str | None = Field(
         None,
-        description="SQLAlchemy URL of the study database, shared by every worker (e.g. "
-        "postgresql://user@host/db); None = sqlite under runs/<exp_name>/tuned/study.db",
+        description="SQLAlchemy URL of the study database, shared by every worker; None = a sqlite file",
     )
     study_name: str | None = Field(
         None,
-        description="None = <exp_name>-<family>-<fingerprint of data, folds, space and fixed config>, so "
-        "a changed input starts a new study and an unchanged one continues",
+        description="Optuna study name; None = <exp_name>-<family>-<fingerprint of the inputs>",
     )
     space: dict[str, dict[str, ParamRange]] = Field(
         default_factory=dict,
-        description="per family, config key path → range; a family's mapping replaces its default space "
-        "(toss_core/<family>/family.py) as a whole, and names keys of that family's sections only",
+        description="per family, config key path → range; replaces that family's default space as a whole",
     )
 
     @field_validator("storage")
