@@ -23,6 +23,7 @@ CEILINGS: dict[str, int | float] = {
     "data.synthetic.test_rows": 2_000_000_000,
     "data.synthetic.chunk_rows": 100_000_000,
     "data.shard_rows": 100_000_000,
+    "data.shard_mb": 1 << 20,  # a terabyte of decoded input per shard
     "data.hash_buckets": 1 << 26,
     "data.hash_buckets.*": 1 << 26,
     "sequence.max_len": 1 << 17,
@@ -47,6 +48,7 @@ CEILINGS: dict[str, int | float] = {
     "train.eval_batch_size": 1 << 22,
     "train.lr_base_batch": 1 << 22,
     "train.epochs": 10_000,
+    "train.max_steps_per_epoch": 1_000_000_000,
     "train.warmup_epochs": 10_000,
     "train.lr": 10.0,  # AdamW diverges long before; an inf or 1e15 rate fails only after an epoch
     "train.weight_decay": 10.0,
