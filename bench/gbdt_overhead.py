@@ -50,11 +50,12 @@ def lightgbm_arms(cfg: TossConfig, layout: Layout, rounds: int) -> tuple[dict[st
     ds = training_dataset(plan, params, cache, train_rows, y_train, encoder, oof_te, dense, cfg.seed)
     x_valid = build_matrix(plan, cache, valid_rows, encoder, None, dense)
     y_valid = labels[valid_rows]
-    valid = lgb.Dataset(x_valid, y_valid, reference=ds).construct()
     arms = {
         "toss": lambda: _boost(cfg, 0, params, ds, x_valid, y_valid),
         "direct": lambda: lgb.train(params, ds, num_boost_round=rounds),
-        "direct + valid": lambda: lgb.train(params, ds, num_boost_round=rounds, valid_sets=[valid]),
+        "direct + valid": lambda: lgb.train(
+            params, ds, num_boost_round=rounds, valid_sets=[lgb.Dataset(x_valid, y_valid, reference=ds)]
+        ),
     }
     return arms, f"{ds.num_data():,} × {ds.num_feature()} features"
 
