@@ -281,6 +281,7 @@ def measure(args: argparse.Namespace) -> None:
             "nn_steps": args.nn_steps,
             "rounds": args.rounds,
             "families": args.families,
+            "only_fold": args.only_fold,
         }
         _save(args.results, args.label, entry)
 
