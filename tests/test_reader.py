@@ -128,3 +128,29 @@ def test_missing_or_foreign_manifest_is_an_artifact_error(tmp_path: Path):
     (tmp_path / MANIFEST).write_text("{torn")
     with pytest.raises(ArtifactError, match="unreadable"):
         ShardedCache(tmp_path)
+
+
+def _file_rss_mb() -> float | None:
+    """Resident pages of mapped files (Linux), None where /proc does not say."""
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def test_a_pass_over_every_shard_keeps_no_file_mapped(tmp_path):
+    """iter_shards drops each shard's maps: after a pass that touched 160 MB of shard files, the
+    process does not hold them as resident mapped pages (it would, were the maps kept)."""
+    if _file_rss_mb() is None:
+        pytest.skip("no RssFile in /proc/self/status on this platform")
+    block = np.ones((500_000, 8), dtype=np.float32)  # 16 MB per shard
+    root = _write(tmp_path / "big", [{"x": block} for _ in range(10)])
+    cache = ShardedCache(root)
+    before = _file_rss_mb()
+    total = sum(float(arrays["x"].sum()) for _, arrays in cache.iter_shards(["x"]))
+    after = _file_rss_mb()
+    assert total == 10 * block.size
+    assert after is not None and before is not None and after - before < 48  # at most ~one shard mapped

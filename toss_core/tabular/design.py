@@ -160,18 +160,19 @@ def iter_design(
 ) -> Iterator[tuple[int, int, np.ndarray]]:
     """Yield (start, stop, block) over the cache's shards: block = design rows rows[start:stop] (sorted
     global row ids), or of every row when `rows` is None (then start/stop are global offsets)."""
-    for offset, arrays in cache.iter_shards(plan.cache_fields):
-        n = len(next(iter(arrays.values()))) if arrays else 0
+    for i in range(cache.n_shards):
+        offset, end = int(cache.offsets[i]), int(cache.offsets[i + 1])
         local: np.ndarray | slice
         if rows is None:
-            a, b, local = offset, offset + n, slice(None)
-            global_rows = np.arange(offset, offset + n)
+            a, b, local = offset, end, slice(None)
+            global_rows = np.arange(offset, end)
         else:
-            a, b = np.searchsorted(rows, [offset, offset + n])
+            a, b = np.searchsorted(rows, [offset, end])
             if a == b:
-                continue
+                continue  # a block of rows (LightGBM's pushed blocks) opens only the shards it covers
             global_rows = rows[a:b]
             local = global_rows - offset
+        arrays = cache.shard_arrays(i, plan.cache_fields)
         te = None if oof_te is None else oof_te[a:b]
         dense = None if dense_cache is None else dense_cache.take(global_rows, ["dense"])["dense"]
         yield int(a), int(b), plan.block(arrays, local, encoder, te, dense)
