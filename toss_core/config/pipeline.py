@@ -12,7 +12,10 @@ from toss_core.config.base import Strict
 
 class CVConfig(Strict):
     n_splits: int = Field(
-        3, ge=2, description="folds: one model per fold and family, each validated on its fold"
+        5,
+        ge=2,
+        description="folds: one model per fold and family, each validated on its fold and trained on "
+        "(n_splits - 1) / n_splits of the rows; cost grows with n_splits (BENCHMARKS.md, issue 20 item 2)",
     )
     group_key: str | None = Field(
         None, description="column whose rows always share a fold (group k-fold); null = no grouping"
@@ -36,6 +39,17 @@ class CVConfig(Strict):
         "each family is also trained once on every training row, for the epochs / boosting rounds its "
         "folds selected (their mean), and that model predicts the test set; the calibrator and the "
         "family weights still come from the OOF logits",
+    )
+    order_key: str | None = Field(
+        None,
+        description="column that orders train rows in time when the test rows come later: the last fold "
+        "holds the latest 1/n_splits of rows, the other folds are dealt from the rest as usual, and the "
+        "stacker and calibrators learn on the last fold's OOF only; excludes time_key and group keys",
+    )
+    order_group: str | None = Field(
+        None,
+        description="with order_key or time_key: time runs within each value of this column (e.g. the "
+        "user, when the test holds each user's latest rows), so each group's latest rows form the last fold",
     )
 
 
@@ -160,15 +174,15 @@ class GBDTConfig(Strict):
     id_encoding: Literal["auto", "native", "target", "frequency"] = Field(
         "auto",
         description="id columns as: native LightGBM categoricals, their training-fold frequency, "
-        "(target) frequency + smoothed click rate out of fold by inner folds, or auto: per column by "
-        "evidence, native when its values average native_min_events minority-class training rows, "
-        "target otherwise",
+        "(target) frequency + smoothed click rate out of fold by inner folds, or auto: target for ids "
+        "below native_min_events, the others native or target as a trial on the validation rows placed "
+        "like the test (the latest fold under cv.order_key / time_key, else fold 0) decides",
     )
     native_min_events: float = Field(
-        5.0,
+        1.0,
         gt=0,
-        description="id_encoding auto: minority-class (for CTR: clicked) training rows per value, on "
-        "average, from which an id column is left to LightGBM's native categorical splits",
+        description="id_encoding auto: an id column whose values average fewer minority-class (for CTR: "
+        "clicked) training rows than this is target-encoded without a trial",
     )
     id_cols: list[str] | None = Field(
         None, description="cat columns treated as ids by id_encoding; null = cardinality > id_min_cardinality"
