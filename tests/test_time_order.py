@@ -72,6 +72,18 @@ def test_stacking_rows_are_the_last_fold_only_when_folds_are_ordered_in_time() -
         assert mask.tolist() == [False, False, True, True, False, False]
 
 
+def test_the_order_keys_join_the_fold_identity_only_when_set() -> None:
+    """Saved folds and resumable network folds of configs without the keys keep their identity; setting
+    one makes earlier assignments (and checkpoints trained on them) stale."""
+    from toss_core.data.folds import FOLD_KEYS, fold_keys
+
+    plain = make_config()
+    assert fold_keys(plain) == FOLD_KEYS
+    ordered = make_config("cv.order_key=hour")
+    assert set(fold_keys(ordered)) - set(FOLD_KEYS) == {"cv.order_key", "cv.order_group"}
+    assert plain.section_fingerprint(*fold_keys(plain)) != ordered.section_fingerprint(*fold_keys(ordered))
+
+
 def _layout(smoke: Layout, root: Path, *overrides: str) -> Layout:
     cfg = make_config(
         f"data.train_path={smoke.train_path}",

@@ -255,9 +255,9 @@ FOLD_KEYS = ("cv.n_splits", "cv.group_key", "cv.stratify_target", "cv.time_key",
 under other values is stale. cv.refit is not one of them: it decides what predicts the test set."""
 
 
-def _fold_keys(cfg: TossConfig) -> tuple[str, ...]:
-    """FOLD_KEYS, and cv.order_group where it shapes time blocks (left out otherwise, so that assignments
-    saved before the key existed stay valid)."""
+def fold_keys(cfg: TossConfig) -> tuple[str, ...]:
+    """FOLD_KEYS, and cv.order_key / cv.order_group when either is set (left out otherwise, so that
+    assignments and resumable folds saved before the keys existed stay valid)."""
     extra = ("cv.order_key", "cv.order_group") if cfg.cv.order_key or cfg.cv.order_group else ()
     return FOLD_KEYS + extra
 
@@ -268,7 +268,7 @@ def _meta(cfg: TossConfig, method: str, cache_fp: str) -> dict:
         "method": method,
         "n_splits": cfg.cv.n_splits,
         "seed": cfg.seed,
-        "cv_fingerprint": cfg.section_fingerprint(*_fold_keys(cfg)),
+        "cv_fingerprint": cfg.section_fingerprint(*fold_keys(cfg)),
         "cache_fingerprint": cache_fp,
     }
 
