@@ -1,12 +1,15 @@
 """Issue 20 item 6: learn the stacker and the calibrators on the latest train rows, on saved fold logits.
 
     nice .venv/bin/python -m bench.late_stack --data data/movielens --cfg cfgs/movielens.yaml \\
-        --set exp_name=ml_rand --families nn gbdt --order-key timestamp --shares 1 0.5 0.33 0.2 0.1
+        --set exp_name=ml_rand --set cv.n_splits=3 --set cv.order_key=null --set cv.order_group=null \\
+        --families nn gbdt --order-key timestamp --order-group user --shares 1 0.5 0.33 0.2 0.1
 
 It reads a finished bench.quality run (its OOF and test logits; nothing is trained) and, for each share s
-of train rows latest by the order column (`rows` = the file's row order), fits what the ensemble step fits
-with cv.order_key / cv.late_share = s: each family's calibrator, the stacker's weights (cross-validated on
-those rows, as toss_core.post.ensemble does) and the blend's calibrator; then scores the test set.
+of train rows latest by the order column (`rows` = the file's row order; with --order-group, the latest
+within each group), fits what the ensemble step fits on its stacking rows: each family's calibrator, the
+stacker's weights (cross-validated on those rows, as toss_core.post.ensemble does) and the blend's
+calibrator; then scores the test set. It answers whether learning those on later rows of the *same* folds
+is enough (on MovieLens it was not: the folds themselves must be placed like the test, cv.order_key).
 s = 1 is today's ensemble (every OOF row). The table shows each family's calibrated Score on the fit rows
 (what the stacker compares), the weights, and the test AUC / Score of each family and of the blend.
 """
