@@ -42,6 +42,7 @@ from toss_core import steps
 from toss_core.artifacts.fold import load_family_oof, load_refit_test_logits, load_test_logits
 from toss_core.config import TossConfig, load_config
 from toss_core.context import RunContext
+from toss_core.data.folds import stacking_rows
 from toss_core.data.reader import ShardedCache
 from toss_core.families import registry
 from toss_core.gbdt.logistic import logistic_baseline
@@ -70,7 +71,7 @@ def run_config(args: argparse.Namespace, seed: int | None) -> TossConfig:
             f"data.train_path={data}/train.parquet",
             f"data.test_path={data}/test.parquet",
             f"data.cache_dir=cache/quality/{run}",
-            f"exp_name=quality_{run}",
+            f"exp_name=quality_{run}{args.suffix}",
         ]
     else:
         base = load_config(args.cfg, overrides)
@@ -111,7 +112,7 @@ def family_rows(
         refit = load_refit_test_logits(
             layout, family, oof.lineage[0].train_cache, test.fingerprint, test.n_rows
         )
-    part = ensemble_family(cfg, oof, tests, refit)
+    part = ensemble_family(cfg, oof, tests, refit, stacking_rows(cfg, oof.fold))
     calibrator = Calibrator.from_dict(part.report["calibrator"])
     name = registry.get(family).title
     metrics = scorer.score(calibrator, oof.logit, oof.label, part.test_logits)
@@ -273,6 +274,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-lr", action="store_true", help="skip the logistic-regression baseline")
     p.add_argument("--no-plain", action="store_true", help="skip the plain LightGBM and CatBoost bars")
     p.add_argument("--summary", nargs="+", default=None, metavar="TAG", help="combine earlier runs' tables")
+    p.add_argument("--suffix", default="", help="appended to a synthetic exp_name")
     p.add_argument("--tag", default=None, help="name of this benchmark in the report and the chart file")
     return p.parse_args(argv)
 

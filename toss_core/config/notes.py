@@ -40,7 +40,24 @@ NOTES: dict[str, str] = {
         "predict: an opt-out, changed bytes go unseen there. A shard that fails is named; build-cache"
         " rebuilds it."
     ),
-    "cv": ("The first match decides the method: time_key, composite_group, group_key, stratified, random."),
+    "cv": (
+        "The first match decides the method: order_key (latest), time_key, composite_group, group_key, "
+        "stratified, random."
+    ),
+    "cv.n_splits": (
+        "Each model is validated on its fold. Cost grows with n_splits; 5 beat 3 and a refit on every "
+        "row on the real sets (BENCHMARKS.md, issue 20 item 2)."
+    ),
+    "cv.order_key": (
+        "The last fold holds the latest 1/n_splits of the rows, the other folds are dealt from the rest "
+        "as usual, and the stacker and calibrators learn on the last fold's OOF only. Cannot be combined "
+        "with time_key or the group keys. Off by default: on data without drift it cost 0.0012 Score "
+        "(docs/validation.md)."
+    ),
+    "cv.order_group": (
+        "For a test that holds each group's latest rows (MovieLens: each user's latest ratings): each "
+        "group's latest rows form the last fold. A global cut predicts nothing there."
+    ),
     "cv.stratify_target": (
         "With groups (group_key or composite_group), true balances positives across folds and false "
         "only the fold sizes."
@@ -128,12 +145,14 @@ NOTES: dict[str, str] = {
     "gbdt.num_boost_round": "MovieLens-100k still improved at 500.",
     "gbdt.id_encoding": (
         "native: LightGBM categoricals; frequency: their training-fold frequency; target: frequency +"
-        " smoothed click rate out of fold by inner folds; auto: per column by evidence, native when "
-        "its values average native_min_events minority-class training rows, target otherwise."
+        " smoothed click rate out of fold by inner folds; auto: target for ids below "
+        "native_min_events, and for the others one booster native and one target-encoded on the "
+        "validation rows placed like the test (the latest fold under cv.order_key / time_key, else "
+        "fold 0) decide; the choice is saved in runs/<exp>/gbdt/id_choice.json (docs/validation.md)."
     ),
     "gbdt.native_min_events": (
-        "Minority class for CTR: clicked. From this average per value on, an id column is left to "
-        "LightGBM's native categorical splits."
+        "Minority class for CTR: clicked. Clicks per value do not decide native vs target on their own "
+        "(measured on six sets, BENCHMARKS.md issue 20): above this floor the auto trial decides."
     ),
     "catboost.params": "random_seed, thread_count and task_type come from seed and runtime unless given.",
     "tune.enabled": (

@@ -12,7 +12,9 @@ from toss_core.config.base import Strict
 
 class CVConfig(Strict):
     n_splits: int = Field(
-        3, ge=2, description="folds: one model per fold and family, each validated on its fold"
+        5,
+        ge=2,
+        description="folds: one model per fold and family, each trained on (n_splits - 1) / n_splits of rows",
     )
     group_key: str | None = Field(
         None, description="column whose rows always share a fold (group k-fold); null = no grouping"
@@ -31,6 +33,14 @@ class CVConfig(Strict):
     refit: Literal["none", "full"] = Field(
         "none",
         description="none: the fold models predict the test set; full: a model on all training rows does",
+    )
+    order_key: str | None = Field(
+        None,
+        description="time column when the test is later: the last fold holds the latest rows (null = off)",
+    )
+    order_group: str | None = Field(
+        None,
+        description="with order_key or time_key: order time within each value of this column (e.g. user)",
     )
 
 
@@ -137,12 +147,12 @@ class GBDTConfig(Strict):
     )
     id_encoding: Literal["auto", "native", "target", "frequency"] = Field(
         "auto",
-        description="id columns to LightGBM as native, frequency, target, or auto (per column by evidence)",
+        description="id columns to LightGBM as native, frequency, target, or auto (a trial on one fold)",
     )
     native_min_events: float = Field(
-        5.0,
+        1.0,
         gt=0,
-        description="id_encoding auto: minority-class training rows per value that keep an id column native",
+        description="id_encoding auto: below this many minority rows per value an id is target-encoded",
     )
     id_cols: list[str] | None = Field(
         None, description="cat columns treated as ids by id_encoding; null = cardinality > id_min_cardinality"

@@ -2,12 +2,19 @@
 
 Methods (chosen from the `cv` section, first match wins):
 
+- `latest` (cv.order_key): for a test set later in time than the train rows. The last fold holds the
+  latest 1/n_splits of rows by the order column (with cv.order_group: each group's latest rows, by its
+  own order); the other rows are dealt into the other folds as `stratified` / `random` would. The last
+  fold's model trains on earlier rows only, like the test set's, so the stacker and the calibrators learn
+  on that fold's OOF logits (stacking_rows); every other fold model still sees the later rows.
+
 - `time` (cv.time_key): rows sorted by the time column are cut into `n_splits` contiguous blocks of
   near-equal size; rows sharing a time value stay in one block. Fold f validates on block f and trains
   on every other block, past and future ("blocked" CV): it measures how well a model carries over to an
   unseen period, not strict forecasting. The last fold is the only one trained purely on the past, the
-  closest analogue of the test split. String times that all parse as numbers ("1".."23") sort numerically;
-  nulls sort first.
+  closest analogue of the test split, and the stacker and the calibrators learn on its OOF logits.
+  With cv.order_group the blocks are cut within each group's own time order. String times that all
+  parse as numbers ("1".."23") sort numerically; nulls sort first.
 - `composite_group` (cv.composite_group): the listed columns are hashed together into one group key, then
   as `group`.
 - `group` (cv.group_key): each group lands whole in one fold. Groups are ordered by positives and size
@@ -44,6 +51,16 @@ FOLDS_FORMAT = "toss-folds/1"
 def fold_method(cfg: TossConfig) -> str:
     """The method the `cv` section selects; conflicting settings are a configuration error."""
     cv = cfg.cv
+    if cv.order_key and (cv.time_key or cv.group_key or cv.composite_group):
+        raise ConfigError(
+            "cv.order_key cannot be combined with cv.time_key, cv.group_key or cv.composite_group"
+        )
+    if cv.order_group and not (cv.order_key or cv.time_key):
+        raise ConfigError(
+            f"cv.order_group={cv.order_group!r} needs cv.order_key or cv.time_key: the time it orders"
+        )
+    if cv.order_key:
+        return "latest"
     if cv.time_key and (cv.group_key or cv.composite_group):
         raise ConfigError("cv.time_key cannot be combined with cv.group_key or cv.composite_group")
     if cv.group_key and cv.composite_group:
@@ -167,6 +184,69 @@ def _time_values(series: pl.Series) -> np.ndarray:
     return series.fill_null("").to_numpy().astype(str)
 
 
+# ---- the rows the stacker and the calibrators learn on ---------------------------------------------------
+
+
+def late_mask(times: np.ndarray, share: float) -> np.ndarray:
+    """The latest `share` of rows by `times`; rows sharing a time value are in or out together (by where
+    the value's middle row falls), so at least one value is always in."""
+    _, inverse, counts = np.unique(times, return_inverse=True, return_counts=True)
+    before = np.cumsum(counts) - counts
+    middle = (before + counts / 2.0) / counts.sum()
+    late = middle >= 1.0 - share
+    late[-1] = True
+    return late[inverse]
+
+
+def group_time_rank(groups: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Each row's place in its group's own time order, in (0, 1]: (rank - 0.5) / group size (ties in time
+    by row order)."""
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.lexsort((np.arange(times.size), times, inverse))
+    start = np.cumsum(counts) - counts
+    rank = np.empty(times.size)
+    rank[order] = np.arange(times.size) - start[inverse[order]]
+    return (rank + 0.5) / counts[inverse]
+
+
+def _ordered(cfg: TossConfig, layout: Layout, key: str, n_rows: int) -> np.ndarray:
+    """Sortable times of the train rows; with cv.order_group, each row's place in its group's order."""
+    group = cfg.cv.order_group
+    df = _read_columns(layout.train_path, [key] + ([group] if group else []), n_rows)
+    times = _time_values(df[key])
+    return group_time_rank(_group_codes(df.select(group)), times) if group else times
+
+
+def latest_folds(
+    order: np.ndarray, labels: np.ndarray, n_splits: int, seed: int, stratify: bool
+) -> np.ndarray:
+    """The last fold holds the latest 1/n_splits of rows by `order`; the rest are dealt into the other
+    n_splits - 1 folds (stratified or random), so every fold model but the last also sees later rows."""
+    late = late_mask(order, 1.0 / n_splits)
+    if late.all():
+        raise DataError(
+            "cv.order_key: one time value holds every row: no earlier rows to train the last fold on"
+        )
+    rest = np.flatnonzero(~late)
+    folds = np.full(order.size, n_splits - 1, dtype=np.int8)
+    if n_splits == 2:
+        folds[rest] = 0
+    elif stratify:
+        folds[rest] = stratified_folds(labels[rest], n_splits - 1, seed)
+    else:
+        folds[rest] = random_folds(rest.size, n_splits - 1, seed)
+    return folds
+
+
+def stacking_rows(cfg: TossConfig, folds: np.ndarray) -> np.ndarray | None:
+    """Boolean mask of the train rows whose OOF logits the stacker and the calibrators learn on. With
+    folds ordered in time (cv.order_key, cv.time_key) that is the last fold, the only one predicted by a
+    model trained on earlier rows alone, as the test rows are; None = every row."""
+    if fold_method(cfg) not in ("latest", "time"):
+        return None
+    return np.asarray(folds) == cfg.cv.n_splits - 1
+
+
 # ---- persisted assignment ------------------------------------------------------------------------------
 
 
@@ -175,13 +255,20 @@ FOLD_KEYS = ("cv.n_splits", "cv.group_key", "cv.stratify_target", "cv.time_key",
 under other values is stale. cv.refit is not one of them: it decides what predicts the test set."""
 
 
+def fold_keys(cfg: TossConfig) -> tuple[str, ...]:
+    """FOLD_KEYS, and cv.order_key / cv.order_group when either is set (left out otherwise, so that
+    assignments and resumable folds saved before the keys existed stay valid)."""
+    extra = ("cv.order_key", "cv.order_group") if cfg.cv.order_key or cfg.cv.order_group else ()
+    return FOLD_KEYS + extra
+
+
 def _meta(cfg: TossConfig, method: str, cache_fp: str) -> dict:
     return {
         "format": FOLDS_FORMAT,
         "method": method,
         "n_splits": cfg.cv.n_splits,
         "seed": cfg.seed,
-        "cv_fingerprint": cfg.section_fingerprint(*FOLD_KEYS),
+        "cv_fingerprint": cfg.section_fingerprint(*fold_keys(cfg)),
         "cache_fingerprint": cache_fp,
     }
 
@@ -208,8 +295,10 @@ def compute_folds(cfg: TossConfig, layout: Layout, labels: np.ndarray) -> np.nda
     if method == "stratified":
         return stratified_folds(labels, k, cfg.seed)
     if method == "time" and cv.time_key is not None:
-        df = _read_columns(layout.train_path, [cv.time_key], labels.size)
-        return time_folds(_time_values(df.to_series()), k)
+        return time_folds(_ordered(cfg, layout, cv.time_key, labels.size), k)
+    if method == "latest" and cv.order_key is not None:
+        order = _ordered(cfg, layout, cv.order_key, labels.size)
+        return latest_folds(order, labels, k, cfg.seed, cv.stratify_target)
     # group or composite_group: fold_method refuses both at once, so one of the two is set
     cols = list(cv.composite_group) if cv.composite_group else [cv.group_key] if cv.group_key else []
     df = _read_columns(layout.train_path, cols, labels.size)

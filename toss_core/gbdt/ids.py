@@ -15,9 +15,9 @@ def minority_events_per_value(n_rows: int, pos_rate: float, cardinality: int) ->
 
 def choose_ids(spec: FeatureSpec, gcfg: GBDTConfig, evidence: tuple[int, float]) -> tuple[list[str], str]:
     """(id columns to encode, "target" | "frequency"): explicit gbdt.id_cols, else cardinality >
-    id_min_cardinality; `evidence` = (training rows, positive rate) decides gbdt.id_encoding auto: an id
-    column whose values average gbdt.native_min_events minority-class rows stays a native categorical, a
-    rarer one is target-encoded."""
+    id_min_cardinality. Under gbdt.id_encoding auto these are the columns target-encoded in any case, those
+    whose values average fewer than gbdt.native_min_events minority-class rows (`evidence` = training rows,
+    positive rate); trial_ids names the others, which a validation trial decides (gbdt/train.py)."""
     if gcfg.id_cols is not None:
         unknown = sorted(set(gcfg.id_cols) - set(spec.cat_cols))
         if unknown:
@@ -35,3 +35,13 @@ def choose_ids(spec: FeatureSpec, gcfg: GBDTConfig, evidence: tuple[int, float])
         card = dict(zip(spec.cat_cols, spec.cat_cardinalities, strict=True))
         ids = [c for c in ids if minority_events_per_value(*evidence, card[c]) < gcfg.native_min_events]
     return ids, "frequency" if gcfg.id_encoding == "frequency" else "target"
+
+
+def trial_ids(spec: FeatureSpec, gcfg: GBDTConfig, evidence: tuple[int, float]) -> list[str]:
+    """gbdt.id_encoding auto: the id columns whose encoding a validation trial decides (native or target),
+    i.e. the ids choose_ids does not target-encode in any case; [] under any other encoding."""
+    if gcfg.id_encoding != "auto":
+        return []
+    everything = choose_ids(spec, gcfg.model_copy(update={"id_encoding": "target"}), evidence)[0]
+    sparse = choose_ids(spec, gcfg, evidence)[0]
+    return [c for c in everything if c not in sparse]

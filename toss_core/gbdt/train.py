@@ -12,6 +12,7 @@ The test set is predicted by gbdt/predict.py, the family's other face.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from toss_core.artifacts.fold import Lineage, file_digest
 from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
 from toss_core.gbdt.dataset import training_dataset
-from toss_core.gbdt.ids import choose_ids
+from toss_core.gbdt.ids import choose_ids, trial_ids
 from toss_core.gbdt.params import gbdt_params
 from toss_core.gbdt.paths import NAME, checkpoint_path
 from toss_core.layout import FULL, Layout
@@ -132,14 +133,73 @@ def _save_booster(
     return Lineage(NAME, fold, sidecar["cache_fingerprint"], covis, file_digest(model_path))
 
 
-def _inputs(
-    cfg: TossConfig, layout: Layout
-) -> tuple[ShardedCache, np.ndarray, ShardedCache | None, DesignPlan]:
+TrainData = tuple[ShardedCache, np.ndarray, ShardedCache | None]  # cache, labels, co-visitation cache
+FoldInputs = tuple[ShardedCache, np.ndarray, ShardedCache | None, DesignPlan]
+FoldFit = tuple[
+    Any,  # the booster
+    int,  # its selected round
+    IdEncoder | None,
+    dict[str, Any],  # its parameters
+    tuple[np.ndarray, np.ndarray],  # training and validation rows
+    np.ndarray,  # validation logits
+    np.ndarray,  # validation labels
+    tuple[dict[str, float], float],  # validation scores (validation_scores)
+]
+
+
+def _inputs(cfg: TossConfig, layout: Layout) -> FoldInputs:
     """(train cache, its labels, co-visitation cache or None, design plan) of a LightGBM model."""
     cache, labels, dense = train_inputs(cfg, layout)
-    ids, method = choose_ids(cache.spec, cfg.gbdt, (cache.n_rows, float(labels.mean())))
+    evidence = (cache.n_rows, float(labels.mean()))
+    ids, method = choose_ids(cache.spec, cfg.gbdt, evidence)
+    trial = trial_ids(cache.spec, cfg.gbdt, evidence)
+    if trial:
+        ids = ids + decide_ids(cfg, layout, (cache, labels, dense), ids, trial)
+        ids = [c for c in cache.spec.cat_cols if c in ids]
     plan = DesignPlan.build(cache.spec, cache.fields, dense_cols(dense), ids, method)
     return cache, labels, dense, plan
+
+
+def decide_ids(
+    cfg: TossConfig, layout: Layout, data: TrainData, sparse: list[str], trial: list[str]
+) -> list[str]:
+    """gbdt.id_encoding auto: which of the `trial` id columns to target-encode (all or none), decided by a
+    trial on validation rows placed like the test rows (folds.stacking_rows: the latest fold under folds
+    ordered in time, else fold 0): one booster with them native, one with them target-encoded (`sparse`
+    are target-encoded in both); the better calibrated validation Score wins. Saved once per run in
+    <family dir>/id_choice.json with what it was decided on, so every fold, the refit and a resumed run
+    agree; deterministic (the seed), so folds trained in parallel reach the same choice."""
+    from toss_core.data.folds import fold_method
+    from toss_core.util.atomic import write_json
+
+    cache, labels, dense = data
+    fold = cfg.cv.n_splits - 1 if fold_method(cfg) in ("latest", "time") else 0
+    folds_fp = json.loads(layout.folds_meta_path.read_text())["cv_fingerprint"]
+    identity = {
+        "cache": cache.fingerprint,
+        "covis": None if dense is None else dense.fingerprint,
+        "folds": folds_fp,
+        "fold": fold,
+        "sparse": sparse,
+        "trial": trial,
+        "gbdt": cfg.section_fingerprint("gbdt", "seed"),
+    }
+    path = layout.family_dir(NAME) / "id_choice.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("identity") == identity:
+            return trial if saved["choice"] == "target" else []
+    scores = {}
+    for choice, ids in (("native", sparse), ("target", sparse + trial)):
+        ids = [c for c in cache.spec.cat_cols if c in ids]
+        plan = DesignPlan.build(cache.spec, cache.fields, dense_cols(dense), ids, "target")
+        metrics = _fit_fold(cfg, layout, (cache, labels, dense, plan), fold)[-1][0]
+        scores[choice] = {k: metrics[k] for k in ("Score_cal", "AUC") if k in metrics}
+    choice = "target" if scores["target"]["Score_cal"] >= scores["native"]["Score_cal"] else "native"
+    log.info("gbdt ids %s: %s on fold %d (validation %s)", trial, choice, fold, scores)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, {"identity": identity, "choice": choice, "scores": scores})
+    return trial if choice == "target" else []
 
 
 def _sidecar(
@@ -154,10 +214,10 @@ def _sidecar(
     }
 
 
-def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
-    """Train LightGBM on the rows outside `fold`, early-stop and score on the rows inside it."""
-    start = time.perf_counter()
-    cache, labels, dense, plan = _inputs(cfg, layout)
+def _fit_fold(cfg: TossConfig, layout: Layout, inputs: FoldInputs, fold: int) -> FoldFit:
+    """One fold's booster on `inputs` (_inputs); (booster, best round, encoder, params, rows, validation
+    logits and labels, validation scores)."""
+    cache, labels, dense, plan = inputs
     train_rows, valid_rows = fold_rows(layout, cache.n_rows, fold)
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, train_rows, labels[train_rows])
     params = gbdt_params(cfg, len(train_rows), float(labels[train_rows].mean()))
@@ -173,6 +233,16 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     best = booster.best_iteration or booster.current_iteration()
     logits = np.asarray(booster.predict(x_valid, raw_score=True, num_iteration=best), dtype=np.float32)
     scores = validation_scores(y_valid, logits, float(labels[train_rows].mean()), best)
+    return booster, best, encoder, params, (train_rows, valid_rows), logits, y_valid, scores
+
+
+def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
+    """Train LightGBM on the rows outside `fold`, early-stop and score on the rows inside it."""
+    start = time.perf_counter()
+    inputs = _inputs(cfg, layout)
+    cache, _, dense, plan = inputs
+    booster, best, encoder, params, rows, logits, y_valid, scores = _fit_fold(cfg, layout, inputs, fold)
+    train_rows, valid_rows = rows
     sidecar = _sidecar(cache, dense, plan, params)
     sidecar.update(n_train=len(train_rows), n_valid=len(valid_rows), metrics=scores[0], prior_score=scores[1])
     sidecar["seconds"] = time.perf_counter() - start

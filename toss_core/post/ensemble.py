@@ -7,7 +7,9 @@ configured method (post.ensemble_folds). Several families are blended with weigh
 logits by a logistic stacker validated across folds (post.ensemble_families). The calibrator is fitted
 on the blended OOF logits and applied to the blended test logits: layout.test_pred_path holds the
 calibrated test probabilities, layout.ensemble_path the method, weights, every metric and the
-fingerprints.
+fingerprints. With folds ordered in time (cv.order_key, cv.time_key) the stacker and every calibrator
+learn on the last fold's OOF rows only (toss_core.data.folds.stacking_rows): the rows predicted, like the
+test rows, by a model that saw only earlier rows.
 
 Before anything is combined, every artifact is checked against the current caches, folds and models:
 an OOF file from another train cache, a test-logit file from an older checkpoint of its fold or from
@@ -32,7 +34,7 @@ from toss_core.artifacts.fold import (
     require_fold_files,
 )
 from toss_core.config import TossConfig
-from toss_core.data.folds import load_folds
+from toss_core.data.folds import load_folds, stacking_rows
 from toss_core.data.lineage import check_test_made_from
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
@@ -67,11 +69,17 @@ class FamilyEnsemble:
 
 
 def ensemble_family(
-    cfg: TossConfig, oof: FamilyOOF, test_logits: np.ndarray, refit: np.ndarray | None = None
+    cfg: TossConfig,
+    oof: FamilyOOF,
+    test_logits: np.ndarray,
+    refit: np.ndarray | None = None,
+    fit_rows: np.ndarray | None = None,
 ) -> FamilyEnsemble:
     """Score the family's folds and combine their test logits [n_folds, n_test]; with `refit` (the test
-    logits of the family's model trained on every row, cv.refit = full) those are the prediction."""
-    own = fit_calibrator(cfg.calibration, oof.logit, oof.label)
+    logits of the family's model trained on every row, cv.refit = full) those are the prediction. Its
+    calibrator learns on the OOF rows `fit_rows` (folds.stacking_rows; None = every row)."""
+    at = slice(None) if fit_rows is None else fit_rows
+    own = fit_calibrator(cfg.calibration, oof.logit[at], oof.label[at])
     members = {}
     for fold in range(cfg.cv.n_splits):
         rows = oof.fold == fold
@@ -125,7 +133,12 @@ def _checked_oofs(
 
 
 def _family_parts(
-    cfg: TossConfig, layout: Layout, oofs: list[FamilyOOF], train: ShardedCache, test: ShardedCache
+    cfg: TossConfig,
+    layout: Layout,
+    oofs: list[FamilyOOF],
+    train: ShardedCache,
+    test: ShardedCache,
+    fit_rows: np.ndarray | None,
 ) -> list[FamilyEnsemble]:
     """Each family's fold ensemble, from its verified test logits (and its refit's, cv.refit = full)."""
     parts = []
@@ -136,16 +149,23 @@ def _family_parts(
             refit = load_refit_test_logits(
                 layout, oof.family, train.fingerprint, test.fingerprint, test.n_rows
             )
-        parts.append(ensemble_family(cfg, oof, tests, refit))
+        parts.append(ensemble_family(cfg, oof, tests, refit, fit_rows))
     return parts
 
 
-def _stack(cfg: TossConfig, oofs: list[FamilyOOF], families: list[str]) -> StackResult | None:
-    """The cross-family stacker (None for one family)."""
+def _stack(
+    cfg: TossConfig, oofs: list[FamilyOOF], families: list[str], fit_rows: np.ndarray | None
+) -> StackResult | None:
+    """The cross-family stacker (None for one family), fitted and cross-validated on `fit_rows`; where
+    those rows hold one fold only (folds ordered in time), on cv.n_splits blocks of them in cache order."""
     if len(oofs) == 1:
         return None
-    z = np.stack([o.logit for o in oofs])
-    stack = fit_family_weights(z, oofs[0].label, oofs[0].fold, cfg.calibration, families, seed=cfg.seed)
+    at = slice(None) if fit_rows is None else fit_rows
+    z = np.stack([o.logit[at] for o in oofs])
+    groups = oofs[0].fold[at]
+    if np.unique(groups).size < 2:
+        groups = np.arange(groups.size) * cfg.cv.n_splits // groups.size
+    stack = fit_family_weights(z, oofs[0].label[at], groups, cfg.calibration, families, seed=cfg.seed)
     shares = {f: round(float(w), 4) for f, w in zip(families, stack.weights, strict=True)}
     log.info("ensemble: stacker %s (CV Score %.5f), family shares %s", stack.chosen, stack.cv_score, shares)
     return stack
@@ -158,13 +178,15 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
     train, test = ShardedCache(layout.train_cache), ShardedCache(layout.test_cache)
     check_test_made_from(layout, train, test)
     oofs = _checked_oofs(cfg, layout, families, train)
-    parts = _family_parts(cfg, layout, oofs, train, test)
+    fit_rows = stacking_rows(cfg, oofs[0].fold)
+    parts = _family_parts(cfg, layout, oofs, train, test, fit_rows)
     y = oofs[0].label
     oof_matrix = np.stack([o.logit for o in oofs])
-    stack = _stack(cfg, oofs, families)
+    stack = _stack(cfg, oofs, families, fit_rows)
     family_w = stack.weights if stack is not None else np.ones(1)
     blend_oof = family_w @ oof_matrix
-    calibrator = fit_calibrator(cfg.calibration, blend_oof, y)
+    at = slice(None) if fit_rows is None else fit_rows
+    calibrator = fit_calibrator(cfg.calibration, blend_oof[at], y[at])
     oof_uncal, oof_cal = _metrics(y, blend_oof), _calibrated_metrics(y, blend_oof, calibrator)
     log.info(
         "ensemble: OOF Score %.5f before calibration, %.5f after (a=%.4f, b=%.4f)",
@@ -188,6 +210,9 @@ def build_ensemble(cfg: TossConfig, layout: Layout, families: list[str]) -> Ense
             "format": ENSEMBLE_FORMAT,
             "method": cfg.ensemble.method,
             "refit": cfg.cv.refit,
+            "fit_rows": "every OOF row"
+            if fit_rows is None
+            else f"fold {cfg.cv.n_splits - 1} (the latest rows)",
             "trim_ratio": cfg.ensemble.trim_ratio,
             "families": families,
             "family_weights": family_weights,

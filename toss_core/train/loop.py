@@ -38,7 +38,7 @@ import torch
 
 from toss_core.artifacts.fold import SELECTED, Lineage, file_digest, save_oof
 from toss_core.config import TossConfig
-from toss_core.data.folds import FOLD_KEYS
+from toss_core.data.folds import FOLD_KEYS, fold_keys
 from toss_core.layout import Layout
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.train import checkpoint
@@ -152,7 +152,7 @@ class FoldTrainer:
         self.scheduler = warmup_decay(self.optimizer, self.steps_per_epoch, tc.warmup_epochs, tc.lr_decay)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         payload = [
-            cfg.section_fingerprint(*TRAINING_KEYS),
+            cfg.section_fingerprint(*TRAINING_KEYS, *fold_keys(cfg)[len(FOLD_KEYS) :]),
             str(self.amp),
             fold,
             head,
