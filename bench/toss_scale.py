@@ -287,8 +287,9 @@ def measure(args: argparse.Namespace) -> None:
 
 
 def table(results: dict[str, dict[str, dict]]) -> str:
-    """Every measured step, the labels side by side, and the peak-RSS growth between the first two."""
-    labels = list(results)
+    """Every measured step, the sizes side by side (smallest first), and the peak-RSS growth from the
+    smallest to the next."""
+    labels = sorted(results, key=lambda lab: results[lab].get("build-cache", {}).get("rows", 0))
     names: list[str] = []
     for lab in labels:
         names += [n for n in results[lab] if not n.startswith("_") and n not in names]
