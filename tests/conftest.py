@@ -24,6 +24,17 @@ def run_context(layout: Layout) -> RunContext:
     return RunContext.from_config(layout.cfg, layout.root)
 
 
+def on_smoke_caches(smoke: Layout, root: Path, *overrides: str) -> Layout:
+    """A fresh run directory under `root` reading the shared smoke data and caches (`smoke_cached`)."""
+    cfg = make_config(
+        f"data.train_path={smoke.train_path}",
+        f"data.test_path={smoke.test_path}",
+        f"data.cache_dir={smoke.cache_dir}",
+        *overrides,
+    )
+    return Layout(cfg, root=root)
+
+
 @pytest.fixture
 def smoke_layout(tmp_path: Path) -> Layout:
     """A fresh smoke config whose relative paths resolve under this test's tmp_path."""

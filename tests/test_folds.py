@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from conftest import make_config
+from conftest import make_config, on_smoke_caches
 
 from toss_core.config import ConfigError
 from toss_core.data import folds as folds_mod
@@ -84,23 +83,12 @@ def test_fold_method_precedence_and_conflicts():
 # ---- persisted assignment on the smoke cache ------------------------------------------------------
 
 
-def _layout(smoke: Layout, root: Path, *overrides: str) -> Layout:
-    """A fresh run directory under `root` reading the shared smoke data and caches."""
-    cfg = make_config(
-        f"data.train_path={smoke.train_path}",
-        f"data.test_path={smoke.test_path}",
-        f"data.cache_dir={smoke.cache_dir}",
-        *overrides,
-    )
-    return Layout(cfg, root=root)
-
-
 def _column(layout: Layout, name: str) -> pl.Series:
     return pl.read_parquet(layout.train_path, columns=[name]).to_series()
 
 
 def test_assign_stratified_persists_and_reuses(smoke_cached, tmp_path, monkeypatch):
-    layout = _layout(smoke_cached, tmp_path)
+    layout = on_smoke_caches(smoke_cached, tmp_path)
     result = assign_folds(layout.cfg, layout)
     folds = load_folds(layout)
     meta = json.loads(layout.folds_meta_path.read_text())
@@ -119,11 +107,11 @@ def test_assign_stratified_persists_and_reuses(smoke_cached, tmp_path, monkeypat
 
 
 def test_mismatch_is_detected(smoke_cached, tmp_path):
-    layout = _layout(smoke_cached, tmp_path)
+    layout = on_smoke_caches(smoke_cached, tmp_path)
     with pytest.raises(ArtifactError, match="missing"):
         load_folds(layout)
     assign_folds(layout.cfg, layout)
-    other = _layout(smoke_cached, tmp_path, "cv.n_splits=3")
+    other = on_smoke_caches(smoke_cached, tmp_path, "cv.n_splits=3")
     with pytest.raises(ArtifactError, match="n_splits"):
         load_folds(other)
     meta = json.loads(layout.folds_meta_path.read_text())
@@ -136,12 +124,12 @@ def test_mismatch_is_detected(smoke_cached, tmp_path):
 
 
 def test_group_and_composite_groups_stay_whole(smoke_cached, tmp_path):
-    layout = _layout(smoke_cached, tmp_path / "group", "cv.group_key=l_feat_14")
+    layout = on_smoke_caches(smoke_cached, tmp_path / "group", "cv.group_key=l_feat_14")
     assert assign_folds(layout.cfg, layout).method == "group"
     frame = pl.DataFrame({"g": _column(layout, "l_feat_14"), "f": load_folds(layout)})
     assert frame.group_by("g").agg(pl.col("f").n_unique())["f"].max() == 1
 
-    layout = _layout(smoke_cached, tmp_path / "composite", "cv.composite_group=[inventory_id,hour]")
+    layout = on_smoke_caches(smoke_cached, tmp_path / "composite", "cv.composite_group=[inventory_id,hour]")
     assert assign_folds(layout.cfg, layout).method == "composite_group"
     frame = pl.DataFrame(
         {"inv": _column(layout, "inventory_id"), "hour": _column(layout, "hour"), "f": load_folds(layout)}
@@ -152,7 +140,7 @@ def test_group_and_composite_groups_stay_whole(smoke_cached, tmp_path):
 
 
 def test_time_key_orders_folds_numerically(smoke_cached, tmp_path):
-    layout = _layout(smoke_cached, tmp_path, "cv.time_key=hour")
+    layout = on_smoke_caches(smoke_cached, tmp_path, "cv.time_key=hour")
     assert assign_folds(layout.cfg, layout).method == "time"
     hours = _column(layout, "hour").cast(pl.Int64).to_numpy()  # strings "0".."23": must sort as numbers
     folds = load_folds(layout)
@@ -160,6 +148,6 @@ def test_time_key_orders_folds_numerically(smoke_cached, tmp_path):
 
 
 def test_missing_column_is_named(smoke_cached, tmp_path):
-    layout = _layout(smoke_cached, tmp_path, "cv.group_key=no_such_col")
+    layout = on_smoke_caches(smoke_cached, tmp_path, "cv.group_key=no_such_col")
     with pytest.raises(DataError, match="no_such_col"):
         assign_folds(layout.cfg, layout)

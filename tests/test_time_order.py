@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import make_config, run_context
+from conftest import make_config, on_smoke_caches, run_context
 
 from toss_core import steps
 from toss_core.config import ConfigError
@@ -84,18 +84,8 @@ def test_the_order_keys_join_the_fold_identity_only_when_set() -> None:
     assert plain.section_fingerprint(*fold_keys(plain)) != ordered.section_fingerprint(*fold_keys(ordered))
 
 
-def _layout(smoke: Layout, root: Path, *overrides: str) -> Layout:
-    cfg = make_config(
-        f"data.train_path={smoke.train_path}",
-        f"data.test_path={smoke.test_path}",
-        f"data.cache_dir={smoke.cache_dir}",
-        *overrides,
-    )
-    return Layout(cfg, root=root)
-
-
 def test_each_groups_latest_rows_form_the_last_fold(smoke_cached: Layout, tmp_path: Path) -> None:
-    layout = _layout(smoke_cached, tmp_path, "cv.order_key=history_a_1", "cv.order_group=gender")
+    layout = on_smoke_caches(smoke_cached, tmp_path, "cv.order_key=history_a_1", "cv.order_group=gender")
     result = assign_folds(layout.cfg, layout)
     folds = load_folds(layout)
     assert result.method == "latest"
@@ -106,13 +96,13 @@ def test_each_groups_latest_rows_form_the_last_fold(smoke_cached: Layout, tmp_pa
         last = part.filter(pl.col("fold") == 1)["history_a_1"].fill_null(-np.inf)
         rest = part.filter(pl.col("fold") == 0)["history_a_1"].fill_null(-np.inf)
         assert last.min() >= rest.max() and abs(last.len() - rest.len()) <= 1
-    ungrouped = _layout(smoke_cached, tmp_path, "cv.order_key=history_a_1")
+    ungrouped = on_smoke_caches(smoke_cached, tmp_path, "cv.order_key=history_a_1")
     with pytest.raises(Exception, match="other inputs"):  # the group shapes the folds: a stale assignment
         load_folds(ungrouped)
 
 
 def test_a_missing_order_column_is_named(smoke_cached: Layout, tmp_path: Path) -> None:
-    layout = _layout(smoke_cached, tmp_path, "cv.order_key=no_such_time")
+    layout = on_smoke_caches(smoke_cached, tmp_path, "cv.order_key=no_such_time")
     with pytest.raises(DataError, match=r"cv column\(s\) \['no_such_time'\] not found"):
         assign_folds(layout.cfg, layout)
 
