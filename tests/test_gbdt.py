@@ -257,7 +257,8 @@ def test_auto_id_encoding_decides_per_column_by_the_evidence_of_its_values() -> 
     """gbdt.id_encoding auto: an id column whose values average enough minority-class rows stays a native
     categorical (MovieLens' users and movies), a rarer one is target-encoded (the Toss ad ids)."""
     from toss_core.config import GBDTConfig
-    from toss_core.gbdt.ids import choose_ids, minority_events_per_value
+    from toss_core.data.evidence import minority_events_per_value
+    from toss_core.gbdt.ids import choose_ids
     from toss_core.spec import FeatureSpec
     from toss_core.tabular.design import DesignPlan
 

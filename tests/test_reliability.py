@@ -56,6 +56,7 @@ SENSIBLE_HUGE = {
     "ensemble.val_weight_temperature": "equal fold weights",
     "features.covis.target_smoothing": "target rates shrink to the prior",
     "gbdt.native_min_events": "every id target-encoded",
+    "model.embed_min_events": "no id embedded (auto)",
     "gbdt.id_min_cardinality": "no column treated as an id",
     "gbdt.te_smoothing": "target encodings shrink to the prior",
     "tune.timeout_s": "no time limit",

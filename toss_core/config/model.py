@@ -73,9 +73,14 @@ class ModelConfig(Strict):
         default_factory=lambda: [128], description="hidden widths of the head's MLP (DCN-v2: its deep tower)"
     )
     head_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout in the head's layers and MLP")
-    embed_id_cols: bool = Field(
-        False,
-        description="embed the id columns of features.covis.id_cols too; false: only their OOF click rates",
+    embed_id_cols: bool | Literal["auto"] | list[str] = Field(
+        "auto",
+        description="embed features.covis.id_cols: auto (by embed_min_events), true, false, or those listed",
+    )
+    embed_min_events: float = Field(
+        3.0,
+        ge=0.0,
+        description="auto: embed an id whose values average at least this many minority-class train rows",
     )
     id_min_count: int = Field(
         1,
@@ -85,7 +90,7 @@ class ModelConfig(Strict):
     emb_l2: float = Field(
         0.0,
         ge=0.0,
-        description="L2 penalty on the categorical embedding rows a batch uses; 0 = off",
+        description="L2 penalty emb_l2 · ½||E||² on the whole categorical embedding tables; 0 = off",
     )
     emb_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="dropout on the categorical embedding fields during training"

@@ -85,14 +85,22 @@ NOTES: dict[str, str] = {
     "sequence.query_key": "Each must be embedded (or in query_same_vocab).",
     "sequence.query_same_vocab": "Their query uses the token's attention embedding, as in the DARE paper.",
     "sequence.transformer_block": "The encoded tokens are then pooled with the same attention weights.",
+    "model.embed_id_cols": (
+        "auto decides per column from the whole training cache: an id column whose values average at least"
+        " model.embed_min_events rows of the rarer class is embedded beside its out-of-fold click rate, a"
+        " sparser one gets the click rate only (an embedding of a value with a click or two is memorised"
+        " within an epoch); a column sequence.query_key names is always embedded. The choice is logged"
+        " and saved as a list in each checkpoint's config. Measured: BENCHMARKS.md, 'Issue 20: the network'."
+    ),
     "model.id_min_count": (
         "A value seen in fewer training rows of the fold shares its column's unknown embedding row "
         "(id 0), so the network cannot memorise ids it has almost no evidence for; 1 = every value "
         "seen in training gets its own row."
     ),
     "model.emb_l2": (
-        "The penalty is the sum of squares per row, averaged over the batch, times emb_l2: it shrinks"
-        " rarely seen ids without touching the others, as FuxiCTR's embedding_regularizer does."
+        "Added to the mean loss at every step, over every row of the tables, as FuxiCTR's"
+        " embedding_regularizer: a value seen in few batches gets few data gradients against a steady"
+        " pull to zero, so rare ids stay near zero while frequent ones keep their embedding."
     ),
     "model.numeric_fields": (
         "grouped: one field per numeric column family (the name without its trailing _<digits>: "

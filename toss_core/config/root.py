@@ -83,8 +83,13 @@ class TossConfig(Strict):
 
     @property
     def network_id_columns_skipped(self) -> list[str]:
-        """Id columns the network leaves to their out-of-fold click rates instead of embedding them."""
-        return [] if self.model.embed_id_cols else list(self.features.covis.id_cols)
+        """Id columns the network leaves to their out-of-fold click rates instead of embedding them.
+        `auto` is resolved against the training data into a list before a fold's model is built
+        (train/ids.py) and saved so in its checkpoint; unresolved it embeds none, the sparse case."""
+        embed, ids = self.model.embed_id_cols, list(self.features.covis.id_cols)
+        if isinstance(embed, bool):
+            return [] if embed else ids
+        return ids if embed == "auto" else [c for c in ids if c not in embed]
 
     @field_validator("families")
     @classmethod
@@ -144,11 +149,12 @@ class TossConfig(Strict):
         unknown = set(self.sequence.query_same_vocab) - set(self.sequence.query_key)
         if unknown:
             raise ValueError(f"sequence.query_same_vocab names {sorted(unknown)} which are not in query_key")
+        explicit = self.model.embed_id_cols != "auto"  # auto always embeds a query column
         unembedded = [c for c in self.sequence.query_key if c in self.network_id_columns_skipped]
-        if unembedded:
+        if explicit and unembedded:
             raise ValueError(
                 f"sequence.query_key names {unembedded}, which the network does not embed "
-                "(features.covis.id_cols with model.embed_id_cols=false): drop them from the query "
+                "(features.covis.id_cols left out by model.embed_id_cols): drop them from the query "
                 "or set model.embed_id_cols=true"
             )
         weights = self.ensemble.weights

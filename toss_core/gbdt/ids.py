@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from toss_core.config import GBDTConfig
+from toss_core.data.evidence import minority_events_per_value
 from toss_core.spec import FeatureSpec
 from toss_core.util.errors import DataError
-
-
-def minority_events_per_value(n_rows: int, pos_rate: float, cardinality: int) -> float:
-    """Training rows of the rarer class per value of a column, on average: the evidence an id column's
-    values carry. LightGBM can split on a value's own click rate only where this is large."""
-    return n_rows * min(pos_rate, 1.0 - pos_rate) / max(cardinality, 1)
 
 
 def choose_ids(spec: FeatureSpec, gcfg: GBDTConfig, evidence: tuple[int, float]) -> tuple[list[str], str]:

@@ -45,7 +45,7 @@ class CategoricalFields(nn.Module):
     differs from `width` is projected to it by a per-field linear map. Id 0 is the column's null/unknown
     value and has its own learned row. `keep_frequent` sends ids seen too rarely in training to that row
     (a persistent buffer, so a checkpoint predicts with the same mapping); `penalty` is the L2 term on
-    the rows a batch uses.
+    every table.
 
     Args:
         cardinalities: per column, the number of ids (0..cardinality-1, 0 = null/unknown).
@@ -54,7 +54,7 @@ class CategoricalFields(nn.Module):
 
     Shapes:
         ids: [B, C] long -> [B, C, width]   (C = len(cardinalities))
-        penalty(ids): [B, C] long -> scalar
+        penalty(): scalar
     """
 
     inverse: torch.Tensor  # buffers (register_buffer leaves their type to mypy's guess)
@@ -103,11 +103,11 @@ class CategoricalFields(nn.Module):
         parts = [proj(table(rows)) for table, proj, rows in self._rows(self._mapped(ids))]
         return torch.cat(parts, dim=1)[:, self.inverse]
 
-    def penalty(self, ids: torch.Tensor) -> torch.Tensor:
-        """Σ over the batch's (row, column) lookups of ||embedding row||², divided by the batch size:
-        its gradient reaches only the rows this batch uses."""
-        total = sum(table(rows).float().pow(2).sum() for table, _, rows in self._rows(self._mapped(ids)))
-        return total / ids.shape[0]
+    def penalty(self) -> torch.Tensor:
+        """½ Σ ||E||² over every table, every row: added to the mean loss it pulls each row towards zero on
+        every step, so a value seen in few batches is held near zero between its rare data gradients
+        (FuxiCTR's embedding_regularizer); an L2 on the rows a batch uses would spare exactly those."""
+        return torch.stack([weight.float().pow(2).sum() for weight in self.tables.parameters()]).sum() / 2
 
 
 def _concat_ranges(sizes: list[int]) -> torch.Tensor:

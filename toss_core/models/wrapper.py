@@ -149,11 +149,9 @@ class CTRModel(nn.Module):
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.head(self.fields(batch))
 
-    def embedding_penalty(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The L2 term of model.emb_l2 on the categorical embedding rows this batch uses."""
-        if self.cat is None:
-            return torch.zeros((), device=batch["cat"].device)
-        return self.cat.penalty(batch["cat"][:, self.cat_idx])
+    def embedding_penalty(self) -> torch.Tensor | None:
+        """The L2 term of model.emb_l2 over the categorical embedding tables; None without any."""
+        return None if self.cat is None else self.cat.penalty()
 
     def keep_frequent_ids(self, counts: list[torch.Tensor], min_count: int) -> None:
         """model.id_min_count: counts[c] are the fold's training counts of every id of cat column c (all

@@ -45,6 +45,7 @@ from toss_core.train import checkpoint
 from toss_core.train.ema import EMA
 from toss_core.train.feeds import choose_feed
 from toss_core.train.fold_data import FoldData, FoldState, bin_sample, training_id_counts, warn_unseen_ids
+from toss_core.train.ids import resolve_id_embedding
 from toss_core.train.logs import EPOCH_METRICS, FoldLog
 from toss_core.train.losses import batch_loss
 from toss_core.train.paths import NAME, checkpoint_path, resume_path, tb_dir, train_log_path
@@ -125,6 +126,7 @@ class FoldTrainer:
         self.device = resolve_device(cfg.runtime.device)
         self.amp = amp_dtype(cfg.runtime.amp, self.device)
         self.data = d = FoldData(cfg, layout, fold)
+        self.cfg = cfg = resolve_id_embedding(cfg, d.spec, d.labels)  # saved in the checkpoint
         self.feed = choose_feed(cfg, d.source, self.device)
         self.rows = torch.from_numpy(d.train_rows).to(self.device)  # what the sampler draws from
         self.row_labels = torch.from_numpy(d.train_labels).to(self.device)

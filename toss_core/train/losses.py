@@ -1,9 +1,9 @@
 """The training loss as a weighted mean over rows, so zero-weight filler rows change nothing.
 
 Every batch has one shape (train/sampler.py fills the last one up with rows of weight 0); the loss is
-Σ w·ℓ / Σ w over per-row terms ℓ. QNN-α's self-ensemble loss and the embedding L2 term are batch means
-of per-row terms; torch.func.vmap evaluates the models' own definitions row by row (vectorised), so the
-weighted loss and its gradients equal those of the real rows alone.
+Σ w·ℓ / Σ w over per-row terms ℓ. QNN-α's self-ensemble loss is a batch mean of per-row terms;
+torch.func.vmap evaluates the model's own definition row by row (vectorised), so the weighted loss and its
+gradients equal those of the real rows alone. The embedding L2 term reads the tables, not the rows.
 """
 
 from __future__ import annotations
@@ -34,11 +34,6 @@ def row_loss(cfg: TossConfig) -> RowLoss:
     return lambda fwd, batch, y: F.binary_cross_entropy_with_logits(fwd(batch).float(), y, reduction="none")
 
 
-def row_embedding_penalty(model: CTRModel, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """model.embedding_penalty of each row on its own [B] (its batch mean is the batch's penalty)."""
-    return torch.func.vmap(lambda cat: model.embedding_penalty({"cat": cat[None]}))(batch["cat"])
-
-
 def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """Σ w·v / Σ w (no host sync)."""
     return (values * weights).sum() / weights.sum()
@@ -49,14 +44,14 @@ BatchLoss = Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor], torc
 
 def batch_loss(cfg: TossConfig, model: CTRModel) -> BatchLoss:
     """(batch, target, weights) -> the step's loss: the weighted per-row loss plus model.emb_l2 times the
-    weighted embedding penalty. One function, so torch.compile takes the forward passes and the loss as
-    one graph (one CUDA graph with compile_mode reduce-overhead)."""
+    embedding tables' penalty (it reads no row, so filler rows cannot change it). One function, so
+    torch.compile takes the forward passes and the loss as one graph (one CUDA graph with compile_mode
+    reduce-overhead)."""
     per_row, l2 = row_loss(cfg), cfg.model.emb_l2
 
     def loss(batch: dict[str, torch.Tensor], target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         value = weighted_mean(per_row(model, batch, target), weights)
-        if l2 > 0:
-            value = value + l2 * weighted_mean(row_embedding_penalty(model, batch), weights)
-        return value
+        penalty = model.embedding_penalty() if l2 > 0 else None
+        return value if penalty is None else value + l2 * penalty
 
     return loss
