@@ -148,7 +148,7 @@ class TrainConfig(Strict):
         description="rows per forward pass when predicting validation and test rows: memory and speed only",
     )
     epochs: int = Field(
-        8,
+        15,
         ge=1,
         description="most passes over the training rows (a cap)",
     )
@@ -165,7 +165,7 @@ class TrainConfig(Strict):
         description="linear warm-up length in (fractional) epochs, then a decay by lr_decay per epoch",
     )
     lr_decay: float = Field(
-        0.7,
+        0.85,
         gt=0,
         le=1,
         description="learning-rate multiplier per epoch after the warm-up (exponential; 1 = constant)",
