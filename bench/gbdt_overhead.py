@@ -28,6 +28,7 @@ from toss_core.config import TossConfig, load_config
 from toss_core.layout import Layout
 from toss_core.tabular.design import build_matrix
 from toss_core.tabular.inputs import fold_rows
+from toss_core.util.omp import load_lightgbm
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
@@ -39,6 +40,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
 
 
 def lightgbm_arms(cfg: TossConfig, layout: Layout, rounds: int) -> tuple[dict[str, Callable[[], Any]], str]:
+    load_lightgbm()
     import lightgbm as lgb
 
     from toss_core.gbdt.dataset import training_dataset

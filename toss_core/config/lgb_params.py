@@ -13,10 +13,13 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from toss_core.util.omp import load_lightgbm
+
 
 @lru_cache(maxsize=1)
 def lightgbm_names() -> frozenset[str]:
     """Every parameter name and alias LightGBM accepts."""
+    load_lightgbm()
     from lightgbm.basic import _ConfigAliases
 
     return frozenset(n for names in _ConfigAliases._get_all_param_aliases().values() for n in [*names])
@@ -37,6 +40,7 @@ def lightgbm_param_problems(params: dict[str, Any]) -> list[str]:
 @lru_cache(maxsize=256)
 def _value_problems(params_json: str) -> tuple[str, ...]:
     """LightGBM's complaint about a JSON-encoded parameter mapping (cached: probes repeat them)."""
+    load_lightgbm()
     import lightgbm as lgb
     import numpy as np
 

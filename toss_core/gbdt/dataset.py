@@ -18,6 +18,7 @@ import numpy as np
 from toss_core.data.reader import ShardedCache
 from toss_core.tabular.design import DesignPlan, build_matrix
 from toss_core.tabular.encoding import IdEncoder
+from toss_core.util.omp import load_lightgbm
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -35,6 +36,7 @@ def _design_rows(
     dense: ShardedCache | None,
 ) -> lgb.Sequence:
     """A lightgbm.Sequence over the design rows of `rows` (sorted), built block by block on demand."""
+    load_lightgbm()
     import lightgbm as lgb
 
     class DesignRows(lgb.Sequence):
@@ -68,6 +70,7 @@ def training_dataset(
 ) -> lgb.Dataset:
     """The constructed, binned lgb.Dataset of `rows` (sorted global ids; `labels` and `oof_te` aligned
     with them)."""
+    load_lightgbm()
     import lightgbm as lgb
 
     names, cats = plan.feature_names, plan.categorical_features

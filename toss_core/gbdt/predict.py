@@ -17,6 +17,7 @@ from toss_core.tabular.design import DesignPlan, iter_design
 from toss_core.tabular.encoding import IdEncoder
 from toss_core.tabular.inputs import cpu_threads, dense_cols
 from toss_core.util.errors import ArtifactError
+from toss_core.util.omp import load_lightgbm
 
 
 def load_sidecar(layout: Layout, fold: int | str) -> dict[str, Any]:
@@ -36,6 +37,7 @@ def load_sidecar(layout: Layout, fold: int | str) -> dict[str, Any]:
 def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.ndarray, Lineage]:
     """Raw-margin test logits [n_test] of one fold's booster, built shard by shard, and its lineage; the
     booster's caches are verified against the current ones before any prediction work starts."""
+    load_lightgbm()
     import lightgbm as lgb
 
     meta = load_sidecar(layout, fold)

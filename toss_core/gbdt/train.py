@@ -34,6 +34,7 @@ from toss_core.tabular.encoding import IdEncoder, oof_target_matrix
 from toss_core.tabular.fold_result import record_fold, validation_scores
 from toss_core.tabular.inputs import dense_cols, fold_rows, train_inputs
 from toss_core.util.atomic import atomic_path, write_json
+from toss_core.util.omp import load_lightgbm
 from toss_core.util.progress import Progress
 from toss_core.util.results import FoldResult
 
@@ -95,6 +96,7 @@ def _boost(
     y_valid: np.ndarray,
 ) -> lgb.Booster:
     """Train with early stopping on the validation rows."""
+    load_lightgbm()
     import lightgbm as lgb
 
     return lgb.train(
@@ -254,6 +256,7 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
 def refit(cfg: TossConfig, layout: Layout, rounds: int) -> Lineage:
     """cv.refit = full: one booster on every training row for `rounds` rounds (what the folds selected),
     saved as fold layout.FULL; the id encoder is refitted on every row too."""
+    load_lightgbm()
     import lightgbm as lgb
 
     start = time.perf_counter()
