@@ -353,7 +353,7 @@ def _write_train(
             i = len(raw_paths)
             paths = (Path(tmp) / f"raw_{i:05d}.npy", Path(tmp) / f"nested_{i:05d}.npy")
             np.save(paths[0], raw)
-            np.save(paths[1], nested)
+            np.save(paths[1], nested.astype(np.float32))  # half the temporary disk; moments are exact
             raw_paths.append(paths)
             progress.update(len(raw))
         progress.finish()
