@@ -48,8 +48,11 @@ def trained(smoke_cached: Layout, tmp_path_factory: pytest.TempPathFactory) -> t
     seen: dict = {"pools": []}
     real_pool = ctrain.cache_pool
 
+    seen["dense"] = []
+
     def recording_pool(plan, cache, rows, dense, labels):
         seen["pools"].append((np.array(rows), np.array(labels)))
+        seen["dense"].append((dense.rates, dense.fold))
         return real_pool(plan, cache, rows, dense, labels)
 
     mp = pytest.MonkeyPatch()
@@ -73,9 +76,10 @@ def test_oof_rows_are_never_trained_on_and_the_categoricals_are_native(trained) 
     plan, spec = meta["plan"], ShardedCache(layout.train_cache).spec
     assert plan["native_cols"] == list(spec.cat_cols) and plan["id_cols"] == []  # ids as cat_features
     assert plan["dense_cols"] and meta["covis_fingerprint"]  # co-visitation features as numerics
-    # but not the click rates: out of the training row's fold, they still hold the validation fold's labels
-    assert not [c for c in plan["dense_cols"] if c.startswith(("target_rate", "id_rate"))]
-    assert [c for c in plan["dense_source"] if c.startswith("id_rate")]
+    # the click rates too, in the fold's nested variant (features.fold_rates): no label of fold 0 in them
+    assert [c for c in plan["dense_cols"] if c.startswith("target_rate")]
+    assert [c for c in plan["dense_cols"] if c.startswith("id_rate")]
+    assert seen["dense"] == [("rates_0", 0), ("rates_0", 0)]  # the training and the validation pool
     with np.load(layout.oof_path(0, "catboost")) as z:
         np.testing.assert_array_equal(z["index"], np.flatnonzero(folds == 0))
         np.testing.assert_array_equal(z["label"], labels[folds == 0])
@@ -116,14 +120,15 @@ def test_predict_test_is_deterministic_and_names_the_model(trained, tmp_path: Pa
 def test_a_run_whose_co_visitation_columns_are_all_click_rates_predicts(
     smoke_cached: Layout, tmp_path
 ) -> None:
-    """Frappe's case: no sequence, so the co-visitation cache holds id_rate columns only, none of which
-    CatBoost reads; its test prediction must not ask for them."""
+    """Frappe's case: no sequence, so the co-visitation cache holds id_rate columns only; the fold model
+    reads them, and its test prediction reads the fold's variant of the test rows."""
     layout = _layout(smoke_cached, tmp_path, "features.covis.stats=[id_rate]")
     steps.assign_folds(run_context(layout))
     steps.build_covis(run_context(layout))
     steps.train_fold(run_context(layout), "catboost", 0)
     meta = ctrain.load_sidecar(layout, 0)
-    assert meta["plan"]["dense_cols"] == [] and meta["plan"]["dense_source"]
+    dense = meta["plan"]["dense_cols"]
+    assert dense == meta["plan"]["dense_source"] and dense and all(c.startswith("id_rate") for c in dense)
     predicted = steps.predict_test(run_context(layout), "catboost", 0)
     assert predicted.n_rows == ShardedCache(layout.test_cache).n_rows
 
