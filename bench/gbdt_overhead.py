@@ -25,6 +25,7 @@ from typing import Any
 
 from bench.markdown import write_section
 from toss_core.config import TossConfig, load_config
+from toss_core.features.fold_rates import fold_dense
 from toss_core.layout import Layout
 from toss_core.tabular.design import build_matrix
 from toss_core.tabular.inputs import fold_rows
@@ -48,6 +49,7 @@ def lightgbm_arms(cfg: TossConfig, layout: Layout, rounds: int) -> tuple[dict[st
     from toss_core.gbdt.train import _boost, _inputs, fit_id_encoder
 
     cache, labels, dense, plan = _inputs(cfg, layout)
+    dense = fold_dense(dense, 0)
     train_rows, valid_rows = fold_rows(layout, cache.n_rows, 0)
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, train_rows, labels[train_rows])
     params = gbdt_params(cfg, len(train_rows), float(labels[train_rows].mean()))
@@ -73,7 +75,7 @@ def catboost_arms(cfg: TossConfig, layout: Layout, rounds: int) -> tuple[dict[st
 
     cache, labels, dense = train_inputs(cfg, layout)
     plan = plan_for(cache, dense)
-    dense = dense if plan.dense_cols else None
+    dense = fold_dense(dense, 0) if plan.dense_cols else None
     train_rows, valid_rows = fold_rows(layout, cache.n_rows, 0)
     params = catboost_params(cfg)
     train_pool = cache_pool(plan, cache, train_rows, dense, labels[train_rows])

@@ -113,17 +113,23 @@ def test_predict_test_is_deterministic_and_names_the_model(trained, tmp_path: Pa
         steps.predict_test(run_context(other), "catboost", 1)
 
 
+@pytest.mark.parametrize("nested", [False, True], ids=["plain_rates", "nested_rates"])
 def test_a_run_whose_co_visitation_columns_are_all_click_rates_predicts(
-    smoke_cached: Layout, tmp_path
+    smoke_cached: Layout, tmp_path, nested: bool
 ) -> None:
-    """Frappe's case: no sequence, so the co-visitation cache holds id_rate columns only, none of which
-    CatBoost reads; its test prediction must not ask for them."""
-    layout = _layout(smoke_cached, tmp_path, "features.covis.stats=[id_rate]")
+    """Frappe's case: no sequence, so the co-visitation cache holds id_rate columns only. Plain, CatBoost
+    reads none of them (they hold the validation fold's labels) and its test prediction must not ask for
+    them; nested per fold model (features.covis.nested_rates) it reads them, through the fold's variant."""
+    layout = _layout(
+        smoke_cached, tmp_path, "features.covis.stats=[id_rate]", f"features.covis.nested_rates={nested}"
+    )
     steps.assign_folds(run_context(layout))
     steps.build_covis(run_context(layout))
     steps.train_fold(run_context(layout), "catboost", 0)
-    meta = ctrain.load_sidecar(layout, 0)
-    assert meta["plan"]["dense_cols"] == [] and meta["plan"]["dense_source"]
+    plan = ctrain.load_sidecar(layout, 0)["plan"]
+    assert plan["dense_source"] and all(c.startswith("id_rate") for c in plan["dense_source"])
+    assert plan["dense_cols"] == (plan["dense_source"] if nested else [])
+    assert ("rates_0" in ShardedCache(layout.covis_train).fields) is nested
     predicted = steps.predict_test(run_context(layout), "catboost", 0)
     assert predicted.n_rows == ShardedCache(layout.test_cache).n_rows
 

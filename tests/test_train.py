@@ -18,6 +18,7 @@ from toss_core.artifacts.fold import SELECTED
 from toss_core.config import SamplerConfig
 from toss_core.data.folds import assign_folds, load_folds
 from toss_core.data.reader import ShardedCache
+from toss_core.features.fold_rates import fold_dense
 from toss_core.layout import Layout
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.scoring.metrics import logit, prior_only_score
@@ -381,7 +382,8 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
     oof = _oof(layout)
     spec = FeatureSpec.from_dict(ckpt["spec"])
     cache = ShardedCache(layout.train_cache)
-    raw = predict_logits(model, stream_feed(cache, dense, spec, "cpu"), oof["index"], 512, "cpu", 0.0)
+    feed = stream_feed(cache, fold_dense(dense, 0), spec, "cpu")  # the fold model's click rates
+    raw = predict_logits(model, feed, oof["index"], 512, "cpu", 0.0)
     np.testing.assert_allclose(oof["logit"], raw + ckpt["logit_offset"], rtol=1e-5, atol=1e-5)
     train_rows = np.flatnonzero(load_folds(layout) != 0)
     assert train_rows.size <= fold_data.BIN_SAMPLE_ROWS  # so the edges are the quantiles of all training rows

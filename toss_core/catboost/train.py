@@ -25,6 +25,7 @@ from toss_core.catboost.params import catboost_params, classifier
 from toss_core.catboost.paths import NAME, checkpoint_path
 from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
+from toss_core.features.fold_rates import fold_dense
 from toss_core.layout import FULL, Layout
 from toss_core.tabular.design import DesignPlan
 from toss_core.tabular.fold_result import record_fold, validation_scores
@@ -112,7 +113,8 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     start = time.perf_counter()
     cache, labels, dense = train_inputs(cfg, layout)
     plan = plan_for(cache, dense)
-    dense = dense if plan.dense_cols else None  # none of its columns is read: no lineage to it either
+    # none of its columns read: no lineage to it either; else this fold model's click rates
+    dense = fold_dense(dense, fold) if plan.dense_cols else None
     train_rows, valid_rows = fold_rows(layout, cache.n_rows, fold)
     params = catboost_params(cfg)
     classifier(params)  # a bad catboost.params key fails here, before any matrix is built
@@ -151,7 +153,7 @@ def refit(cfg: TossConfig, layout: Layout, iterations: int) -> Lineage:
     start = time.perf_counter()
     cache, labels, dense = train_inputs(cfg, layout)
     plan = plan_for(cache, dense)
-    dense = dense if plan.dense_cols else None
+    dense = fold_dense(dense, FULL) if plan.dense_cols else None
     rows = np.arange(cache.n_rows)
     params = {**catboost_params(cfg), "iterations": iterations}
     log.info(

@@ -72,7 +72,10 @@ NOTES: dict[str, str] = {
     "features.covis.enabled": "They are written under runs/<exp>/covis.",
     "features.covis.stats": (
         "The sequence statistics are those of toss_core/features/seqstats.py. Without a sequence only"
-        " id_rate applies."
+        " id_rate applies. The click rates (target_rate, id_rate) are written once more per fold model,"
+        " with that fold's labels left out too: the model of fold k reads them for its training and test"
+        " rows, so nothing it learns or early-stops on carries its validation labels"
+        " (toss_core/features/fold_rates.py; n_splits more float32 per rate per row on disk)."
     ),
     "sequence.col": "Without a sequence there are no DARE fields and no sequence features.",
     "sequence.max_len": "The original length survives as seq_len_raw.",

@@ -118,6 +118,10 @@ class CovisConfig(Strict):
     target_smoothing: float = Field(
         20.0, ge=0, description="pseudo-rows of the fold's click rate mixed into target_rate and id_rate"
     )
+    nested_rates: bool = Field(
+        False,
+        description="write the click rates once more per fold model, free of its validation labels",
+    )
     id_cols: list[str] = Field(
         default_factory=lambda: ["l_feat_14", "l_feat_12", "l_feat_11"],
         description="id columns (cat columns) whose OOF click rates are features (stat id_rate)",

@@ -7,8 +7,14 @@
    features.covis.id_cols (stat id_rate: the id's own out-of-fold click rate, which needs no sequence);
 2. transform: per-row features for every train shard (target rates out of fold) and every test shard
    (target rates from all train rows), standardised with the train mean/std so they feed a network well;
-3. write: layout.covis_train / layout.covis_test through ShardWriter (kind "features", field `dense`
-   float32 [n, n_feat], one shard per base-cache shard, manifest columns.dense = feature names).
+3. write: layout.covis_train / layout.covis_test through ShardWriter (kind "features", field `dense` float32
+   [n, n_feat], one shard per base-cache shard, manifest columns.dense = feature names), and with
+   features.covis.nested_rates per fold model k a field rates_k [n, n_rates] (manifest columns.rates = the
+   click-rate columns): the click rates with fold k's labels left out as well, which the model of fold k
+   reads in place of those columns of `dense` (toss_core.features.fold_rates), so its training rows carry
+   nothing of its validation labels. Each rates_k is standardised with its own train moments (those of
+   `dense` hold fold k's labels). Disk: n_folds more float32 per click-rate column per row; still one shard
+   in memory at a time.
 
 The result is reused when its fingerprint (base caches, fold assignment, features.covis section) matches.
 Feature definitions: toss_core.features.seqstats (sequence statistics) and toss_core.features.target.
@@ -42,7 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("toss")
 
-COVIS_FORMAT = "toss-covis/1"
+COVIS_FORMAT = "toss-covis/2"  # /2: the click rates are written once more per fold model (rates_<k>)
+RATES_FIELD = "rates"
 TARGET_STAT = "target_rate"
 ID_STAT = "id_rate"
 
@@ -77,6 +84,11 @@ class Plan:
     @property
     def needs_sequence(self) -> bool:
         return bool(self.seq_stats or self.target_cols)
+
+    @property
+    def rate_names(self) -> list[str]:
+        """The click-rate columns, in output order: the ones written once per fold model too."""
+        return [n for n in self.names if label_derived(n)]
 
     @property
     def needs_labels(self) -> bool:
@@ -192,15 +204,27 @@ def transform(
     cfg: TossConfig, plan: Plan, fitted: Fitted, arrays: dict, folds: np.ndarray | None
 ) -> np.ndarray:
     """Raw (unstandardised) features float64 [n, n_feat] of one shard; folds None = test rows."""
+    return transform_variants(cfg, plan, fitted, arrays, folds, 0)[0]
+
+
+def transform_variants(
+    cfg: TossConfig, plan: Plan, fitted: Fitted, arrays: dict, folds: np.ndarray | None, n_folds: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(raw features [n, n_feat] as `transform` makes them, raw nested click rates [n_folds, n, n_rates]):
+    variant k of the click-rate columns (plan.rate_names) leaves fold k's labels out as well, so the model
+    of fold k reads it for its training and test rows (features.fold_rates)."""
     cov = cfg.features.covis
     n = _n_rows(arrays)
     out = np.zeros((n, len(plan.names)))
+    nested = np.zeros((n_folds, n, len(plan.rate_names)))
     if not plan.names:
-        return out
+        return out, nested
+    also_out: list[int | None] = [None, *range(n_folds)]
     width = arrays["seq"].shape[1] if plan.needs_sequence else 1
     for sl in _row_chunks(n, width):
         fold_ids = None if folds is None else folds[sl]
         cols: dict[str, np.ndarray] = {}
+        rates: dict[str, list[np.ndarray]] = {}
         if plan.needs_sequence:
             seq, seq_len = arrays["seq"][sl], arrays["seq_len"][sl]
             raw_len = arrays["seq_len_raw"][sl]
@@ -212,12 +236,16 @@ def transform(
             for t in plan.target_cols:
                 keys = pair_keys(recent, arrays["cat"][sl, t.column], t.cardinality)
                 name = f"{TARGET_STAT}_{t.name}"
-                cols[name] = fitted.tables[name].rate(keys, fold_ids, cov.target_smoothing)
+                rates[name] = fitted.tables[name].rates(keys, fold_ids, cov.target_smoothing, also_out)
         for t in plan.id_cols:
             name = f"{ID_STAT}_{t.name}"
-            cols[name] = fitted.tables[name].rate(_id_keys(arrays, sl, t), fold_ids, cov.target_smoothing)
+            keys = _id_keys(arrays, sl, t)
+            rates[name] = fitted.tables[name].rates(keys, fold_ids, cov.target_smoothing, also_out)
+        cols |= {name: variants[0] for name, variants in rates.items()}
         out[sl] = np.stack([cols[name] for name in plan.names], axis=1)
-    return out
+        for k in range(n_folds):
+            nested[k, sl] = np.stack([rates[name][1 + k] for name in plan.rate_names], axis=1)
+    return out, nested
 
 
 def _n_rows(arrays: dict) -> int:
@@ -258,8 +286,40 @@ def _existing(path: Path, fp: str, n_rows: int) -> ShardedCache | None:
     return cache
 
 
-def _standardize(mean: np.ndarray, std: np.ndarray) -> dict:
-    return {"standardize": {"mean": mean.tolist(), "std": std.tolist()}}
+@dataclass(frozen=True)
+class Scale:
+    """Train mean/std of every `dense` column, and of each fold model's click rates (rates_k) apart:
+    rates_k's own moments hold no label of fold k, the moments of `dense` do (a few scalars, but the fold
+    model would read them), so its variant must not be standardised with them."""
+
+    mean: np.ndarray  # [n_feat]
+    std: np.ndarray
+    rates_mean: np.ndarray  # [n_folds, n_rates]
+    rates_std: np.ndarray
+
+    def manifest(self) -> dict:
+        return {
+            "standardize": {"mean": self.mean.tolist(), "std": self.std.tolist()},
+            "standardize_rates": {"mean": self.rates_mean.tolist(), "std": self.rates_std.tolist()},
+        }
+
+    def apply(self, raw: np.ndarray, nested: np.ndarray) -> dict[str, np.ndarray]:
+        """One shard's fields, standardised: `dense` and one rates_<k> per fold model."""
+        out = {"dense": ((raw - self.mean) / self.std).astype(np.float32)}
+        for k in range(len(nested)):
+            out[rates_field(k)] = ((nested[k] - self.rates_mean[k]) / self.rates_std[k]).astype(np.float32)
+        return out
+
+
+def _moments(total: np.ndarray, total_sq: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    mean = total / max(n, 1)
+    std = np.sqrt(np.maximum(total_sq / max(n, 1) - mean**2, 0.0))
+    return mean, np.where(std > 1e-12, std, 1.0)  # a constant feature stays 0 after centring
+
+
+def rates_field(fold: int) -> str:
+    """The field holding fold model `fold`'s variant of the click-rate columns (features.fold_rates)."""
+    return f"{RATES_FIELD}_{fold}"
 
 
 def _write_train(
@@ -270,36 +330,42 @@ def _write_train(
     fitted: Fitted,
     folds: np.ndarray | None,
     extra: dict,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Compute train features once, keep them raw on disk, then write them standardised by their mean/std."""
+) -> Scale:
+    """Compute train features once, keep them raw on disk, then write them standardised by their mean/std
+    (one shard in memory at a time)."""
     from toss_core.data.reader import ShardWriter
 
     fields = _fields_for(plan, train=True)
     n_feat = len(plan.names)
+    n_folds = extra["covis"]["rate_folds"]
     layout.covis_train.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=layout.covis_train.parent, prefix=".raw-") as tmp:
         total, total_sq = np.zeros(n_feat), np.zeros(n_feat)
-        raw_paths: list[Path] = []
+        rates_total, rates_sq = np.zeros((2, n_folds, len(plan.rate_names)))
+        raw_paths: list[tuple[Path, Path]] = []
         progress = Progress("covis train features", train.n_rows)
         for offset, arrays in train.iter_shards(fields):
             shard_folds = None if folds is None else folds[offset : offset + _n_rows(arrays)]
-            raw = transform(cfg, plan, fitted, arrays, shard_folds)
+            raw, nested = transform_variants(cfg, plan, fitted, arrays, shard_folds, n_folds)
             total += raw.sum(axis=0)
             total_sq += np.square(raw).sum(axis=0)
-            path = Path(tmp) / f"raw_{len(raw_paths):05d}.npy"
-            np.save(path, raw)
-            raw_paths.append(path)
+            rates_total = rates_total + nested.sum(axis=1)
+            rates_sq = rates_sq + np.square(nested).sum(axis=1)
+            i = len(raw_paths)
+            paths = (Path(tmp) / f"raw_{i:05d}.npy", Path(tmp) / f"nested_{i:05d}.npy")
+            np.save(paths[0], raw)
+            np.save(paths[1], nested.astype(np.float32))  # half the temporary disk; moments are exact
+            raw_paths.append(paths)
             progress.update(len(raw))
         progress.finish()
-        n = max(train.n_rows, 1)
-        mean = total / n
-        std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
-        std = np.where(std > 1e-12, std, 1.0)  # a constant feature stays 0 after centring
+        scale = Scale(
+            *_moments(total, total_sq, train.n_rows), *_moments(rates_total, rates_sq, train.n_rows)
+        )
         with ShardWriter(layout.covis_train, "features") as writer:
-            for path in raw_paths:
-                writer.add({"dense": ((np.load(path) - mean) / std).astype(np.float32)})
-            writer.commit({**extra, **_standardize(mean, std)})
-    return mean, std
+            for raw_path, nested_path in raw_paths:
+                writer.add(scale.apply(np.load(raw_path), np.load(nested_path)))
+            writer.commit({**extra, **scale.manifest()})
+    return scale
 
 
 def _write_test(
@@ -308,21 +374,21 @@ def _write_test(
     test: ShardedCache,
     plan: Plan,
     fitted: Fitted,
-    scale: tuple[np.ndarray, np.ndarray],
+    scale: Scale,
     extra: dict,
 ) -> None:
-    """Test features (target rates from all train rows), standardised with the train mean/std."""
+    """Test features (target rates from all train rows; variant k from the rows outside fold k),
+    standardised with the train moments."""
     from toss_core.data.reader import ShardWriter
 
     fields = _fields_for(plan, train=False)
-    mean, std = scale
     progress = Progress("covis test features", test.n_rows)
     with ShardWriter(layout.covis_test, "features") as writer:
         for _, arrays in test.iter_shards(fields):
-            raw = transform(cfg, plan, fitted, arrays, None)
-            writer.add({"dense": ((raw - mean) / std).astype(np.float32)})
+            raw, nested = transform_variants(cfg, plan, fitted, arrays, None, extra["covis"]["rate_folds"])
+            writer.add(scale.apply(raw, nested))
             progress.update(len(raw))
-        writer.commit({**extra, **_standardize(mean, std)})
+        writer.commit({**extra, **scale.manifest()})
     progress.finish()
 
 
@@ -365,14 +431,15 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
                 f"{layout.folds_path} holds {folds.size} fold ids, the train cache has {train.n_rows} rows"
             )
     fitted = fit(cfg, train, plan, folds) if plan.names else Fitted(model=None, tables={})
+    nested = cfg.features.covis.nested_rates
     extra = {
-        "columns": {"dense": list(plan.names)},
+        "columns": {"dense": list(plan.names), RATES_FIELD: plan.rate_names if nested else []},
         "fingerprint": {
             "input": f"{train.fingerprint}+{test.fingerprint}",
             "config": cfg.section_fingerprint("features.covis"),
             "cache": fp,
         },
-        "covis": _fit_info(fitted, plan),
+        "covis": _fit_info(fitted, plan, folds if nested else None),
     }
 
     scale = _write_train(cfg, layout, train, plan, fitted, folds, extra)
@@ -395,9 +462,14 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
     )
 
 
-def _fit_info(fitted: Fitted, plan: Plan) -> dict:
-    """Small facts about the fit for the manifest (and the Dagster metadata that reads it)."""
+def _fit_info(fitted: Fitted, plan: Plan, folds: np.ndarray | None) -> dict:
+    """Small facts about the fit for the manifest (and the Dagster metadata that reads it); `format` and
+    `rate_folds` (the fold models that have a rates_<k> field; 0 unless features.covis.nested_rates, then
+    `folds` is None here) are what features.fold_rates checks."""
+    n_folds = int(folds.max()) + 1 if folds is not None and folds.size and plan.rate_names else 0
     info: dict = {
+        "format": COVIS_FORMAT,
+        "rate_folds": n_folds,
         "target_cols": [t.name for t in plan.target_cols],
         "id_cols": [t.name for t in plan.id_cols],
     }

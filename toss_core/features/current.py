@@ -14,10 +14,9 @@ import json
 from toss_core.config import TossConfig
 from toss_core.data.reader import MANIFEST, read_manifest
 from toss_core.features.covis import fingerprint, make_plan
+from toss_core.features.fold_rates import RERUN, format_problem
 from toss_core.layout import Layout
 from toss_core.util.errors import ArtifactError
-
-RERUN = "toss covis --cfg <your config>"
 
 
 def check_covis_current(cfg: TossConfig, layout: Layout) -> None:
@@ -34,7 +33,11 @@ def check_covis_current(cfg: TossConfig, layout: Layout) -> None:
     for root in (layout.covis_train, layout.covis_test):
         if not (root / MANIFEST).is_file():
             continue
-        built = read_manifest(root).get("fingerprint", {})
+        manifest = read_manifest(root)
+        problem = format_problem(manifest, root)
+        if problem:
+            raise ArtifactError(problem)
+        built = manifest.get("fingerprint", {})
         if built.get("cache") == want:
             continue
         if built.get("config") != cfg.section_fingerprint("features.covis"):

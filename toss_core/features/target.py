@@ -10,10 +10,15 @@ minus fold f's share, smoothed towards the click rate of the other folds,
     rate = (clicks_other + m * prior_other) / (count_other + m),   m = features.covis.target_smoothing,
 and averaged over its recent tokens (the prior when it has none). Test rows read the statistics of all train
 rows with the global prior. So no row ever sees its own label.
+
+The model of fold k validates on fold k, so its training rows must not see fold k's labels either: the
+nested variant k of a train row in fold j reads the rows outside folds j and k, and of a test row the rows
+outside fold k (`rates(..., also_out=[k])`; per-fold counts make each variant a subtraction).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,45 +54,52 @@ class TargetTable:
     clicks: np.ndarray  # float64 [m, F]
     fold_rows: np.ndarray  # float64 [F]
     fold_clicks: np.ndarray  # float64 [F]
-    total_counts: np.ndarray  # float64 [m], counts summed over folds
-    total_clicks: np.ndarray  # float64 [m]
 
     @property
     def prior(self) -> float:
         return float(self.fold_clicks.sum() / max(self.fold_rows.sum(), 1.0))
 
-    def _other_rows(self, keys: np.ndarray, folds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Count and clicks of each key over all rows, or over the rows outside each row's fold."""
-        zeros = np.zeros(keys.shape)
-        if len(self.keys) == 0:
-            return zeros, zeros
-        idx = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        found = (keys >= 0) & (self.keys[idx] == keys)
-        cnt = self.total_counts[idx]
-        clk = self.total_clicks[idx]
-        if folds is not None:
-            cnt = cnt - self.counts[idx, folds[:, None]]
-            clk = clk - self.clicks[idx, folds[:, None]]
-        return np.where(found, cnt, 0.0), np.where(found, clk, 0.0)
-
     def rate(self, keys: np.ndarray, folds: np.ndarray | None, smoothing: float) -> np.ndarray:
         """Mean smoothed rate over each row's keys [n, k] (-1 = empty); folds None = all train rows."""
+        return self.rates(keys, folds, smoothing, [None])[0]
+
+    def rates(
+        self, keys: np.ndarray, folds: np.ndarray | None, smoothing: float, also_out: Sequence[int | None]
+    ) -> list[np.ndarray]:
+        """One rate per row for each entry of `also_out`: the statistics of the rows outside the row's own
+        fold (none when folds is None) and outside that fold too (None: no second fold). The fold model k
+        reads also_out=k, so its training rows never see fold k's labels; the keys are looked up once."""
         n = keys.shape[0]
-        if folds is None:
-            prior = np.full(n, self.prior)
-        else:
-            folds = np.asarray(folds, dtype=np.int64)
-            rows_other = self.fold_rows.sum() - self.fold_rows[folds]
-            clicks_other = self.fold_clicks.sum() - self.fold_clicks[folds]
-            prior = np.divide(clicks_other, rows_other, out=np.zeros(n), where=rows_other > 0)
-        cnt, clk = self._other_rows(keys, folds)
-        denom = cnt + smoothing
-        rate = np.divide(clk + smoothing * prior[:, None], denom, out=np.zeros(cnt.shape), where=denom > 0)
-        rate = np.where(denom > 0, rate, prior[:, None])
+        n_folds = len(self.fold_rows)
+        counts = np.zeros((*keys.shape, n_folds))
+        clicks = np.zeros((*keys.shape, n_folds))
+        if len(self.keys):
+            idx = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+            found = ((keys >= 0) & (self.keys[idx] == keys))[..., None]
+            counts = np.where(found, self.counts[idx], 0.0)
+            clicks = np.where(found, self.clicks[idx], 0.0)
+        own = np.zeros((n, n_folds), dtype=bool)
+        if folds is not None:
+            own[np.arange(n), np.asarray(folds, dtype=np.int64)] = True
         used = keys >= 0
         n_used = used.sum(axis=1)
-        mean = np.where(used, rate, 0.0).sum(axis=1) / np.maximum(n_used, 1)
-        return np.where(n_used > 0, mean, prior)
+        out = []
+        for extra in also_out:
+            keep = ~own
+            if extra is not None:
+                keep[:, extra] = False
+            rows_in, clicks_in = keep @ self.fold_rows, keep @ self.fold_clicks
+            prior = np.divide(clicks_in, rows_in, out=np.zeros(n), where=rows_in > 0)
+            cnt = np.einsum("nkf,nf->nk", counts, keep)
+            clk = np.einsum("nkf,nf->nk", clicks, keep)
+            denom = cnt + smoothing
+            rate = np.divide(
+                clk + smoothing * prior[:, None], denom, out=np.zeros(cnt.shape), where=denom > 0
+            )
+            rate = np.where(denom > 0, rate, prior[:, None])
+            mean = np.where(used, rate, 0.0).sum(axis=1) / np.maximum(n_used, 1)
+            out.append(np.where(n_used > 0, mean, prior))
+        return out
 
 
 class TargetAccumulator:
@@ -145,6 +157,4 @@ class TargetAccumulator:
             clicks=clicks,
             fold_rows=self.fold_rows.copy(),
             fold_clicks=self.fold_clicks.copy(),
-            total_counts=counts.sum(axis=1),
-            total_clicks=clicks.sum(axis=1),
         )

@@ -13,6 +13,7 @@ import torch
 
 from toss_core.config import TossConfig
 from toss_core.data.folds import load_folds
+from toss_core.features.fold_rates import fold_dense
 from toss_core.layout import FULL, Layout
 from toss_core.spec import FeatureSpec
 from toss_core.train.batches import BatchSource, feature_fields, model_spec
@@ -46,7 +47,8 @@ class FoldData:
 
         crc = cfg.data.verify == "full"  # each shard's checksum as it is first read
         self.cache = ShardedCache(layout.train_cache, crc=crc)
-        self.dense_cache = ShardedCache(layout.covis_train, crc=crc) if cfg.features.covis.enabled else None
+        covis = ShardedCache(layout.covis_train, crc=crc) if cfg.features.covis.enabled else None
+        self.dense_cache = fold_dense(covis, fold)  # this fold model's click rates (features.fold_rates)
         self.covis_fingerprint = self.dense_cache.fingerprint if self.dense_cache is not None else None
         self.spec = model_spec(cfg, self.cache, self.dense_cache)
         folds = load_folds(layout)
