@@ -72,10 +72,16 @@ NOTES: dict[str, str] = {
     "features.covis.enabled": "They are written under runs/<exp>/covis.",
     "features.covis.stats": (
         "The sequence statistics are those of toss_core/features/seqstats.py. Without a sequence only"
-        " id_rate applies. The click rates (target_rate, id_rate) are written once more per fold model,"
-        " with that fold's labels left out too: the model of fold k reads them for its training and test"
-        " rows, so nothing it learns or early-stops on carries its validation labels"
-        " (toss_core/features/fold_rates.py; n_splits more float32 per rate per row on disk)."
+        " id_rate applies. A training row's click rates (target_rate, id_rate) leave out its own fold"
+        " only; features.covis.nested_rates also leaves out the fold of the model that reads them."
+    ),
+    "features.covis.nested_rates": (
+        "The click rates are written once more per fold model, with that fold's labels left out too: the"
+        " model of fold k reads them for its training and test rows, so nothing it learns or early-stops"
+        " on carries its validation labels, and CatBoost reads them (without it, only the label-free"
+        " columns). Off by default: it cost LightGBM and the ensemble 0.0012-0.0021 test Score on"
+        " Frappe, MovieLens and a synthetic seed (BENCHMARKS.md). Disk: n_splits more float32 per rate"
+        " per row (toss_core/features/fold_rates.py)."
     ),
     "sequence.col": "Without a sequence there are no DARE fields and no sequence features.",
     "sequence.max_len": "The original length survives as seq_len_raw.",
