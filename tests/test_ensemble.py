@@ -127,6 +127,22 @@ def test_stacker_keeps_a_family_alone_when_the_other_adds_nothing():
         assert result.chosen == "nn" and result.weights.tolist() == [1.0, 0.0]
 
 
+def test_no_family_enters_the_stack_with_a_negative_weight():
+    """A family that carries only another family's error (z1 = e below) is what a free stacker subtracts
+    (the optimum is w1 = -w0, cancelling e out of z0); the stacker's weights stay >= 0, so it gets 0 and
+    the blend is the informative family alone, as on MovieLens where a free stack lost to its best family."""
+    rng = np.random.default_rng(11)
+    n = 20_000
+    signal, error = rng.normal(0.0, 1.5, n), rng.normal(0.0, 1.5, n)
+    y = (rng.random(n) < 1.0 / (1.0 + np.exp(-(signal - 1.0)))).astype(np.float32)
+    z = np.stack([signal + error - 1.0, error])
+    result = fit_family_weights(
+        z, y, rng.integers(0, 3, n), CalibrationConfig(), ["nn", "gbdt"], n_bootstrap=5
+    )
+    assert (result.weights >= 0).all() and (result.interval >= 0).all()
+    assert result.weights[1] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_the_stacker_weighs_any_number_of_families():
     """Three informative families with independent errors and a pure-noise fourth: one weight each, the
     noise family near zero, the blend ahead of every family alone, an interval per family."""

@@ -1,13 +1,12 @@
 """Step 1b of post/ (inside the ensemble step, after 1a): weigh the families against each other.
 
-The weights come from a logistic stacker on the families' OOF logits, validated across folds. The
-stacker is a logistic regression p = σ(Σ_f w_f·z_f + b) over each family's out-of-fold logits,
-fitted against the class-balanced log loss the metric uses (the calibrator's solver, sklearn's
-newton-cholesky, so it is deterministic and takes seconds on millions of rows). It must earn its place:
-it is refitted once per fold on the other folds' rows and scored on the fold it did not see, and that
-cross-validated Score is compared with each family alone (calibrated). The winner decides the weights;
-the calibrator fitted after the blend absorbs the scale and bias, so the weights are reported as shares
-summing to one.
+The weights come from a logistic stacker on the families' OOF logits, validated across folds. The stacker is
+a logistic regression p = σ(Σ_f w_f·z_f + b), every w_f ≥ 0, over each family's out-of-fold logits, fitted
+against the class-balanced log loss the metric uses (L-BFGS-B with bounds: deterministic, seconds on
+millions of rows). It must earn its place: it is refitted once per fold on the other folds' rows and scored
+on the fold it did not see, and that cross-validated Score is compared with each family alone (calibrated).
+The winner decides the weights; the calibrator fitted after the blend absorbs the scale and bias, so the
+weights are reported as shares summing to one.
 
 A bootstrap over rows (Poisson weights, `n_bootstrap` draws) gives each weight a 90% interval, so a
 user sees whether a family's share is evidence or noise.
@@ -18,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from toss_core.config import CalibrationConfig
-from toss_core.scoring.calibration import fit_balanced_logistic, fit_calibrator
+from toss_core.scoring.calibration import balanced_weights, fit_calibrator
 from toss_core.scoring.metrics import score
 
 INTERVAL = (5.0, 95.0)  # percentiles of the bootstrap interval
@@ -53,12 +53,34 @@ def _design(z: np.ndarray) -> np.ndarray:
 def _fit(
     x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None, start: np.ndarray | None = None
 ) -> np.ndarray:
-    """Stacker coefficients (families, then the intercept); `start` warm-starts the solver (a bootstrap
-    draw starts from the full-data solution and converges in two or three Newton steps)."""
+    """Stacker coefficients (families, then the intercept), each family's at least 0, minimising the
+    class-balanced log loss (L-BFGS-B with bounds, deterministic); `start` warm-starts the solver (a
+    bootstrap draw starts from the full-data solution).
+
+    Why non-negative (Breiman's stacked regressions): free weights let a family that agrees with the
+    others on most rows enter with a large negative weight that exploits where they differ on the
+    stacking rows; on MovieLens (network −0.52, LightGBM 0.70, CatBoost 0.81) that lost 0.007 test AUC
+    to LightGBM alone, while the non-negative stack gained 0.003 over it (BENCHMARKS.md, "the
+    stacker"). A family that adds nothing gets 0."""
+    from scipy.optimize import minimize
+
     n_families = x.shape[1] - 1
     if start is None:
         start = np.r_[np.full(n_families, 1.0 / n_families), 0.0]
-    return fit_balanced_logistic(x, y, start, sample_weight=sample_weight)
+    labels = np.asarray(y) > 0.5
+    w = balanced_weights(labels, sample_weight)
+    sign = np.where(labels, -1.0, 1.0)  # loss = log(1 + exp(sign · x·params))
+
+    def loss_and_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
+        margin = sign * (x @ params)
+        loss = float(w @ np.logaddexp(0.0, margin))
+        return loss, x.T @ (w * sign * expit(margin))
+
+    bounds = [(0.0, None)] * n_families + [(None, None)]
+    start = np.asarray(start, dtype=np.float64)
+    start = np.r_[np.maximum(start[:-1], 0.0), start[-1]]  # inside the bounds
+    fitted = minimize(loss_and_grad, start, jac=True, method="L-BFGS-B", bounds=bounds)
+    return np.asarray(fitted.x, dtype=np.float64)
 
 
 def shares(coef: np.ndarray) -> np.ndarray:
