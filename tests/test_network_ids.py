@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import make_config
 
+from toss_core.config import ConfigError
 from toss_core.models import build_model
 from toss_core.spec import FeatureSpec
 from toss_core.train.ids import resolve_id_embedding
@@ -40,6 +41,12 @@ def test_auto_always_embeds_a_column_the_sequence_query_reads() -> None:
     spec = _spec({"l_feat_14": 50_000, "l_feat_12": 50_000, "l_feat_11": 50_000})
     cfg = make_config(f"features.covis.id_cols={IDS}", "sequence.query_key=[l_feat_14]")
     assert resolve_id_embedding(cfg, spec, _labels(10_000, 0.1)).model.embed_id_cols == ["l_feat_14"]
+
+
+def test_a_list_naming_a_column_that_is_no_id_column_is_refused_before_any_work() -> None:
+    want = r"model\.embed_id_cols names \['gender'\].*features\.covis\.id_cols"
+    with pytest.raises(ConfigError, match=want):
+        make_config(f"features.covis.id_cols={IDS}", "model.embed_id_cols=[l_feat_12, gender]")
 
 
 @pytest.mark.parametrize("setting", ["true", "false", "[l_feat_12]"])

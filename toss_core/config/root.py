@@ -149,7 +149,13 @@ class TossConfig(Strict):
         unknown = set(self.sequence.query_same_vocab) - set(self.sequence.query_key)
         if unknown:
             raise ValueError(f"sequence.query_same_vocab names {sorted(unknown)} which are not in query_key")
-        explicit = self.model.embed_id_cols != "auto"  # auto always embeds a query column
+        embed = self.model.embed_id_cols
+        if isinstance(embed, list) and (stray := [c for c in embed if c not in self.features.covis.id_cols]):
+            raise ValueError(
+                f"model.embed_id_cols names {stray}, which are not in features.covis.id_cols "
+                f"{self.features.covis.id_cols}: list some of those, or use auto, true or false"
+            )
+        explicit = embed != "auto"  # auto always embeds a query column
         unembedded = [c for c in self.sequence.query_key if c in self.network_id_columns_skipped]
         if explicit and unembedded:
             raise ValueError(
