@@ -16,7 +16,7 @@ from toss_core.config import ConfigError
 from toss_core.data.folds import load_folds
 from toss_core.data.reader import ShardedCache
 from toss_core.features.cooc import CovisAccumulator, PairTable, prune_top_n
-from toss_core.features.covis import build_covis_features, fit, make_plan, transform
+from toss_core.features.covis import build_covis_features, fit, informative_crosses, make_plan, transform
 from toss_core.features.seqstats import sequence_features
 from toss_core.features.target import TargetAccumulator, pair_keys, recent_distinct_tokens
 from toss_core.layout import Layout
@@ -273,6 +273,84 @@ def test_out_of_fold_id_rate_has_no_leak_and_needs_no_sequence():
         assert oof[row] == pytest.approx(want), row
 
 
+def _cross_cache(cat: np.ndarray, label: np.ndarray, names: list[str]) -> _ArrayCache:
+    """An in-memory cache of id columns only (no sequence), each column's cardinality from its values."""
+    cache = _ArrayCache({"cat": cat.astype(np.int32), "label": label}, shard_rows=50)
+    cache.manifest["columns"] = {"seq": None, "cat": names}
+    cache.manifest["cat_cardinalities"] = [int(c) + 1 for c in cat.max(axis=0)]
+    return cache
+
+
+def test_out_of_fold_cross_rate_by_brute_force():
+    """The pair's rate reads the rows of the other folds with the same pair (the prior when either id is
+    the null 0); test rows read every train row."""
+    m = 3.0
+    cfg = make_config(
+        "features.covis.stats=[cross_rate]",
+        "features.covis.cross_cols=[[inventory_id, l_feat_14]]",
+        f"features.covis.target_smoothing={m}",
+    )
+    rng = np.random.default_rng(8)
+    n = 230
+    cat = np.column_stack([rng.integers(0, 4, n), rng.integers(0, 5, n)])
+    label = (rng.random(n) < 0.4).astype(np.float32)
+    folds = rng.integers(0, 3, n)
+    cache = _cross_cache(cat, label, ["inventory_id", "l_feat_14"])
+    plan = make_plan(cfg, cache.manifest)
+    assert plan.names == ["cross_rate_inventory_id_x_l_feat_14"] and not plan.auto_crosses
+    fitted = fit(cfg, cache, plan, folds)
+    arrays = {"cat": cache.arrays["cat"]}
+    oof = transform(cfg, plan, fitted, arrays, folds)[:, 0]
+    test = transform(cfg, plan, fitted, arrays, None)[:, 0]
+    same_pair = (cat[:, None, :] == cat[None, :, :]).all(axis=2)
+    for row in range(n):
+        for got, rows in ((oof[row], folds != folds[row]), (test[row], np.ones(n, bool))):
+            prior = label[rows].mean()
+            mask = rows & same_pair[row]
+            keyed = (cat[row] > 0).all()
+            want = (label[mask].sum() + m * prior) / (mask.sum() + m) if keyed else prior
+            assert got == pytest.approx(want), row
+
+
+def test_auto_crosses_keep_only_pairs_that_can_carry_a_rate(caplog):
+    """auto crosses every pair of id_cols, then leaves out a pair one column determines (a hierarchy)
+    and a pair that never recurs; what is left is computed and named."""
+    cols = ["l_feat_14", "l_feat_12", "l_feat_11", "inventory_id"]
+    cfg = make_config("features.covis.stats=[id_rate, cross_rate]", f"features.covis.id_cols={cols}")
+    rng = np.random.default_rng(2)
+    n = 400
+    user = rng.integers(1, 20, n)
+    item = rng.integers(1, 15, n)
+    group = user // 4 + 1  # determined by the user
+    unique = np.arange(1, n + 1)  # a new value on every row
+    cat = np.column_stack([user, item, group, unique])
+    label = (rng.random(n) < 0.3).astype(np.float32)
+    cache = _cross_cache(cat, label, cols)
+    plan = make_plan(cfg, cache.manifest)
+    assert plan.auto_crosses and len(plan.crosses) == 6
+    with caplog.at_level(logging.INFO, logger="toss"):
+        kept, fitted = informative_crosses(plan, fit(cfg, cache, plan, rng.integers(0, 3, n)))
+    crosses = [c for c in kept.names if c.startswith("cross_rate")]
+    assert crosses == ["cross_rate_l_feat_14_x_l_feat_12", "cross_rate_l_feat_12_x_l_feat_11"]
+    assert kept.names == [f"id_rate_{c}" for c in cols] + crosses
+    assert set(fitted.tables) == set(kept.names)
+    assert "cross_rate_l_feat_14_x_l_feat_11 left out: l_feat_14 determines the other column" in caplog.text
+    assert "cross_rate_l_feat_14_x_inventory_id left out: 0.0% of its rows" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("crosses", "message"),
+    [
+        ("[[inventory_id]]", r"cross_cols\[0\] is \['inventory_id'\]: a cross is two different columns"),
+        ("[[hour, hour]]", "a cross is two different columns"),
+        ("[[inventory_id, nope]]", r"cross_cols\[0\] names \['nope'\], which are not in data.cat_cols"),
+    ],
+)
+def test_cross_cols_list_is_checked_at_load(crosses, message):
+    with pytest.raises(ValueError, match=message):
+        make_config(f"features.covis.cross_cols={crosses}")
+
+
 # ---- the feature caches on the smoke data ------------------------------------------------------------
 
 
@@ -293,8 +371,10 @@ def _layout_on(smoke_cached: Layout, tmp_path: Path, *overrides: str) -> Layout:
 def test_feature_caches_are_shard_aligned_and_standardised(smoke_cached, tmp_path):
     layout = _layout_on(smoke_cached, tmp_path)
     result = build_covis_features(layout.cfg, layout)
-    seq_names = [s for s in layout.cfg.features.covis.stats if s not in ("target_rate", "id_rate")]
+    rates = ("target_rate", "id_rate", "cross_rate")
+    seq_names = [s for s in layout.cfg.features.covis.stats if s not in rates]
     ids = [f"id_rate_{c}" for c in layout.cfg.features.covis.id_cols]
+    # No cross: the synthetic ad ids are a hierarchy, so each pair is just its finer id.
     assert result.feature_names == [*seq_names, "target_rate_inventory_id", "target_rate_l_feat_14", *ids]
     assert not result.reused
     for base_dir, feat_dir in ((layout.train_cache, result.train_dir), (layout.test_cache, result.test_dir)):

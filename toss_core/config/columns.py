@@ -30,6 +30,7 @@ def column_problems(cfg: Any) -> list[str]:
     for key, values in lists.items():
         if dup := _duplicates(values):
             problems.append(f"{key} lists {dup} more than once")
+    problems += _cross_problems(cfg.features.covis.cross_cols, d.cat_cols)
     for i, pattern in enumerate(d.num_patterns):
         try:
             re.compile(pattern)
@@ -51,6 +52,21 @@ def column_problems(cfg: Any) -> list[str]:
         problems.append(
             f"data.test_path is data.train_path ({d.train_path}): the test rows must be a file of their own"
         )
+    return problems
+
+
+def _cross_problems(crosses: Any, cat_cols: list[str]) -> list[str]:
+    """features.covis.cross_cols given as a list: each entry two different columns of data.cat_cols."""
+    if crosses == "auto":
+        return []
+    problems = []
+    for i, pair in enumerate(crosses):
+        if len(pair) != 2 or pair[0] == pair[1]:
+            problems.append(f"features.covis.cross_cols[{i}] is {pair}: a cross is two different columns")
+        elif stray := [c for c in pair if c not in cat_cols]:
+            problems.append(
+                f"features.covis.cross_cols[{i}] names {stray}, which are not in data.cat_cols {cat_cols}"
+            )
     return problems
 
 

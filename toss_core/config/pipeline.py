@@ -108,8 +108,9 @@ class CovisConfig(Strict):
             "last_token",
             "target_rate",
             "id_rate",
+            "cross_rate",
         ],
-        description="features: sequence statistics, target_rate (per target_cols), id_rate (per id_cols)",
+        description="sequence statistics, target_rate, id_rate (per id_cols), cross_rate (per cross_cols)",
     )
     target_cols: list[str] = Field(
         default_factory=lambda: ["inventory_id", "l_feat_14"],
@@ -125,6 +126,13 @@ class CovisConfig(Strict):
     id_cols: list[str] = Field(
         default_factory=lambda: ["l_feat_14", "l_feat_12", "l_feat_11"],
         description="id columns (cat columns) whose OOF click rates are features (stat id_rate)",
+    )
+    cross_cols: Literal["auto"] | list[list[str]] = Field(
+        "auto",
+        description=(
+            "column pairs whose joint OOF click rate is a feature (cross_rate); "
+            "auto: the id_cols pairs that recur"
+        ),
     )
 
 

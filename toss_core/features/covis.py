@@ -4,7 +4,10 @@
 1. fit: one streaming pass over the train cache accumulates the label-free token statistics
    (co-visitation, transitions, popularity; toss_core.features.cooc) and the per-fold (token, ad-field value)
    click counts (toss_core.features.target), and the per-fold click counts of each id in
-   features.covis.id_cols (stat id_rate: the id's own out-of-fold click rate, which needs no sequence);
+   features.covis.id_cols (stat id_rate: the id's own out-of-fold click rate, which needs no sequence)
+   and of each pair of features.covis.cross_cols (stat cross_rate: the pair's joint click rate, which
+   neither id's own rate holds when the label follows the pair, as a user's clicks on one item do); `auto`
+   crosses then keep the pairs that can carry anything (`informative_crosses`);
 2. transform: per-row features for every train shard (target rates out of fold) and every test shard
    (target rates from all train rows), standardised with the train mean/std so they feed a network well;
 3. write: layout.covis_train / layout.covis_test through ShardWriter (kind "features", field `dense` float32
@@ -23,12 +26,13 @@ Feature definitions: toss_core.features.seqstats (sequence statistics) and toss_
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,12 +56,16 @@ COVIS_FORMAT = "toss-covis/2"  # /2: the click rates are written once more per f
 RATES_FIELD = "rates"
 TARGET_STAT = "target_rate"
 ID_STAT = "id_rate"
+CROSS_STAT = "cross_rate"
+# An auto cross is kept when at least this share of its keyed training rows share their pair with another
+# row: a pair seen once holds no rate for any other row (MovieLens' user x movie never recurs).
+MIN_RECURRING_SHARE = 0.01
 
 
 def label_derived(column: str) -> bool:
     """Whether a co-visitation column is a click rate (made from training labels, out of fold) rather
     than a label-free statistic of the sequence."""
-    return column.startswith((TARGET_STAT, ID_STAT))
+    return column.startswith((TARGET_STAT, ID_STAT, CROSS_STAT))
 
 
 # Elements per work array ([rows, max_len]) while a shard is processed in row chunks.
@@ -72,14 +80,29 @@ class TargetField:
 
 
 @dataclass(frozen=True)
+class CrossField:
+    """Two cat columns whose joint value is one click-rate key (first * second's cardinality + second)."""
+
+    first: TargetField
+    second: TargetField
+
+    @property
+    def name(self) -> str:
+        return f"{CROSS_STAT}_{self.first.name}_x_{self.second.name}"
+
+
+@dataclass(frozen=True)
 class Plan:
-    """What applies to this config and cache: sequence stats, target fields and id fields, in output order."""
+    """What applies to this config and cache: sequence stats, target fields and id fields, in output order;
+    auto_crosses: the crosses are candidates that the fit may drop (features.covis.cross_cols auto)."""
 
     seq_stats: list[str]
     target_cols: list[TargetField]
     names: list[str]
     skipped: list[str] = field(default_factory=list)
     id_cols: list[TargetField] = field(default_factory=list)
+    crosses: list[CrossField] = field(default_factory=list)
+    auto_crosses: bool = False
 
     @property
     def needs_sequence(self) -> bool:
@@ -93,7 +116,15 @@ class Plan:
     @property
     def needs_labels(self) -> bool:
         """Label statistics are involved, so they must be computed out of fold."""
-        return bool(self.target_cols or self.id_cols)
+        return bool(self.target_cols or self.id_cols or self.crosses)
+
+    def without_crosses(self, dropped: list[str]) -> Plan:
+        """The same plan without the crosses named in `dropped`."""
+        return replace(
+            self,
+            names=[n for n in self.names if n not in dropped],
+            crosses=[c for c in self.crosses if c.name not in dropped],
+        )
 
 
 def _cat_fields(names: list[str], key: str, manifest: dict) -> list[TargetField]:
@@ -115,16 +146,22 @@ def _cat_fields(names: list[str], key: str, manifest: dict) -> list[TargetField]
 def make_plan(cfg: TossConfig, manifest: dict) -> Plan:
     """Resolve features.covis.stats against the cache: unknown names are errors, inapplicable ones skipped."""
     cov = cfg.features.covis
-    valid = (*SEQ_STATS, TARGET_STAT, ID_STAT)
+    valid = (*SEQ_STATS, TARGET_STAT, ID_STAT, CROSS_STAT)
     unknown = [s for s in cov.stats if s not in valid]
     if unknown:
         raise ConfigError(f"features.covis.stats: unknown stat(s) {unknown}; valid stats are {list(valid)}")
     stats = list(dict.fromkeys(cov.stats))
     has_seq = manifest.get("columns", {}).get("seq") is not None and "seq" in manifest.get("fields", {})
-    skipped = [] if has_seq else [s for s in stats if s != ID_STAT]
+    skipped = [] if has_seq else [s for s in stats if s not in (ID_STAT, CROSS_STAT)]
     stats = [s for s in stats if s not in skipped]
     targets = _cat_fields(cov.target_cols, "target_cols", manifest) if TARGET_STAT in stats else []
     ids = _cat_fields(cov.id_cols, "id_cols", manifest) if ID_STAT in stats else []
+    auto = cov.cross_cols == "auto"
+    pairs = list(itertools.combinations(cov.id_cols, 2)) if auto else [tuple(p) for p in cov.cross_cols]
+    crosses = [
+        CrossField(*_cat_fields(list(pair), "id_cols" if auto else "cross_cols", manifest))
+        for pair in (pairs if CROSS_STAT in stats else [])
+    ]
     seq_stats: list[str] = []
     names: list[str] = []
     for stat in stats:
@@ -132,10 +169,20 @@ def make_plan(cfg: TossConfig, manifest: dict) -> Plan:
             names.extend(f"{TARGET_STAT}_{t.name}" for t in targets)
         elif stat == ID_STAT:
             names.extend(f"{ID_STAT}_{t.name}" for t in ids)
+        elif stat == CROSS_STAT:
+            names.extend(c.name for c in crosses)
         else:
             seq_stats.append(stat)
             names.append(stat)
-    return Plan(seq_stats=seq_stats, target_cols=targets, names=names, skipped=skipped, id_cols=ids)
+    return Plan(
+        seq_stats=seq_stats,
+        target_cols=targets,
+        names=names,
+        skipped=skipped,
+        id_cols=ids,
+        crosses=crosses,
+        auto_crosses=auto,
+    )
 
 
 @dataclass
@@ -166,6 +213,46 @@ def _id_keys(arrays: dict, sl: slice, t: TargetField) -> np.ndarray:
     return np.where(values > 0, values, -1)[:, None]
 
 
+def _cross_keys(arrays: dict, sl: slice, c: CrossField) -> np.ndarray:
+    """One key per row for the pair (first, second); -1 (no key) when either id is the null/unknown 0."""
+    first = np.asarray(arrays["cat"][sl, c.first.column], dtype=np.int64)
+    second = np.asarray(arrays["cat"][sl, c.second.column], dtype=np.int64)
+    keys = first * np.int64(c.second.cardinality) + second
+    return np.where((first > 0) & (second > 0), keys, -1)[:, None]
+
+
+def uninformative_cross(table: TargetTable, cross: CrossField) -> str | None:
+    """Why an auto cross can carry nothing beyond its columns' own rates (None: it can): its pairs never
+    recur (MIN_RECURRING_SHARE), or one column determines the other (an ad hierarchy: the pair is the
+    finer id). Both read off the fitted table, so the decision costs no pass over the data."""
+    per_pair = table.counts.sum(axis=1)
+    keyed = per_pair.sum()
+    recurring = per_pair[per_pair > 1].sum() / keyed if keyed else 0.0
+    if recurring < MIN_RECURRING_SHARE:
+        return f"{recurring:.1%} of its rows share their pair with another row"
+    card = np.int64(cross.second.cardinality)
+    for col, values in ((cross.first.name, table.keys // card), (cross.second.name, table.keys % card)):
+        if np.unique(values).size == len(table.keys):
+            return f"{col} determines the other column"
+    return None
+
+
+def informative_crosses(plan: Plan, fitted: Fitted) -> tuple[Plan, Fitted]:
+    """With auto crosses, the plan and tables without the crosses that carry nothing (logged with why)."""
+    if not plan.auto_crosses:
+        return plan, fitted
+    dropped = {}
+    for cross in plan.crosses:
+        why = uninformative_cross(fitted.tables[cross.name], cross)
+        if why is not None:
+            dropped[cross.name] = why
+        log.info("covis: cross %s %s", cross.name, f"left out: {why}" if why else "kept")
+    if not dropped:
+        return plan, fitted
+    tables = {k: v for k, v in fitted.tables.items() if k not in dropped}
+    return plan.without_crosses(list(dropped)), Fitted(model=fitted.model, tables=tables)
+
+
 def fit(cfg: TossConfig, cache: ShardedCache, plan: Plan, folds: np.ndarray | None) -> Fitted:
     """One streaming pass over the train cache: token statistics and per-fold target counts."""
     cov = cfg.features.covis
@@ -179,6 +266,7 @@ def fit(cfg: TossConfig, cache: ShardedCache, plan: Plan, folds: np.ndarray | No
     n_folds = int(folds.max()) + 1 if folds is not None and folds.size else 1
     tables = {f"{TARGET_STAT}_{t.name}": TargetAccumulator(n_folds) for t in plan.target_cols}
     tables |= {f"{ID_STAT}_{t.name}": TargetAccumulator(n_folds) for t in plan.id_cols}
+    tables |= {c.name: TargetAccumulator(n_folds) for c in plan.crosses}
     progress = Progress("covis fit", cache.n_rows)
     for offset, arrays in cache.iter_shards(_fields_for(plan, train=True)):
         n = _n_rows(arrays)
@@ -194,6 +282,8 @@ def fit(cfg: TossConfig, cache: ShardedCache, plan: Plan, folds: np.ndarray | No
                     tables[f"{TARGET_STAT}_{t.name}"].add(keys, arrays["label"][sl], fold_ids)
             for t in plan.id_cols:
                 tables[f"{ID_STAT}_{t.name}"].add(_id_keys(arrays, sl, t), arrays["label"][sl], fold_ids)
+            for c in plan.crosses:
+                tables[c.name].add(_cross_keys(arrays, sl, c), arrays["label"][sl], fold_ids)
         progress.update(n)
     progress.finish()
     model = acc.finish(cov.top_n) if acc is not None else None
@@ -241,6 +331,9 @@ def transform_variants(
             name = f"{ID_STAT}_{t.name}"
             keys = _id_keys(arrays, sl, t)
             rates[name] = fitted.tables[name].rates(keys, fold_ids, cov.target_smoothing, also_out)
+        for c in plan.crosses:
+            keys = _cross_keys(arrays, sl, c)
+            rates[c.name] = fitted.tables[c.name].rates(keys, fold_ids, cov.target_smoothing, also_out)
         cols |= {name: variants[0] for name, variants in rates.items()}
         out[sl] = np.stack([cols[name] for name in plan.names], axis=1)
         for k in range(n_folds):
@@ -402,14 +495,14 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
     plan = make_plan(cfg, train.manifest)
     folds_meta = _folds_identity(layout) if plan.needs_labels else None
     fp = fingerprint(cfg, train.fingerprint, test.fingerprint, folds_meta)
-    if _existing(layout.covis_train, fp, train.n_rows) and _existing(layout.covis_test, fp, test.n_rows):
-        log.info(
-            "covis: reusing %s (fingerprint %s, %d features)", layout.covis_train.parent, fp, len(plan.names)
-        )
+    built = _existing(layout.covis_train, fp, train.n_rows)
+    if built is not None and _existing(layout.covis_test, fp, test.n_rows):
+        names = list(built.manifest["columns"]["dense"])  # auto crosses were decided by that fit
+        log.info("covis: reusing %s (fingerprint %s, %d features)", layout.covis_train.parent, fp, len(names))
         return CovisResult(
             train_dir=layout.covis_train,
             test_dir=layout.covis_test,
-            feature_names=list(plan.names),
+            feature_names=names,
             fingerprint=fp,
             reused=True,
             seconds=time.perf_counter() - start,
@@ -431,6 +524,7 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
                 f"{layout.folds_path} holds {folds.size} fold ids, the train cache has {train.n_rows} rows"
             )
     fitted = fit(cfg, train, plan, folds) if plan.names else Fitted(model=None, tables={})
+    plan, fitted = informative_crosses(plan, fitted)
     nested = cfg.features.covis.nested_rates
     extra = {
         "columns": {"dense": list(plan.names), RATES_FIELD: plan.rate_names if nested else []},
@@ -472,6 +566,7 @@ def _fit_info(fitted: Fitted, plan: Plan, folds: np.ndarray | None) -> dict:
         "rate_folds": n_folds,
         "target_cols": [t.name for t in plan.target_cols],
         "id_cols": [t.name for t in plan.id_cols],
+        "cross_cols": [[c.first.name, c.second.name] for c in plan.crosses],
     }
     if fitted.model is not None:
         info["vocab"] = fitted.model.vocab

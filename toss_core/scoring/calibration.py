@@ -84,9 +84,10 @@ def fit_balanced_logistic(
     sklearn's LogisticRegression by newton-cholesky: Newton's method with the exact Hessian,
     deterministic, from `start` (warm start), at most `iters` iterations. It replaced a NumPy Newton
     solver that was slower on 10M rows (bench/logistic_solver.py, BENCHMARKS.md). The weights sum to one,
-    so C = RIDGE_C adds ½·1e-12·||params||² to the loss: nothing, except that collinear columns (two
-    identical families) stay solvable. `x` holds one column per parameter (an intercept is a column of
-    ones); `sample_weight` reweights rows (a bootstrap draw) before the classes are balanced."""
+    so C = RIDGE_C adds ½·1e-12·||params||² to the loss: nothing, except that collinear columns (a
+    constant logit beside the intercept) stay solvable. `x` holds one column per parameter (an intercept
+    is a column of ones); `sample_weight` reweights rows (a bootstrap draw) before the classes are
+    balanced."""
     from sklearn.linear_model import LogisticRegression
 
     y = _check_labels(labels)
