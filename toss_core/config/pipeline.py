@@ -131,7 +131,7 @@ class CovisConfig(Strict):
         "auto",
         description=(
             "column pairs whose joint OOF click rate is a feature (cross_rate); "
-            "auto: the id_cols pairs that recur"
+            "auto: id_cols pairs that recur"
         ),
     )
 
