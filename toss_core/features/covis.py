@@ -221,6 +221,15 @@ def _cross_keys(arrays: dict, sl: slice, c: CrossField) -> np.ndarray:
     return np.where((first > 0) & (second > 0), keys, -1)[:, None]
 
 
+def _keyed_rates(plan: Plan, arrays: dict, sl: slice) -> Iterator[tuple[str, np.ndarray]]:
+    """(feature name, keys [n, 1]) of every click rate keyed by the row's own cat values: each id of
+    plan.id_cols (id_rate), then each pair of plan.crosses (cross_rate); fit and transform share it."""
+    for t in plan.id_cols:
+        yield f"{ID_STAT}_{t.name}", _id_keys(arrays, sl, t)
+    for c in plan.crosses:
+        yield c.name, _cross_keys(arrays, sl, c)
+
+
 def uninformative_cross(table: TargetTable, cross: CrossField) -> str | None:
     """Why an auto cross can carry nothing beyond its columns' own rates (None: it can): its pairs never
     recur (MIN_RECURRING_SHARE), or one column determines the other (an ad hierarchy: the pair is the
@@ -280,10 +289,8 @@ def fit(cfg: TossConfig, cache: ShardedCache, plan: Plan, folds: np.ndarray | No
                 for t in plan.target_cols:
                     keys = pair_keys(recent, arrays["cat"][sl, t.column], t.cardinality)
                     tables[f"{TARGET_STAT}_{t.name}"].add(keys, arrays["label"][sl], fold_ids)
-            for t in plan.id_cols:
-                tables[f"{ID_STAT}_{t.name}"].add(_id_keys(arrays, sl, t), arrays["label"][sl], fold_ids)
-            for c in plan.crosses:
-                tables[c.name].add(_cross_keys(arrays, sl, c), arrays["label"][sl], fold_ids)
+            for name, keys in _keyed_rates(plan, arrays, sl):
+                tables[name].add(keys, arrays["label"][sl], fold_ids)
         progress.update(n)
     progress.finish()
     model = acc.finish(cov.top_n) if acc is not None else None
@@ -327,13 +334,8 @@ def transform_variants(
                 keys = pair_keys(recent, arrays["cat"][sl, t.column], t.cardinality)
                 name = f"{TARGET_STAT}_{t.name}"
                 rates[name] = fitted.tables[name].rates(keys, fold_ids, cov.target_smoothing, also_out)
-        for t in plan.id_cols:
-            name = f"{ID_STAT}_{t.name}"
-            keys = _id_keys(arrays, sl, t)
+        for name, keys in _keyed_rates(plan, arrays, sl):
             rates[name] = fitted.tables[name].rates(keys, fold_ids, cov.target_smoothing, also_out)
-        for c in plan.crosses:
-            keys = _cross_keys(arrays, sl, c)
-            rates[c.name] = fitted.tables[c.name].rates(keys, fold_ids, cov.target_smoothing, also_out)
         cols |= {name: variants[0] for name, variants in rates.items()}
         out[sl] = np.stack([cols[name] for name in plan.names], axis=1)
         for k in range(n_folds):
