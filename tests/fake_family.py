@@ -42,6 +42,9 @@ class MeanRateFamily:
     def shaping_keys(self):
         return ("seed",)
 
+    def settle(self, cfg, layout: Layout):
+        return cfg
+
     def checkpoint(self, layout: Layout, fold) -> Path:
         return layout.family_dir(self.name) / f"rates_fold_{fold}.npy"
 

@@ -1,16 +1,31 @@
-"""model.embed_id_cols auto: the network embeds the id columns whose values carry evidence, decided once
-from the training cache and saved in the checkpoint's config."""
+"""model.embed_id_cols auto: the network may embed the id columns whose values carry evidence, a validation
+trial on one fold decides whether it does, and the list is saved in the checkpoint's config."""
 
 from __future__ import annotations
 
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import numpy as np
 import pytest
-from conftest import make_config
+import torch
+from conftest import make_config, on_smoke_caches, run_context
 
-from toss_core.config import ConfigError
+from toss_core import steps
+from toss_core.config import ConfigError, TossConfig
+from toss_core.data.folds import assign_folds
+from toss_core.layout import Layout
 from toss_core.models import build_model
 from toss_core.spec import FeatureSpec
+from toss_core.train import loop
+from toss_core.train.family import NETWORK
+from toss_core.train.id_trial import choice_path, settle_id_embedding
 from toss_core.train.ids import resolve_id_embedding
+from toss_core.train.loop import train_fold
+from toss_core.train.paths import checkpoint_path
+from toss_core.tune.objective import Objective
 
 IDS = ["l_feat_14", "l_feat_12", "l_feat_11"]
 
@@ -62,3 +77,116 @@ def test_the_resolved_model_embeds_what_was_decided() -> None:
     resolved = resolve_id_embedding(cfg, spec, _labels(100_000, 0.4))
     assert build_model(spec, resolved).embedded_cat_cols == ["hour", "l_feat_14", "l_feat_12"]
     assert build_model(spec, cfg).embedded_cat_cols == ["hour"]  # unresolved auto embeds no id
+
+
+# ---- the validation trial (train/id_trial.py) ------------------------------------------------------------
+
+
+class FakeArms:
+    """Stands in for the two trial trainings: a fixed validation Score per arm, every call recorded."""
+
+    def __init__(self, embed_score: float, rates_score: float, pause_s: float = 0.0):
+        self.scores = {True: embed_score, False: rates_score}
+        self.pause_s = pause_s
+        self.calls: list[tuple[list[str], int, Path]] = []
+
+    def __call__(self, cfg: TossConfig, layout: Layout, fold: int) -> dict[str, float]:
+        ids = cfg.model.embed_id_cols
+        assert isinstance(ids, list)
+        self.calls.append((ids, fold, layout.models_dir))
+        layout.family_dir("nn").mkdir(parents=True)  # what a trained arm leaves behind
+        time.sleep(self.pause_s)
+        return {"Score_cal": self.scores["l_feat_14" in ids], "AUC": 0.5}
+
+
+def _trial_layout(smoke: Layout, root: Path, *overrides: str) -> Layout:
+    layout = on_smoke_caches(
+        smoke, root, "features.covis.enabled=false", f"features.covis.id_cols={IDS}", *overrides
+    )
+    assign_folds(layout.cfg, layout)
+    return layout
+
+
+EVIDENCED = {"l_feat_14": 1_000, "l_feat_12": 5_000, "l_feat_11": 50_000}  # 40, 8, 0.8 rows per value
+
+
+def _settle(layout: Layout, arms: FakeArms, shaping: str = "net-a") -> TossConfig:
+    return settle_id_embedding(layout.cfg, layout, _spec(EVIDENCED), _labels(100_000, 0.4), shaping, arms)
+
+
+@pytest.mark.parametrize(("embed_score", "rates_score", "embedded"), [
+    (0.36, 0.35, ["l_feat_14", "l_feat_12"]),
+    (0.34, 0.35, []),
+])  # fmt: skip
+def test_the_trial_keeps_the_arm_with_the_better_validation_score(
+    smoke_cached: Layout, tmp_path: Path, embed_score: float, rates_score: float, embedded: list[str]
+) -> None:
+    layout = _trial_layout(smoke_cached, tmp_path)
+    arms = FakeArms(embed_score, rates_score)
+    assert _settle(layout, arms).model.embed_id_cols == embedded
+    # both arms train the trial fold (fold 0 under random folds), the evidenced ids against none
+    assert [(ids, fold) for ids, fold, _ in arms.calls] == [(["l_feat_14", "l_feat_12"], 0), ([], 0)]
+    assert all(out.is_relative_to(layout.family_dir("nn")) for _, _, out in arms.calls)
+    saved = json.loads(choice_path(layout).read_text())
+    assert saved["choice"] == ("embed" if embedded else "rates")
+    assert saved["scores"]["embed"]["Score_cal"] == embed_score
+    assert not (layout.family_dir("nn") / "id_trial").exists()  # the arms' models are gone
+
+
+def test_the_trial_runs_once_per_data_and_settings(smoke_cached: Layout, tmp_path: Path) -> None:
+    layout = _trial_layout(smoke_cached, tmp_path)
+    first = FakeArms(0.34, 0.35)
+    assert _settle(layout, first).model.embed_id_cols == []
+    again = FakeArms(0.36, 0.35)  # would choose otherwise, were it asked
+    assert _settle(layout, again).model.embed_id_cols == []
+    assert again.calls == []
+    _settle(layout, again, shaping="net-b")  # other training settings: decided afresh
+    assert len(again.calls) == 2 and json.loads(choice_path(layout).read_text())["choice"] == "embed"
+
+
+def test_folds_trained_in_parallel_share_one_trial(smoke_cached: Layout, tmp_path: Path) -> None:
+    layout = _trial_layout(smoke_cached, tmp_path)
+    arms = FakeArms(0.36, 0.35, pause_s=0.3)
+    with ThreadPoolExecutor(3) as pool:
+        chosen = list(pool.map(lambda _: _settle(layout, arms).model.embed_id_cols, range(3)))
+    assert chosen == [["l_feat_14", "l_feat_12"]] * 3
+    assert len(arms.calls) == 2
+
+
+@pytest.mark.parametrize(("overrides", "embedded"), [
+    (("model.embed_min_events=100",), []),  # no id has the evidence
+    (("model.embed_min_events=10", "sequence.query_key=[l_feat_14]"), ["l_feat_14"]),  # only the query's
+])  # fmt: skip
+def test_no_trial_when_no_id_can_go_either_way(
+    smoke_cached: Layout, tmp_path: Path, overrides: tuple[str, ...], embedded: list[str]
+) -> None:
+    layout = _trial_layout(smoke_cached, tmp_path, *overrides)
+    arms = FakeArms(0.34, 0.35)
+    assert _settle(layout, arms).model.embed_id_cols == embedded
+    assert arms.calls == [] and not choice_path(layout).exists()
+
+
+@pytest.mark.slow
+def test_a_fold_trains_what_the_trial_chose_and_the_tuner_reuses_it(
+    smoke_cached: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end on the smoke cache: the trial's two arms are real fold trainings, the fold model embeds
+    the chosen list (its checkpoint's config), and a tuning study pins that choice without training."""
+    layout = _trial_layout(
+        smoke_cached, tmp_path, "features.covis.enabled=true", "model.embed_min_events=0", "train.epochs=1"
+    )
+    steps.build_covis(run_context(layout))
+    train_fold(layout.cfg, layout, 1)
+    saved = json.loads(choice_path(layout).read_text())
+    assert set(saved["scores"]) == {"embed", "rates"} and saved["identity"]["fold"] == 0
+    evidenced = saved["identity"]["embed"]
+    assert evidenced  # every id column has the (zero) evidence asked for
+    chosen = evidenced if saved["choice"] == "embed" else []
+    ckpt = torch.load(checkpoint_path(layout, 1), weights_only=True)
+    assert ckpt["config"]["model"]["embed_id_cols"] == chosen
+    monkeypatch.setattr(loop, "_arm_metrics", _no_training)
+    assert Objective(layout.cfg, layout, NETWORK).cfg.model.embed_id_cols == chosen
+
+
+def _no_training(*_: object) -> dict[str, float]:
+    raise AssertionError("the saved choice should have been reused")

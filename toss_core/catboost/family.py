@@ -39,6 +39,10 @@ class CatBoostFamily:
     def shaping_keys(self) -> tuple[str, ...]:
         return ("catboost",)
 
+    def settle(self, cfg: TossConfig, layout: Layout) -> TossConfig:
+        """Nothing to settle: CatBoost makes no choice by trial."""
+        return cfg
+
     def checkpoint(self, layout: Layout, fold: int | str) -> Path:
         return checkpoint_path(layout, fold)
 

@@ -75,7 +75,7 @@ class ModelConfig(Strict):
     head_dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout in the head's layers and MLP")
     embed_id_cols: bool | Literal["auto"] | list[str] = Field(
         "auto",
-        description="embed features.covis.id_cols: auto (by embed_min_events), true, false, or those listed",
+        description="embed features.covis.id_cols: auto (evidence, then a trial), true, false or the listed",
     )
     embed_min_events: float = Field(
         3.0,

@@ -104,11 +104,13 @@ NOTES: dict[str, str] = {
     "sequence.query_same_vocab": "Their query uses the token's attention embedding, as in the DARE paper.",
     "sequence.transformer_block": "The encoded tokens are then pooled with the same attention weights.",
     "model.embed_id_cols": (
-        "auto decides per column from the whole training cache: an id column whose values average at least"
-        " model.embed_min_events rows of the rarer class is embedded beside its out-of-fold click rate, a"
-        " sparser one gets the click rate only (an embedding of a value with a click or two is memorised"
-        " within an epoch); a column sequence.query_key names is always embedded. The choice is logged"
-        " and saved as a list in each checkpoint's config. Measured: BENCHMARKS.md, 'Issue 20: the network'."
+        "auto, first the evidence: an id column whose values average fewer than model.embed_min_events"
+        " rows of the rarer class gets its out-of-fold click rate only (an embedding of a value with a"
+        " click or two is memorised within an epoch); a column sequence.query_key names is always"
+        " embedded. Then a trial for the others, all or none: one fold (the latest under cv.order_key /"
+        " time_key, else fold 0) trained with them embedded and once with their click rates only, the"
+        " better calibrated validation Score wins; saved in runs/<exp>/nn/id_choice.json and in each"
+        " checkpoint's config (docs/validation.md)."
     ),
     "model.id_min_count": (
         "A value seen in fewer training rows of the fold shares its column's unknown embedding row "

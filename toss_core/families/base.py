@@ -47,6 +47,11 @@ class Family(Protocol):
         how a trial executes (threads, device) is left out so it never splits a study."""
         ...
 
+    def settle(self, cfg: TossConfig, layout: Layout) -> TossConfig:
+        """cfg with the choices the family makes by a trial on the run's data made explicit (the network's
+        embedded ids), so that a tuning study's trials share one decision instead of each repeating it."""
+        ...
+
     def checkpoint(self, layout: Layout, fold: int | str) -> Path:
         """The model file of one fold (layout.FULL: the refit); its digest is the model's identity."""
         ...

@@ -44,6 +44,11 @@ class LightGBMFamily:
     def shaping_keys(self) -> tuple[str, ...]:
         return ("gbdt",)
 
+    def settle(self, cfg: TossConfig, layout: Layout) -> TossConfig:
+        """Nothing to settle: LightGBM's id trial (gbdt.id_encoding auto) is one of the choices its search
+        samples (gbdt.id_encoding is in its space), so each trial decides under its own parameters."""
+        return cfg
+
     def checkpoint(self, layout: Layout, fold: int | str) -> Path:
         return checkpoint_path(layout, fold)
 

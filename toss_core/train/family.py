@@ -51,6 +51,14 @@ class NetworkFamily:
 
         return TRAINING_KEYS
 
+    def settle(self, cfg: TossConfig, layout: Layout) -> TossConfig:
+        """model.embed_id_cols auto decided (train/id_trial.py) and written into cfg."""
+        from toss_core.train.loop import settle_ids
+        from toss_core.train.runtime import torch_runtime
+
+        with torch_runtime(cfg):
+            return settle_ids(cfg, layout)
+
     def checkpoint(self, layout: Layout, fold: int | str) -> Path:
         return checkpoint_path(layout, fold)
 

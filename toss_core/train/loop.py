@@ -38,14 +38,14 @@ import torch
 
 from toss_core.artifacts.fold import SELECTED, Lineage, file_digest, save_oof
 from toss_core.config import TossConfig
-from toss_core.data.folds import FOLD_KEYS, fold_keys
+from toss_core.data.folds import FOLD_KEYS, fold_keys, trial_fold
 from toss_core.layout import Layout
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.train import checkpoint
 from toss_core.train.ema import EMA
 from toss_core.train.feeds import choose_feed
 from toss_core.train.fold_data import FoldData, FoldState, bin_sample, training_id_counts, warn_unseen_ids
-from toss_core.train.ids import resolve_id_embedding
+from toss_core.train.id_trial import settle_id_embedding
 from toss_core.train.logs import EPOCH_METRICS, FoldLog
 from toss_core.train.losses import batch_loss
 from toss_core.train.paths import NAME, checkpoint_path, resume_path, tb_dir, train_log_path
@@ -113,6 +113,21 @@ def train_fold(
         return FoldTrainer(cfg, layout, fold).run(on_epoch)
 
 
+def settle_ids(cfg: TossConfig, layout: Layout, data: FoldData | None = None) -> TossConfig:
+    """cfg with model.embed_id_cols auto made explicit (train/id_trial.py: evidence, then a validation
+    trial whose arms train as folds of this loop); `data`: a fold's loaded data, else the trial fold's."""
+    if cfg.model.embed_id_cols != "auto":
+        return cfg
+    d = data if data is not None else FoldData(cfg, layout, trial_fold(cfg))
+    shaping = cfg.section_fingerprint(*TRAINING_KEYS, *fold_keys(cfg)[len(FOLD_KEYS) :])
+    return settle_id_embedding(cfg, layout, d.spec, d.labels, shaping, _arm_metrics)
+
+
+def _arm_metrics(cfg: TossConfig, layout: Layout, fold: int) -> dict[str, float]:
+    """The validation metrics of one trial arm: a whole fold trained into the arm's own layout."""
+    return FoldTrainer(cfg, layout, fold).run().metrics
+
+
 class FoldTrainer:
     """One fold's model, optimiser, schedule, EMA and resumable state; `run` trains it to the end."""
 
@@ -126,7 +141,7 @@ class FoldTrainer:
         self.device = resolve_device(cfg.runtime.device)
         self.amp = amp_dtype(cfg.runtime.amp, self.device)
         self.data = d = FoldData(cfg, layout, fold)
-        self.cfg = cfg = resolve_id_embedding(cfg, d.spec, d.labels)  # saved in the checkpoint
+        self.cfg = cfg = settle_ids(cfg, layout, d)  # saved in the checkpoint
         self.feed = choose_feed(cfg, d.source, self.device)
         self.rows = torch.from_numpy(d.train_rows).to(self.device)  # what the sampler draws from
         self.row_labels = torch.from_numpy(d.train_labels).to(self.device)

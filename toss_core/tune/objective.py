@@ -31,7 +31,8 @@ class Objective:
     """Callable for study.optimize: trains the folds of tune.folds with one trial's parameters."""
 
     def __init__(self, cfg: TossConfig, layout: Layout, family: Family):
-        self.cfg, self.layout, self.family = cfg, layout, family
+        # decided once under the study's base config, not again in every trial (Family.settle)
+        self.cfg, self.layout, self.family = family.settle(cfg, layout), layout, family
         self.space = search_space(cfg, family)
 
     def __call__(self, trial: Any) -> float:
