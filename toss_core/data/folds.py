@@ -247,12 +247,6 @@ def stacking_rows(cfg: TossConfig, folds: np.ndarray) -> np.ndarray | None:
     return np.asarray(folds) == cfg.cv.n_splits - 1
 
 
-def trial_fold(cfg: TossConfig) -> int:
-    """The fold a family's validation trial decides on (gbdt and network id trials): the stacker's rows
-    (stacking_rows), placed like the test rows, under folds ordered in time; else fold 0."""
-    return cfg.cv.n_splits - 1 if fold_method(cfg) in ("latest", "time") else 0
-
-
 # ---- persisted assignment ------------------------------------------------------------------------------
 
 

@@ -38,14 +38,14 @@ import torch
 
 from toss_core.artifacts.fold import SELECTED, Lineage, file_digest, save_oof
 from toss_core.config import TossConfig
-from toss_core.data.folds import FOLD_KEYS, fold_keys, trial_fold
+from toss_core.data.folds import FOLD_KEYS, fold_keys
 from toss_core.layout import Layout
 from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.train import checkpoint
 from toss_core.train.ema import EMA
 from toss_core.train.feeds import choose_feed
 from toss_core.train.fold_data import FoldData, FoldState, bin_sample, training_id_counts, warn_unseen_ids
-from toss_core.train.id_trial import settle_id_embedding
+from toss_core.train.id_trial import TRIAL_FOLD, settle_id_embedding
 from toss_core.train.logs import EPOCH_METRICS, FoldLog
 from toss_core.train.losses import batch_loss
 from toss_core.train.paths import NAME, checkpoint_path, resume_path, tb_dir, train_log_path
@@ -118,7 +118,7 @@ def settle_ids(cfg: TossConfig, layout: Layout, data: FoldData | None = None) ->
     trial whose arms train as folds of this loop); `data`: a fold's loaded data, else the trial fold's."""
     if cfg.model.embed_id_cols != "auto":
         return cfg
-    d = data if data is not None else FoldData(cfg, layout, trial_fold(cfg))
+    d = data if data is not None else FoldData(cfg, layout, TRIAL_FOLD)
     shaping = cfg.section_fingerprint(*TRAINING_KEYS, *fold_keys(cfg)[len(FOLD_KEYS) :])
     return settle_id_embedding(cfg, layout, d.spec, d.labels, shaping, _arm_metrics)
 
