@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -312,30 +313,34 @@ def test_out_of_fold_cross_rate_by_brute_force():
             assert got == pytest.approx(want), row
 
 
-def test_auto_crosses_keep_only_pairs_that_can_carry_a_rate(caplog):
-    """auto crosses every pair of id_cols, then leaves out a pair one column determines (a hierarchy)
-    and a pair that never recurs; what is left is computed and named."""
+def test_auto_crosses_keep_only_pairs_whose_rate_adds_to_their_columns(caplog):
+    """auto crosses every pair of id_cols and every id column with every other cat column, then leaves
+    out a pair one column determines (a hierarchy), a pair that never recurs, and a pair whose rate adds
+    nothing to its columns' rates; only the pair the click follows is computed and named."""
     cols = ["l_feat_14", "l_feat_12", "l_feat_11", "inventory_id"]
     cfg = make_config("features.covis.stats=[id_rate, cross_rate]", f"features.covis.id_cols={cols}")
     rng = np.random.default_rng(2)
-    n = 400
-    user = rng.integers(1, 20, n)
-    item = rng.integers(1, 15, n)
-    group = user // 4 + 1  # determined by the user
+    n = 3000
+    user = rng.integers(1, 30, n)
+    item = rng.integers(1, 20, n)
+    group = user // 3 + 1  # determined by the user; each group holds every (user + item) % 3
     unique = np.arange(1, n + 1)  # a new value on every row
-    cat = np.column_stack([user, item, group, unique])
-    label = (rng.random(n) < 0.3).astype(np.float32)
-    cache = _cross_cache(cat, label, cols)
+    hour = rng.integers(1, 7, n)  # a context column the click ignores
+    cat = np.column_stack([user, item, group, unique, hour])
+    label = (rng.random(n) < np.where((user + item) % 3 == 0, 0.8, 0.1)).astype(np.float32)
+    cache = _cross_cache(cat, label, [*cols, "hour"])
     plan = make_plan(cfg, cache.manifest)
-    assert plan.auto_crosses and len(plan.crosses) == 6
+    assert plan.auto_crosses and len(plan.crosses) == 6 + 4  # the id pairs, then each id with the hour
     with caplog.at_level(logging.INFO, logger="toss"):
-        kept, fitted = informative_crosses(plan, fit(cfg, cache, plan, rng.integers(0, 3, n)))
+        kept, fitted = informative_crosses(plan, fit(cfg, cache, plan, rng.integers(0, 3, n)), 20.0)
     crosses = [c for c in kept.names if c.startswith("cross_rate")]
-    assert crosses == ["cross_rate_l_feat_14_x_l_feat_12", "cross_rate_l_feat_12_x_l_feat_11"]
+    assert crosses == ["cross_rate_l_feat_14_x_l_feat_12"]
     assert kept.names == [f"id_rate_{c}" for c in cols] + crosses
     assert set(fitted.tables) == set(kept.names)
     assert "cross_rate_l_feat_14_x_l_feat_11 left out: l_feat_14 determines the other column" in caplog.text
     assert "cross_rate_l_feat_14_x_inventory_id left out: 0.0% of its rows" in caplog.text
+    added = r"cross_rate_l_feat_12_x_hour left out: its rate adds -?\d\.\d+ ± \d\.\d+ balanced log-likelihood"
+    assert re.search(added, caplog.text)
 
 
 @pytest.mark.parametrize(

@@ -130,8 +130,7 @@ class CovisConfig(Strict):
     cross_cols: Literal["auto"] | list[list[str]] = Field(
         "auto",
         description=(
-            "column pairs whose joint OOF click rate is a feature (cross_rate); "
-            "auto: id_cols pairs that recur"
+            "column pairs whose joint OOF click rate is a feature; auto: id x cat pairs adding to their rates"
         ),
     )
 

@@ -7,7 +7,8 @@
    features.covis.id_cols (stat id_rate: the id's own out-of-fold click rate, which needs no sequence)
    and of each pair of features.covis.cross_cols (stat cross_rate: the pair's joint click rate, which
    neither id's own rate holds when the label follows the pair, as a user's clicks on one item do); `auto`
-   crosses then keep the pairs that can carry anything (`informative_crosses`);
+   tries every pair of id columns and every id column with every other cat column, and keeps the pairs
+   whose rate adds to their columns' own rates (`informative_crosses`, features.cross_gain);
 2. transform: per-row features for every train shard (target rates out of fold) and every test shard
    (target rates from all train rows), standardised with the train mean/std so they feed a network well;
 3. write: layout.covis_train / layout.covis_test through ShardWriter (kind "features", field `dense` float32
@@ -40,6 +41,7 @@ import numpy as np
 
 from toss_core.config import ConfigError, TossConfig
 from toss_core.features.cooc import CovisAccumulator, CovisModel
+from toss_core.features.cross_gain import cross_gain
 from toss_core.features.seqstats import SEQ_STATS, sequence_features
 from toss_core.features.target import TargetAccumulator, TargetTable, pair_keys, recent_distinct_tokens
 from toss_core.layout import Layout
@@ -60,6 +62,11 @@ CROSS_STAT = "cross_rate"
 # An auto cross is kept when at least this share of its keyed training rows share their pair with another
 # row: a pair seen once holds no rate for any other row (MovieLens' user x movie never recurs).
 MIN_RECURRING_SHARE = 0.01
+# An auto cross is kept when its rate adds at least this much balanced log-likelihood per row to its two
+# columns' rates (features.cross_gain): above the most any cross adds on the synthetic Toss schema, whose
+# generator has no id x context effect (0.0008 at 100k rows), and below Frappe's app crosses (0.0018+).
+MIN_CROSS_GAIN = 0.001
+MIN_CROSS_Z = 3.0  # ... and that many standard errors above 0: small data's noise is no cross
 
 
 def label_derived(column: str) -> bool:
@@ -143,6 +150,13 @@ def _cat_fields(names: list[str], key: str, manifest: dict) -> list[TargetField]
     return fields
 
 
+def _auto_pairs(id_cols: list[str], manifest: dict) -> list[tuple[str, str]]:
+    """features.covis.cross_cols auto's candidates: every pair of id columns, then every id column with
+    every other cat column of the cache (a user with the hour, an app with the country)."""
+    others = [c for c in manifest["columns"].get("cat", []) if c not in id_cols]
+    return [*itertools.combinations(id_cols, 2), *itertools.product(id_cols, others)]
+
+
 def make_plan(cfg: TossConfig, manifest: dict) -> Plan:
     """Resolve features.covis.stats against the cache: unknown names are errors, inapplicable ones skipped."""
     cov = cfg.features.covis
@@ -157,7 +171,7 @@ def make_plan(cfg: TossConfig, manifest: dict) -> Plan:
     targets = _cat_fields(cov.target_cols, "target_cols", manifest) if TARGET_STAT in stats else []
     ids = _cat_fields(cov.id_cols, "id_cols", manifest) if ID_STAT in stats else []
     auto = cov.cross_cols == "auto"
-    pairs = list(itertools.combinations(cov.id_cols, 2)) if auto else [tuple(p) for p in cov.cross_cols]
+    pairs = _auto_pairs(cov.id_cols, manifest) if auto else [tuple(p) for p in cov.cross_cols]
     crosses = [
         CrossField(*_cat_fields(list(pair), "id_cols" if auto else "cross_cols", manifest))
         for pair in (pairs if CROSS_STAT in stats else [])
@@ -230,36 +244,41 @@ def _keyed_rates(plan: Plan, arrays: dict, sl: slice) -> Iterator[tuple[str, np.
         yield c.name, _cross_keys(arrays, sl, c)
 
 
-def uninformative_cross(table: TargetTable, cross: CrossField) -> str | None:
-    """Why an auto cross can carry nothing beyond its columns' own rates (None: it can): its pairs never
-    recur (MIN_RECURRING_SHARE), or one column determines the other (an ad hierarchy: the pair is the
-    finer id). Both read off the fitted table, so the decision costs no pass over the data."""
+def cross_verdict(table: TargetTable, cross: CrossField, smoothing: float) -> tuple[bool, str]:
+    """(keep, why) for an auto cross. Left out when its pairs never recur (MIN_RECURRING_SHARE), when one
+    column determines the other (an ad hierarchy: the pair is the finer id), or when its rate adds less
+    than MIN_CROSS_GAIN, or under MIN_CROSS_Z standard errors, to a model of the two columns' rates
+    (features.cross_gain). All read off the fitted table, so the decision costs no pass over the data."""
     per_pair = table.counts.sum(axis=1)
     keyed = per_pair.sum()
     recurring = per_pair[per_pair > 1].sum() / keyed if keyed else 0.0
     if recurring < MIN_RECURRING_SHARE:
-        return f"{recurring:.1%} of its rows share their pair with another row"
+        return False, f"{recurring:.1%} of its rows share their pair with another row"
     card = np.int64(cross.second.cardinality)
     for col, values in ((cross.first.name, table.keys // card), (cross.second.name, table.keys % card)):
         if np.unique(values).size == len(table.keys):
-            return f"{col} determines the other column"
-    return None
+            return False, f"{col} determines the other column"
+    gain = cross_gain(table, cross.second.cardinality, smoothing)
+    added = f"its rate adds {gain.per_row:.5f} ± {gain.stderr:.5f} balanced log-likelihood per row"
+    if not gain.clears(MIN_CROSS_GAIN, MIN_CROSS_Z):
+        return False, f"{added} to its columns' (needs {MIN_CROSS_GAIN} and {MIN_CROSS_Z:g} standard errors)"
+    return True, f"{added} to its columns' rates"
 
 
-def informative_crosses(plan: Plan, fitted: Fitted) -> tuple[Plan, Fitted]:
+def informative_crosses(plan: Plan, fitted: Fitted, smoothing: float) -> tuple[Plan, Fitted]:
     """With auto crosses, the plan and tables without the crosses that carry nothing (logged with why)."""
     if not plan.auto_crosses:
         return plan, fitted
-    dropped = {}
+    dropped = []
     for cross in plan.crosses:
-        why = uninformative_cross(fitted.tables[cross.name], cross)
-        if why is not None:
-            dropped[cross.name] = why
-        log.info("covis: cross %s %s", cross.name, f"left out: {why}" if why else "kept")
+        keep, why = cross_verdict(fitted.tables[cross.name], cross, smoothing)
+        if not keep:
+            dropped.append(cross.name)
+        log.info("covis: cross %s %s: %s", cross.name, "kept" if keep else "left out", why)
     if not dropped:
         return plan, fitted
     tables = {k: v for k, v in fitted.tables.items() if k not in dropped}
-    return plan.without_crosses(list(dropped)), Fitted(model=fitted.model, tables=tables)
+    return plan.without_crosses(dropped), Fitted(model=fitted.model, tables=tables)
 
 
 def fit(cfg: TossConfig, cache: ShardedCache, plan: Plan, folds: np.ndarray | None) -> Fitted:
@@ -526,7 +545,7 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
                 f"{layout.folds_path} holds {folds.size} fold ids, the train cache has {train.n_rows} rows"
             )
     fitted = fit(cfg, train, plan, folds) if plan.names else Fitted(model=None, tables={})
-    plan, fitted = informative_crosses(plan, fitted)
+    plan, fitted = informative_crosses(plan, fitted, cfg.features.covis.target_smoothing)
     nested = cfg.features.covis.nested_rates
     extra = {
         "columns": {"dense": list(plan.names), RATES_FIELD: plan.rate_names if nested else []},
