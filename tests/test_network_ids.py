@@ -18,10 +18,11 @@ from toss_core.config import ConfigError, TossConfig
 from toss_core.data.folds import assign_folds
 from toss_core.layout import Layout
 from toss_core.models import build_model
+from toss_core.scoring.fold_metrics import fold_metrics
 from toss_core.spec import FeatureSpec
 from toss_core.train import loop
 from toss_core.train.family import NETWORK
-from toss_core.train.id_trial import choice_path, settle_id_embedding
+from toss_core.train.id_trial import choice_path, score_gap, settle_id_embedding
 from toss_core.train.ids import resolve_id_embedding
 from toss_core.train.loop import train_fold
 from toss_core.train.paths import checkpoint_path
@@ -83,20 +84,27 @@ def test_the_resolved_model_embeds_what_was_decided() -> None:
 
 
 class FakeArms:
-    """Stands in for the two trial trainings: a fixed validation Score per arm, every call recorded."""
+    """Stands in for the two trial trainings: each arm's validation logits are the rows' true logits plus
+    noise of its own size (less noise, a better arm); every call is recorded."""
 
-    def __init__(self, embed_score: float, rates_score: float, pause_s: float = 0.0):
-        self.scores = {True: embed_score, False: rates_score}
+    def __init__(self, embed_noise: float, rates_noise: float, pause_s: float = 0.0):
+        rng = np.random.default_rng(0)
+        truth = rng.normal(-0.5, 1.5, 4_000)
+        self.labels = (rng.random(truth.size) < 1.0 / (1.0 + np.exp(-truth))).astype(np.float32)
+        self.logits = {
+            True: (truth + rng.normal(0.0, embed_noise, truth.size)).astype(np.float32),
+            False: (truth + rng.normal(0.0, rates_noise, truth.size)).astype(np.float32),
+        }
         self.pause_s = pause_s
         self.calls: list[tuple[list[str], int, Path]] = []
 
-    def __call__(self, cfg: TossConfig, layout: Layout, fold: int) -> dict[str, float]:
+    def __call__(self, cfg: TossConfig, layout: Layout, fold: int) -> tuple[np.ndarray, np.ndarray]:
         ids = cfg.model.embed_id_cols
         assert isinstance(ids, list)
         self.calls.append((ids, fold, layout.models_dir))
         layout.family_dir("nn").mkdir(parents=True)  # what a trained arm leaves behind
         time.sleep(self.pause_s)
-        return {"Score_cal": self.scores["l_feat_14" in ids], "AUC": 0.5}
+        return self.labels, self.logits["l_feat_14" in ids]
 
 
 def _trial_layout(smoke: Layout, root: Path, *overrides: str) -> Layout:
@@ -114,30 +122,43 @@ def _settle(layout: Layout, arms: FakeArms, shaping: str = "net-a") -> TossConfi
     return settle_id_embedding(layout.cfg, layout, _spec(EVIDENCED), _labels(100_000, 0.4), shaping, arms)
 
 
-@pytest.mark.parametrize(("embed_score", "rates_score", "embedded"), [
-    (0.36, 0.35, ["l_feat_14", "l_feat_12"]),
-    (0.34, 0.35, []),
+@pytest.mark.parametrize(("embed_noise", "rates_noise", "embedded"), [
+    (0.3, 1.5, ["l_feat_14", "l_feat_12"]),  # the embedding is better
+    (1.5, 0.3, []),  # the click rates lead clearly
+    (1.0, 0.95, ["l_feat_14", "l_feat_12"]),  # the click rates lead within noise: the embedding stays
 ])  # fmt: skip
-def test_the_trial_keeps_the_arm_with_the_better_validation_score(
-    smoke_cached: Layout, tmp_path: Path, embed_score: float, rates_score: float, embedded: list[str]
+def test_the_click_rates_replace_the_embedding_only_when_they_lead_clearly(
+    smoke_cached: Layout, tmp_path: Path, embed_noise: float, rates_noise: float, embedded: list[str]
 ) -> None:
     layout = _trial_layout(smoke_cached, tmp_path)
-    arms = FakeArms(embed_score, rates_score)
+    arms = FakeArms(embed_noise, rates_noise)
     assert _settle(layout, arms).model.embed_id_cols == embedded
-    # both arms train the trial fold (fold 0 under random folds), the evidenced ids against none
+    # both arms train fold 0, the evidenced ids against none
     assert [(ids, fold) for ids, fold, _ in arms.calls] == [(["l_feat_14", "l_feat_12"], 0), ([], 0)]
     assert all(out.is_relative_to(layout.family_dir("nn")) for _, _, out in arms.calls)
     saved = json.loads(choice_path(layout).read_text())
     assert saved["choice"] == ("embed" if embedded else "rates")
-    assert saved["scores"]["embed"]["Score_cal"] == embed_score
+    gap, spread = saved["trial"]["rates_minus_embed"], saved["trial"]["bootstrap_sd"]
+    assert (gap > 0) == (rates_noise < embed_noise) and spread > 0
     assert not (layout.family_dir("nn") / "id_trial").exists()  # the arms' models are gone
+
+
+def test_the_gap_and_its_spread_are_those_of_the_calibrated_validation_score() -> None:
+    arms = FakeArms(1.5, 0.3)
+    labels, embed, rates = arms.labels, arms.logits[True], arms.logits[False]
+    gap, spread = score_gap(labels, embed, rates, seed=1)
+    assert gap == pytest.approx(
+        fold_metrics(labels, rates, 0.5)["Score_cal"] - fold_metrics(labels, embed, 0.5)["Score_cal"]
+    )
+    assert score_gap(labels, embed, embed, seed=1) == (0.0, 0.0)  # the same arm twice: no gap, no spread
+    assert 0.0 < spread < gap
 
 
 def test_the_trial_runs_once_per_data_and_settings(smoke_cached: Layout, tmp_path: Path) -> None:
     layout = _trial_layout(smoke_cached, tmp_path)
-    first = FakeArms(0.34, 0.35)
+    first = FakeArms(1.5, 0.3)
     assert _settle(layout, first).model.embed_id_cols == []
-    again = FakeArms(0.36, 0.35)  # would choose otherwise, were it asked
+    again = FakeArms(0.3, 1.5)  # would choose otherwise, were it asked
     assert _settle(layout, again).model.embed_id_cols == []
     assert again.calls == []
     _settle(layout, again, shaping="net-b")  # other training settings: decided afresh
@@ -146,7 +167,7 @@ def test_the_trial_runs_once_per_data_and_settings(smoke_cached: Layout, tmp_pat
 
 def test_folds_trained_in_parallel_share_one_trial(smoke_cached: Layout, tmp_path: Path) -> None:
     layout = _trial_layout(smoke_cached, tmp_path)
-    arms = FakeArms(0.36, 0.35, pause_s=0.3)
+    arms = FakeArms(0.3, 1.5, pause_s=0.3)
     with ThreadPoolExecutor(3) as pool:
         chosen = list(pool.map(lambda _: _settle(layout, arms).model.embed_id_cols, range(3)))
     assert chosen == [["l_feat_14", "l_feat_12"]] * 3
@@ -161,7 +182,7 @@ def test_no_trial_when_no_id_can_go_either_way(
     smoke_cached: Layout, tmp_path: Path, overrides: tuple[str, ...], embedded: list[str]
 ) -> None:
     layout = _trial_layout(smoke_cached, tmp_path, *overrides)
-    arms = FakeArms(0.34, 0.35)
+    arms = FakeArms(1.5, 0.3)
     assert _settle(layout, arms).model.embed_id_cols == embedded
     assert arms.calls == [] and not choice_path(layout).exists()
 
@@ -178,15 +199,15 @@ def test_a_fold_trains_what_the_trial_chose_and_the_tuner_reuses_it(
     steps.build_covis(run_context(layout))
     train_fold(layout.cfg, layout, 1)
     saved = json.loads(choice_path(layout).read_text())
-    assert set(saved["scores"]) == {"embed", "rates"} and saved["identity"]["fold"] == 0
+    assert saved["trial"]["bootstrap_sd"] > 0 and saved["identity"]["fold"] == 0
     evidenced = saved["identity"]["embed"]
     assert evidenced  # every id column has the (zero) evidence asked for
     chosen = evidenced if saved["choice"] == "embed" else []
     ckpt = torch.load(checkpoint_path(layout, 1), weights_only=True)
     assert ckpt["config"]["model"]["embed_id_cols"] == chosen
-    monkeypatch.setattr(loop, "_arm_metrics", _no_training)
+    monkeypatch.setattr(loop, "_arm_outputs", _no_training)
     assert Objective(layout.cfg, layout, NETWORK).cfg.model.embed_id_cols == chosen
 
 
-def _no_training(*_: object) -> dict[str, float]:
+def _no_training(*_: object) -> tuple[np.ndarray, np.ndarray]:
     raise AssertionError("the saved choice should have been reused")

@@ -112,9 +112,10 @@ NOTES: dict[str, str] = {
         " rows of the rarer class gets its out-of-fold click rate only (an embedding of a value with a"
         " click or two is memorised within an epoch); a column sequence.query_key names is always"
         " embedded. Then a trial for the others, all or none: fold 0 trained with them embedded and once"
-        " with their click rates only, the better calibrated validation Score wins (fold 0 even under"
-        " time-ordered folds: MovieLens' latest fold chose against its test); saved in"
-        " runs/<exp>/nn/id_choice.json and in each checkpoint's config (docs/validation.md)."
+        " with their click rates only; the click rates replace the embedding only when their calibrated"
+        " validation Score leads by 2 standard deviations of a paired bootstrap (a bare lead was noise"
+        " on MovieLens); fold 0 even under time-ordered folds (MovieLens' latest fold chose against its"
+        " test). Saved in runs/<exp>/nn/id_choice.json and in each checkpoint's config (docs/validation.md)."
     ),
     "model.id_min_count": (
         "A value seen in fewer training rows of the fold shares its column's unknown embedding row "

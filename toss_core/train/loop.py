@@ -120,12 +120,13 @@ def settle_ids(cfg: TossConfig, layout: Layout, data: FoldData | None = None) ->
         return cfg
     d = data if data is not None else FoldData(cfg, layout, TRIAL_FOLD)
     shaping = cfg.section_fingerprint(*TRAINING_KEYS, *fold_keys(cfg)[len(FOLD_KEYS) :])
-    return settle_id_embedding(cfg, layout, d.spec, d.labels, shaping, _arm_metrics)
+    return settle_id_embedding(cfg, layout, d.spec, d.labels, shaping, _arm_outputs)
 
 
-def _arm_metrics(cfg: TossConfig, layout: Layout, fold: int) -> dict[str, float]:
-    """The validation metrics of one trial arm: a whole fold trained into the arm's own layout."""
-    return FoldTrainer(cfg, layout, fold).run().metrics
+def _arm_outputs(cfg: TossConfig, layout: Layout, fold: int) -> tuple[np.ndarray, np.ndarray]:
+    """The validation labels and logits of one trial arm: a whole fold trained into the arm's own layout."""
+    with np.load(FoldTrainer(cfg, layout, fold).run().oof_path) as oof:
+        return oof["label"], oof["logit"]
 
 
 class FoldTrainer:
