@@ -107,6 +107,7 @@ def _decide(
         "embed": evidenced,
         "rates_only": needed,
         "network": shaping,
+        "rule": f"click rates by {CLEAR_BY:g} sd of {BOOTSTRAP_DRAWS} draws",
     }
     path = choice_path(layout)
     path.parent.mkdir(parents=True, exist_ok=True)
