@@ -18,7 +18,7 @@ def fold_metrics(labels: np.ndarray, logits: np.ndarray, train_prior: float) -> 
     the calibrator gives back)."""
     raw = evaluate_logits(labels, logits)
     shifted = evaluate_logits(labels, prior_shift(logits, train_prior, 0.5))
-    calibrated = evaluate_logits(labels, fit_temperature(logits, labels).apply(logits))
+    calibrated = calibrated_metrics(labels, logits)
     return {
         **shifted,
         "WLL_raw": raw["WLL"],
@@ -26,3 +26,8 @@ def fold_metrics(labels: np.ndarray, logits: np.ndarray, train_prior: float) -> 
         "WLL_cal": calibrated["WLL"],
         "Score_cal": calibrated["Score"],
     }
+
+
+def calibrated_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+    """Metrics after the temperature calibration fitted on these rows (fold_metrics' *_cal)."""
+    return evaluate_logits(labels, fit_temperature(logits, labels).apply(logits))

@@ -33,8 +33,7 @@ import numpy as np
 from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
-from toss_core.scoring.calibration import fit_temperature
-from toss_core.scoring.metrics import evaluate_logits
+from toss_core.scoring.fold_metrics import calibrated_metrics
 from toss_core.spec import FeatureSpec
 from toss_core.train.ids import resolve_id_embedding, with_embedded_ids
 from toss_core.train.paths import NAME
@@ -143,7 +142,7 @@ def _decide(
 
 def _score_cal(labels: np.ndarray, logits: np.ndarray) -> float:
     """The calibrated Score model selection reads (fold_metrics' Score_cal)."""
-    return evaluate_logits(labels, fit_temperature(logits, labels).apply(logits))["Score"]
+    return calibrated_metrics(labels, logits)["Score"]
 
 
 def score_gap(
