@@ -73,11 +73,12 @@ def settle_id_embedding(
     back unchanged."""
     if cfg.model.embed_id_cols != "auto":
         return cfg
-    evidenced = resolve_id_embedding(cfg, spec, labels).model.embed_id_cols
+    by_evidence = resolve_id_embedding(cfg, spec, labels)
+    evidenced = by_evidence.model.embed_id_cols
     assert isinstance(evidenced, list)
     needed = [c for c in evidenced if c in cfg.sequence.query_key]
     if evidenced == needed:
-        return with_embedded_ids(cfg, evidenced)
+        return by_evidence
     choice = _decide(cfg, layout, (evidenced, needed), shaping, train_arm)
     embed = evidenced if choice == EMBED else needed
     if choice == RATES:
@@ -125,7 +126,6 @@ def _decide(
             outputs[arm] = train_arm(
                 with_embedded_ids(cfg, ids), dataclasses.replace(layout, output_dir=out), fold
             )
-            shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(layout.family_dir(NAME) / "id_trial", ignore_errors=True)
         labels, embed_logits = outputs[EMBED]
         gap, spread = score_gap(labels, embed_logits, outputs[RATES][1], seed=cfg.seed)

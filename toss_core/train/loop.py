@@ -119,8 +119,12 @@ def settle_ids(cfg: TossConfig, layout: Layout, data: FoldData | None = None) ->
     if cfg.model.embed_id_cols != "auto":
         return cfg
     d = data if data is not None else FoldData(cfg, layout, TRIAL_FOLD)
-    shaping = cfg.section_fingerprint(*TRAINING_KEYS, *fold_keys(cfg)[len(FOLD_KEYS) :])
-    return settle_id_embedding(cfg, layout, d.spec, d.labels, shaping, _arm_outputs)
+    return settle_id_embedding(cfg, layout, d.spec, d.labels, _shaping_fingerprint(cfg), _arm_outputs)
+
+
+def _shaping_fingerprint(cfg: TossConfig) -> str:
+    """Fingerprint of the settings that shape a fold's weights (TRAINING_KEYS and the fold keys in use)."""
+    return cfg.section_fingerprint(*TRAINING_KEYS, *fold_keys(cfg)[len(FOLD_KEYS) :])
 
 
 def _arm_outputs(cfg: TossConfig, layout: Layout, fold: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,7 +174,7 @@ class FoldTrainer:
         self.scheduler = warmup_decay(self.optimizer, self.steps_per_epoch, tc.warmup_epochs, tc.lr_decay)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp == torch.float16)
         payload = [
-            cfg.section_fingerprint(*TRAINING_KEYS, *fold_keys(cfg)[len(FOLD_KEYS) :]),
+            _shaping_fingerprint(cfg),
             str(self.amp),
             fold,
             head,
