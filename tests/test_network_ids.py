@@ -25,7 +25,7 @@ from toss_core.train.family import NETWORK
 from toss_core.train.id_trial import choice_path, score_gap, settle_id_embedding
 from toss_core.train.ids import resolve_id_embedding
 from toss_core.train.loop import train_fold
-from toss_core.train.paths import checkpoint_path
+from toss_core.train.paths import checkpoint_path, resume_path
 from toss_core.tune.objective import Objective
 
 IDS = ["l_feat_14", "l_feat_12", "l_feat_11"]
@@ -102,7 +102,8 @@ class FakeArms:
         ids = cfg.model.embed_id_cols
         assert isinstance(ids, list)
         self.calls.append((ids, fold, layout.models_dir))
-        layout.family_dir("nn").mkdir(parents=True)  # what a trained arm leaves behind
+        layout.family_dir("nn").mkdir(parents=True)  # what a trained arm leaves behind: its final state
+        resume_path(layout, fold).write_text("embed" if "l_feat_14" in ids else "rates")
         time.sleep(self.pause_s)
         return self.labels, self.logits["l_feat_14" in ids]
 
@@ -141,6 +142,8 @@ def test_the_click_rates_replace_the_embedding_only_when_they_lead_clearly(
     gap, spread = saved["trial"]["rates_minus_embed"], saved["trial"]["bootstrap_sd"]
     assert (gap > 0) == (rates_noise < embed_noise) and spread > 0
     assert not (layout.family_dir("nn") / "id_trial").exists()  # the arms' models are gone
+    # the winner's final state is now fold 0's resume state: the fold is not trained a third time
+    assert resume_path(layout, 0).read_text() == saved["choice"]
 
 
 def test_the_gap_and_its_spread_are_those_of_the_calibrated_validation_score() -> None:
@@ -205,8 +208,22 @@ def test_a_fold_trains_what_the_trial_chose_and_the_tuner_reuses_it(
     chosen = evidenced if saved["choice"] == "embed" else []
     ckpt = torch.load(checkpoint_path(layout, 1), weights_only=True)
     assert ckpt["config"]["model"]["embed_id_cols"] == chosen
+    # fold 0 is the winning arm's training: it writes that arm's best epoch without an epoch of its own
+    assert resume_path(layout, 0).is_file()
+    monkeypatch.setattr(loop.FoldTrainer, "train_epoch", _no_epoch)
+    fold0 = train_fold(layout.cfg, layout, 0)
+    assert fold0.best_epoch == 1 and fold0.metrics["Score_cal"] > 0
+    assert (
+        torch.load(checkpoint_path(layout, 0), weights_only=True)["config"]["model"]["embed_id_cols"]
+        == chosen
+    )
+    assert not resume_path(layout, 0).exists()
     monkeypatch.setattr(loop, "_arm_outputs", _no_training)
     assert Objective(layout.cfg, layout, NETWORK).cfg.model.embed_id_cols == chosen
+
+
+def _no_epoch(*_: object) -> tuple[float, float]:
+    raise AssertionError("fold 0 should have been the trial's winning arm, not trained again")
 
 
 def _no_training(*_: object) -> tuple[np.ndarray, np.ndarray]:

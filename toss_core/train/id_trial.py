@@ -10,7 +10,8 @@ bootstrap of the fold's rows. A bare lead is noise: on MovieLens with its crosse
 0.0003 (0.2 sd) and the network trained that way lost 0.012 test AUC. The choice is saved in
 <family dir>/id_choice.json with what it was decided on, so every fold, the refit and a resumed run
 agree; fold models trained in parallel share it under a lock: the first trains the arms, the others wait
-and read its choice.
+and read its choice. The winning arm's finished training becomes the trial fold's own (its resume state),
+so the trial costs one extra training of the fold, not two.
 
 The fold is always fold 0 (TRIAL_FOLD), not LightGBM's "placed like the test" fold: on MovieLens, whose
 last fold holds each user's latest ratings, that fold preferred the click rates (Score_cal 0.6818 vs
@@ -24,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +38,7 @@ from toss_core.layout import Layout
 from toss_core.scoring.fold_metrics import calibrated_metrics
 from toss_core.spec import FeatureSpec
 from toss_core.train.ids import resolve_id_embedding, with_embedded_ids
-from toss_core.train.paths import NAME
+from toss_core.train.paths import NAME, resume_path, tb_dir
 from toss_core.util.atomic import write_json
 from toss_core.util.locks import writer_lock
 
@@ -117,19 +119,21 @@ def _decide(
             return str(saved["choice"])
         outputs = {}
         log.info(
-            "network ids: trial on fold %d, %s embedded against click rates only (two extra trainings of "
-            "the fold; model.embed_id_cols auto, saved in %s)",
+            "network ids: trial on fold %d, %s embedded against click rates only (one extra training of "
+            "the fold: the winning arm becomes the fold's own; model.embed_id_cols auto, saved in %s)",
             fold, evidenced, path,
         )  # fmt: skip
+        arm_layouts = {
+            arm: dataclasses.replace(layout, output_dir=layout.family_dir(NAME) / "id_trial" / arm)
+            for arm in (EMBED, RATES)
+        }
         for arm, ids in ((EMBED, evidenced), (RATES, needed)):
-            out = layout.family_dir(NAME) / "id_trial" / arm
-            outputs[arm] = train_arm(
-                with_embedded_ids(cfg, ids), dataclasses.replace(layout, output_dir=out), fold
-            )
-        shutil.rmtree(layout.family_dir(NAME) / "id_trial", ignore_errors=True)
+            outputs[arm] = train_arm(with_embedded_ids(cfg, ids), arm_layouts[arm], fold)
         labels, embed_logits = outputs[EMBED]
         gap, spread = score_gap(labels, embed_logits, outputs[RATES][1], seed=cfg.seed)
         choice = RATES if gap > CLEAR_BY * spread else EMBED
+        _promote(arm_layouts[choice], layout, fold)
+        shutil.rmtree(layout.family_dir(NAME) / "id_trial", ignore_errors=True)
         log.info(
             "network ids %s: %s (fold %d: click rates only %+.5f calibrated Score against embedded, "
             "bootstrap sd %.5f; the click rates need a lead of %g sd)",
@@ -138,6 +142,23 @@ def _decide(
         trial = {"fold": fold, "rates_minus_embed": gap, "bootstrap_sd": spread, "clear_by": CLEAR_BY}
         write_json(path, {"identity": identity, "choice": choice, "trial": trial})
         return choice
+
+
+def _promote(arm: Layout, layout: Layout, fold: int) -> None:
+    """The winning arm trained the trial fold as the fold itself trains (the same config, data and seeds):
+    its finished state becomes the fold's resume state and its TensorBoard events the fold's, so the fold
+    writes that arm's best epoch instead of training a third time. The fold's resume step still checks the
+    state's identity, and retrains when it differs. An arm that left no state is skipped."""
+    state = resume_path(arm, fold)
+    if not state.is_file():
+        return
+    os.replace(state, resume_path(layout, fold))
+    events = tb_dir(arm, fold)
+    if events.is_dir():
+        shutil.rmtree(tb_dir(layout, fold), ignore_errors=True)
+        tb_dir(layout, fold).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(events, tb_dir(layout, fold))
+    log.info("network ids: fold %d keeps the winning arm's training (%s)", fold, resume_path(layout, fold))
 
 
 def _score_cal(labels: np.ndarray, logits: np.ndarray) -> float:

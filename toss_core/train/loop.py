@@ -128,8 +128,13 @@ def _shaping_fingerprint(cfg: TossConfig) -> str:
 
 
 def _arm_outputs(cfg: TossConfig, layout: Layout, fold: int) -> tuple[np.ndarray, np.ndarray]:
-    """The validation labels and logits of one trial arm: a whole fold trained into the arm's own layout."""
-    with np.load(FoldTrainer(cfg, layout, fold).run().oof_path) as oof:
+    """The validation labels and logits of one trial arm: a whole fold trained into the arm's own layout.
+    Its finished state stays behind as the fold's resume state, so the winning arm can become the fold
+    itself (id_trial promotes it) instead of the fold training a third time."""
+    trainer = FoldTrainer(cfg, layout, fold)
+    result = trainer.run()
+    save_resume_state(trainer)
+    with np.load(result.oof_path) as oof:
         return oof["label"], oof["logit"]
 
 
@@ -444,9 +449,17 @@ class FoldTrainer:
         if saved["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(saved["rng_cuda"])
         state = FoldState(**saved["state"])
-        log.info(
-            "fold %s: resuming after epoch %d (step %d) from %s", self.fold, state.epoch, state.step, path
-        )
+        tc = self.cfg.train
+        if state.epoch >= tc.epochs or state.bad_epochs >= tc.early_stop_patience:
+            log.info(
+                "fold %s: %s holds this fold's finished training (best epoch %d, e.g. the id trial's "
+                "winning arm); writing its model without training",
+                self.fold, path, state.best_epoch + 1,
+            )  # fmt: skip
+        else:
+            log.info(
+                "fold %s: resuming after epoch %d (step %d) from %s", self.fold, state.epoch, state.step, path
+            )
         return state
 
 
