@@ -260,6 +260,8 @@ def cross_verdict(table: TargetTable, cross: CrossField, smoothing: float) -> tu
             return False, f"{col} determines the other column"
     gain = cross_gain(table, cross.second.cardinality, smoothing)
     added = f"its rate adds {gain.per_row:.5f} ± {gain.stderr:.5f} balanced log-likelihood per row"
+    if gain.pairs_scored < gain.pairs:
+        added += f" (on {gain.pairs_scored:,} of {gain.pairs:,} pairs)"
     if not gain.clears(MIN_CROSS_GAIN, MIN_CROSS_Z):
         return False, f"{added} to its columns' (needs {MIN_CROSS_GAIN} and {MIN_CROSS_Z:g} standard errors)"
     return True, f"{added} to its columns' rates"
