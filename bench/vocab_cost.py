@@ -30,6 +30,7 @@ from toss_core.data.reader import ShardedCache
 from toss_core.models import build_model
 from toss_core.spec import FeatureSpec
 from toss_core.train.ema import EMA
+from toss_core.train.id_trial import without_trial
 from toss_core.train.losses import batch_loss
 from toss_core.train.predict import stream_feed
 
@@ -45,7 +46,7 @@ def _step_seconds(
     """Seconds per optimiser step of a fresh model for `spec`, by phase, after two warm-up steps."""
     torch.manual_seed(cfg.seed)
     model = build_model(spec, cfg)
-    loss_fn = batch_loss(cfg, model)
+    loss_fn = batch_loss(without_trial(cfg), model)  # emb_l2 auto: 0, as where no id trial runs
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     ema = EMA(model, cfg.train.ema.decay) if cfg.train.ema.enabled else None
     weights = torch.ones_like(target)

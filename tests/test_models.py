@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from conftest import make_config
 
+from toss_core.config import ConfigError
 from toss_core.models import baselines, build_model, dare, layers, qnn_alpha, wrapper
 from toss_core.models.layers import BinnedNumericFields, NumericFields, column_families
 from toss_core.models.qnn_alpha import QuadraticLayer, self_ensemble_loss
@@ -165,7 +166,7 @@ def test_each_numeric_column_feeds_exactly_its_own_field(mode: str) -> None:
     families = NUM_FAMILIES if mode != "per_column" else list(range(len(NUM_COLS)))
     values = torch.randn(4, len(NUM_COLS)) * 20
     if mode == "binned":
-        model.fit_numeric_bins(torch.randn(200, len(NUM_COLS)) * 20)
+        model.fit_bins({"num": torch.randn(200, len(NUM_COLS)) * 20})
     base = model.num(values)
     for j, field in enumerate(families):
         moved = values.clone()
@@ -178,11 +179,37 @@ def test_numeric_bin_edges_are_the_training_quantiles() -> None:
     model = build("model.numeric_fields=binned", "model.numeric_bins=8")
     assert model.num.edges.shape == (len(NUM_COLS), 7)
     sample = torch.randn(501, len(NUM_COLS)) * torch.arange(1, len(NUM_COLS) + 1) + 3
-    model.fit_numeric_bins(sample)
+    model.fit_bins({"num": sample})
     expected = np.quantile(sample.numpy(), np.arange(1, 8) / 8, axis=0).T
     np.testing.assert_allclose(model.num.edges.numpy(), expected, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match=r"model\.numeric_fields=binned"):
-        build().fit_numeric_bins(sample)
+        build().fit_bins({"num": sample})
+
+
+@pytest.mark.parametrize(("mode", "n_dense_fields"), [("grouped", 1), ("per_column", 3)])
+def test_dense_bins_fit_each_co_visitation_feature_on_its_training_quantiles(
+    mode: str, n_dense_fields: int
+) -> None:
+    spec = make_spec(dense=3)
+    model = build(f"model.numeric_fields={mode}", "model.dense_bins=8", spec=spec)
+    assert model.binned_inputs == ["dense"] and model.dense.n_fields == n_dense_fields
+    rates = torch.rand(400, 3) ** torch.tensor([1.0, 3.0, 0.3])  # click rates, each skewed its own way
+    model.fit_bins({"dense": rates})
+    expected = np.quantile(rates.numpy(), np.arange(1, 8) / 8, axis=0).T
+    np.testing.assert_allclose(model.dense.edges.numpy(), expected, rtol=1e-5, atol=1e-5)
+    # the piecewise-linear part is what the dense fields add: a feature's field bends at its edges
+    batch = make_batch(spec, n=4)
+    moved = {**batch, "dense": batch["dense"].clone()}
+    moved["dense"][:, 1] = expected[1, -1] + 0.01  # past its last edge: every ramp of feature 1 is full
+    assert not torch.allclose(model.dense(moved["dense"]), model.dense(batch["dense"]))
+    assert build("model.dense_bins=0", spec=spec).binned_inputs == []  # off: linear only, no edges to fit
+    assert build(spec=spec).binned_inputs == []  # auto before the id trial settled it: off
+
+
+@pytest.mark.parametrize("bins", [-1, 1, 2])
+def test_dense_bins_below_three_are_refused(bins: int) -> None:
+    with pytest.raises(ConfigError, match="dense_bins"):
+        build(f"model.dense_bins={bins}")
 
 
 def test_binned_fields_are_piecewise_linear_between_edges() -> None:
@@ -216,7 +243,7 @@ def test_binned_model_overfits_a_tiny_batch_with_a_non_monotone_target() -> None
     spec = NUMERIC_ONLY
     model = build("model.numeric_fields=binned", "model.head_dropout=0.0", spec=spec).train()
     batch = make_batch(spec, n=32, seed=3)
-    model.fit_numeric_bins(batch["num"])
+    model.fit_bins({"num": batch["num"]})
     y = (batch["num"][:, 0].abs() < batch["num"][:, 0].abs().median()).float()  # |x| small: a bump in x
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     for _ in range(40):
@@ -393,7 +420,7 @@ def test_binned_round_trip_keeps_the_fitted_edges() -> None:
     spec = make_spec()
     overrides = ("model.numeric_fields=binned",)
     model = build(*overrides, spec=spec)
-    model.fit_numeric_bins(torch.randn(300, len(NUM_COLS)) * 30)
+    model.fit_bins({"num": torch.randn(300, len(NUM_COLS)) * 30})
     assert "num.edges" in model.state_dict()
     fresh = build_model(FeatureSpec.from_dict(spec.to_dict()), make_config(*overrides)).eval()
     assert not torch.equal(fresh.num.edges, model.num.edges)

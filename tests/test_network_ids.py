@@ -84,28 +84,35 @@ def test_the_resolved_model_embeds_what_was_decided() -> None:
 
 
 class FakeArms:
-    """Stands in for the two trial trainings: each arm's validation logits are the rows' true logits plus
-    noise of its own size (less noise, a better arm); every call is recorded."""
+    """Stands in for the trial trainings: each arm's validation logits are the rows' true logits plus noise
+    of its own size (less noise, a better arm); every call is recorded, and each arm leaves its name as
+    its fold's final state."""
 
-    def __init__(self, embed_noise: float, rates_noise: float, pause_s: float = 0.0):
+    def __init__(self, embed: float, l2: float, rates: float, pause_s: float = 0.0):
         rng = np.random.default_rng(0)
         truth = rng.normal(-0.5, 1.5, 4_000)
         self.labels = (rng.random(truth.size) < 1.0 / (1.0 + np.exp(-truth))).astype(np.float32)
+        noise = {"embed": embed, "embed_l2_bins": l2, "rates": rates}
         self.logits = {
-            True: (truth + rng.normal(0.0, embed_noise, truth.size)).astype(np.float32),
-            False: (truth + rng.normal(0.0, rates_noise, truth.size)).astype(np.float32),
+            arm: (truth + rng.normal(0.0, size, truth.size)).astype(np.float32) for arm, size in noise.items()
         }
         self.pause_s = pause_s
-        self.calls: list[tuple[list[str], int, Path]] = []
+        self.calls: list[tuple[list[str], float, int, int, Path]] = []
+
+    @staticmethod
+    def arm(cfg: TossConfig) -> str:
+        if "l_feat_14" not in cfg.model.embed_id_cols:
+            return "rates"
+        return "embed_l2_bins" if cfg.model.dense_bins == 16 else "embed"
 
     def __call__(self, cfg: TossConfig, layout: Layout, fold: int) -> tuple[np.ndarray, np.ndarray]:
-        ids = cfg.model.embed_id_cols
-        assert isinstance(ids, list)
-        self.calls.append((ids, fold, layout.models_dir))
+        ids, l2, bins = cfg.model.embed_id_cols, cfg.model.emb_l2, cfg.model.dense_bins
+        assert isinstance(ids, list) and isinstance(l2, float) and isinstance(bins, int)  # settled
+        self.calls.append((ids, l2, bins, fold, layout.models_dir))
         layout.family_dir("nn").mkdir(parents=True)  # what a trained arm leaves behind: its final state
-        resume_path(layout, fold).write_text("embed" if "l_feat_14" in ids else "rates")
+        resume_path(layout, fold).write_text(self.arm(cfg))
         time.sleep(self.pause_s)
-        return self.labels, self.logits["l_feat_14" in ids]
+        return self.labels, self.logits[self.arm(cfg)]
 
 
 def _trial_layout(smoke: Layout, root: Path, *overrides: str) -> Layout:
@@ -117,38 +124,68 @@ def _trial_layout(smoke: Layout, root: Path, *overrides: str) -> Layout:
 
 
 EVIDENCED = {"l_feat_14": 1_000, "l_feat_12": 5_000, "l_feat_11": 50_000}  # 40, 8, 0.8 rows per value
+EMBEDDED = ["l_feat_14", "l_feat_12"]
 
 
 def _settle(layout: Layout, arms: FakeArms, shaping: str = "net-a") -> TossConfig:
     return settle_id_embedding(layout.cfg, layout, _spec(EVIDENCED), _labels(100_000, 0.4), shaping, arms)
 
 
-@pytest.mark.parametrize(("embed_noise", "rates_noise", "embedded"), [
-    (0.3, 1.5, ["l_feat_14", "l_feat_12"]),  # the embedding is better
-    (1.5, 0.3, []),  # the click rates lead clearly
-    (1.0, 0.95, ["l_feat_14", "l_feat_12"]),  # the click rates lead within noise: the embedding stays
+@pytest.mark.parametrize(("noise", "choice", "settled"), [
+    ((0.3, 1.5, 1.5), "embed", (EMBEDDED, 0.0, 0)),  # the embedding is better
+    ((1.5, 2.0, 0.3), "rates", ([], 0.0, 0)),  # the click rates lead clearly
+    ((1.5, 0.3, 2.0), "embed_l2_bins", (EMBEDDED, 0.01, 16)),  # the L2 with binned rates leads clearly
+    ((1.5, 0.6, 0.3), "rates", ([], 0.0, 0)),  # both lead clearly: the larger lead wins
+    ((1.0, 0.95, 0.95), "embed", (EMBEDDED, 0.0, 0)),  # both lead within noise: the embedding stays
 ])  # fmt: skip
-def test_the_click_rates_replace_the_embedding_only_when_they_lead_clearly(
-    smoke_cached: Layout, tmp_path: Path, embed_noise: float, rates_noise: float, embedded: list[str]
+def test_a_challenger_replaces_the_embedding_only_when_it_leads_clearly(
+    smoke_cached: Layout,
+    tmp_path: Path,
+    noise: tuple[float, float, float],
+    choice: str,
+    settled: tuple[list[str], float, int],
 ) -> None:
     layout = _trial_layout(smoke_cached, tmp_path)
-    arms = FakeArms(embed_noise, rates_noise)
-    assert _settle(layout, arms).model.embed_id_cols == embedded
-    # both arms train fold 0, the evidenced ids against none
-    assert [(ids, fold) for ids, fold, _ in arms.calls] == [(["l_feat_14", "l_feat_12"], 0), ([], 0)]
-    assert all(out.is_relative_to(layout.family_dir("nn")) for _, _, out in arms.calls)
+    arms = FakeArms(*noise)
+    model = _settle(layout, arms).model
+    assert (model.embed_id_cols, model.emb_l2, model.dense_bins) == settled
+    # the arms train fold 0: the evidenced ids plainly, then under the L2 with binned rates, then none
+    assert [call[:4] for call in arms.calls] == [
+        (EMBEDDED, 0.0, 0, 0), (EMBEDDED, 0.01, 16, 0), ([], 0.0, 0, 0)
+    ]  # fmt: skip
+    assert all(out.is_relative_to(layout.family_dir("nn")) for *_, out in arms.calls)
     saved = json.loads(choice_path(layout).read_text())
-    assert saved["choice"] == ("embed" if embedded else "rates")
-    gap, spread = saved["trial"]["rates_minus_embed"], saved["trial"]["bootstrap_sd"]
-    assert (gap > 0) == (rates_noise < embed_noise) and spread > 0
+    assert saved["choice"] == choice
+    for arm, measured in saved["trial"]["over_embed"].items():
+        arm_noise = noise[["embed_l2_bins", "rates"].index(arm) + 1]
+        if abs(arm_noise - noise[0]) >= 0.2:  # a clear difference of noise shows in the gap's sign
+            assert (measured["gap"] > 0) == (arm_noise < noise[0])
+        assert measured["bootstrap_sd"] > 0
     assert not (layout.family_dir("nn") / "id_trial").exists()  # the arms' models are gone
-    # the winner's final state is now fold 0's resume state: the fold is not trained a third time
-    assert resume_path(layout, 0).read_text() == saved["choice"]
+    # the winner's final state is now fold 0's resume state: the fold is not trained again
+    assert resume_path(layout, 0).read_text() == choice
+
+
+@pytest.mark.parametrize(("overrides", "calls"), [
+    (("model.emb_l2=0.05",), [(EMBEDDED, 0.05, 0), (EMBEDDED, 0.05, 16), ([], 0.05, 0)]),
+    (("model.dense_bins=8",), [(EMBEDDED, 0.0, 8), (EMBEDDED, 0.01, 8), ([], 0.0, 8)]),
+    (("model.emb_l2=0.05", "model.dense_bins=8"), [(EMBEDDED, 0.05, 8), ([], 0.05, 8)]),  # nothing to try
+])  # fmt: skip
+def test_values_set_by_hand_are_kept_in_every_arm(
+    smoke_cached: Layout,
+    tmp_path: Path,
+    overrides: tuple[str, ...],
+    calls: list[tuple[list[str], float, int]],
+) -> None:
+    layout = _trial_layout(smoke_cached, tmp_path, *overrides)
+    arms = FakeArms(0.3, 1.5, 1.5)
+    _settle(layout, arms)
+    assert [call[:3] for call in arms.calls] == calls
 
 
 def test_the_gap_and_its_spread_are_those_of_the_calibrated_validation_score() -> None:
-    arms = FakeArms(1.5, 0.3)
-    labels, embed, rates = arms.labels, arms.logits[True], arms.logits[False]
+    arms = FakeArms(1.5, 1.5, 0.3)
+    labels, embed, rates = arms.labels, arms.logits["embed"], arms.logits["rates"]
     gap, spread = score_gap(labels, embed, rates, seed=1)
     assert gap == pytest.approx(
         fold_metrics(labels, rates, 0.5)["Score_cal"] - fold_metrics(labels, embed, 0.5)["Score_cal"]
@@ -159,34 +196,38 @@ def test_the_gap_and_its_spread_are_those_of_the_calibrated_validation_score() -
 
 def test_the_trial_runs_once_per_data_and_settings(smoke_cached: Layout, tmp_path: Path) -> None:
     layout = _trial_layout(smoke_cached, tmp_path)
-    first = FakeArms(1.5, 0.3)
+    first = FakeArms(1.5, 1.5, 0.3)
     assert _settle(layout, first).model.embed_id_cols == []
-    again = FakeArms(0.3, 1.5)  # would choose otherwise, were it asked
+    again = FakeArms(0.3, 1.5, 1.5)  # would choose otherwise, were it asked
     assert _settle(layout, again).model.embed_id_cols == []
     assert again.calls == []
     _settle(layout, again, shaping="net-b")  # other training settings: decided afresh
-    assert len(again.calls) == 2 and json.loads(choice_path(layout).read_text())["choice"] == "embed"
+    assert len(again.calls) == 3 and json.loads(choice_path(layout).read_text())["choice"] == "embed"
 
 
 def test_folds_trained_in_parallel_share_one_trial(smoke_cached: Layout, tmp_path: Path) -> None:
     layout = _trial_layout(smoke_cached, tmp_path)
-    arms = FakeArms(0.3, 1.5, pause_s=0.3)
+    arms = FakeArms(0.3, 1.5, 1.5, pause_s=0.2)
     with ThreadPoolExecutor(3) as pool:
         chosen = list(pool.map(lambda _: _settle(layout, arms).model.embed_id_cols, range(3)))
-    assert chosen == [["l_feat_14", "l_feat_12"]] * 3
-    assert len(arms.calls) == 2
+    assert chosen == [EMBEDDED] * 3
+    assert len(arms.calls) == 3
 
 
 @pytest.mark.parametrize(("overrides", "embedded"), [
     (("model.embed_min_events=100",), []),  # no id has the evidence
     (("model.embed_min_events=10", "sequence.query_key=[l_feat_14]"), ["l_feat_14"]),  # only the query's
+    (("model.embed_id_cols=true",), IDS),  # set by hand
 ])  # fmt: skip
 def test_no_trial_when_no_id_can_go_either_way(
     smoke_cached: Layout, tmp_path: Path, overrides: tuple[str, ...], embedded: list[str]
 ) -> None:
     layout = _trial_layout(smoke_cached, tmp_path, *overrides)
-    arms = FakeArms(1.5, 0.3)
-    assert _settle(layout, arms).model.embed_id_cols == embedded
+    arms = FakeArms(1.5, 0.3, 0.3)
+    settled = _settle(layout, arms)
+    embeds = settled.model.embed_id_cols
+    assert (IDS if embeds is True else embeds) == embedded
+    assert (settled.model.emb_l2, settled.model.dense_bins) == (0.0, 0)  # auto without a trial: off
     assert arms.calls == [] and not choice_path(layout).exists()
 
 
@@ -194,29 +235,29 @@ def test_no_trial_when_no_id_can_go_either_way(
 def test_a_fold_trains_what_the_trial_chose_and_the_tuner_reuses_it(
     smoke_cached: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """End to end on the smoke cache: the trial's two arms are real fold trainings, the fold model embeds
-    the chosen list (its checkpoint's config), and a tuning study pins that choice without training."""
+    """End to end on the smoke cache: the trial's arms are real fold trainings, the fold model embeds the
+    chosen list under the chosen penalty (its checkpoint's config), fold 0 is the winning arm's training,
+    and a tuning study pins that choice without training."""
     layout = _trial_layout(
         smoke_cached, tmp_path, "features.covis.enabled=true", "model.embed_min_events=0", "train.epochs=1"
     )
     steps.build_covis(run_context(layout))
     train_fold(layout.cfg, layout, 1)
     saved = json.loads(choice_path(layout).read_text())
-    assert saved["trial"]["bootstrap_sd"] > 0 and saved["identity"]["fold"] == 0
-    evidenced = saved["identity"]["embed"]
-    assert evidenced  # every id column has the (zero) evidence asked for
-    chosen = evidenced if saved["choice"] == "embed" else []
+    assert saved["identity"]["fold"] == 0 and set(saved["trial"]["over_embed"]) == {"embed_l2_bins", "rates"}
+    assert all(arm["bootstrap_sd"] > 0 for arm in saved["trial"]["over_embed"].values())
+    chosen, l2, bins = saved["identity"]["arms"][saved["choice"]]
+    assert saved["identity"]["arms"]["embed"][0]  # every id column has the (zero) evidence asked for
     ckpt = torch.load(checkpoint_path(layout, 1), weights_only=True)
-    assert ckpt["config"]["model"]["embed_id_cols"] == chosen
+    settled = (chosen, l2, bins)
+    assert tuple(ckpt["config"]["model"][k] for k in ("embed_id_cols", "emb_l2", "dense_bins")) == settled
     # fold 0 is the winning arm's training: it writes that arm's best epoch without an epoch of its own
     assert resume_path(layout, 0).is_file()
     monkeypatch.setattr(loop.FoldTrainer, "train_epoch", _no_epoch)
     fold0 = train_fold(layout.cfg, layout, 0)
     assert fold0.best_epoch == 1 and fold0.metrics["Score_cal"] > 0
-    assert (
-        torch.load(checkpoint_path(layout, 0), weights_only=True)["config"]["model"]["embed_id_cols"]
-        == chosen
-    )
+    model0 = torch.load(checkpoint_path(layout, 0), weights_only=True)["config"]["model"]
+    assert tuple(model0[k] for k in ("embed_id_cols", "emb_l2", "dense_bins")) == settled
     assert not resume_path(layout, 0).exists()
     monkeypatch.setattr(loop, "_arm_outputs", _no_training)
     assert Objective(layout.cfg, layout, NETWORK).cfg.model.embed_id_cols == chosen

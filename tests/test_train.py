@@ -356,8 +356,9 @@ def test_resume_after_interruption(reference, smoke_cached, tmp_path, monkeypatc
 
 def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
     """One run checks three things: the balanced sampler's offset is stored and applied to the OOF logits,
-    co-visitation features are read as `dense` and recorded in the checkpoint, and binned numerics get
-    their edges from the fold's training rows and keep them through the checkpoint."""
+    co-visitation features are read as `dense` and recorded in the checkpoint, and binned numerics and
+    co-visitation features get their edges from the fold's training rows and keep them through the
+    checkpoint."""
     layout = _fold_layout(
         smoke_cached,
         tmp_path,
@@ -368,6 +369,7 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
         "features.covis.enabled=true",
         "model.numeric_fields=binned",
         "model.numeric_bins=4",
+        "model.dense_bins=4",
     )
     covis = steps.build_covis(run_context(layout))
     train_fold(layout.cfg, layout, 0)
@@ -389,6 +391,9 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
     assert train_rows.size <= fold_data.BIN_SAMPLE_ROWS  # so the edges are the quantiles of all training rows
     edges = np.quantile(cache.take(train_rows, ["num"])["num"], [0.25, 0.5, 0.75], axis=0).T
     np.testing.assert_allclose(model.num.edges.numpy(), edges, rtol=1e-5, atol=1e-4)
+    rates = fold_dense(dense, 0).take(train_rows, ["dense"])["dense"]  # what fold 0's model reads
+    edges = np.quantile(rates, [0.25, 0.5, 0.75], axis=0).T
+    np.testing.assert_allclose(model.dense.edges.numpy(), edges, rtol=1e-5, atol=1e-4)
 
 
 def test_missing_checkpoint_is_an_artifact_error(tmp_path):

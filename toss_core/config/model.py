@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from toss_core.config.base import Strict
 
@@ -87,10 +87,9 @@ class ModelConfig(Strict):
         ge=1,
         description="fewest training rows of the fold for a categorical value's own embedding row; 1 = all",
     )
-    emb_l2: float = Field(
-        0.0,
-        ge=0.0,
-        description="L2 penalty emb_l2 · ½||E||² on the whole categorical embedding tables; 0 = off",
+    emb_l2: float | Literal["auto"] = Field(
+        "auto",
+        description="L2 penalty emb_l2 · ½||E||² on the categorical embedding tables; auto: the id trial's",
     )
     emb_dropout: float = Field(
         0.0, ge=0.0, lt=1.0, description="dropout on the categorical embedding fields during training"
@@ -104,10 +103,28 @@ class ModelConfig(Strict):
         ge=3,
         description="quantile bins per numeric column when numeric_fields = binned",
     )
+    dense_bins: int | Literal["auto"] = Field(
+        "auto",
+        description="quantile bins per co-visitation feature (piecewise-linear part); 0 = off; auto: trial's",
+    )
     qnn_alpha: QNNAlphaConfig = Field(
         QNNAlphaConfig(),
         description="the QNN-α head (model.head = qnn_alpha)",
     )
+
+    @field_validator("emb_l2")
+    @classmethod
+    def _emb_l2_not_negative(cls, v: float | str) -> float | str:
+        if not isinstance(v, str) and v < 0:
+            raise ValueError(f"emb_l2 must be auto or a penalty >= 0, got {v}")
+        return v
+
+    @field_validator("dense_bins")
+    @classmethod
+    def _dense_bins_off_or_three(cls, v: int | str) -> int | str:
+        if not isinstance(v, str) and (v < 0 or v in (1, 2)):
+            raise ValueError(f"dense_bins must be auto, 0 (off) or at least 3 bins (two ramps), got {v}")
+        return v
 
 
 class SamplerConfig(Strict):

@@ -12,13 +12,15 @@ Fields, in this order (the order matters only for qnn_alpha.pair_grouping = "fie
   numeric      model.numeric_fields = "grouped": one per column family (name without its trailing
                `_<digits>`: 8 fields for Toss's 109 columns), Σ_family signed_log1p(x_j) · w_j + b;
                "binned": the same families, each column adding a learned piecewise-linear curve over
-               its model.numeric_bins quantile bins (BinnedNumericFields; edges set by fit_numeric_bins);
+               its model.numeric_bins quantile bins (BinnedNumericFields; edges set by fit_bins);
                "per_column": one per column, signed_log1p(x) · w + b (values arrive imputed but unscaled;
                the signed log tames heavy tails without needing train statistics);
   null mask    ONE field: a Linear over the whole 0/1 null-mask vector (nulls come in blocks, so the
                pattern is what carries information);
   dense        co-visitation features (spec.dense_cols) embedded like the numeric columns: ONE field for
-               all of them when grouped or binned (no bins), one per feature when per_column.
+               all of them when grouped or binned, one per feature when per_column; with
+               model.dense_bins each feature adds a piecewise-linear curve over its quantile bins (a
+               click rate's effect is far from linear: a recurring pair's rate near 1 means a click).
 Field width = model.field_dim. Head: QNN-α, an MLP or DCN-v2 (baselines.py).
 """
 
@@ -103,10 +105,14 @@ class CTRModel(nn.Module):
             n_fields += self.num.n_fields
         self.isna = nn.Linear(len(spec.isna_cols), width) if spec.isna_cols else None
         n_fields += 1 if spec.isna_cols else 0
-        self.dense = None
+        self.dense: NumericFields | None = None
         if spec.dense_cols:
             n_dense = len(spec.dense_cols)
-            self.dense = NumericFields([0] * n_dense if grouped else list(range(n_dense)), width)
+            dense_groups = [0] * n_dense if grouped else list(range(n_dense))
+            bins = cfg.model.dense_bins if isinstance(cfg.model.dense_bins, int) else 0  # unsettled auto: off
+            self.dense = (
+                BinnedNumericFields(dense_groups, width, bins) if bins else NumericFields(dense_groups, width)
+            )
             n_fields += self.dense.n_fields
         if n_fields == 0:
             raise ValueError("the feature spec has no categorical, numeric, sequence or dense column")
@@ -114,15 +120,20 @@ class CTRModel(nn.Module):
         self.head = HEADS[head](n_fields, width, cfg.model)
 
     @property
-    def has_numeric_bins(self) -> bool:
-        """Whether the model has quantile bin edges that `fit_numeric_bins` must set before training."""
-        return isinstance(self.num, BinnedNumericFields)
+    def binned_inputs(self) -> list[str]:
+        """The batch keys ("num", "dense") whose quantile bin edges `fit_bins` must set before training."""
+        parts = {"num": self.num, "dense": self.dense}
+        return [key for key, part in parts.items() if isinstance(part, BinnedNumericFields)]
 
-    def fit_numeric_bins(self, num: torch.Tensor) -> None:
-        """Fit the numeric bin edges on a sample of training rows num [S, n_num] (binned mode only)."""
-        if not isinstance(self.num, BinnedNumericFields):
-            raise ValueError("fit_numeric_bins needs model.numeric_fields=binned")
-        self.num.fit_edges(num)
+    def fit_bins(self, sample: dict[str, torch.Tensor]) -> None:
+        """Fit the bin edges of every binned input on a sample of training rows, sample[key] [S, n_key]
+        (model.numeric_fields = binned: "num"; model.dense_bins: "dense")."""
+        if not self.binned_inputs:
+            raise ValueError("fit_bins needs model.numeric_fields=binned or model.dense_bins > 0")
+        for key in self.binned_inputs:
+            part = self.num if key == "num" else self.dense
+            assert isinstance(part, BinnedNumericFields)
+            part.fit_edges(sample[key])
 
     def fields(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """All inputs as fields [B, F, width] (what the head sees)."""

@@ -94,9 +94,16 @@ def training_id_counts(data: FoldData) -> list[torch.Tensor]:
     return [torch.from_numpy(c) for c in counts]
 
 
-def bin_sample(data: FoldData, seed: int) -> np.ndarray:
-    """Numeric values of up to BIN_SAMPLE_ROWS random training rows (never validation rows): bin edges."""
+def bin_sample(data: FoldData, inputs: list[str], seed: int) -> dict[str, np.ndarray]:
+    """The `inputs` ("num": numeric columns, "dense": co-visitation features) of up to BIN_SAMPLE_ROWS
+    random training rows (never validation rows): what the bin edges are fitted on."""
     rng = np.random.default_rng(seed)
     n = min(BIN_SAMPLE_ROWS, data.train_rows.size)
     rows = np.sort(rng.choice(data.train_rows, n, replace=False))
-    return data.cache.take(rows, ["num"])["num"]
+    sample = {}
+    if "num" in inputs:
+        sample["num"] = data.cache.take(rows, ["num"])["num"]
+    if "dense" in inputs:
+        assert data.dense_cache is not None, "a model with dense inputs is built from a fold with them"
+        sample["dense"] = data.dense_cache.take(rows, ["dense"])["dense"]
+    return sample

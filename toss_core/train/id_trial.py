@@ -48,12 +48,20 @@ log = logging.getLogger("toss")
 # (true-prior) logits, in one order for both arms.
 ArmTrainer = Callable[[TossConfig, Layout, int], tuple[np.ndarray, np.ndarray]]
 
-CLEAR_BY = 2.0  # the click-rate arm must lead by this many bootstrap standard deviations of the gap
+CLEAR_BY = 2.0  # an arm must lead the embedding by this many bootstrap standard deviations of the gap
 BOOTSTRAP_DRAWS = 100
 BOOTSTRAP_ROWS = 200_000  # larger validation folds draw the bootstrap on a subsample, its spread rescaled
+# The challenger that reads the ids and their rates more carefully: the embedding under FuxiCTR's coupled L2
+# (model.emb_l2) and every click rate through a learned curve over its quantile bins (model.dense_bins).
+# On Frappe it led the plain embedding by 9.6 sd and gave the network its stack weight; neither half did
+# alone (BENCHMARKS.md, "Issue 20: the network's stack weight").
+TRIAL_L2 = 0.01
+TRIAL_BINS = 16
 
 TRIAL_FOLD = 0  # see the module docstring: the fold whose validation ranked the arms as every test did
-EMBED, RATES = "embed", "rates"  # the two arms: the evidenced ids embedded, or read as click rates only
+# The arms: the evidenced ids embedded (the default), the same with the L2 and the binned rates, or click
+# rates only.
+EMBED, EMBED_L2_BINS, RATES = "embed", "embed_l2_bins", "rates"
 
 
 def choice_path(layout: Layout) -> Path:
@@ -68,37 +76,70 @@ def settle_id_embedding(
     shaping: str,
     train_arm: ArmTrainer,
 ) -> TossConfig:
-    """cfg with model.embed_id_cols auto replaced by the list the network embeds: the ids the evidence
-    names (resolve_id_embedding), unless the trial's click-rate arm leads clearly (by CLEAR_BY bootstrap
-    standard deviations of the gap), then only those sequence.query_key needs. `shaping` fingerprints the
-    settings that shape a fold's weights; no trial when no id can go either way. Any other setting comes
-    back unchanged."""
+    """cfg with model.embed_id_cols auto replaced by the list the network embeds, and model.emb_l2 and
+    model.dense_bins auto by numbers: the ids the evidence names (resolve_id_embedding), plainly, unless a
+    challenger arm of the trial leads clearly (by CLEAR_BY bootstrap standard deviations of the gap): the
+    same ids under TRIAL_L2 with TRIAL_BINS bins per click rate, or only the ids sequence.query_key
+    needs. `shaping` fingerprints the settings that shape a fold's weights; no trial when no id can go
+    either way, and the autos are then 0. Any other setting comes back unchanged."""
     if cfg.model.embed_id_cols != "auto":
-        return cfg
-    by_evidence = resolve_id_embedding(cfg, spec, labels)
+        return without_trial(cfg)
+    by_evidence = without_trial(resolve_id_embedding(cfg, spec, labels))
     evidenced = by_evidence.model.embed_id_cols
     assert isinstance(evidenced, list)
     needed = [c for c in evidenced if c in cfg.sequence.query_key]
     if evidenced == needed:
         return by_evidence
-    choice = _decide(cfg, layout, (evidenced, needed), shaping, train_arm)
-    embed = evidenced if choice == EMBED else needed
+    arms = _arms(cfg, evidenced, needed)
+    choice = _decide(cfg, layout, arms, shaping, train_arm)
     if choice == RATES:
         log.info(
-            "network ids: the trial leaves %s to their click rates", [c for c in evidenced if c not in embed]
+            "network ids: the trial leaves %s to their click rates", sorted(set(evidenced) - set(needed))
         )
-    return with_embedded_ids(cfg, embed)
+    if choice == EMBED_L2_BINS:
+        log.info(
+            "network ids: the trial embeds %s under the coupled L2 with binned click rates "
+            "(model.emb_l2 %s, model.dense_bins %s)",
+            evidenced, arms[choice].model.emb_l2, arms[choice].model.dense_bins,
+        )  # fmt: skip
+    return arms[choice]
+
+
+def without_trial(cfg: TossConfig) -> TossConfig:
+    """cfg as a network trains it where no trial runs (model.embed_id_cols set by hand, or no id to try):
+    model.emb_l2 and model.dense_bins auto are 0."""
+    return _settled(cfg, 0.0, 0)
+
+
+def _settled(cfg: TossConfig, l2: float, bins: int) -> TossConfig:
+    """cfg with model.emb_l2 and model.dense_bins auto replaced by `l2` and `bins` (set by hand: kept)."""
+    update: dict[str, float | int] = {}
+    if cfg.model.emb_l2 == "auto":
+        update["emb_l2"] = l2
+    if cfg.model.dense_bins == "auto":
+        update["dense_bins"] = bins
+    return cfg.model_copy(update={"model": cfg.model.model_copy(update=update)}) if update else cfg
+
+
+def _arms(cfg: TossConfig, evidenced: list[str], needed: list[str]) -> dict[str, TossConfig]:
+    """Each arm's config, the embedding first (the default every challenger must beat clearly); the L2 and
+    bins arm only while model.emb_l2 or model.dense_bins is auto (a value set by hand is kept in every
+    arm)."""
+    arms = {EMBED: without_trial(with_embedded_ids(cfg, evidenced))}
+    if "auto" in (cfg.model.emb_l2, cfg.model.dense_bins):
+        arms[EMBED_L2_BINS] = _settled(with_embedded_ids(cfg, evidenced), TRIAL_L2, TRIAL_BINS)
+    arms[RATES] = without_trial(with_embedded_ids(cfg, needed))
+    return arms
 
 
 def _decide(
     cfg: TossConfig,
     layout: Layout,
-    arms: tuple[list[str], list[str]],
+    arms: dict[str, TossConfig],
     shaping: str,
     train_arm: ArmTrainer,
 ) -> str:
-    """EMBED or RATES: the saved choice when it was made on the same data and settings, else the trial's."""
-    evidenced, needed = arms
+    """The winning arm: the saved choice when it was made on the same data and settings, else the trial's."""
     fold = TRIAL_FOLD
     covis = ShardedCache(layout.covis_train).fingerprint if cfg.features.covis.enabled else None
     identity = {
@@ -106,10 +147,9 @@ def _decide(
         "covis": covis,
         "folds": json.loads(layout.folds_meta_path.read_text())["cv_fingerprint"],
         "fold": fold,
-        "embed": evidenced,
-        "rates_only": needed,
+        "arms": {arm: [a.model.embed_id_cols, a.model.emb_l2, a.model.dense_bins] for arm, a in arms.items()},
         "network": shaping,
-        "rule": f"click rates by {CLEAR_BY:g} sd of {BOOTSTRAP_DRAWS} draws",
+        "rule": f"an arm over the embedding by {CLEAR_BY:g} sd of {BOOTSTRAP_DRAWS} draws",
     }
     path = choice_path(layout)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,29 +157,37 @@ def _decide(
         saved = json.loads(path.read_text()) if path.is_file() else {}
         if saved.get("identity") == identity:
             return str(saved["choice"])
-        outputs = {}
         log.info(
-            "network ids: trial on fold %d, %s embedded against click rates only (one extra training of "
-            "the fold: the winning arm becomes the fold's own; model.embed_id_cols auto, saved in %s)",
-            fold, evidenced, path,
+            "network ids: trial on fold %d of %s (%d extra trainings of the fold: the winning arm becomes "
+            "the fold's own; model.embed_id_cols auto, saved in %s)",
+            fold, list(arms), len(arms) - 1, path,
         )  # fmt: skip
         arm_layouts = {
             arm: dataclasses.replace(layout, output_dir=layout.family_dir(NAME) / "id_trial" / arm)
-            for arm in (EMBED, RATES)
+            for arm in arms
         }
-        for arm, ids in ((EMBED, evidenced), (RATES, needed)):
-            outputs[arm] = train_arm(with_embedded_ids(cfg, ids), arm_layouts[arm], fold)
+        outputs = {arm: train_arm(arm_cfg, arm_layouts[arm], fold) for arm, arm_cfg in arms.items()}
         labels, embed_logits = outputs[EMBED]
-        gap, spread = score_gap(labels, embed_logits, outputs[RATES][1], seed=cfg.seed)
-        choice = RATES if gap > CLEAR_BY * spread else EMBED
+        gaps = {
+            arm: score_gap(labels, embed_logits, logits, seed=cfg.seed)
+            for arm, (_, logits) in outputs.items()
+            if arm != EMBED
+        }
+        clear = {arm: gap for arm, (gap, spread) in gaps.items() if gap > CLEAR_BY * spread}
+        choice = max(clear, key=clear.__getitem__) if clear else EMBED
         _promote(arm_layouts[choice], layout, fold)
         shutil.rmtree(layout.family_dir(NAME) / "id_trial", ignore_errors=True)
+        shown = ", ".join(f"{arm} {gap:+.5f} (sd {spread:.5f})" for arm, (gap, spread) in gaps.items())
         log.info(
-            "network ids %s: %s (fold %d: click rates only %+.5f calibrated Score against embedded, "
-            "bootstrap sd %.5f; the click rates need a lead of %g sd)",
-            evidenced, choice, fold, gap, spread, CLEAR_BY,
+            "network ids %s: %s (fold %d, calibrated Score against the embedding: %s; an arm needs a "
+            "lead of %g sd)",
+            arms[EMBED].model.embed_id_cols, choice, fold, shown, CLEAR_BY,
         )  # fmt: skip
-        trial = {"fold": fold, "rates_minus_embed": gap, "bootstrap_sd": spread, "clear_by": CLEAR_BY}
+        trial = {
+            "fold": fold,
+            "clear_by": CLEAR_BY,
+            "over_embed": {arm: {"gap": gap, "bootstrap_sd": spread} for arm, (gap, spread) in gaps.items()},
+        }
         write_json(path, {"identity": identity, "choice": choice, "trial": trial})
         return choice
 
@@ -167,11 +215,11 @@ def _score_cal(labels: np.ndarray, logits: np.ndarray) -> float:
 
 
 def score_gap(
-    labels: np.ndarray, embed_logits: np.ndarray, rates_logits: np.ndarray, seed: int
+    labels: np.ndarray, embed_logits: np.ndarray, other_logits: np.ndarray, seed: int
 ) -> tuple[float, float]:
-    """Calibrated Score of the click-rate arm minus the embedding arm's on the same validation rows, and the
+    """Calibrated Score of a challenger arm minus the embedding arm's on the same validation rows, and the
     standard deviation of that gap over a paired bootstrap of the rows: how far noise alone moves it."""
-    gap = _score_cal(labels, rates_logits) - _score_cal(labels, embed_logits)
+    gap = _score_cal(labels, other_logits) - _score_cal(labels, embed_logits)
     rng = np.random.default_rng(seed)
     n = labels.size
     size = min(n, BOOTSTRAP_ROWS)
@@ -179,5 +227,5 @@ def score_gap(
     for _ in range(BOOTSTRAP_DRAWS):
         rows = rng.integers(0, n, size)
         y = labels[rows]
-        draws.append(_score_cal(y, rates_logits[rows]) - _score_cal(y, embed_logits[rows]))
+        draws.append(_score_cal(y, other_logits[rows]) - _score_cal(y, embed_logits[rows]))
     return gap, float(np.std(draws)) * float(np.sqrt(size / n))

@@ -45,7 +45,7 @@ from toss_core.train import checkpoint
 from toss_core.train.ema import EMA
 from toss_core.train.feeds import choose_feed
 from toss_core.train.fold_data import FoldData, FoldState, bin_sample, training_id_counts, warn_unseen_ids
-from toss_core.train.id_trial import TRIAL_FOLD, settle_id_embedding
+from toss_core.train.id_trial import TRIAL_FOLD, settle_id_embedding, without_trial
 from toss_core.train.logs import EPOCH_METRICS, FoldLog
 from toss_core.train.losses import batch_loss
 from toss_core.train.paths import NAME, checkpoint_path, resume_path, tb_dir, train_log_path
@@ -114,10 +114,11 @@ def train_fold(
 
 
 def settle_ids(cfg: TossConfig, layout: Layout, data: FoldData | None = None) -> TossConfig:
-    """cfg with model.embed_id_cols auto made explicit (train/id_trial.py: evidence, then a validation
-    trial whose arms train as folds of this loop); `data`: a fold's loaded data, else the trial fold's."""
+    """cfg with model.embed_id_cols and model.emb_l2 auto made explicit (train/id_trial.py: evidence, then
+    a validation trial whose arms train as folds of this loop); `data`: a fold's loaded data, else the
+    trial fold's."""
     if cfg.model.embed_id_cols != "auto":
-        return cfg
+        return without_trial(cfg)
     d = data if data is not None else FoldData(cfg, layout, TRIAL_FOLD)
     return settle_id_embedding(cfg, layout, d.spec, d.labels, _shaping_fingerprint(cfg), _arm_outputs)
 
@@ -162,10 +163,9 @@ class FoldTrainer:
 
         seed_everything(cfg.seed + self.seed_index)
         self.model = build_model(d.spec, cfg, head).to(self.device)
-        if self.model.has_numeric_bins:  # a resumed fold's load_state_dict below restores its own edges
-            self.model.fit_numeric_bins(
-                torch.from_numpy(bin_sample(d, cfg.seed + self.seed_index)).to(self.device)
-            )
+        if self.model.binned_inputs:  # a resumed fold's load_state_dict below restores its own edges
+            sample = bin_sample(d, self.model.binned_inputs, cfg.seed + self.seed_index)
+            self.model.fit_bins({key: torch.from_numpy(v).to(self.device) for key, v in sample.items()})
         if cfg.model.id_min_count > 1:  # likewise: the id mapping is a buffer of the saved state
             self.model.keep_frequent_ids(training_id_counts(d), cfg.model.id_min_count)
         warn_unseen_ids(cfg, d.spec, fold)

@@ -48,6 +48,8 @@ def batch_loss(cfg: TossConfig, model: CTRModel) -> BatchLoss:
     torch.compile takes the forward passes and the loss as one graph (one CUDA graph with compile_mode
     reduce-overhead)."""
     per_row, l2 = row_loss(cfg), cfg.model.emb_l2
+    if isinstance(l2, str):
+        raise ValueError("model.emb_l2 auto must be settled (train.loop.settle_ids) before a loss is built")
 
     def loss(batch: dict[str, torch.Tensor], target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         value = weighted_mean(per_row(model, batch, target), weights)
