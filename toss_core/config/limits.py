@@ -37,6 +37,7 @@ CEILINGS: dict[str, int | float] = {
     "model.emb_dim": 1 << 14,
     "model.cat_embedding_dims.*": 1 << 14,
     "model.numeric_bins": 1 << 16,
+    "model.dense_bins": 1 << 16,
     "model.field_dim": 1 << 14,
     "model.interaction_layers": 64,
     "model.qnn_alpha.heads": 1024,
