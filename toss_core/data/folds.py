@@ -238,13 +238,18 @@ def latest_folds(
     return folds
 
 
+def stacking_fold(cfg: TossConfig) -> int | None:
+    """The fold whose OOF rows the stacker and the calibrators learn on: with folds ordered in time
+    (cv.order_key, cv.time_key) the last, the only one predicted by a model trained on earlier rows alone,
+    as the test rows are; None = every fold."""
+    return cfg.cv.n_splits - 1 if fold_method(cfg) in ("latest", "time") else None
+
+
 def stacking_rows(cfg: TossConfig, folds: np.ndarray) -> np.ndarray | None:
-    """Boolean mask of the train rows whose OOF logits the stacker and the calibrators learn on. With
-    folds ordered in time (cv.order_key, cv.time_key) that is the last fold, the only one predicted by a
-    model trained on earlier rows alone, as the test rows are; None = every row."""
-    if fold_method(cfg) not in ("latest", "time"):
-        return None
-    return np.asarray(folds) == cfg.cv.n_splits - 1
+    """Boolean mask of the train rows whose OOF logits the stacker and the calibrators learn on (those of
+    stacking_fold); None = every row."""
+    fold = stacking_fold(cfg)
+    return None if fold is None else np.asarray(folds) == fold
 
 
 # ---- persisted assignment ------------------------------------------------------------------------------

@@ -172,11 +172,12 @@ def decide_ids(
     are target-encoded in both); the better calibrated validation Score wins. Saved once per run in
     <family dir>/id_choice.json with what it was decided on, so every fold, the refit and a resumed run
     agree; deterministic (the seed), so folds trained in parallel reach the same choice."""
-    from toss_core.data.folds import fold_method
+    from toss_core.data.folds import stacking_fold
     from toss_core.util.atomic import write_json
 
     cache, labels, dense = data
-    fold = cfg.cv.n_splits - 1 if fold_method(cfg) in ("latest", "time") else 0
+    latest = stacking_fold(cfg)
+    fold = 0 if latest is None else latest
     folds_fp = json.loads(layout.folds_meta_path.read_text())["cv_fingerprint"]
     identity = {
         "cache": cache.fingerprint,

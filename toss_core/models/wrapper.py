@@ -119,20 +119,22 @@ class CTRModel(nn.Module):
         self.n_fields = n_fields
         self.head = HEADS[head](n_fields, width, cfg.model)
 
+    def _binned(self) -> dict[str, BinnedNumericFields]:
+        """The binned inputs by batch key: "num" (numeric_fields = binned), "dense" (model.dense_bins)."""
+        parts = {"num": self.num, "dense": self.dense}
+        return {key: part for key, part in parts.items() if isinstance(part, BinnedNumericFields)}
+
     @property
     def binned_inputs(self) -> list[str]:
-        """The batch keys ("num", "dense") whose quantile bin edges `fit_bins` must set before training."""
-        parts = {"num": self.num, "dense": self.dense}
-        return [key for key, part in parts.items() if isinstance(part, BinnedNumericFields)]
+        """The batch keys whose quantile bin edges `fit_bins` must set before training."""
+        return list(self._binned())
 
     def fit_bins(self, sample: dict[str, torch.Tensor]) -> None:
-        """Fit the bin edges of every binned input on a sample of training rows, sample[key] [S, n_key]
-        (model.numeric_fields = binned: "num"; model.dense_bins: "dense")."""
-        if not self.binned_inputs:
+        """Fit the bin edges of every binned input on a sample of training rows, sample[key] [S, n_key]."""
+        binned = self._binned()
+        if not binned:
             raise ValueError("fit_bins needs model.numeric_fields=binned or model.dense_bins > 0")
-        for key in self.binned_inputs:
-            part = self.num if key == "num" else self.dense
-            assert isinstance(part, BinnedNumericFields)
+        for key, part in binned.items():
             part.fit_edges(sample[key])
 
     def fields(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

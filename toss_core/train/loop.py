@@ -114,9 +114,9 @@ def train_fold(
 
 
 def settle_ids(cfg: TossConfig, layout: Layout, data: FoldData | None = None) -> TossConfig:
-    """cfg with model.embed_id_cols and model.emb_l2 auto made explicit (train/id_trial.py: evidence, then
-    a validation trial whose arms train as folds of this loop); `data`: a fold's loaded data, else the
-    trial fold's."""
+    """cfg with model.embed_id_cols, model.emb_l2 and model.dense_bins auto made explicit
+    (train/id_trial.py: evidence, then a validation trial whose arms train as folds of this loop); `data`:
+    a fold's loaded data, else the trial fold's."""
     if cfg.model.embed_id_cols != "auto":
         return without_trial(cfg)
     d = data if data is not None else FoldData(cfg, layout, TRIAL_FOLD)
