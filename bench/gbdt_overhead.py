@@ -25,7 +25,7 @@ from typing import Any
 
 from bench.markdown import write_section
 from toss_core.config import TossConfig, load_config
-from toss_core.features.fold_rates import fold_dense
+from toss_core.features.fold_rates import fold_dense, reads_nested
 from toss_core.layout import Layout
 from toss_core.tabular.design import build_matrix
 from toss_core.tabular.inputs import fold_rows
@@ -49,7 +49,7 @@ def lightgbm_arms(cfg: TossConfig, layout: Layout, rounds: int) -> tuple[dict[st
     from toss_core.gbdt.train import _boost, _inputs, fit_id_encoder
 
     cache, labels, dense, plan = _inputs(cfg, layout)
-    dense = fold_dense(dense, 0)
+    dense = fold_dense(dense, 0, nested=reads_nested(cfg, "gbdt"))
     train_rows, valid_rows = fold_rows(layout, cache.n_rows, 0)
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, train_rows, labels[train_rows])
     params = gbdt_params(cfg, len(train_rows), float(labels[train_rows].mean()))
@@ -74,8 +74,8 @@ def catboost_arms(cfg: TossConfig, layout: Layout, rounds: int) -> tuple[dict[st
     from toss_core.tabular.inputs import train_inputs
 
     cache, labels, dense = train_inputs(cfg, layout)
-    plan = plan_for(cache, dense)
-    dense = fold_dense(dense, 0) if plan.dense_cols else None
+    plan = plan_for(cache, dense, nested=reads_nested(cfg, "catboost"))
+    dense = fold_dense(dense, 0, nested=reads_nested(cfg, "catboost")) if plan.dense_cols else None
     train_rows, valid_rows = fold_rows(layout, cache.n_rows, 0)
     params = catboost_params(cfg)
     train_pool = cache_pool(plan, cache, train_rows, dense, labels[train_rows])

@@ -120,8 +120,9 @@ def test_a_run_whose_co_visitation_columns_are_all_click_rates_predicts(
     """Frappe's case: no sequence, so the co-visitation cache holds id_rate columns only. Plain, CatBoost
     reads none of them (they hold the validation fold's labels) and its test prediction must not ask for
     them; nested per fold model (features.covis.nested_rates) it reads them, through the fold's variant."""
+    readers = "[catboost]" if nested else "[nn]"  # the network's variants are written but not CatBoost's
     layout = _layout(
-        smoke_cached, tmp_path, "features.covis.stats=[id_rate]", f"features.covis.nested_rates={nested}"
+        smoke_cached, tmp_path, "features.covis.stats=[id_rate]", f"features.covis.nested_rates={readers}"
     )
     steps.assign_folds(run_context(layout))
     steps.build_covis(run_context(layout))
@@ -129,7 +130,7 @@ def test_a_run_whose_co_visitation_columns_are_all_click_rates_predicts(
     plan = ctrain.load_sidecar(layout, 0)["plan"]
     assert plan["dense_source"] and all(c.startswith("id_rate") for c in plan["dense_source"])
     assert plan["dense_cols"] == (plan["dense_source"] if nested else [])
-    assert ("rates_0" in ShardedCache(layout.covis_train).fields) is nested
+    assert "rates_0" in ShardedCache(layout.covis_train).fields
     predicted = steps.predict_test(run_context(layout), "catboost", 0)
     assert predicted.n_rows == ShardedCache(layout.test_cache).n_rows
 

@@ -12,19 +12,23 @@ import pytest
 from conftest import make_config, on_smoke_caches, run_context
 
 from toss_core import steps
+from toss_core.catboost import train as catboost_train
+from toss_core.config import ConfigError
 from toss_core.data.folds import load_folds
 from toss_core.data.reader import MANIFEST, ShardedCache, ShardWriter
+from toss_core.families import registry
 from toss_core.features.covis import build_covis_features, fit, label_derived, make_plan, transform_variants
 from toss_core.features.current import check_covis_current
 from toss_core.features.fold_rates import fold_dense
 from toss_core.features.target import TargetAccumulator
+from toss_core.gbdt import train as gbdt_train
 from toss_core.layout import FULL, Layout
 from toss_core.tabular.design import DesignPlan, build_matrix
 from toss_core.train.fold_data import FoldData
 from toss_core.util.errors import ArtifactError
 
 RATES = (
-    "features.covis.nested_rates=true",
+    "features.covis.nested_rates=[nn, gbdt, catboost]",
     "features.covis.stats=[covis_sum, target_rate, id_rate]",
     "features.covis.id_cols=[l_feat_14]",
     "model.embed_id_cols=true",
@@ -95,7 +99,7 @@ def _tree_matrix(layout: Layout, fold: int | str, rows: np.ndarray) -> np.ndarra
     cache = ShardedCache(layout.train_cache)
     dense = ShardedCache(layout.covis_train)
     plan = DesignPlan.build(cache.spec, cache.fields, list(dense.manifest["columns"]["dense"]))
-    return build_matrix(plan, cache, rows, None, None, fold_dense(dense, fold))
+    return build_matrix(plan, cache, rows, None, None, fold_dense(dense, fold, nested=True))
 
 
 def test_fold_model_reads_nothing_of_its_fold_labels(smoke_cached, tmp_path):
@@ -120,8 +124,8 @@ def test_fold_model_reads_nothing_of_its_fold_labels(smoke_cached, tmp_path):
     rows = np.sort(a.train_rows)
     np.testing.assert_array_equal(_tree_matrix(base, 0, rows), _tree_matrix(flipped, 0, rows))
     for layout_a, layout_b in [(base, flipped)]:
-        test_a = fold_dense(ShardedCache(layout_a.covis_test), 0).read_field("dense")
-        test_b = fold_dense(ShardedCache(layout_b.covis_test), 0).read_field("dense")
+        test_a = fold_dense(ShardedCache(layout_a.covis_test), 0, nested=True).read_field("dense")
+        test_b = fold_dense(ShardedCache(layout_b.covis_test), 0, nested=True).read_field("dense")
         np.testing.assert_array_equal(test_a, test_b)
 
     # The check has teeth: the features of models that may see fold 0's labels do change.
@@ -148,19 +152,20 @@ def test_fold_views_are_as_specified(smoke_cached, tmp_path):
     raw = dense[:, rates] * std + mean
     raw_test = test.read_field("dense")[:, rates] * std + mean
     for k in range(3):
-        view = fold_dense(train, k).read_field("dense")
+        view = fold_dense(train, k, nested=True).read_field("dense")
         np.testing.assert_array_equal(view[:, free], dense[:, free])
         np.testing.assert_array_equal(view[:, rates], train.read_field(f"rates_{k}"))
         view_raw = view[:, rates] * np.array(by_fold["std"][k]) + np.array(by_fold["mean"][k])
         np.testing.assert_allclose(view_raw[folds == k], raw[folds == k], rtol=1e-5, atol=1e-6)
         assert np.abs(view_raw[folds != k] - raw[folds != k]).max() > 1e-4
-        test_view = fold_dense(test, k).read_field("dense")
+        test_view = fold_dense(test, k, nested=True).read_field("dense")
         np.testing.assert_array_equal(test_view[:, rates], test.read_field(f"rates_{k}"))
         test_raw = test_view[:, rates] * np.array(by_fold["std"][k]) + np.array(by_fold["mean"][k])
         assert np.abs(test_raw - raw_test).max() > 1e-4
-    assert fold_dense(train, FULL) is train
+    assert fold_dense(train, FULL, nested=True) is train
+    assert fold_dense(train, 0, nested=False) is train  # a family that nested_rates does not name
     with pytest.raises(ArtifactError, match="not fold 3"):
-        fold_dense(train, 3)
+        fold_dense(train, 3, nested=True)
 
     # The written variants are the ones transform_variants computes (shards and folds line up).
     cache = ShardedCache(layout.train_cache)
@@ -185,7 +190,7 @@ def test_old_covis_is_refused_with_the_command(smoke_cached, tmp_path):
     with pytest.raises(ArtifactError, match=want):
         FoldData(layout.cfg, layout, 0)
     with pytest.raises(ArtifactError, match=want):
-        fold_dense(ShardedCache(layout.covis_test), FULL)
+        fold_dense(ShardedCache(layout.covis_test), FULL, nested=True)
 
 
 def test_no_rate_columns_needs_no_variants(smoke_cached, tmp_path):
@@ -194,5 +199,36 @@ def test_no_rate_columns_needs_no_variants(smoke_cached, tmp_path):
     _build(layout)
     train = ShardedCache(layout.covis_train)
     assert train.fields == ["dense"] and train.manifest["columns"]["rates"] == []
-    assert fold_dense(train, 0) is train
+    assert fold_dense(train, 0, nested=True) is train
     assert make_config().features.covis.enabled
+
+
+def test_by_default_only_the_network_reads_nested_rates(smoke_cached, tmp_path, monkeypatch):
+    """features.covis.nested_rates defaults to [nn]: the network's fold model reads its own variant; the
+    LightGBM and CatBoost fold models read `dense` as written (nested rates cost them test Score)."""
+    assert make_config().features.covis.nested_rates == ["nn"]
+    layout = on_smoke_caches(smoke_cached, tmp_path, *RATES[1:])
+    _build(layout)
+    data = FoldData(layout.cfg, layout, 0)
+    rates = [i for i, c in enumerate(data.spec.dense_cols) if label_derived(c)]
+    rows = np.sort(data.train_rows)
+    variant = ShardedCache(layout.covis_train).take(rows, ["rates_0"])["rates_0"]
+    np.testing.assert_array_equal(data.source.take(rows)["dense"][:, rates], variant)
+
+    read: dict[str, bool] = {}
+    for module, family in ((gbdt_train, "gbdt"), (catboost_train, "catboost")):
+
+        def spy(cache, fold, *, nested, family=family):
+            read[family] = nested
+            return fold_dense(cache, fold, nested=nested)
+
+        monkeypatch.setattr(module, "fold_dense", spy)
+        steps.train_fold(run_context(layout), family, 0)
+    assert read == {"gbdt": False, "catboost": False}
+
+
+def test_nested_rates_names_registered_families():
+    with pytest.raises(ConfigError, match=r"features.covis.nested_rates: unknown model family 'lgbm'"):
+        registry.check(make_config("features.covis.nested_rates=[nn, lgbm]"))
+    with pytest.raises(ConfigError, match=r"nested_rates is now the list of families .*\[\] for none"):
+        make_config("features.covis.nested_rates=true")

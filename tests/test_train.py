@@ -384,14 +384,14 @@ def test_balanced_sampler_offset_and_covis_features(smoke_cached, tmp_path):
     oof = _oof(layout)
     spec = FeatureSpec.from_dict(ckpt["spec"])
     cache = ShardedCache(layout.train_cache)
-    feed = stream_feed(cache, fold_dense(dense, 0), spec, "cpu")  # the fold model's click rates
+    feed = stream_feed(cache, fold_dense(dense, 0, nested=True), spec, "cpu")  # nested: the network's
     raw = predict_logits(model, feed, oof["index"], 512, "cpu", 0.0)
     np.testing.assert_allclose(oof["logit"], raw + ckpt["logit_offset"], rtol=1e-5, atol=1e-5)
     train_rows = np.flatnonzero(load_folds(layout) != 0)
     assert train_rows.size <= fold_data.BIN_SAMPLE_ROWS  # so the edges are the quantiles of all training rows
     edges = np.quantile(cache.take(train_rows, ["num"])["num"], [0.25, 0.5, 0.75], axis=0).T
     np.testing.assert_allclose(model.num.edges.numpy(), edges, rtol=1e-5, atol=1e-4)
-    rates = fold_dense(dense, 0).take(train_rows, ["dense"])["dense"]  # what fold 0's model reads
+    rates = fold_dense(dense, 0, nested=True).take(train_rows, ["dense"])["dense"]  # fold 0 reads them
     edges = np.quantile(rates, [0.25, 0.5, 0.75], axis=0).T
     np.testing.assert_allclose(model.dense.edges.numpy(), edges, rtol=1e-5, atol=1e-4)
 

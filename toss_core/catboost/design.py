@@ -15,15 +15,16 @@ from toss_core.tabular.design import DesignPlan, iter_design
 from toss_core.tabular.inputs import dense_cols
 
 
-def plan_for(cache: ShardedCache, dense: ShardedCache | None) -> DesignPlan:
+def plan_for(cache: ShardedCache, dense: ShardedCache | None, *, nested: bool) -> DesignPlan:
     """All categoricals native (no id encoding: CatBoost's ordered target statistics are its own), and the
-    co-visitation columns; the click rates (target_rate, id_rate) only when they are nested per fold model
-    (features.covis.nested_rates). Read out of the training row's own fold alone they still hold the
-    validation fold's labels, and CatBoost turned them into an optimistic OOF (Score 0.02-0.04 above test
-    on Frappe and a synthetic seed); nested, they help it: synthetic seed 21 (100k rows, 3 folds) test
-    Score 0.3505 -> 0.3584, AUC 0.751 -> 0.765, with the OOF Score still below the test one."""
+    co-visitation columns; the click rates (target_rate, id_rate, cross_rate) only when CatBoost reads them
+    nested per fold model (`nested`: features.covis.nested_rates names it, and the features hold them).
+    Read out of the training row's own fold alone they still hold the validation fold's labels, and
+    CatBoost turned them into an optimistic OOF (Score 0.02-0.04 above test on Frappe and a synthetic
+    seed); nested, they help it on synthetic seed 21 (100k rows, 3 folds: test Score 0.3505 -> 0.3584, AUC
+    0.751 -> 0.765) and cost it on Frappe (0.9701 -> 0.9683 AUC), so by default it reads neither."""
     columns = dense_cols(dense)
-    keep = columns if has_nested_rates(dense) else [c for c in columns if not label_derived(c)]
+    keep = columns if nested and has_nested_rates(dense) else [c for c in columns if not label_derived(c)]
     return DesignPlan.build(cache.spec, cache.fields, columns, keep_dense=keep)
 
 

@@ -10,7 +10,7 @@ from toss_core.catboost.paths import NAME, checkpoint_path
 from toss_core.catboost.train import load_sidecar
 from toss_core.config import TossConfig
 from toss_core.data.lineage import check_model_inputs
-from toss_core.features.fold_rates import fold_dense
+from toss_core.features.fold_rates import fold_dense, reads_nested
 from toss_core.layout import Layout
 from toss_core.tabular.design import DesignPlan, iter_design
 from toss_core.tabular.inputs import cpu_threads, dense_cols
@@ -30,7 +30,8 @@ def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.n
     model = catboost.CatBoostClassifier()
     model.load_model(str(path), format="cbm")
     out = np.empty(inputs.test.n_rows, dtype=np.float32)
-    dense = fold_dense(inputs.dense, fold)  # this fold model's click rates of the test rows
+    # this fold model's click rates of the test rows
+    dense = fold_dense(inputs.dense, fold, nested=reads_nested(cfg, NAME))
     for a, b, block in iter_design(plan, inputs.test, None, None, None, dense):
         out[a:b] = model.predict(
             pool(plan, block), prediction_type="RawFormulaVal", thread_count=cpu_threads(cfg)

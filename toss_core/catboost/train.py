@@ -25,7 +25,7 @@ from toss_core.catboost.params import catboost_params, classifier
 from toss_core.catboost.paths import NAME, checkpoint_path
 from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
-from toss_core.features.fold_rates import fold_dense
+from toss_core.features.fold_rates import fold_dense, reads_nested
 from toss_core.layout import FULL, Layout
 from toss_core.tabular.design import DesignPlan
 from toss_core.tabular.fold_result import record_fold, validation_scores
@@ -112,9 +112,9 @@ def train_fold(cfg: TossConfig, layout: Layout, fold: int) -> FoldResult:
     """Train CatBoost on the rows outside `fold`, early-stop and score on the rows inside it."""
     start = time.perf_counter()
     cache, labels, dense = train_inputs(cfg, layout)
-    plan = plan_for(cache, dense)
+    plan = plan_for(cache, dense, nested=reads_nested(cfg, NAME))
     # none of its columns read: no lineage to it either; else this fold model's click rates
-    dense = fold_dense(dense, fold) if plan.dense_cols else None
+    dense = fold_dense(dense, fold, nested=reads_nested(cfg, NAME)) if plan.dense_cols else None
     train_rows, valid_rows = fold_rows(layout, cache.n_rows, fold)
     params = catboost_params(cfg)
     classifier(params)  # a bad catboost.params key fails here, before any matrix is built
@@ -152,8 +152,8 @@ def refit(cfg: TossConfig, layout: Layout, iterations: int) -> Lineage:
     saved as fold layout.FULL."""
     start = time.perf_counter()
     cache, labels, dense = train_inputs(cfg, layout)
-    plan = plan_for(cache, dense)
-    dense = fold_dense(dense, FULL) if plan.dense_cols else None
+    plan = plan_for(cache, dense, nested=reads_nested(cfg, NAME))
+    dense = fold_dense(dense, FULL, nested=False) if plan.dense_cols else None
     rows = np.arange(cache.n_rows)
     params = {**catboost_params(cfg), "iterations": iterations}
     log.info(

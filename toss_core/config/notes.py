@@ -73,8 +73,8 @@ NOTES: dict[str, str] = {
     "features.covis.stats": (
         "The sequence statistics are those of toss_core/features/seqstats.py. Without a sequence only"
         " id_rate and cross_rate apply. A training row's click rates (target_rate, id_rate, cross_rate)"
-        " leave out its own fold only; features.covis.nested_rates also leaves out the fold of the model"
-        " that reads them."
+        " leave out its own fold only; for the families features.covis.nested_rates names, also the fold"
+        " of the model that reads them."
     ),
     "features.covis.cross_cols": (
         "A pair's rate holds what neither column's own rate does when the click follows the pair (a user's"
@@ -90,12 +90,15 @@ NOTES: dict[str, str] = {
         " the pairs by hand; [] turns them off."
     ),
     "features.covis.nested_rates": (
-        "The click rates are written once more per fold model, with that fold's labels left out too: the"
-        " model of fold k reads them for its training and test rows, so nothing it learns or early-stops"
-        " on carries its validation labels, and CatBoost reads them (without it, only the label-free"
-        " columns). Off by default: it cost LightGBM and the ensemble 0.0012-0.0021 test Score on"
-        " Frappe, MovieLens and a synthetic seed (BENCHMARKS.md). Disk: n_splits more float32 per rate"
-        " per row (toss_core/features/fold_rates.py)."
+        "toss covis then writes the click rates once more per fold model, with that fold's labels left out"
+        " too, and the families named read them: their model of fold k trains and early-stops on rows that"
+        " carry nothing of fold k's labels, so the OOF logits the stacker weighs them by are honest. The"
+        " network by default: read plain, its OOF earned it a 0.11 share on Frappe that lowered the test"
+        " Score; nested, it is stronger alone on Frappe and MovieLens and its share agrees with the test"
+        " (BENCHMARKS.md, bench/family_share.py). Not the trees: their training rows' rates then come from"
+        " (k-2)/k of the rows, which cost LightGBM and the ensemble 0.0012-0.0021 test Score. CatBoost reads"
+        " the click rates only when named (else only the label-free columns). [] writes no variants. Disk:"
+        " n_splits more float32 per rate per row (toss_core/features/fold_rates.py)."
     ),
     "sequence.col": "Without a sequence there are no DARE fields and no sequence features.",
     "sequence.max_len": "The original length survives as seq_len_raw.",

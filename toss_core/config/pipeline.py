@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from toss_core.config.base import Strict
 
@@ -119,9 +119,9 @@ class CovisConfig(Strict):
     target_smoothing: float = Field(
         20.0, ge=0, description="pseudo-rows of the fold's click rate mixed into target_rate and id_rate"
     )
-    nested_rates: bool = Field(
-        False,
-        description="write the click rates once more per fold model, free of its validation labels",
+    nested_rates: list[str] = Field(
+        default_factory=lambda: ["nn"],
+        description="families whose fold models read click rates with their own validation fold left out too",
     )
     id_cols: list[str] = Field(
         default_factory=lambda: ["l_feat_14", "l_feat_12", "l_feat_11"],
@@ -133,6 +133,16 @@ class CovisConfig(Strict):
             "column pairs whose joint OOF click rate is a feature; auto: id x cat pairs adding to their rates"
         ),
     )
+
+    @field_validator("nested_rates", mode="before")
+    @classmethod
+    def _nested_rates_names_families(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # the switch of earlier releases
+            raise ValueError(
+                f"nested_rates is now the list of families that read them, not {str(v).lower()}: "
+                "[nn, gbdt, catboost] for every family, [] for none"
+            )
+        return v
 
 
 class FeaturesConfig(Strict):

@@ -76,11 +76,13 @@ def search_space(cfg: TossConfig, family: Family) -> dict[str, ParamRange]:
 
 
 def check(cfg: TossConfig) -> None:
-    """Every family the config names exists, and every searched key belongs to its family and validates:
-    ConfigError before any work."""
+    """Every family the config names (families, tune.families, features.covis.nested_rates) exists, and
+    every searched key belongs to its family and validates: ConfigError before any work."""
     enabled(cfg)
     for name in cfg.tune.families or []:
         get(name, "tune.families")
+    for name in cfg.features.covis.nested_rates:
+        get(name, "features.covis.nested_rates")
     for name, space in cfg.tune.space.items():
         family = get(name, f"tune.space.{name}")
         for key, spec in space.items():

@@ -12,13 +12,13 @@
 2. transform: per-row features for every train shard (target rates out of fold) and every test shard
    (target rates from all train rows), standardised with the train mean/std so they feed a network well;
 3. write: layout.covis_train / layout.covis_test through ShardWriter (kind "features", field `dense` float32
-   [n, n_feat], one shard per base-cache shard, manifest columns.dense = feature names), and with
-   features.covis.nested_rates per fold model k a field rates_k [n, n_rates] (manifest columns.rates = the
-   click-rate columns): the click rates with fold k's labels left out as well, which the model of fold k
-   reads in place of those columns of `dense` (toss_core.features.fold_rates), so its training rows carry
-   nothing of its validation labels. Each rates_k is standardised with its own train moments (those of
-   `dense` hold fold k's labels). Disk: n_folds more float32 per click-rate column per row; still one shard
-   in memory at a time.
+   [n, n_feat], one shard per base-cache shard, manifest columns.dense = feature names), and when
+   features.covis.nested_rates names a family, per fold model k a field rates_k [n, n_rates] (manifest
+   columns.rates = the click-rate columns): the click rates with fold k's labels left out as well, which
+   that family's model of fold k reads in place of those columns of `dense`
+   (toss_core.features.fold_rates), so its training rows carry nothing of its validation labels. Each
+   rates_k is standardised with its own train moments (those of `dense` hold fold k's labels). Disk:
+   n_folds more float32 per click-rate column per row; still one shard in memory at a time.
 
 The result is reused when its fingerprint (base caches, fold assignment, features.covis section) matches.
 Feature definitions: toss_core.features.seqstats (sequence statistics) and toss_core.features.target.
@@ -548,7 +548,7 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
             )
     fitted = fit(cfg, train, plan, folds) if plan.names else Fitted(model=None, tables={})
     plan, fitted = informative_crosses(plan, fitted, cfg.features.covis.target_smoothing)
-    nested = cfg.features.covis.nested_rates
+    nested = bool(cfg.features.covis.nested_rates)  # some family reads them
     extra = {
         "columns": {"dense": list(plan.names), RATES_FIELD: plan.rate_names if nested else []},
         "fingerprint": {
@@ -581,8 +581,8 @@ def build_covis_features(cfg: TossConfig, layout: Layout) -> CovisResult:
 
 def _fit_info(fitted: Fitted, plan: Plan, folds: np.ndarray | None) -> dict:
     """Small facts about the fit for the manifest (and the Dagster metadata that reads it); `format` and
-    `rate_folds` (the fold models that have a rates_<k> field; 0 unless features.covis.nested_rates, then
-    `folds` is None here) are what features.fold_rates checks."""
+    `rate_folds` (the fold models that have a rates_<k> field; 0 when features.covis.nested_rates is empty,
+    then `folds` is None here) are what features.fold_rates checks."""
     n_folds = int(folds.max()) + 1 if folds is not None and folds.size and plan.rate_names else 0
     info: dict = {
         "format": COVIS_FORMAT,

@@ -1,13 +1,15 @@
 """The co-visitation features as the model of one fold reads them.
 
 In `dense` a train row's click rates (covis.label_derived) leave only its own fold out. The model of fold k
-trains on the rows of folds j != k and validates on fold k, so read from `dense` its training rows would
-carry fold k's labels, and its early stopping, OOF logits, the stacker and the calibrators would all learn
-on optimistic rows. With features.covis.nested_rates, `toss covis` therefore also writes, per fold model k,
-field rates_k: the click rates with fold k left out as well (train rows: outside folds j and k; test rows:
-outside fold k). Every family reads a fold's features through `fold_dense`, which puts rates_k in place of
-those columns of `dense`; the refit on every row (fold FULL) reads `dense` as written (train rows out of own
-fold, test rows all rows).
+trains on the rows of folds j != k and validates on fold k, so read from `dense` its training rows carry
+fold k's labels, and its early stopping, OOF logits and the stacker's view of it learn on optimistic rows.
+So `toss covis` also writes, per fold model k, field rates_k: the click rates with fold k left out as well
+(train rows: outside folds j and k; test rows: outside fold k), whenever features.covis.nested_rates names
+a family. The families it names read their fold through `fold_dense(..., nested=True)`, which puts rates_k
+in place of those columns of `dense`; the others read `dense` as written, and so does the refit on every
+row (fold FULL: train rows out of their own fold, test rows all rows). By default only the network reads
+them: on MovieLens its latest-fold Score, the one the stacker learns on, rose 0.010 with them, while the
+trees lost test Score (BENCHMARKS.md, "nested click rates").
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
 from toss_core.features.covis import COVIS_FORMAT, RATES_FIELD, rates_field
 from toss_core.layout import FULL
@@ -76,16 +79,21 @@ def has_nested_rates(cache: ShardedCache | None) -> bool:
     return cache is not None and bool(cache.manifest["columns"].get(RATES_FIELD))
 
 
-def fold_dense(cache: ShardedCache | None, fold: int | str) -> ShardedCache | None:
-    """The co-visitation cache (train or test) as the model of `fold` must read it: its own click-rate
-    variant for a fold, `dense` as written for FULL. ArtifactError (naming `toss covis`) for features
-    written before the nested rates existed or without a variant for this fold."""
+def reads_nested(cfg: TossConfig, family: str) -> bool:
+    """Whether the fold models of `family` read the nested click rates (features.covis.nested_rates)."""
+    return family in cfg.features.covis.nested_rates
+
+
+def fold_dense(cache: ShardedCache | None, fold: int | str, *, nested: bool) -> ShardedCache | None:
+    """The co-visitation cache (train or test) as the model of `fold` reads it: with `nested` its own
+    click-rate variant, else (and for FULL) `dense` as written. ArtifactError (naming `toss covis`) for
+    features written before the nested rates existed or without a variant for this fold."""
     if cache is None:
         return None
     problem = format_problem(cache.manifest, cache.root)
     if problem:
         raise ArtifactError(problem)
-    if fold == FULL or not has_nested_rates(cache):
+    if not nested or fold == FULL or not has_nested_rates(cache):
         return cache
     n_folds = int(cache.manifest["covis"]["rate_folds"])
     if not isinstance(fold, int) or not 0 <= fold < n_folds:

@@ -16,8 +16,9 @@ import numpy as np
 from toss_core.config import TossConfig
 from toss_core.data.folds import load_folds
 from toss_core.data.reader import ShardedCache
-from toss_core.features.fold_rates import fold_dense
+from toss_core.features.fold_rates import fold_dense, reads_nested
 from toss_core.gbdt.ids import choose_ids
+from toss_core.gbdt.paths import NAME
 from toss_core.gbdt.train import fit_id_encoder
 from toss_core.layout import Layout
 from toss_core.tabular.design import DesignPlan, build_matrix, iter_design
@@ -65,7 +66,8 @@ def logistic_baseline(cfg: TossConfig, layout: Layout, fold: int = 0) -> LinearB
 
     cfg = cfg.model_copy(update={"gbdt": cfg.gbdt.model_copy(update={"id_encoding": "target"})})
     cache, _, dense = train_inputs(cfg, layout)
-    dense = fold_dense(dense, fold)
+    nested = reads_nested(cfg, NAME)  # read as the LightGBM family reads them
+    dense = fold_dense(dense, fold, nested=nested)
     folds, labels = load_folds(layout), cache.read_field("label").astype(np.float64)
     ids, method = choose_ids(cache.spec, cfg.gbdt, (cache.n_rows, float(labels.mean())))
     plan = DesignPlan.build(cache.spec, cache.fields, dense_cols(dense), ids, method)
@@ -76,7 +78,9 @@ def logistic_baseline(cfg: TossConfig, layout: Layout, fold: int = 0) -> LinearB
     model = LogisticRegression(C=1.0, max_iter=300).fit(design(x_train), labels[train_rows])
     val = model.decision_function(design(build_matrix(plan, cache, val_rows, encoder, None, dense)))
     test = ShardedCache(layout.test_cache)
-    test_dense = fold_dense(dense_cache(layout, "test", test.n_rows), fold) if dense is not None else None
+    test_dense = None
+    if dense is not None:
+        test_dense = fold_dense(dense_cache(layout, "test", test.n_rows), fold, nested=nested)
     blocks = [b for _, _, b in iter_design(plan, test, None, encoder, None, test_dense)]
     return LinearBaseline(
         val_rows, val, labels[val_rows], model.decision_function(design(np.concatenate(blocks)))

@@ -10,7 +10,7 @@ import numpy as np
 from toss_core.artifacts.fold import Lineage, file_digest
 from toss_core.config import TossConfig
 from toss_core.data.lineage import check_model_inputs
-from toss_core.features.fold_rates import fold_dense
+from toss_core.features.fold_rates import fold_dense, reads_nested
 from toss_core.gbdt.paths import NAME
 from toss_core.gbdt.train import FORMAT, model_paths
 from toss_core.layout import Layout
@@ -51,7 +51,8 @@ def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.n
     booster = lgb.Booster(model_file=str(model_path))
     threads = cpu_threads(cfg)
     out = np.empty(inputs.test.n_rows, dtype=np.float32)
-    dense = fold_dense(inputs.dense, fold)  # this fold model's click rates of the test rows
+    # this fold model's click rates of the test rows
+    dense = fold_dense(inputs.dense, fold, nested=reads_nested(cfg, NAME))
     for a, b, block in iter_design(plan, inputs.test, None, encoder, None, dense):
         out[a:b] = booster.predict(block, raw_score=True, num_threads=threads)
     return out, Lineage(NAME, fold, meta["cache_fingerprint"], covis, file_digest(model_path))

@@ -24,7 +24,7 @@ import numpy as np
 from toss_core.artifacts.fold import Lineage, file_digest
 from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
-from toss_core.features.fold_rates import fold_dense
+from toss_core.features.fold_rates import fold_dense, reads_nested
 from toss_core.gbdt.dataset import training_dataset
 from toss_core.gbdt.ids import choose_ids, trial_ids
 from toss_core.gbdt.params import gbdt_params
@@ -222,7 +222,8 @@ def _fit_fold(cfg: TossConfig, layout: Layout, inputs: FoldInputs, fold: int) ->
     """One fold's booster on `inputs` (_inputs); (booster, best round, encoder, params, rows, validation
     logits and labels, validation scores)."""
     cache, labels, dense, plan = inputs
-    dense = fold_dense(dense, fold)  # the click rates this fold model may read (features.fold_rates)
+    # the click rates this fold model may read (features.fold_rates)
+    dense = fold_dense(dense, fold, nested=reads_nested(cfg, NAME))
     train_rows, valid_rows = fold_rows(layout, cache.n_rows, fold)
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, train_rows, labels[train_rows])
     params = gbdt_params(cfg, len(train_rows), float(labels[train_rows].mean()))
@@ -265,7 +266,7 @@ def refit(cfg: TossConfig, layout: Layout, rounds: int) -> Lineage:
     start = time.perf_counter()
     cache, labels, dense, plan = _inputs(cfg, layout)
     rows = np.arange(cache.n_rows)
-    dense = fold_dense(dense, FULL)
+    dense = fold_dense(dense, FULL, nested=False)
     encoder, oof_te = fit_id_encoder(cfg, plan, cache, rows, labels)
     params = gbdt_params(cfg, rows.size, float(labels.mean()))
     log.info("gbdt refit: %d rows, %d rounds, %d features", rows.size, rounds, len(plan.feature_names))

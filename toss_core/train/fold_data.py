@@ -13,10 +13,11 @@ import torch
 
 from toss_core.config import TossConfig
 from toss_core.data.folds import load_folds
-from toss_core.features.fold_rates import fold_dense
+from toss_core.features.fold_rates import fold_dense, reads_nested
 from toss_core.layout import FULL, Layout
 from toss_core.spec import FeatureSpec
 from toss_core.train.batches import BatchSource, feature_fields, model_spec
+from toss_core.train.paths import NAME
 
 log = logging.getLogger("toss")
 
@@ -48,7 +49,8 @@ class FoldData:
         crc = cfg.data.verify == "full"  # each shard's checksum as it is first read
         self.cache = ShardedCache(layout.train_cache, crc=crc)
         covis = ShardedCache(layout.covis_train, crc=crc) if cfg.features.covis.enabled else None
-        self.dense_cache = fold_dense(covis, fold)  # this fold model's click rates (features.fold_rates)
+        # this fold model's click rates (features.fold_rates)
+        self.dense_cache = fold_dense(covis, fold, nested=reads_nested(cfg, NAME))
         self.covis_fingerprint = self.dense_cache.fingerprint if self.dense_cache is not None else None
         self.spec = model_spec(cfg, self.cache, self.dense_cache)
         folds = load_folds(layout)

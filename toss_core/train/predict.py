@@ -18,7 +18,7 @@ from toss_core.artifacts.fold import Lineage, file_digest
 from toss_core.config import TossConfig
 from toss_core.data.lineage import check_model_inputs
 from toss_core.data.reader import ShardedCache
-from toss_core.features.fold_rates import fold_dense
+from toss_core.features.fold_rates import fold_dense, reads_nested
 from toss_core.layout import Layout
 from toss_core.spec import FeatureSpec
 from toss_core.train import checkpoint
@@ -99,10 +99,11 @@ def predict_test(cfg: TossConfig, layout: Layout, fold: int | str) -> tuple[np.n
     covis = ckpt["covis_fingerprint"] if spec.dense_cols else None
     inputs = check_model_inputs(layout, f"nn fold {fold} ({path})", ckpt["cache_fingerprint"], covis)
     lineage = Lineage(NAME, fold, ckpt["cache_fingerprint"], covis, file_digest(path))
+    nested = reads_nested(cfg, NAME)
     with torch_runtime(cfg):
         logits = predict_logits(
             model,
-            stream_feed(inputs.test, fold_dense(inputs.dense, fold), spec, device),
+            stream_feed(inputs.test, fold_dense(inputs.dense, fold, nested=nested), spec, device),
             np.arange(inputs.test.n_rows),
             cfg.train.eval_batch_size,
             device,
