@@ -17,7 +17,7 @@ import argparse
 
 import numpy as np
 
-from bench.quality import REPO, run_config
+from bench.quality import REPO, add_run_arguments, run_config
 from toss_core.artifacts.fold import load_family_oof, load_test_logits
 from toss_core.data.folds import stacking_rows
 from toss_core.data.reader import ShardedCache
@@ -40,17 +40,11 @@ def held_at(weights: np.ndarray, member: int, share: float) -> np.ndarray:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--cfg", default=str(REPO / "cfgs" / "quality.yaml"))
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--data", default=None)
-    p.add_argument("--seed", type=int, default=None, help="a synthetic bench.quality run (with --rows)")
-    p.add_argument("--rows", type=int, default=100_000)
-    p.add_argument("--test-rows", type=int, default=None)
+    add_run_arguments(p)
     p.add_argument("--suffix", default="")
     p.add_argument("--family", required=True, help="the family whose share is varied")
     p.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.3])
     args = p.parse_args()
-    args.own = False
     cfg = run_config(args, args.seed)
     layout = Layout(cfg, root=REPO)
     families = registry.enabled_names(cfg)

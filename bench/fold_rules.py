@@ -18,7 +18,7 @@ import argparse
 import json
 import time
 
-from bench.quality import REPO, run_config
+from bench.quality import REPO, add_run_arguments, run_config
 from toss_core import steps
 from toss_core.artifacts.fold import load_family_oof, load_test_logits, read_test_logits, selected_sizes
 from toss_core.config import TossConfig
@@ -91,12 +91,7 @@ def train_variant(args: argparse.Namespace, extra: list[str], name: str, refit: 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--cfg", default=str(REPO / "cfgs" / "quality.yaml"))
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--data", default=None)
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--rows", type=int, default=100_000)
-    p.add_argument("--test-rows", type=int, default=None)
+    add_run_arguments(p)
     p.add_argument("--family", default="gbdt")
     p.add_argument("--splits", type=int, nargs="*", default=[3, 5])
     p.add_argument("--ids", nargs="*", default=[], help="gbdt.id_encoding values to add (3 folds)")
@@ -104,7 +99,6 @@ def main() -> None:
     p.add_argument("--plain-catboost", action="store_true")
     p.add_argument("--tag", required=True)
     args = p.parse_args()
-    args.own = False
     fam = args.family
     rows = []
     for k in args.splits:

@@ -21,7 +21,7 @@ import argparse
 import numpy as np
 import polars as pl
 
-from bench.quality import REPO, run_config
+from bench.quality import REPO, add_run_arguments, run_config
 from toss_core.artifacts.fold import load_family_oof, load_test_logits
 from toss_core.data.folds import _time_values, late_mask
 from toss_core.data.reader import ShardedCache
@@ -56,19 +56,13 @@ def late_rows(layout: Layout, key: str, group: str | None, share: float, n_rows:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--cfg", default=str(REPO / "cfgs" / "quality.yaml"))
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--data", default=None)
-    p.add_argument("--seed", type=int, default=None, help="a synthetic bench.quality run (with --rows)")
-    p.add_argument("--rows", type=int, default=100_000)
-    p.add_argument("--test-rows", type=int, default=None)
+    add_run_arguments(p)
     p.add_argument("--suffix", default="")
     p.add_argument("--families", nargs="+", required=True)
     p.add_argument("--order-key", default="rows")
     p.add_argument("--order-group", default=None, help="latest rows within each value of this column")
     p.add_argument("--shares", type=float, nargs="+", default=[1.0, 0.5, 0.33, 0.2, 0.1])
     args = p.parse_args()
-    args.own = False
     cfg = run_config(args, args.seed)
     layout = Layout(cfg, root=REPO)
     n_train, test = ShardedCache(layout.train_cache).n_rows, ShardedCache(layout.test_cache)

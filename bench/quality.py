@@ -85,6 +85,17 @@ def run_config(args: argparse.Namespace, seed: int | None) -> TossConfig:
     return load_config(args.cfg, overrides)
 
 
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments of the scripts that work on one bench.quality run (its config, overrides, data set or
+    synthetic seed): with the same values, run_config gives them the run's config and its run directory."""
+    p.add_argument("--cfg", default=str(REPO / "cfgs" / "quality.yaml"))
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--data", default=None, help="a folder with train/test/test_truth.parquet (real data)")
+    p.add_argument("--seed", type=int, default=None, help="a synthetic run (with --rows)")
+    p.add_argument("--rows", type=int, default=100_000)
+    p.add_argument("--test-rows", type=int, default=None)
+
+
 # ------------------------------------------------------------------------------------------ scoring
 class Scorer:
     """Scores calibrated logits on the test truth, or on the OOF rows when there is none."""
