@@ -25,7 +25,7 @@ from toss_core.families import registry
 from toss_core.layout import Layout
 from toss_core.post.diagnostics_truth import require_test_truth
 from toss_core.post.ensemble import ensemble_family
-from toss_core.post.ensemble_families import fit_family_weights
+from toss_core.post.ensemble_families import fit_family_weights, stacker_groups
 from toss_core.scoring.calibration import fit_calibrator
 from toss_core.scoring.metrics import evaluate
 
@@ -61,9 +61,7 @@ def main() -> None:
     ]
     z, zt = np.stack([o.logit[at] for o in oofs]), np.stack([t.test_logits for t in tests])
     y = oofs[0].label[at] > 0.5
-    groups = oofs[0].fold[at]
-    if np.unique(groups).size < 2:  # the latest fold only (folds ordered in time), as the product splits it
-        groups = np.arange(groups.size) * cfg.cv.n_splits // groups.size
+    groups = stacker_groups(oofs[0].fold[at], cfg.cv.n_splits)
     stack = fit_family_weights(z, y, groups, cfg.calibration, families, seed=cfg.seed)
     member = families.index(args.family)
     low, high = stack.interval[member]

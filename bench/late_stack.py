@@ -28,7 +28,7 @@ from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
 from toss_core.post.diagnostics_truth import require_test_truth
 from toss_core.post.ensemble import ensemble_family
-from toss_core.post.ensemble_families import fit_family_weights
+from toss_core.post.ensemble_families import fit_family_weights, stacker_groups
 from toss_core.scoring.calibration import fit_calibrator
 from toss_core.scoring.metrics import evaluate
 
@@ -86,9 +86,7 @@ def main() -> None:
             cells.append(f"{fit_score:.4f} | {m['AUC']:.4f} / {m['Score']:.4f}")
             blend_test.append(part.test_logits)
         z = np.stack([o.logit[rows] for o in oofs])
-        groups = oofs[0].fold[rows]
-        if np.unique(groups).size < 2:
-            groups = np.arange(groups.size) * cfg.cv.n_splits // groups.size
+        groups = stacker_groups(oofs[0].fold[rows], cfg.cv.n_splits)
         stack = fit_family_weights(z, y[rows], groups, cfg.calibration, args.families, seed=cfg.seed)
         blend_fit = stack.weights @ z
         cal = fit_calibrator(cfg.calibration, blend_fit, y[rows])

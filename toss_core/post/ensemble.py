@@ -38,7 +38,7 @@ from toss_core.data.folds import load_folds, stacking_rows
 from toss_core.data.lineage import check_test_made_from
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
-from toss_core.post.ensemble_families import StackResult, fit_family_weights
+from toss_core.post.ensemble_families import StackResult, fit_family_weights, stacker_groups
 from toss_core.post.ensemble_folds import combine, fold_weights
 from toss_core.scoring.calibration import Calibrator, fit_calibrator
 from toss_core.scoring.metrics import evaluate, evaluate_logits, score
@@ -162,9 +162,7 @@ def _stack(
         return None
     at = slice(None) if fit_rows is None else fit_rows
     z = np.stack([o.logit[at] for o in oofs])
-    groups = oofs[0].fold[at]
-    if np.unique(groups).size < 2:
-        groups = np.arange(groups.size) * cfg.cv.n_splits // groups.size
+    groups = stacker_groups(oofs[0].fold[at], cfg.cv.n_splits)
     stack = fit_family_weights(z, oofs[0].label[at], groups, cfg.calibration, families, seed=cfg.seed)
     shares = {f: round(float(w), 4) for f, w in zip(families, stack.weights, strict=True)}
     log.info("ensemble: stacker %s (CV Score %.5f), family shares %s", stack.chosen, stack.cv_score, shares)

@@ -97,6 +97,15 @@ def calibrated_score(blend: np.ndarray, labels: np.ndarray, calibration: Calibra
     return score(labels, fit_calibrator(calibration, blend, labels).predict_proba(blend))
 
 
+def stacker_groups(folds: np.ndarray, n_splits: int) -> np.ndarray:
+    """The groups the stacker is cross-validated over, given the fold ids of the rows it learns on: those
+    folds, or where the rows hold one fold only (folds ordered in time, the stacker on the latest),
+    n_splits blocks of them in cache order."""
+    if np.unique(folds).size >= 2:
+        return folds
+    return np.arange(folds.size) * n_splits // folds.size
+
+
 def cross_validated_blend(z: np.ndarray, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """Stacked OOF logits where each fold's rows are blended by a stacker fitted on the other folds."""
     x = _design(z)
