@@ -18,12 +18,13 @@ import argparse
 import numpy as np
 
 from bench.quality import REPO, add_run_arguments, run_config
-from toss_core.artifacts.fold import load_family_oof, load_test_logits
+from toss_core.artifacts.fold import FamilyOOF, load_family_oof, load_test_logits
+from toss_core.config import TossConfig
 from toss_core.data.folds import stacking_rows
 from toss_core.data.reader import ShardedCache
 from toss_core.families import registry
 from toss_core.layout import Layout
-from toss_core.post.diagnostics_truth import require_test_truth
+from toss_core.post.diagnostics_truth import TestTruth, require_test_truth
 from toss_core.post.ensemble import ensemble_family
 from toss_core.post.ensemble_families import fit_family_weights, stacker_groups
 from toss_core.scoring.calibration import fit_calibrator
@@ -51,25 +52,36 @@ def main() -> None:
     if args.family not in families:
         p.error(f"--family {args.family}: this run's families are {families}")
     n_train, test = ShardedCache(layout.train_cache).n_rows, ShardedCache(layout.test_cache)
-    truth = require_test_truth(cfg, layout)
     oofs = [load_family_oof(layout, f, cfg.cv.n_splits, n_train) for f in families]
+    tests = [load_test_logits(layout, o, test.fingerprint, test.n_rows) for o in oofs]
+    print_shares(cfg, oofs, tests, require_test_truth(cfg, layout), args.family, args.shares)
+
+
+def print_shares(
+    cfg: TossConfig,
+    oofs: list[FamilyOOF],
+    fold_test_logits: list[np.ndarray],
+    truth: TestTruth,
+    family: str,
+    shares: list[float],
+) -> None:
+    """Stack the families' OOF logits as the ensemble step does, then print the markdown table of the
+    stacking-rows and test scores with `family` held at each share (and at the stacker's own)."""
+    families = [o.family for o in oofs]
     rows = stacking_rows(cfg, oofs[0].fold)
-    at = np.ones(n_train, bool) if rows is None else rows
-    tests = [
-        ensemble_family(cfg, o, load_test_logits(layout, o, test.fingerprint, test.n_rows), None, rows)
-        for o in oofs
-    ]
+    at = np.ones(oofs[0].logit.size, bool) if rows is None else rows
+    tests = [ensemble_family(cfg, o, t, None, rows) for o, t in zip(oofs, fold_test_logits, strict=True)]
     z, zt = np.stack([o.logit[at] for o in oofs]), np.stack([t.test_logits for t in tests])
     y = oofs[0].label[at] > 0.5
     groups = stacker_groups(oofs[0].fold[at], cfg.cv.n_splits)
     stack = fit_family_weights(z, y, groups, cfg.calibration, families, seed=cfg.seed)
-    member = families.index(args.family)
+    member = families.index(family)
     low, high = stack.interval[member]
     weights = ", ".join(f"{f} {w:.3f}" for f, w in zip(families, stack.weights, strict=True))
-    print(f"stacker ({stack.chosen}): {weights}; {args.family} interval [{low:.3f}, {high:.3f}]\n")
-    print(f"| {args.family} share | stacking-rows Score | test AUC | test Score |")
+    print(f"stacker ({stack.chosen}): {weights}; {family} interval [{low:.3f}, {high:.3f}]\n")
+    print(f"| {family} share | stacking-rows Score | test AUC | test Score |")
     print("|---:|---:|---:|---:|")
-    for share in sorted({*args.shares, float(stack.weights[member])}):
+    for share in sorted({*shares, float(stack.weights[member])}):
         w = held_at(stack.weights, member, share)
         calibrator = fit_calibrator(cfg.calibration, w @ z, y)
         fit = evaluate(y, calibrator.predict_proba(w @ z))["Score"]
