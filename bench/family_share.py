@@ -42,7 +42,6 @@ def held_at(weights: np.ndarray, member: int, share: float) -> np.ndarray:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_run_arguments(p)
-    p.add_argument("--suffix", default="")
     p.add_argument("--family", required=True, help="the family whose share is varied")
     p.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.3])
     args = p.parse_args()

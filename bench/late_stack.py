@@ -57,7 +57,6 @@ def late_rows(layout: Layout, key: str, group: str | None, share: float, n_rows:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_run_arguments(p)
-    p.add_argument("--suffix", default="")
     p.add_argument("--families", nargs="+", required=True)
     p.add_argument("--order-key", default="rows")
     p.add_argument("--order-group", default=None, help="latest rows within each value of this column")

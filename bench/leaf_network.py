@@ -116,7 +116,6 @@ def toss(step: list[str], cfg_path: Path, overrides: list[str]) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_run_arguments(p)
-    p.add_argument("--suffix", default="")
     p.add_argument("--trees", type=int, default=32, help="trees per fold, one leaf field each (0: control)")
     p.add_argument("--leaves", type=int, default=32, help="leaves per tree")
     p.add_argument("--tree-lr", type=float, default=0.2)

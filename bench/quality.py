@@ -94,6 +94,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="a synthetic run (with --rows)")
     p.add_argument("--rows", type=int, default=100_000)
     p.add_argument("--test-rows", type=int, default=None)
+    p.add_argument("--suffix", default="", help="appended to a synthetic exp_name")
 
 
 # ------------------------------------------------------------------------------------------ scoring
