@@ -143,9 +143,10 @@ def main() -> None:
             f"data.cat_cols={json.dumps(cfg.data.cat_cols + leaf_cols)}"]  # fmt: skip
     oof = np.full(train.n_rows, np.nan)
     fold_test = np.empty((cfg.cv.n_splits, test.n_rows))
+    # the tree families' view of the click rates: the same `dense` for every fold model (fold_dense)
+    x, n_cat = tree_inputs(train, fold_dense(covis, 0, nested=False))
+    xt, _ = tree_inputs(test, fold_dense(covis_test, 0, nested=False))
     for k in range(cfg.cv.n_splits):
-        x, n_cat = tree_inputs(train, fold_dense(covis, k, nested=False))
-        xt, _ = tree_inputs(test, fold_dense(covis_test, k, nested=False))
         copy = REPO / "data" / f"{cfg.exp_name}_{tag}" / str(k)  # the run directory is exp_name's
         copy.mkdir(parents=True, exist_ok=True)
         frames = {"train": raw, "test": raw_test}
