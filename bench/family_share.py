@@ -17,11 +17,10 @@ import argparse
 
 import numpy as np
 
-from bench.quality import REPO, add_run_arguments, run_config
-from toss_core.artifacts.fold import FamilyOOF, load_family_oof, load_test_logits
+from bench.quality import REPO, add_run_arguments, run_config, run_families
+from toss_core.artifacts.fold import FamilyOOF
 from toss_core.config import TossConfig
 from toss_core.data.folds import stacking_rows
-from toss_core.data.reader import ShardedCache
 from toss_core.families import registry
 from toss_core.layout import Layout
 from toss_core.post.diagnostics_truth import TestTruth, require_test_truth
@@ -50,9 +49,7 @@ def main() -> None:
     families = registry.enabled_names(cfg)
     if args.family not in families:
         p.error(f"--family {args.family}: this run's families are {families}")
-    n_train, test = ShardedCache(layout.train_cache).n_rows, ShardedCache(layout.test_cache)
-    oofs = [load_family_oof(layout, f, cfg.cv.n_splits, n_train) for f in families]
-    tests = [load_test_logits(layout, o, test.fingerprint, test.n_rows) for o in oofs]
+    oofs, tests = run_families(cfg, layout, families)
     print_shares(cfg, oofs, tests, require_test_truth(cfg, layout), args.family, args.shares)
 
 

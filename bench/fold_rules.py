@@ -38,7 +38,7 @@ def _cfg(args: argparse.Namespace, extra: list[str], name: str) -> TossConfig:
     a.overrides = list(args.overrides) + extra
     if args.seed is None:
         a.overrides.append(f"exp_name={name}")
-    a.suffix = f"_{name}"
+    a.suffix = f"{args.suffix}_{name}"  # a synthetic run: the user's --suffix, then the variant
     return run_config(a, args.seed)
 
 

@@ -21,10 +21,8 @@ import argparse
 import numpy as np
 import polars as pl
 
-from bench.quality import REPO, add_run_arguments, run_config
-from toss_core.artifacts.fold import load_family_oof, load_test_logits
+from bench.quality import REPO, add_run_arguments, run_config, run_families
 from toss_core.data.folds import _time_values, late_mask
-from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
 from toss_core.post.diagnostics_truth import require_test_truth
 from toss_core.post.ensemble import ensemble_family
@@ -64,10 +62,9 @@ def main() -> None:
     args = p.parse_args()
     cfg = run_config(args, args.seed)
     layout = Layout(cfg, root=REPO)
-    n_train, test = ShardedCache(layout.train_cache).n_rows, ShardedCache(layout.test_cache)
     truth = require_test_truth(cfg, layout)
-    oofs = [load_family_oof(layout, f, cfg.cv.n_splits, n_train) for f in args.families]
-    tests = [load_test_logits(layout, o, test.fingerprint, test.n_rows) for o in oofs]
+    oofs, tests = run_families(cfg, layout, args.families)
+    n_train = oofs[0].logit.size
     y = oofs[0].label > 0.5
     head = " | ".join(f"{f} fit-rows Score | {f} test AUC / Score" for f in args.families)
     print(f"| share | rows | {head} | weights | blend test AUC | blend test Score |")

@@ -30,8 +30,8 @@ import polars as pl
 import yaml
 
 from bench.family_share import print_shares
-from bench.quality import REPO, add_run_arguments, run_config
-from toss_core.artifacts.fold import FamilyOOF, load_family_oof, load_test_logits
+from bench.quality import REPO, add_run_arguments, run_config, run_families
+from toss_core.artifacts.fold import FamilyOOF
 from toss_core.config import load_config
 from toss_core.data.folds import load_folds, stacking_rows
 from toss_core.data.reader import ShardedCache
@@ -180,12 +180,10 @@ def main() -> None:
     part = ensemble_family(cfg, network, fold_test, None, stacking_rows(cfg, folds))
     m = evaluate_logits(truth.labels, Calibrator.from_dict(part.report["calibrator"]).apply(part.test_logits))
     print(f"\nnetwork with {args.trees} leaf fields alone: test AUC {m['AUC']:.4f}, Score {m['Score']:.4f}\n")
-    oofs = [network if f == NETWORK else load_family_oof(layout, f, cfg.cv.n_splits, train.n_rows)
-            for f in registry.enabled_names(cfg)]  # fmt: skip
-    tests = [
-        fold_test if o is network else load_test_logits(layout, o, test.fingerprint, test.n_rows)
-        for o in oofs
-    ]
+    families = registry.enabled_names(cfg)
+    oofs, tests = run_families(cfg, layout, [f for f in families if f != NETWORK])
+    oofs.insert(families.index(NETWORK), network)
+    tests.insert(families.index(NETWORK), fold_test)
     print_shares(cfg, oofs, tests, truth, NETWORK, args.shares)
 
 

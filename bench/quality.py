@@ -39,7 +39,7 @@ import numpy as np
 
 from bench.report import RESULTS, Row, append_report, chart, read_runs, summary, table, targets
 from toss_core import steps
-from toss_core.artifacts.fold import load_family_oof, load_refit_test_logits, load_test_logits
+from toss_core.artifacts.fold import FamilyOOF, load_family_oof, load_refit_test_logits, load_test_logits
 from toss_core.config import TossConfig, load_config
 from toss_core.context import RunContext
 from toss_core.data.folds import stacking_rows
@@ -95,6 +95,16 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", type=int, default=100_000)
     p.add_argument("--test-rows", type=int, default=None)
     p.add_argument("--suffix", default="", help="appended to a synthetic exp_name")
+
+
+def run_families(
+    cfg: TossConfig, layout: Layout, families: list[str]
+) -> tuple[list[FamilyOOF], list[np.ndarray]]:
+    """A finished run's OOF logits of `families` and each one's per-fold test logits, in that order: what the
+    scripts that restack or dissect a run read."""
+    n_train, test = ShardedCache(layout.train_cache).n_rows, ShardedCache(layout.test_cache)
+    oofs = [load_family_oof(layout, f, cfg.cv.n_splits, n_train) for f in families]
+    return oofs, [load_test_logits(layout, o, test.fingerprint, test.n_rows) for o in oofs]
 
 
 # ------------------------------------------------------------------------------------------ scoring
