@@ -19,10 +19,11 @@ from toss_core.data.folds import assign_folds
 from toss_core.layout import Layout
 from toss_core.models import build_model
 from toss_core.scoring.fold_metrics import fold_metrics
+from toss_core.scoring.score_gap import score_gap
 from toss_core.spec import FeatureSpec
 from toss_core.train import loop
 from toss_core.train.family import NETWORK
-from toss_core.train.id_trial import choice_path, score_gap, settle_id_embedding
+from toss_core.train.id_trial import choice_path, settle_id_embedding
 from toss_core.train.ids import resolve_id_embedding
 from toss_core.train.loop import train_fold
 from toss_core.train.paths import checkpoint_path, resume_path

@@ -5,6 +5,7 @@ and the Dagster asset's metadata."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from toss_core.families import registry
 from toss_core.gbdt.params import SPARSE_PARAMS
 from toss_core.gbdt.paths import checkpoint_path as gbdt_checkpoint
 from toss_core.layout import Layout
+from toss_core.tune import run, verdict
 from toss_core.tune import study as studies
 from toss_core.util.errors import ArtifactError
 
@@ -107,23 +109,34 @@ def test_defaults_validate_and_name_config_keys() -> None:
     assert make_config("tune.storage=postgresql://postgres@127.0.0.1:5432/test").tune.storage
 
 
-def test_gbdt_study_writes_tuned_params_the_fold_models_train_with(prepared: Path, tmp_path: Path) -> None:
-    layout = fresh(prepared, tmp_path)
-    cfg = layout.cfg
+def _tuned_study(layout: Layout, monkeypatch: pytest.MonkeyPatch, clear: bool) -> dict:
+    """A 3-trial gbdt study whose best trial's check against the defaults rules `clear`; its tuned file."""
+    monkeypatch.setattr(verdict, "leads_clearly", lambda gap, spread: clear)
     result = steps.tune(run_context(layout), "gbdt", n_trials=3)
     assert result.trials_run == 3 and result.n_complete == 3
     tuned = json.loads(layout.tuned_params("gbdt").read_text())
     assert tuned["best_value"] == pytest.approx(load(layout).best_value) == pytest.approx(result.best_value)
     assert (
-        set(tuned["overrides"]) == set(registry.search_space(cfg, registry.get("gbdt")))
+        set(tuned["overrides"]) == set(registry.search_space(layout.cfg, registry.get("gbdt")))
         and tuned["fingerprint"] == result.fingerprint
     )
-    assert result.history_png.is_file() and result.importance_png.is_file()
-    # trials trained into their own directories, now removed: the run's fold models are untouched
+    check = tuned["against_defaults"]
+    assert check == result.against_defaults and check["use_tuned"] is clear
     assert (
-        not gbdt_checkpoint(layout, 0).exists() and not (layout.tuned_dir / "trials" / "gbdt" / "t0").exists()
+        check["trial"] == load(layout).best_trial.number and check["fold"] == 0 and check["bootstrap_sd"] > 0
     )
+    assert result.history_png.is_file() and result.importance_png.is_file()
+    # trials and the check trained into their own directories, now removed: the fold models are untouched
+    scratch = [layout.trial_dir("gbdt", 0), *(layout.tune_check_dir("gbdt", arm) for arm in verdict.ARMS)]
+    assert not gbdt_checkpoint(layout, 0).exists() and not any(d.exists() for d in scratch)
+    return tuned
 
+
+def test_gbdt_study_writes_tuned_params_the_fold_models_train_with(
+    prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = fresh(prepared, tmp_path)
+    tuned = _tuned_study(layout, monkeypatch, clear=True)
     fold = steps.train_fold(run_context(layout), "gbdt", 0)
     assert fold.params_source == str(layout.tuned_params("gbdt"))
     assert fold.tuned_params == tuned["overrides"]
@@ -138,6 +151,49 @@ def test_gbdt_study_writes_tuned_params_the_fold_models_train_with(prepared: Pat
     assert untuned.params_source == "config" and untuned.tuned_params == {}
     sidecar = json.loads(gbdt_checkpoint(layout, 0).with_suffix(".json").read_text())
     assert sidecar["params"]["num_leaves"] == SPARSE_PARAMS["num_leaves"]  # the smoke data's defaults again
+
+
+def test_a_best_trial_not_clear_of_the_defaults_is_not_trained_with(
+    prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    layout = fresh(prepared, tmp_path)
+    _tuned_study(layout, monkeypatch, clear=False)
+    with caplog.at_level(logging.INFO, logger="toss"):
+        fold = steps.train_fold(run_context(layout), "gbdt", 0)
+    assert fold.params_source == "config" and fold.tuned_params == {}
+    sidecar = json.loads(gbdt_checkpoint(layout, 0).with_suffix(".json").read_text())
+    assert sidecar["params"]["num_leaves"] == SPARSE_PARAMS["num_leaves"]
+    assert "led the defaults by" in caplog.text and "training with the config's parameters" in caplog.text
+
+    # a rerun whose best trial stays the same reuses the saved check instead of training the fold twice more
+    monkeypatch.setattr(verdict, "against_defaults", lambda *a, **k: pytest.fail("checked again"))
+    monkeypatch.setattr(run, "against_defaults", lambda *a, **k: pytest.fail("checked again"))
+    study, saved = load(layout), json.loads(layout.tuned_params("gbdt").read_text())
+    assert run._saved_check(layout, "gbdt", study) == saved["against_defaults"]
+
+    # a tuned file without a check (an interrupted study) is not trained with either
+    del saved["against_defaults"]
+    layout.tuned_params("gbdt").write_text(json.dumps(saved))
+    assert run.tuned_config(layout.cfg, layout, GBDT)[1:] == ("config", {})
+
+
+def test_the_check_trains_the_defaults_and_the_overrides_on_the_same_rows(
+    prepared: Path, tmp_path: Path
+) -> None:
+    layout = fresh(prepared, tmp_path)
+    cfg = GBDT.settle(layout.cfg, layout)
+    same = {"gbdt.params.num_leaves": SPARSE_PARAMS["num_leaves"]}  # the defaults again: no gap, no spread
+    check = verdict.against_defaults(cfg, layout, GBDT, same, best_trial=5)
+    assert (
+        check["gap"] == 0.0
+        and check["bootstrap_sd"] == 0.0
+        and not check["use_tuned"]
+        and check["trial"] == 5
+    )
+    other = {"gbdt.params.num_leaves": 2, "gbdt.params.learning_rate": 0.001}  # reaches the tuned side only
+    check = verdict.against_defaults(cfg, layout, GBDT, other, best_trial=6)
+    assert check["gap"] != 0.0 and check["bootstrap_sd"] > 0.0
+    assert not any(layout.tune_check_dir("gbdt", arm).exists() for arm in verdict.ARMS)
 
 
 def test_interrupted_study_resumes(prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

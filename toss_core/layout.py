@@ -129,6 +129,10 @@ class Layout:
         """A tuning trial's own output_dir, removed when the trial ends."""
         return self.tuned_dir / "trials" / family / f"t{number}"
 
+    def tune_check_dir(self, family: str, arm: str) -> Path:
+        """The output_dir of one side of the best trial's check against the defaults, removed after it."""
+        return self.tuned_dir / "trials" / family / f"check_{arm}"
+
     @property
     def ensemble_path(self) -> Path:
         return self.run_dir / "ensemble.json"

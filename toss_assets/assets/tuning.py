@@ -2,7 +2,8 @@
 
 One asset for the families of tune.families that are enabled: each gets trials added to its Optuna
 study (tune.storage) and its best parameters written to runs/<exp>/tuned/<family>.json, which the fold
-assets then train with. tune.enabled false: a skipped materialisation, and the graph is as untuned.
+assets then train with where they lead the defaults clearly (toss_core/tune/verdict.py). tune.enabled
+false: a skipped materialisation, and the graph is as untuned.
 Several runs (or pods) materialising it at once share each study through the storage.
 """
 
@@ -27,6 +28,7 @@ def tune_metadata(r: TuneResult) -> dict[str, dg.MetadataValue]:
     meta = {
         "best_value": md.number(r.best_value) if r.best_value is not None else None,
         "best_params": dg.MetadataValue.json(r.best_params),
+        "against_defaults": dg.MetadataValue.json(r.against_defaults) if r.against_defaults else None,
         "trials": md.trials_table(r.trials),
         "trials_run": dg.MetadataValue.int(r.trials_run),
         "trials_complete": dg.MetadataValue.int(r.n_complete),
@@ -57,7 +59,7 @@ def tuned_params(context: dg.AssetExecutionContext, toss: TossConfigResource) ->
     if not families:
         return skipped(context, "tune.enabled is false (or no enabled family in tune.families)")
     metadata: dict[str, dg.MetadataValue] = {}
-    best = []  # what the fold models train with: each family's best parameters, or none yet
+    best = []  # what the fold models train with: each family's best parameters and whether they are used
     for family in families:
         r = steps.tune(ctx, family)
         context.log.info(
@@ -66,5 +68,8 @@ def tuned_params(context: dg.AssetExecutionContext, toss: TossConfigResource) ->
             f"({r.trials_run} this run): {json.dumps(r.best_params)}"
         )
         metadata.update(tune_metadata(r))
-        best.append(f"{family}:{r.fingerprint}:{json.dumps(r.best_params, sort_keys=True, default=str)}")
+        used = bool(r.against_defaults and r.against_defaults["use_tuned"])
+        best.append(
+            f"{family}:{r.fingerprint}:{used}:{json.dumps(r.best_params, sort_keys=True, default=str)}"
+        )
     return dg.MaterializeResult(metadata=metadata, data_version=data_version("tuned", *best))

@@ -37,7 +37,7 @@ import numpy as np
 from toss_core.config import TossConfig
 from toss_core.data.reader import ShardedCache
 from toss_core.layout import Layout
-from toss_core.scoring.fold_metrics import calibrated_metrics
+from toss_core.scoring.score_gap import BOOTSTRAP_DRAWS, CLEAR_BY, leads_clearly, score_gap
 from toss_core.spec import FeatureSpec
 from toss_core.train.ids import resolve_id_embedding, with_embedded_ids
 from toss_core.train.paths import NAME, resume_path, tb_dir
@@ -50,9 +50,6 @@ log = logging.getLogger("toss")
 # (true-prior) logits, in one order for both arms.
 ArmTrainer = Callable[[TossConfig, Layout, int], tuple[np.ndarray, np.ndarray]]
 
-CLEAR_BY = 2.0  # an arm must lead the embedding by this many bootstrap standard deviations of the gap
-BOOTSTRAP_DRAWS = 100
-BOOTSTRAP_ROWS = 200_000  # larger validation folds draw the bootstrap on a subsample, its spread rescaled
 # The challenger that reads the ids and their rates more carefully: the embedding under FuxiCTR's coupled L2
 # (model.emb_l2) and every click rate through a learned curve over its quantile bins (model.dense_bins).
 # On Frappe it led the plain embedding by 9.6 sd and gave the network its stack weight; neither half did
@@ -175,7 +172,7 @@ def _decide(
             for arm, (_, logits) in outputs.items()
             if arm != EMBED
         }
-        clear = {arm: gap for arm, (gap, spread) in gaps.items() if gap > CLEAR_BY * spread}
+        clear = {arm: gap for arm, (gap, spread) in gaps.items() if leads_clearly(gap, spread)}
         choice = max(clear, key=clear.__getitem__) if clear else EMBED
         _promote(arm_layouts[choice], layout, fold)
         shutil.rmtree(layout.family_dir(NAME) / "id_trial", ignore_errors=True)
@@ -209,25 +206,3 @@ def _promote(arm: Layout, layout: Layout, fold: int) -> None:
         tb_dir(layout, fold).parent.mkdir(parents=True, exist_ok=True)
         shutil.move(events, tb_dir(layout, fold))
     log.info("network ids: fold %d keeps the winning arm's training (%s)", fold, resume_path(layout, fold))
-
-
-def _score_cal(labels: np.ndarray, logits: np.ndarray) -> float:
-    """The calibrated Score model selection reads (fold_metrics' Score_cal)."""
-    return calibrated_metrics(labels, logits)["Score"]
-
-
-def score_gap(
-    labels: np.ndarray, embed_logits: np.ndarray, other_logits: np.ndarray, seed: int
-) -> tuple[float, float]:
-    """Calibrated Score of a challenger arm minus the embedding arm's on the same validation rows, and the
-    standard deviation of that gap over a paired bootstrap of the rows: how far noise alone moves it."""
-    gap = _score_cal(labels, other_logits) - _score_cal(labels, embed_logits)
-    rng = np.random.default_rng(seed)
-    n = labels.size
-    size = min(n, BOOTSTRAP_ROWS)
-    draws = []
-    for _ in range(BOOTSTRAP_DRAWS):
-        rows = rng.integers(0, n, size)
-        y = labels[rows]
-        draws.append(_score_cal(y, other_logits[rows]) - _score_cal(y, embed_logits[rows]))
-    return gap, float(np.std(draws)) * float(np.sqrt(size / n))

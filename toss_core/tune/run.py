@@ -1,9 +1,11 @@
 """run_study: add trials to a family's study, log each, write the best parameters and the plots.
 
 runs/<exp>/tuned/<family>.json holds the study's best trial as config overrides, its value, the trial
-counts and the study's fingerprint; it is rewritten (atomically) at the end of every call, from the
-whole study, so with several workers the last one to finish writes the study's best. Ctrl-C: Optuna
-marks the running trial failed, the file is written from the trials done, and a rerun continues.
+counts, the study's fingerprint and the best trial's check against the defaults (tune/verdict.py); it is
+rewritten (atomically) at the end of every call, from the whole study, so with several workers the last
+one to finish writes the study's best. Ctrl-C: Optuna marks the running trial failed, the file is
+written from the trials done without a new check, and a rerun continues. The fold models train with the
+tuned parameters only when the check says they lead the defaults clearly.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from toss_core.tune import report
 from toss_core.tune import study as studies
 from toss_core.tune.objective import METRIC, Objective
 from toss_core.tune.space import apply_params
+from toss_core.tune.verdict import against_defaults
 from toss_core.util.atomic import write_json
 from toss_core.util.errors import ArtifactError
+from toss_core.util.locks import writer_lock
 from toss_core.util.results import TuneResult
 
 log = logging.getLogger("toss")
@@ -91,13 +95,36 @@ def run_study(
         )
     except KeyboardInterrupt:
         log.warning("tune %s: interrupted; the running trial is marked failed, a rerun continues", family)
-        summarise(cfg, layout, family, study, trial_log.done, started)
+        summarise(cfg, layout, family, study, trial_log.done, started, _saved_check(layout, family, study))
         raise
-    return summarise(cfg, layout, family, study, trial_log.done, started)
+    # workers finishing together: the first checks the best trial and writes the file, the others read it
+    with writer_lock(
+        layout.tuned_params(family), f"the {family} study's check against the defaults", wait=True
+    ):
+        check = _saved_check(layout, family, study)
+        best = _best(study)
+        if check is None and best is not None:
+            check = against_defaults(cfg, layout, model_family, best.params, best.number)
+        return summarise(cfg, layout, family, study, trial_log.done, started, check)
+
+
+def _saved_check(layout: Layout, family: str, study: Any) -> dict[str, Any] | None:
+    """The tuned file's check against the defaults where it judged the study's current best trial."""
+    best, saved = _best(study), read_tuned(layout, family)
+    if best is None or saved is None or saved.get("fingerprint") != study.user_attrs["fingerprint"]:
+        return None
+    check = saved.get("against_defaults")
+    return check if check is not None and check.get("trial") == best.number else None
 
 
 def summarise(
-    cfg: TossConfig, layout: Layout, family: str, study: Any, trials_run: int, started: float
+    cfg: TossConfig,
+    layout: Layout,
+    family: str,
+    study: Any,
+    trials_run: int,
+    started: float,
+    check: dict[str, Any] | None,
 ) -> TuneResult:
     """Write the tuned file and plots from the whole study; the result the step returns."""
     import optuna
@@ -121,6 +148,7 @@ def summarise(
                 "best_trial": best.number,
                 "overrides": best.params,
                 "trials": {s.name.lower(): states.count(s) for s in optuna.trial.TrialState},
+                "against_defaults": check,
             },
         )
         log.info("tune %s: best %s %.5f (trial %d) → %s", family, METRIC, best.value, best.number, path)
@@ -141,6 +169,7 @@ def summarise(
         trials=report.trial_rows(study),
         history_png=history,
         importance_png=importance,
+        against_defaults=check,
     )
 
 
@@ -160,9 +189,10 @@ def tuned_config(
 ) -> tuple[TossConfig, str, dict[str, Any]]:
     """(config to train with, where its parameters came from, the tuned overrides applied).
 
-    With tune.enabled and a tuned file for the family, its best parameters go on top of the config;
-    otherwise the config as given ("config"). A file tuned on other data, folds or space is still
-    used, with a warning naming the command that refreshes it."""
+    With tune.enabled and a tuned file for the family whose best trial led the defaults clearly
+    (tune/verdict.py), its best parameters go on top of the config; otherwise the config as given
+    ("config"), and the log says why. A file tuned on other data, folds or space is still used, with a
+    warning naming the command that refreshes it."""
     family = model_family.name
     searched = cfg.tune.enabled and (cfg.tune.families is None or family in cfg.tune.families)
     payload = read_tuned(layout, family) if searched else None
@@ -176,6 +206,22 @@ def tuned_config(
             "run `toss tune --family %s` to refresh it",
             path, payload.get("fingerprint"), fp, family,
         )  # fmt: skip
+    check = payload.get("against_defaults")
+    if check is None:
+        log.warning(
+            "%s: its best trial was not checked against the defaults (an interrupted study, or a file "
+            "from before the check): training with the config's parameters; `toss tune --family %s "
+            "--trials 1` checks it",
+            path, family,
+        )  # fmt: skip
+        return cfg, "config", {}
+    if not check["use_tuned"]:
+        log.info(
+            "%s: trial %d led the defaults by %+.5f on fold %d, not %g bootstrap sd (%.5f): training with "
+            "the config's parameters",
+            path, check["trial"], check["gap"], check["fold"], check["clear_by"], check["bootstrap_sd"],
+        )  # fmt: skip
+        return cfg, "config", {}
     overrides = dict(payload["overrides"])
     log.info("%s: training with the tuned parameters of %s: %s", family, path, overrides)
     return apply_params(cfg, overrides, str(path)), str(path), overrides
