@@ -98,6 +98,13 @@ def test_config_errors_name_the_key(override: str, fragment: str) -> None:
     assert "tune." in str(err.value)
 
 
+def test_tuning_must_leave_a_fold_to_check_the_best_trial_on() -> None:
+    with pytest.raises(ConfigError, match=r"tune.folds \[0, 1\] holds every fold: leave one out"):
+        make_config("tune.enabled=true", "tune.folds=[0, 1]")  # the smoke config has 2 folds
+    assert make_config("tune.enabled=false", "tune.folds=[0, 1]").tune.folds == [0, 1]  # no study, no check
+    assert verdict.check_fold(make_config("tune.enabled=true", "tune.folds=[1]")) == 0
+
+
 def test_defaults_validate_and_name_config_keys() -> None:
     cfg = make_config()
     assert not cfg.tune.enabled and cfg.tune.folds == [0]
@@ -111,7 +118,13 @@ def test_defaults_validate_and_name_config_keys() -> None:
 
 def _tuned_study(layout: Layout, monkeypatch: pytest.MonkeyPatch, clear: bool) -> dict:
     """A 3-trial gbdt study whose best trial's check against the defaults rules `clear`; its tuned file."""
-    monkeypatch.setattr(verdict, "leads_clearly", lambda gap, spread: clear)
+    real = verdict.score_gap
+
+    def gap_of_sign(labels, default_logits, other_logits, seed):
+        gap, spread = real(labels, default_logits, other_logits, seed)
+        return (abs(gap) + 1e-6) * (1 if clear else -1), spread
+
+    monkeypatch.setattr(verdict, "score_gap", gap_of_sign)
     result = steps.tune(run_context(layout), "gbdt", n_trials=3)
     assert result.trials_run == 3 and result.n_complete == 3
     tuned = json.loads(layout.tuned_params("gbdt").read_text())
@@ -122,9 +135,8 @@ def _tuned_study(layout: Layout, monkeypatch: pytest.MonkeyPatch, clear: bool) -
     )
     check = tuned["against_defaults"]
     assert check == result.against_defaults and check["use_tuned"] is clear
-    assert (
-        check["trial"] == load(layout).best_trial.number and check["fold"] == 0 and check["bootstrap_sd"] > 0
-    )
+    assert check["trial"] == load(layout).best_trial.number and check["bootstrap_sd"] > 0
+    assert check["fold"] == 1  # the search scored fold 0 (tune.folds); the check reads the fold it never saw
     assert result.history_png.is_file() and result.importance_png.is_file()
     # trials and the check trained into their own directories, now removed: the fold models are untouched
     scratch = [layout.trial_dir("gbdt", 0), *(layout.tune_check_dir("gbdt", arm) for arm in verdict.ARMS)]
@@ -163,7 +175,7 @@ def test_a_best_trial_not_clear_of_the_defaults_is_not_trained_with(
     assert fold.params_source == "config" and fold.tuned_params == {}
     sidecar = json.loads(gbdt_checkpoint(layout, 0).with_suffix(".json").read_text())
     assert sidecar["params"]["num_leaves"] == SPARSE_PARAMS["num_leaves"]
-    assert "led the defaults by" in caplog.text and "training with the config's parameters" in caplog.text
+    assert "which the search did not see" in caplog.text and "the config's parameters" in caplog.text
 
     # a rerun whose best trial stays the same reuses the saved check instead of training the fold twice more
     monkeypatch.setattr(verdict, "against_defaults", lambda *a, **k: pytest.fail("checked again"))

@@ -208,11 +208,12 @@ NOTES: dict[str, str] = {
     "catboost.params": "random_seed, thread_count and task_type come from seed and runtime unless given.",
     "tune.enabled": (
         "The pipeline runs the study and the fold models train with "
-        "runs/<exp_name>/tuned/<family>.json on top of the config where its best trial leads the defaults "
-        "clearly: after the trials the first tuned fold is trained with both, and the tuned parameters are "
-        "used only with a lead of 2 standard deviations of a paired bootstrap (on Frappe CatBoost's best "
-        "trial led by 0.0001 and lost 0.0011 test Score; tune/verdict.py, BENCHMARKS.md); the verdict is in "
-        "the tuned file. false: the graph is as without tuning."
+        "runs/<exp_name>/tuned/<family>.json on top of the config where its best trial beats the defaults "
+        "on a fold the search did not see: after the trials the first fold outside tune.folds is trained "
+        "with both, and the tuned parameters are used only where they score higher there (the lead on the "
+        "searched fold is biased by the search: on Frappe CatBoost's best trial led there by 0.0001 and "
+        "lost 0.0011 test Score; tune/verdict.py, BENCHMARKS.md); the verdict is in the tuned file. false: "
+        "the graph is as without tuning."
     ),
     "tune.seed": (
         "Each trial is sampled with a seed made from this and its trial number, which the study hands"

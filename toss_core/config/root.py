@@ -186,6 +186,11 @@ class TossConfig(Strict):
         bad = [k for k in self.tune.folds if not 0 <= k < self.cv.n_splits]
         if bad:
             raise ValueError(f"tune.folds {bad} outside 0..{self.cv.n_splits - 1} (cv.n_splits)")
+        if self.tune.enabled and set(self.tune.folds) >= set(range(self.cv.n_splits)):
+            raise ValueError(
+                f"tune.folds {self.tune.folds} holds every fold: leave one out, the fold the best trial is "
+                "checked against the defaults on (toss_core/tune/verdict.py)"
+            )
         return self
 
     def section_fingerprint(self, *sections: str) -> str:

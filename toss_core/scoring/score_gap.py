@@ -1,10 +1,9 @@
 """Does a challenger beat the default on one validation fold, or only by noise?
 
-Every trial that may replace a default with a challenger (the network's id arms, a tuning study's best
-parameters) compares their calibrated validation Scores on the same rows. The gap alone is not enough: on
-MovieLens the network's click-rate arm led by 0.0003 and lost 0.012 test AUC; on Frappe CatBoost's best
-of twelve tuning trials led its defaults by 0.0001 and lost 0.0011 test Score. So a challenger must lead
-by CLEAR_BY standard deviations of the gap over a paired bootstrap of the fold's rows.
+A trial that may replace a default with a challenger (the network's id arms, a tuning study's best
+parameters) compares their calibrated validation Scores on the same rows, and the spread of that gap over
+a paired bootstrap of the rows says how far noise alone moves it. The network's id trial asks for a lead
+of CLEAR_BY standard deviations: on MovieLens its click-rate arm led by 0.0003 and lost 0.012 test AUC.
 """
 
 from __future__ import annotations

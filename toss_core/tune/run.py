@@ -217,9 +217,9 @@ def tuned_config(
         return cfg, "config", {}
     if not check["use_tuned"]:
         log.info(
-            "%s: trial %d led the defaults by %+.5f on fold %d, not %g bootstrap sd (%.5f): training with "
-            "the config's parameters",
-            path, check["trial"], check["gap"], check["fold"], check["clear_by"], check["bootstrap_sd"],
+            "%s: trial %d scored %+.5f against the defaults on fold %d, which the search did not see "
+            "(bootstrap sd %.5f): training with the config's parameters",
+            path, check["trial"], check["gap"], check["fold"], check["bootstrap_sd"],
         )  # fmt: skip
         return cfg, "config", {}
     overrides = dict(payload["overrides"])
