@@ -5,7 +5,7 @@ Why: the best of n trials on the searched folds is the largest of n noisy values
 biased upwards, and no threshold on it is calibrated. On Frappe CatBoost's best of twelve trials led its
 defaults on the searched fold by 0.0001, and the fold models trained with it lost 0.0011 test Score; on
 synthetic seed 23 LightGBM's best led there by only 1.3 bootstrap sd and gained 0.0018. On a fold the
-search never saw the lead is an unbiased estimate, and its sign picked the test's side for all three
+search never saw the lead is an unbiased estimate, and its sign picked the test's side for all four
 families measured (BENCHMARKS.md, "Tuning on Frappe"). The check fold is the first fold outside
 tune.folds (the config refuses tune.folds that hold every fold). The two trainings use the study's base
 config (the trials' base) and the best trial's overrides on top of it, write into scratch directories
