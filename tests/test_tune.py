@@ -116,13 +116,13 @@ def test_defaults_validate_and_name_config_keys() -> None:
     assert make_config("tune.storage=postgresql://postgres@127.0.0.1:5432/test").tune.storage
 
 
-def _tuned_study(layout: Layout, monkeypatch: pytest.MonkeyPatch, clear: bool) -> dict:
-    """A 3-trial gbdt study whose best trial's check against the defaults rules `clear`; its tuned file."""
+def _tuned_study(layout: Layout, monkeypatch: pytest.MonkeyPatch, higher: bool) -> dict:
+    """A 3-trial gbdt study whose best trial scores `higher` (or lower) on the unseen fold; its tuned file."""
     real = verdict.score_gap
 
     def gap_of_sign(labels, default_logits, other_logits, seed):
         gap, spread = real(labels, default_logits, other_logits, seed)
-        return (abs(gap) + 1e-6) * (1 if clear else -1), spread
+        return (abs(gap) + 1e-6) * (1 if higher else -1), spread
 
     monkeypatch.setattr(verdict, "score_gap", gap_of_sign)
     result = steps.tune(run_context(layout), "gbdt", n_trials=3)
@@ -134,7 +134,7 @@ def _tuned_study(layout: Layout, monkeypatch: pytest.MonkeyPatch, clear: bool) -
         and tuned["fingerprint"] == result.fingerprint
     )
     check = tuned["against_defaults"]
-    assert check == result.against_defaults and check["use_tuned"] is clear
+    assert check == result.against_defaults and check["use_tuned"] is higher
     assert check["trial"] == load(layout).best_trial.number and check["bootstrap_sd"] > 0
     assert check["fold"] == 1  # the search scored fold 0 (tune.folds); the check reads the fold it never saw
     assert result.history_png.is_file() and result.importance_png.is_file()
@@ -148,7 +148,7 @@ def test_gbdt_study_writes_tuned_params_the_fold_models_train_with(
     prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     layout = fresh(prepared, tmp_path)
-    tuned = _tuned_study(layout, monkeypatch, clear=True)
+    tuned = _tuned_study(layout, monkeypatch, higher=True)
     fold = steps.train_fold(run_context(layout), "gbdt", 0)
     assert fold.params_source == str(layout.tuned_params("gbdt"))
     assert fold.tuned_params == tuned["overrides"]
@@ -165,11 +165,11 @@ def test_gbdt_study_writes_tuned_params_the_fold_models_train_with(
     assert sidecar["params"]["num_leaves"] == SPARSE_PARAMS["num_leaves"]  # the smoke data's defaults again
 
 
-def test_a_best_trial_not_clear_of_the_defaults_is_not_trained_with(
+def test_a_best_trial_that_scores_lower_on_the_unseen_fold_is_not_trained_with(
     prepared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     layout = fresh(prepared, tmp_path)
-    _tuned_study(layout, monkeypatch, clear=False)
+    _tuned_study(layout, monkeypatch, higher=False)
     with caplog.at_level(logging.INFO, logger="toss"):
         fold = steps.train_fold(run_context(layout), "gbdt", 0)
     assert fold.params_source == "config" and fold.tuned_params == {}
@@ -181,7 +181,7 @@ def test_a_best_trial_not_clear_of_the_defaults_is_not_trained_with(
     monkeypatch.setattr(verdict, "against_defaults", lambda *a, **k: pytest.fail("checked again"))
     monkeypatch.setattr(run, "against_defaults", lambda *a, **k: pytest.fail("checked again"))
     study, saved = load(layout), json.loads(layout.tuned_params("gbdt").read_text())
-    assert run._saved_check(layout, "gbdt", study) == saved["against_defaults"]
+    assert run._saved_check(layout, "gbdt", study, study.best_trial) == saved["against_defaults"]
 
     # a tuned file without a check (an interrupted study) is not trained with either
     del saved["against_defaults"]

@@ -2,8 +2,8 @@
 
 One asset for the families of tune.families that are enabled: each gets trials added to its Optuna
 study (tune.storage) and its best parameters written to runs/<exp>/tuned/<family>.json, which the fold
-assets then train with where they lead the defaults clearly (toss_core/tune/verdict.py). tune.enabled
-false: a skipped materialisation, and the graph is as untuned.
+assets then train with where they beat the defaults on a fold the search did not see
+(toss_core/tune/verdict.py). tune.enabled false: a skipped materialisation, and the graph is as untuned.
 Several runs (or pods) materialising it at once share each study through the storage.
 """
 

@@ -40,5 +40,5 @@ def score_gap(
 
 
 def leads_clearly(gap: float, spread: float) -> bool:
-    """The rule every such trial applies: a lead of more than CLEAR_BY bootstrap standard deviations."""
+    """The network's id trial's rule: a lead of more than CLEAR_BY bootstrap standard deviations."""
     return gap > CLEAR_BY * spread

@@ -5,7 +5,7 @@ counts, the study's fingerprint and the best trial's check against the defaults 
 rewritten (atomically) at the end of every call, from the whole study, so with several workers the last
 one to finish writes the study's best. Ctrl-C: Optuna marks the running trial failed, the file is
 written from the trials done without a new check, and a rerun continues. The fold models train with the
-tuned parameters only when the check says they lead the defaults clearly.
+tuned parameters only when the check says they beat the defaults on a fold the search did not see.
 """
 
 from __future__ import annotations
@@ -95,22 +95,23 @@ def run_study(
         )
     except KeyboardInterrupt:
         log.warning("tune %s: interrupted; the running trial is marked failed, a rerun continues", family)
-        summarise(cfg, layout, family, study, trial_log.done, started, _saved_check(layout, family, study))
+        check = _saved_check(layout, family, study, _best(study))
+        summarise(cfg, layout, family, study, trial_log.done, started, check)
         raise
     # workers finishing together: the first checks the best trial and writes the file, the others read it
     with writer_lock(
         layout.tuned_params(family), f"the {family} study's check against the defaults", wait=True
     ):
-        check = _saved_check(layout, family, study)
         best = _best(study)
+        check = _saved_check(layout, family, study, best)
         if check is None and best is not None:
             check = against_defaults(cfg, layout, model_family, best.params, best.number)
         return summarise(cfg, layout, family, study, trial_log.done, started, check)
 
 
-def _saved_check(layout: Layout, family: str, study: Any) -> dict[str, Any] | None:
-    """The tuned file's check against the defaults where it judged the study's current best trial."""
-    best, saved = _best(study), read_tuned(layout, family)
+def _saved_check(layout: Layout, family: str, study: Any, best: Any | None) -> dict[str, Any] | None:
+    """The tuned file's check against the defaults where it judged `best`, the study's best trial now."""
+    saved = read_tuned(layout, family)
     if best is None or saved is None or saved.get("fingerprint") != study.user_attrs["fingerprint"]:
         return None
     check = saved.get("against_defaults")
@@ -189,8 +190,8 @@ def tuned_config(
 ) -> tuple[TossConfig, str, dict[str, Any]]:
     """(config to train with, where its parameters came from, the tuned overrides applied).
 
-    With tune.enabled and a tuned file for the family whose best trial led the defaults clearly
-    (tune/verdict.py), its best parameters go on top of the config; otherwise the config as given
+    With tune.enabled and a tuned file for the family whose best trial beat the defaults on the check
+    fold (tune/verdict.py), its best parameters go on top of the config; otherwise the config as given
     ("config"), and the log says why. A file tuned on other data, folds or space is still used, with a
     warning naming the command that refreshes it."""
     family = model_family.name

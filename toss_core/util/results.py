@@ -146,5 +146,5 @@ class TuneResult(_Result):
     trials: list[dict[str, Any]] = field(default_factory=list)  # number, state, value, seconds, params
     history_png: Path | None = None
     importance_png: Path | None = None
-    # the best trial against the defaults on the first tuned fold (tune/verdict.py); None before a check
+    # the best trial against the defaults on the first fold outside tune.folds (tune/verdict.py)
     against_defaults: dict[str, Any] | None = None
